@@ -1,0 +1,149 @@
+"""Engines, per-connection pragmas, and bringing a catalogue to the newest schema.
+
+SQLite is opened in WAL mode with a long busy timeout, so readers never see
+"database is locked" while a writer works and writers queue instead of
+failing.  Writers take the write lock at BEGIN (``BEGIN IMMEDIATE``) so two
+writers cannot deadlock upgrading read transactions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import platformdirs
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import make_url
+
+from kino_catalog.errors import CatalogError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = [
+    "WRITE",
+    "default_database",
+    "make_engine",
+    "migrate_to_head",
+    "migrations_dir",
+    "to_url",
+]
+
+#: Execution options for a connection that will write (BEGIN IMMEDIATE on SQLite).
+WRITE = {"kino_write": True}
+BUSY_TIMEOUT_SECONDS = 60.0
+
+
+def default_database() -> Path:
+    """The catalogue used when neither --db nor KINO_CATALOG_DB is given."""
+    return Path(platformdirs.user_data_dir("kino-catalog")) / "catalog.db"
+
+
+def to_url(target: str | os.PathLike[str]) -> str:
+    """A SQLAlchemy URL for a path (SQLite) or a URL; ``postgresql://`` uses psycopg 3."""
+    text = os.fspath(target)
+    if "://" not in text:
+        return "sqlite:///" + str(Path(text).expanduser().resolve())
+    url = make_url(text)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+def make_engine(target: str | os.PathLike[str]) -> Engine:
+    """Create an engine for a catalogue path or URL with the pragmas it needs.
+
+    Raises:
+        CatalogError: the URL is malformed or its driver is not installed.
+    """
+    url = to_url(target)
+    try:
+        if url.startswith("sqlite"):
+            database = make_url(url).database
+            if database:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+            _install_sqlite_hooks(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except (ImportError, ValueError) as exc:  # unknown dialect, missing driver
+        raise CatalogError(f"cannot open catalogue {target}: {exc}") from exc
+    return engine
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transactions into our own hands (see the "begin" hook): the
+        # driver's implicit BEGIN would be DEFERRED and would not cover DDL.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        is_write = conn.get_execution_options().get("kino_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: inside the installed package, or the checkout's migrations/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_migrations", here.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise CatalogError("the schema migrations are missing from this installation")
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["connection"] = connection
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def migrate_to_head(engine: Engine) -> None:
+    """Create the catalogue or upgrade it to the newest schema; refuse a newer one.
+
+    Raises:
+        CatalogError: the database was made by a newer kino-catalog, or is
+            not a catalogue at all.
+    """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect().execution_options(**WRITE) as conn:
+        config = _alembic_config(conn)
+        script = ScriptDirectory.from_config(config)
+        heads = set(script.get_heads())
+        with conn.begin():
+            current = set(MigrationContext.configure(conn).get_current_heads())
+            if current == heads:
+                return
+            unknown = [rev for rev in current if not _is_known(script, rev)]
+            if unknown:
+                raise CatalogError(
+                    f"the catalogue {engine.url.render_as_string()} has schema revision "
+                    f"{', '.join(unknown)}, newer than this kino-catalog knows: upgrade "
+                    "kino-catalog (or use another --db)")
+            command.upgrade(config, "head")
+
+
+def _is_known(script: Any, revision: str) -> bool:
+    from alembic.util import CommandError
+
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False

@@ -1,0 +1,320 @@
+"""Sidecar document -> validated FrameRecord: the one place that knows Kino's shapes.
+
+Pure: no file system, no database.  Everything Kino (or a plugin) may write is
+accepted: null or ``"regenerated"`` timestamps, ``task_id`` 0, a missing
+``project_id``, ``high_loras``/``low_loras`` without ``strength_clip``, keys
+nobody has heard of.  What is refused is what would make a search or a
+regeneration silently wrong: a known key with the wrong type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kino_catalog.errors import NotASidecarError, SidecarSchemaError
+
+__all__ = [
+    "TYPED_PARAMETERS",
+    "FrameRecord",
+    "LoraUse",
+    "decode_int_key",
+    "encode_int_key",
+    "is_kino_name",
+    "normalise_name",
+    "parse_record",
+    "parse_timestamp",
+    "project_from_name",
+]
+
+# Parameters that get a typed column on `frames` (or rows in `loras`); every
+# other key of `parameters` goes to the generic `parameters` table.
+TYPED_PARAMETERS = frozenset({
+    "prompt", "negative_prompt", "model_name", "sampler", "scheduler",
+    "seed", "steps", "cfg_scale", "width", "height",
+})
+
+_MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
+_FOLD = re.compile(r"[\s_-]+")
+_KINO_NAME = re.compile(r"project_(\d+)_frame_\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class LoraUse:
+    """One LoRA in one list of one frame, as written plus its normalised key."""
+
+    role: str  # the list it came from: loras, high_loras, low_loras, ...
+    position: int
+    name: str
+    key: str
+    strength_model: float | None
+    strength_clip: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRecord:
+    """Everything the catalogue stores about one sidecar, already validated."""
+
+    document: dict[str, Any]
+    plugin: str
+    plugin_version: str | None
+    timestamp: str | None
+    generated_at: dt.datetime | None  # from `timestamp`; None means "use the file time"
+    task_id: int | None
+    project_id: int | None
+    kino_frame_id: int | None
+    prompt: str | None
+    negative_prompt: str | None
+    model_name: str | None
+    sampler: str | None
+    scheduler: str | None
+    seed: int | None
+    steps: int | None
+    cfg_scale: float | None
+    width: int | None
+    height: int | None
+    loras: tuple[LoraUse, ...]
+    extra_parameters: tuple[tuple[str, Any], ...]  # keys of `parameters` without a column
+    output_filename: str | None
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The sidecar's ``parameters`` object, exactly as written."""
+        params: dict[str, Any] = self.document["parameters"]
+        return params
+
+
+def normalise_name(name: str) -> str:
+    """Fold a LoRA or model name to its search key.
+
+    Drops any folder and a weights extension, case-folds, and folds runs of
+    ``_``, ``-`` and spaces into one ``_``:
+    ``loras/Add-Detail.safetensors`` -> ``add_detail``.
+    """
+    base = re.split(r"[/\\]", name.strip())[-1]
+    lower = base.casefold()
+    for ext in _MODEL_EXTENSIONS:
+        if lower.endswith(ext) and len(lower) > len(ext):
+            lower = lower[: -len(ext)]
+            break
+    return _FOLD.sub("_", lower).strip("_") or lower
+
+
+def is_kino_name(file_name: str) -> bool:
+    """Tell whether a file name follows Kino's ``project_<id>_frame_<n>`` pattern."""
+    return _KINO_NAME.match(file_name) is not None
+
+
+def project_from_name(file_name: str) -> int | None:
+    """The project id in a Kino file name, or None."""
+    match = _KINO_NAME.match(file_name)
+    return int(match.group(1)) if match else None
+
+
+def parse_timestamp(value: str | None) -> dt.datetime | None:
+    """Parse Kino's ``YYYYMMDD_HHMMSS`` (or ISO 8601); None for null/"regenerated"."""
+    if not value:
+        return None
+    try:
+        return dt.datetime.strptime(value, "%Y%m%d_%H%M%S")
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    # Stored times are naive local time, like Kino's own timestamps.
+    return parsed.astimezone().replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+# ---------------------------------------------------------------- int keys
+# SQLite integers are signed 64-bit but ComfyUI seeds reach 2**64-1.  Seeds
+# are stored as digit strings whose byte order is numeric order, so equality,
+# ranges and sorting stay exact at any size on SQLite and PostgreSQL alike:
+# "1" + 3-digit length + digits for n >= 0, "0" + complemented length and
+# nine's-complemented digits for n < 0.
+
+def encode_int_key(value: int) -> str:
+    """Encode an int as an order-preserving digit string (see above)."""
+    digits = str(abs(value))
+    if len(digits) > 999:
+        raise ValueError("integer too long to index")
+    if value >= 0:
+        return f"1{len(digits):03d}{digits}"
+    return f"0{999 - len(digits):03d}" + digits.translate(_NINES)
+
+
+def decode_int_key(key: str) -> int:
+    """Invert :func:`encode_int_key`."""
+    if key[0] == "1":
+        return int(key[4:])
+    return -int(key[4:].translate(_NINES))
+
+
+_NINES = str.maketrans("0123456789", "9876543210")
+
+
+# ---------------------------------------------------------------- parsing
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and not (
+        isinstance(value, float) and not math.isfinite(value))
+
+
+def _describe(value: Any) -> str:
+    kind = {str: "a string", bool: "a boolean", list: "a list", dict: "an object",
+            float: "a number", int: "an integer"}.get(type(value), type(value).__name__)
+    shown = repr(value) if isinstance(value, (str, int, float)) else ""
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return f"{kind} {shown}".rstrip()
+
+
+class _Checker:
+    """Typed getters that raise SidecarSchemaError naming the key and the value."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, key: str, expected: str, value: Any) -> SidecarSchemaError:
+        return SidecarSchemaError(self.path, f"{key} must be {expected}, not {_describe(value)}")
+
+    def str_(self, obj: dict[str, Any], key: str, where: str) -> str | None:
+        value = obj.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        raise self.fail(where + key, "a string", value)
+
+    def int_(self, obj: dict[str, Any], key: str, where: str) -> int | None:
+        value = obj.get(key)
+        if value is None or _is_int(value):
+            return value
+        raise self.fail(where + key, "an integer", value)
+
+    def number(self, obj: dict[str, Any], key: str, where: str) -> float | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        if _is_number(value):
+            return float(value)
+        raise self.fail(where + key, "a number", value)
+
+    def id_(self, obj: dict[str, Any], key: str) -> int | None:
+        """Ids may arrive as ints or digit strings (form fields); both are fine."""
+        value = obj.get(key)
+        if value is None or _is_int(value):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        raise self.fail(key, "an integer", value)
+
+
+def _is_lora_list(key: str, value: Any) -> bool:
+    """`loras` (whatever its value: a wrong type is an error) or a plugin's `*_loras` list."""
+    return (key == "loras" and value is not None) or (
+        key.endswith("_loras") and isinstance(value, list))
+
+
+def _lora_lists(params: dict[str, Any], check: _Checker) -> tuple[LoraUse, ...]:
+    uses: list[LoraUse] = []
+    for role, items in params.items():
+        if not _is_lora_list(role, items):
+            continue
+        where = f"parameters.{role}"
+        if not isinstance(items, list):
+            raise check.fail(where, "a list", items)
+        for position, item in enumerate(items):
+            at = f"{where}[{position}]."
+            if isinstance(item, str):  # a bare name: some UIs write just that
+                item = {"lora_name": item}
+            if not isinstance(item, dict):
+                raise check.fail(f"{where}[{position}]", "an object", item)
+            name = check.str_(item, "lora_name", at) or check.str_(item, "name", at)
+            if not name:
+                raise SidecarSchemaError(check.path, f"{at}lora_name is missing")
+            uses.append(LoraUse(
+                role=role, position=position, name=name, key=normalise_name(name),
+                strength_model=check.number(item, "strength_model", at),
+                strength_clip=check.number(item, "strength_clip", at),
+            ))
+    return tuple(uses)
+
+
+def _first_not_none(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
+
+
+def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> FrameRecord:
+    """Validate a parsed sidecar document and turn it into a FrameRecord.
+
+    ``is_expected_sidecar`` says whether the file's name or neighbours mark it
+    as a sidecar (Kino file name, image beside it).  A document without Kino's
+    shape is then a schema error; otherwise it is just some other JSON file.
+
+    Raises:
+        SidecarSchemaError: a known key has the wrong type or shape.
+        NotASidecarError: not Kino-shaped and not expected to be a sidecar.
+    """
+    check = _Checker(path)
+    is_kino_shaped = isinstance(doc, dict) and "plugin" in doc and "parameters" in doc
+    if not is_kino_shaped:
+        if not is_expected_sidecar:
+            raise NotASidecarError(path, "not a Kino sidecar")
+        if not isinstance(doc, dict):
+            raise SidecarSchemaError(path, f"top level must be an object, not {_describe(doc)}")
+        missing = [key for key in ("plugin", "parameters") if key not in doc]
+        raise SidecarSchemaError(path, f"missing key {' and '.join(map(repr, missing))}")
+    plugin = doc["plugin"]
+    if not isinstance(plugin, str) or not plugin:
+        raise check.fail("plugin", "a non-empty string", plugin)
+    params = doc["parameters"]
+    if not isinstance(params, dict):
+        raise check.fail("parameters", "an object", params)
+    version = doc.get("plugin_version")
+    if version is not None and not isinstance(version, str):
+        version = str(version) if _is_number(version) else None
+        if version is None:
+            raise check.fail("plugin_version", "a string", doc["plugin_version"])
+    timestamp = check.str_(doc, "timestamp", "")
+    output = doc.get("output")
+    if output is not None and not isinstance(output, dict):
+        raise check.fail("output", "an object", output)
+    filename = check.str_(output, "filename", "output.") if output else None
+
+    p = "parameters."
+    return FrameRecord(
+        document=doc,
+        plugin=plugin,
+        plugin_version=version,
+        timestamp=timestamp,
+        generated_at=parse_timestamp(timestamp),
+        task_id=check.id_(doc, "task_id"),
+        # Kino's in-place regeneration drops project_id; its file name keeps it.
+        project_id=_first_not_none(check.id_(doc, "project_id"),
+                                   project_from_name(os.path.basename(path))),
+        kino_frame_id=check.id_(doc, "frame_id"),
+        prompt=check.str_(params, "prompt", p),
+        negative_prompt=check.str_(params, "negative_prompt", p),
+        model_name=check.str_(params, "model_name", p),
+        sampler=check.str_(params, "sampler", p),
+        scheduler=check.str_(params, "scheduler", p),
+        seed=check.int_(params, "seed", p),
+        steps=check.int_(params, "steps", p),
+        cfg_scale=check.number(params, "cfg_scale", p),
+        width=check.int_(params, "width", p),
+        height=check.int_(params, "height", p),
+        loras=_lora_lists(params, check),
+        extra_parameters=tuple(
+            (key, value) for key, value in params.items()
+            if key not in TYPED_PARAMETERS and not _is_lora_list(key, value)
+        ),
+        output_filename=filename,
+    )

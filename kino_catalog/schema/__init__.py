@@ -1,0 +1,14 @@
+"""The catalogue's tables, as SQLAlchemy metadata (the migrations create them)."""
+
+from kino_catalog.schema.models import (
+    Base,
+    Frame,
+    IndexError_,
+    Lora,
+    Parameter,
+    Project,
+    Root,
+    metadata,
+)
+
+__all__ = ["Base", "Frame", "IndexError_", "Lora", "Parameter", "Project", "Root", "metadata"]

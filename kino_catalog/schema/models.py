@@ -1,0 +1,155 @@
+"""Declarative models of the catalogue tables; the source `alembic check` compares to.
+
+The schema itself is only ever created by the migrations (``upgrade head``);
+these classes describe it for queries and for Alembic's autogenerate check.
+The full-text index lives only in the migrations because it is dialect
+specific (an FTS5 table on SQLite, a GIN expression index on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Root(Base):
+    """A folder the user asked to index; frame paths are relative to it."""
+
+    __tablename__ = "roots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    synced_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Project(Base):
+    """A Kino project id seen in at least one sidecar."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class Frame(Base):
+    """One sidecar: where it is, its common parameters typed, and its exact JSON."""
+
+    __tablename__ = "frames"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"))
+    folder: Mapped[str] = mapped_column(Text)  # relative to the root, "/"-separated, "" at top
+    name: Mapped[str] = mapped_column(Text)  # the sidecar's file name
+    image_name: Mapped[str] = mapped_column(Text)  # always in the sidecar's folder
+    image_exists: Mapped[bool] = mapped_column(Boolean)
+    image_count: Mapped[int] = mapped_column(Integer)  # PNG sequences: images present
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    plugin: Mapped[str] = mapped_column(Text)
+    plugin_version: Mapped[str | None] = mapped_column(Text)
+    task_id: Mapped[int | None] = mapped_column(BigInteger)
+    kino_frame_id: Mapped[int | None] = mapped_column(BigInteger)
+    timestamp: Mapped[str | None] = mapped_column(Text)  # as written: null, formatted, "regenerated"
+    generated_at: Mapped[dt.datetime] = mapped_column(DateTime)  # timestamp, else file time
+    prompt: Mapped[str | None] = mapped_column(Text)
+    negative_prompt: Mapped[str | None] = mapped_column(Text)
+    model_name: Mapped[str | None] = mapped_column(Text)
+    model_key: Mapped[str | None] = mapped_column(Text)  # record.normalise_name(model_name)
+    sampler: Mapped[str | None] = mapped_column(Text)
+    scheduler: Mapped[str | None] = mapped_column(Text)
+    seed_key: Mapped[str | None] = mapped_column(String(1004))  # record.encode_int_key(seed)
+    steps: Mapped[int | None] = mapped_column(BigInteger)
+    cfg_scale: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(BigInteger)
+    height: Mapped[int | None] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str] = mapped_column(String(32))  # blake2b-128 of the file bytes
+    raw_json: Mapped[str] = mapped_column(Text)  # the exact file text
+
+    __table_args__ = (
+        UniqueConstraint("root_id", "folder", "name"),
+        Index("ix_frames_generated_at", "generated_at", "id"),
+        Index("ix_frames_model_key", "model_key", "generated_at"),
+        Index("ix_frames_seed_key", "seed_key"),
+        Index("ix_frames_project_id", "project_id", "generated_at"),
+    )
+
+
+class Parameter(Base):
+    """A `parameters` key without a typed column on frames (num_frames, plugin keys...)."""
+
+    __tablename__ = "parameters"
+    frame_id: Mapped[int] = mapped_column(
+        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value_type: Mapped[str] = mapped_column(String(8))  # int float str bool null list object
+    value_num: Mapped[float | None] = mapped_column(Float)  # int, float and bool values
+    value_text: Mapped[str | None] = mapped_column(Text)  # str values; exact digits of ints; JSON
+
+    __table_args__ = (
+        Index("ix_parameters_key_num", "key", "value_num"),
+        Index("ix_parameters_key_text", "key", "value_text"),
+    )
+
+
+class Lora(Base):
+    """One LoRA use; generated_at is copied from the frame so "newest with LoRA X"
+    walks one index in order instead of sorting every use of a common LoRA."""
+
+    __tablename__ = "loras"
+    frame_id: Mapped[int] = mapped_column(
+        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(Text, primary_key=True)  # loras, high_loras, low_loras
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)
+    strength_model: Mapped[float | None] = mapped_column(Float)
+    strength_clip: Mapped[float | None] = mapped_column(Float)
+    generated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_loras_key", "key", "generated_at", "frame_id"),)
+
+
+class IndexError_(Base):
+    """A .json file that is not (or not yet) a frame: kind 'error' or 'not_sidecar'.
+
+    Kept with its size and mtime so an unchanged file is not read again.
+    """
+
+    __tablename__ = "index_errors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"))
+    folder: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("root_id", "folder", "name"),)

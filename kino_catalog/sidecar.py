@@ -1,0 +1,259 @@
+"""Kino's sidecar functions, drop-in compatible, plus exact JSON reading.
+
+Kino plugins call ``await save_generation_params(...)`` after writing an image;
+the functions here keep those names and arguments so a plugin can import them
+from kino_catalog instead.  Two differences, both on purpose:
+
+* ``timestamp=None`` is filled with the current local time (``YYYYMMDD_HHMMSS``),
+  because a null timestamp makes the generation time guesswork later;
+* the file is written atomically (temp file in the same folder, fsync,
+  ``os.replace``), so a reader or the watcher never sees half a sidecar.
+
+Reading is lossless: integers of any size stay exact ``int`` (orjson silently
+turns integers beyond 64 bits into floats, so such documents go through the
+standard library), floats stay floats, unknown keys are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from kino_catalog.errors import SidecarParseError
+
+__all__ = [
+    "MAX_SIDECAR_BYTES",
+    "dumps_sidecar",
+    "get_params_path",
+    "load_generation_params",
+    "loads_exact",
+    "params_exist",
+    "read_sidecar_bytes",
+    "save_generation_params",
+    "save_generation_params_sync",
+    "write_atomic",
+]
+
+#: Real sidecars are 1-3 KB; anything this big is damage or abuse, not a frame.
+MAX_SIDECAR_BYTES = 1024 * 1024
+
+TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
+
+# A run of 19+ digits may be an integer orjson cannot hold exactly (it would
+# return a float without a word); such documents take the exact slow path.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+# Every object key ends in `"` + optional whitespace + `:`.  Counting these is
+# an upper bound on the keys in the text, so "bound == keys parsed" proves
+# there was no duplicate key without a slower parse.
+_KEY_END = re.compile(rb'"[ \t\r\n]*:')
+
+
+def get_params_path(path: str | os.PathLike[str]) -> str:
+    """Return the sidecar path for an image (or sidecar) path: same path, ``.json``."""
+    return str(Path(path).with_suffix(".json"))
+
+
+def params_exist(path: str | os.PathLike[str]) -> bool:
+    """Tell whether the sidecar for ``path`` exists."""
+    return os.path.isfile(get_params_path(path))
+
+
+def load_generation_params(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Load the sidecar of an image or sidecar path, or None if absent or unreadable.
+
+    Kino's callers expect ``None`` rather than an exception for a missing or
+    damaged file; use :func:`loads_exact` on the bytes to learn why.
+    """
+    try:
+        data = read_sidecar_bytes(get_params_path(path))
+        doc = loads_exact(data, get_params_path(path))
+    except (OSError, SidecarParseError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def read_sidecar_bytes(path: str | os.PathLike[str]) -> bytes:
+    """Read a sidecar, refusing files over MAX_SIDECAR_BYTES before reading them.
+
+    Raises:
+        SidecarParseError: the file is too big.
+        OSError: it cannot be opened or read.
+    """
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > MAX_SIDECAR_BYTES:
+            raise SidecarParseError(os.fspath(path), _too_big(size))
+        return fh.read(MAX_SIDECAR_BYTES + 1)
+
+
+def _too_big(size: int) -> str:
+    return f"file is {size / 1e6:.1f} MB, over the {MAX_SIDECAR_BYTES // 1024} KiB sidecar limit"
+
+
+def loads_exact(data: bytes, path: str = "<bytes>") -> Any:
+    """Parse JSON bytes exactly: big integers stay ``int``, no NaN, no duplicate keys.
+
+    Raises:
+        SidecarParseError: with a one-line reason for anything that is not
+            strict, exactly representable JSON in UTF-8.
+    """
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise SidecarParseError(path, _too_big(len(data)))
+    if not data.strip():
+        raise SidecarParseError(path, "empty file")
+    if not _LONG_DIGITS.search(data):
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # the slow path below gives the precise, user-facing reason
+        else:
+            if len(_KEY_END.findall(data)) == _count_keys(doc):
+                return doc
+    return _loads_strict(data, path)
+
+
+def _count_keys(doc: Any) -> int:
+    count = 0
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate key {dup!r}")
+    return obj
+
+
+def _loads_strict(data: bytes, path: str) -> Any:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SidecarParseError(path, f"not UTF-8 (bad byte at offset {exc.start})") from exc
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_pairs)
+    except RecursionError as exc:
+        raise SidecarParseError(path, "JSON nested too deeply") from exc
+    except json.JSONDecodeError as exc:
+        raise SidecarParseError(path, f"invalid JSON: {exc.msg} at line {exc.lineno} "
+                                      f"column {exc.colno}") from exc
+    except ValueError as exc:  # NaN/Infinity, duplicate keys, over-long integers
+        raise SidecarParseError(path, f"invalid JSON: {exc}") from exc
+    try:
+        # Lone surrogates parse in Python but cannot be stored or re-encoded.
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SidecarParseError(path, "invalid JSON: lone surrogate in a string") from exc
+    return doc
+
+
+def dumps_sidecar(doc: dict[str, Any]) -> bytes:
+    """Serialise a sidecar the way Kino does (indent 2, UTF-8), refusing NaN.
+
+    Raises:
+        ValueError: the document holds NaN or Infinity, which JSON cannot carry.
+    """
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
+
+    The temp file lives in the same folder (``os.replace`` is only atomic
+    within one file system) and starts with a dot so watchers skip it.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".kino-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_generation_params_sync(
+    output_path: str | os.PathLike[str],
+    plugin_name: str,
+    plugin_version: str,
+    task_id: int | None,
+    timestamp: str | None,
+    parameters: dict[str, Any],
+    project_id: int | None,
+    frame_id: int | None = None,
+    **extra: Any,
+) -> str:
+    """Write the sidecar for the image at ``output_path``; return the sidecar path.
+
+    Keys and their order are Kino's: plugin, plugin_version, parameters,
+    variants, output, timestamp, task_id, project_id, frame_id (only when
+    given).  ``extra`` adds further top-level keys (older readers ignore them).
+
+    Raises:
+        ValueError: parameters hold NaN/Infinity or are not a dict.
+    """
+    if not isinstance(parameters, dict):
+        raise TypeError(f"parameters must be a dict, not {type(parameters).__name__}")
+    image = os.path.abspath(output_path)
+    doc: dict[str, Any] = {
+        "plugin": plugin_name,
+        "plugin_version": plugin_version,
+        "parameters": parameters,
+        "variants": parameters.get("num_variants", 1),
+        "output": {"filename": os.path.basename(image), "path": image},
+        "timestamp": timestamp or dt.datetime.now().strftime(TIMESTAMP_FORMAT),
+        "task_id": task_id,
+        "project_id": project_id,
+    }
+    if frame_id is not None:
+        doc["frame_id"] = frame_id
+    doc.update(extra)
+    sidecar = get_params_path(image)
+    write_atomic(sidecar, dumps_sidecar(doc))
+    return sidecar
+
+
+async def save_generation_params(
+    output_path: str | os.PathLike[str],
+    plugin_name: str,
+    plugin_version: str,
+    task_id: int | None,
+    timestamp: str | None,
+    parameters: dict[str, Any],
+    project_id: int | None,
+    frame_id: int | None = None,
+    **extra: Any,
+) -> str:
+    """Async twin of :func:`save_generation_params_sync`, as Kino plugins ``await`` it.
+
+    The file work runs in a thread so the event loop keeps serving requests.
+    """
+    return await asyncio.to_thread(
+        save_generation_params_sync, output_path, plugin_name, plugin_version, task_id,
+        timestamp, parameters, project_id, frame_id, **extra,
+    )
