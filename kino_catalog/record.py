@@ -25,6 +25,7 @@ __all__ = [
     "decode_int_key",
     "encode_int_key",
     "is_kino_name",
+    "is_lora_list",
     "normalise_name",
     "parse_record",
     "parse_timestamp",
@@ -217,7 +218,7 @@ class _Checker:
         raise self.fail(key, "an integer", value)
 
 
-def _is_lora_list(key: str, value: Any) -> bool:
+def is_lora_list(key: str, value: Any) -> bool:
     """`loras` (whatever its value: a wrong type is an error) or a plugin's `*_loras` list."""
     return (key == "loras" and value is not None) or (
         key.endswith("_loras") and isinstance(value, list))
@@ -226,7 +227,7 @@ def _is_lora_list(key: str, value: Any) -> bool:
 def _lora_lists(params: dict[str, Any], check: _Checker) -> tuple[LoraUse, ...]:
     uses: list[LoraUse] = []
     for role, items in params.items():
-        if not _is_lora_list(role, items):
+        if not is_lora_list(role, items):
             continue
         where = f"parameters.{role}"
         if not isinstance(items, list):
@@ -314,7 +315,7 @@ def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> Fr
         loras=_lora_lists(params, check),
         extra_parameters=tuple(
             (key, value) for key, value in params.items()
-            if key not in TYPED_PARAMETERS and not _is_lora_list(key, value)
+            if key not in TYPED_PARAMETERS and not is_lora_list(key, value)
         ),
         output_filename=filename,
     )

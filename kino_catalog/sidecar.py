@@ -156,8 +156,8 @@ def _loads_strict(data: bytes, path: str) -> Any:
     except RecursionError as exc:
         raise SidecarParseError(path, "JSON nested too deeply") from exc
     except json.JSONDecodeError as exc:
-        raise SidecarParseError(path, f"invalid JSON: {exc.msg} at line {exc.lineno} "
-                                      f"column {exc.colno}") from exc
+        raise SidecarParseError(path, f"invalid JSON: {exc.msg} (line {exc.lineno}, "
+                                      f"column {exc.colno})") from exc
     except ValueError as exc:  # NaN/Infinity, duplicate keys, over-long integers
         raise SidecarParseError(path, f"invalid JSON: {exc}") from exc
     try:

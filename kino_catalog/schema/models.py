@@ -73,7 +73,7 @@ class Frame(Base):
     plugin_version: Mapped[str | None] = mapped_column(Text)
     task_id: Mapped[int | None] = mapped_column(BigInteger)
     kino_frame_id: Mapped[int | None] = mapped_column(BigInteger)
-    timestamp: Mapped[str | None] = mapped_column(Text)  # as written: null, formatted, "regenerated"
+    timestamp: Mapped[str | None] = mapped_column(Text)  # as written: null, "regenerated"...
     generated_at: Mapped[dt.datetime] = mapped_column(DateTime)  # timestamp, else file time
     prompt: Mapped[str | None] = mapped_column(Text)
     negative_prompt: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,38 @@
+"""kino-catalog: search, regenerate and report on Kino generation-parameter sidecars.
+
+The library is the product; the command line is a thin shell over it::
+
+    from kino_catalog import Catalog
+
+    with Catalog.open("catalog.db") as cat:
+        cat.sync("/data/frames")
+        for frame in cat.search("lora:add_detail steps:20..30", limit=50):
+            print(frame.image_path)
+"""
+
+from kino_catalog.catalog import Catalog
+from kino_catalog.errors import (
+    CatalogError,
+    KinoError,
+    QueryError,
+    SidecarError,
+    SidecarParseError,
+    SidecarSchemaError,
+    UsageError,
+)
+from kino_catalog.frames import Frame
+from kino_catalog.indexer import SyncResult
+
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "Frame",
+    "KinoError",
+    "QueryError",
+    "SidecarError",
+    "SidecarParseError",
+    "SidecarSchemaError",
+    "SyncResult",
+    "UsageError",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,182 @@
+"""The Catalog: the library's front door (open, sync, rebuild, search, get, stats)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select
+
+from kino_catalog import indexer
+from kino_catalog.db import default_database, make_engine, migrate_to_head
+from kino_catalog.errors import UsageError
+from kino_catalog.frames import Frame, frame_select
+from kino_catalog.query import order_by, to_ast, where_clause
+from kino_catalog.schema import Frame as FrameRow
+from kino_catalog.schema import IndexError_, Lora, Project, Root
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from types import TracebackType
+
+    from sqlalchemy.engine import Engine
+
+    from kino_catalog.indexer import SyncResult
+    from kino_catalog.queryparse import Node
+
+__all__ = ["Catalog"]
+
+
+_f = FrameRow.__table__.c
+_roots = Root.__table__
+_errors = IndexError_.__table__
+
+
+class Catalog:
+    """A catalogue of Kino sidecars in SQLite (a path) or PostgreSQL (a URL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, target: str | os.PathLike[str] | None = None) -> Catalog:
+        """Open (creating or upgrading to the newest schema) the catalogue at ``target``.
+
+        Raises:
+            CatalogError: cannot connect, or the database is newer than this code.
+        """
+        engine = make_engine(target if target is not None else default_database())
+        try:
+            migrate_to_head(engine)
+        except Exception:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ indexing
+    def roots(self) -> list[str]:
+        """The library folders this catalogue has indexed."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(_roots.c.path).order_by(_roots.c.path)).scalars())
+
+    def sync(self, root: str | os.PathLike[str],
+             progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+        """Index new and changed sidecars under ``root`` and drop deleted ones."""
+        return indexer.sync_root(self.engine, root, progress)
+
+    def rebuild(self, root: str | os.PathLike[str],
+                progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+        """Re-read every sidecar under ``root``; searches see the old index until done."""
+        return indexer.rebuild_root(self.engine, root, progress)
+
+    # ------------------------------------------------------------ reading
+    def _frames_query(self, query: str | Node, sort: str) -> Any:
+        node = to_ast(query)
+        return frame_select().where(where_clause(node, self.engine.dialect)).order_by(
+            *order_by(sort))
+
+    def search(self, query: str | Node = "", *, limit: int | None = 50,
+               sort: str = "newest") -> list[Frame]:
+        """Frames matching ``query``, ``limit=None`` (or 0) for all.
+
+        Raises:
+            QueryError: the query is malformed.
+        """
+        return list(self.iter_search(query, limit=limit, sort=sort))
+
+    def iter_search(self, query: str | Node = "", *, limit: int | None = None,
+                    sort: str = "newest") -> Iterator[Frame]:
+        """Stream matching frames without holding them all in memory."""
+        stmt = self._frames_query(query, sort)
+        if limit:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=1000).execute(stmt)
+            for row in result:
+                yield Frame.from_row(row)
+
+    def count(self, query: str | Node = "") -> int:
+        """How many frames match ``query``."""
+        node = to_ast(query)
+        stmt = select(func.count()).select_from(FrameRow.__table__).where(
+            where_clause(node, self.engine.dialect))
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def get(self, ref: int | str | os.PathLike[str]) -> Frame:
+        """A frame by id, sidecar path or image path.
+
+        Raises:
+            UsageError: no such frame in the catalogue.
+        """
+        stmt = frame_select()
+        text = os.fspath(ref) if not isinstance(ref, int) else str(ref)
+        if isinstance(ref, int) or text.isdigit():
+            stmt = stmt.where(_f.id == int(text))
+        else:
+            path = os.path.realpath(os.path.expanduser(text))
+            folder, name = os.path.split(path)
+            matches = []
+            for root in self.roots():
+                if path.startswith(root.rstrip(os.sep) + os.sep):
+                    rel = os.path.relpath(folder, root)
+                    matches.append((root, "" if rel == "." else rel.replace(os.sep, "/")))
+            if not matches:
+                raise UsageError(f"not in any indexed folder: {text}")
+            conditions = [
+                (_roots.c.path == root) & (_f.folder == rel) &
+                ((_f.name == name) | (_f.image_name == name)) for root, rel in matches]
+            stmt = stmt.where(or_(*conditions))
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt.limit(1)).first()
+        if row is None:
+            raise UsageError(f"no frame {text} in the catalogue")
+        return Frame.from_row(row)
+
+    def errors(self) -> list[dict[str, Any]]:
+        """Sidecars that could not be indexed: path, reason, size, mtime_ns, recorded_at."""
+        stmt = select(_roots.c.path, _errors.c.folder, _errors.c.name, _errors.c.reason,
+                      _errors.c.size, _errors.c.mtime_ns, _errors.c.recorded_at).join_from(
+            _errors, _roots, _errors.c.root_id == _roots.c.id).where(
+            _errors.c.kind == "error").order_by(_roots.c.path, _errors.c.folder, _errors.c.name)
+        with self.engine.connect() as conn:
+            return [{"path": os.path.join(root, folder, name), "reason": reason, "size": size,
+                     "mtime_ns": mtime_ns, "recorded_at": recorded.isoformat(timespec="seconds")}
+                    for root, folder, name, reason, size, mtime_ns, recorded in conn.execute(stmt)]
+
+    def stats(self) -> dict[str, Any]:
+        """Catalogue health: counts of frames, projects, errors, missing images, roots."""
+        with self.engine.connect() as conn:
+            def scalar(stmt: Any) -> int:
+                return int(conn.execute(stmt).scalar_one())
+
+            frames = FrameRow.__table__
+            roots = [{"path": path, "frames": count, "synced_at": (
+                synced.isoformat(timespec="seconds") if synced else None)}
+                for path, synced, count in conn.execute(
+                    select(_roots.c.path, _roots.c.synced_at, func.count(_f.id))
+                    .join_from(_roots, frames, _f.root_id == _roots.c.id, isouter=True)
+                    .group_by(_roots.c.id).order_by(_roots.c.path))]
+            return {
+                "database": self.engine.url.render_as_string(hide_password=True),
+                "frames": scalar(select(func.count()).select_from(frames)),
+                "projects": scalar(select(func.count()).select_from(Project.__table__)),
+                "errors": scalar(select(func.count()).select_from(_errors)
+                                 .where(_errors.c.kind == "error")),
+                "ignored_files": scalar(select(func.count()).select_from(_errors)
+                                        .where(_errors.c.kind == "not_sidecar")),
+                "missing_images": scalar(select(func.count()).select_from(frames)
+                                         .where(_f.image_exists.is_(False))),
+                "loras": scalar(select(func.count(func.distinct(Lora.__table__.c.key)))),
+                "roots": roots,
+            }

@@ -1,0 +1,394 @@
+"""Mirroring a library folder into the catalogue: incremental sync and full rebuild.
+
+Both stream: the walk feeds per-folder work to reader processes (parse and
+flatten use both cores), one writer applies the results.  Sync compares each
+file's (size, mtime_ns) with the index and reads only what changed; it
+commits in batches so readers and the watcher see progress.  Rebuild re-reads
+everything inside ONE transaction: readers keep searching the old index until
+it commits, and an interrupted rebuild leaves the old index as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import multiprocessing as mp
+import os
+import time
+from collections import deque
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kino_catalog.db import WRITE
+from kino_catalog.errors import UsageError
+from kino_catalog.rows import FailedFile, FrameRows, read_frame
+from kino_catalog.scan import FileStat, locate_image, walk_root
+from kino_catalog.schema import Root
+from kino_catalog.store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from sqlalchemy.engine import Connection, Engine
+
+    from kino_catalog.scan import Folder
+
+__all__ = ["SyncResult", "rebuild_root", "resolve_root", "sync_root"]
+
+log = logging.getLogger(__name__)
+
+CHUNK_FILES = 256  # files per reader task: big enough to amortise pickling
+BATCH_FILES = 2000  # files per sync transaction: short enough for the watcher
+PARALLEL_MIN_FILES = 2000  # below this, process start-up costs more than it saves
+
+
+@dataclass
+class SyncResult:
+    """What one sync or rebuild of one root did."""
+
+    root: str
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    errors: int = 0  # files of this root in error after the run
+    ignored: int = 0  # other JSON files, not Kino sidecars
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "added": self.added, "updated": self.updated,
+                "removed": self.removed, "unchanged": self.unchanged, "errors": self.errors,
+                "ignored": self.ignored, "seconds": round(self.seconds, 3),
+                "warnings": list(self.warnings)}
+
+
+# A file to read: (folder, stat, id of its frame row or None, has a failure row)
+_Task = tuple[str, FileStat, "int | None", bool]
+
+
+def resolve_root(root: str | os.PathLike[str]) -> str:
+    """The canonical absolute path of a library root.
+
+    Raises:
+        UsageError: it does not exist or is not a folder.
+    """
+    path = os.path.realpath(os.path.expanduser(os.fspath(root)))
+    if not os.path.isdir(path):
+        raise UsageError(f"not a folder: {os.fspath(root)}")
+    return path
+
+
+def _ensure_root(conn: Connection, path: str) -> int:
+    table = Root.__table__
+    found = conn.execute(table.select().with_only_columns(table.c.id)
+                         .where(table.c.path == path)).scalar()
+    if found is not None:
+        return int(found)
+    result = conn.execute(table.insert().values(path=path, added_at=_now()))
+    return int(result.inserted_primary_key[0])
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().replace(microsecond=0)
+
+
+# ---------------------------------------------------------------- reading
+
+def _read_chunk(root: str, tasks: list[_Task]) -> list[FrameRows | FailedFile | None]:
+    return [read_frame(root, folder, stat) for folder, stat, _, _ in tasks]
+
+
+def _process_pool() -> Executor:
+    # forkserver: never fork a process that may run watcher threads.
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(min(2, os.cpu_count() or 1), mp_context=mp.get_context(method))
+
+
+def _ordered_map(root: str, chunks: Iterable[list[_Task]],
+                 in_flight: int = 8) -> Iterator[tuple[list[_Task], list[Any]]]:
+    """Read chunks in order, lazily (bounded memory), in processes once the work is big.
+
+    Small syncs (the common case) stay in this process: starting workers
+    costs more than reading a few hundred files.
+    """
+    pool: Executor | None = None
+    pending: deque[tuple[list[_Task], Future[Any] | list[Any]]] = deque()
+    submitted = 0
+    try:
+        for chunk in chunks:
+            submitted += len(chunk)
+            if pool is None and submitted >= PARALLEL_MIN_FILES and (os.cpu_count() or 1) > 1:
+                pool = _process_pool()
+            work = pool.submit(_read_chunk, root, chunk) if pool else _read_chunk(root, chunk)
+            pending.append((chunk, work))
+            while len(pending) >= in_flight or (pending and pool is None):
+                tasks, done = pending.popleft()
+                yield tasks, done if isinstance(done, list) else done.result()
+        while pending:
+            tasks, done = pending.popleft()
+            yield tasks, done if isinstance(done, list) else done.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+# ---------------------------------------------------------------- the writer
+
+class _Writer:
+    """Applies read results; commits every BATCH_FILES files unless in one transaction."""
+
+    def __init__(self, engine: Engine, root_id: int, result: SyncResult, *,
+                 single_transaction: bool) -> None:
+        self.conn = engine.connect().execution_options(**WRITE)
+        self.root_id = root_id
+        self.result = result
+        self.single = single_transaction
+        self.pending = 0
+        self.store = self._begin()
+
+    def _begin(self) -> Store:
+        self.conn.begin()
+        return Store(self.conn, self.root_id)
+
+    def _maybe_commit(self, files: int) -> None:
+        self.pending += files
+        if not self.single and self.pending >= BATCH_FILES:
+            self.conn.commit()
+            self.pending = 0
+            self.store = self._begin()
+
+    def apply(self, tasks: list[_Task], outcomes: list[FrameRows | FailedFile | None]) -> None:
+        store, result = self.store, self.result
+        inserts: list[tuple[int, FrameRows]] = []
+        new_frames: list[FrameRows] = []
+        replaced: list[int] = []
+        failures: list[FailedFile] = []
+        forget: list[tuple[str, str]] = []
+        gone: list[int] = []
+        for (folder, stat, frame_id, has_failure), outcome in zip(tasks, outcomes, strict=True):
+            if isinstance(outcome, FrameRows):
+                if frame_id is None:
+                    new_frames.append(outcome)
+                    result.added += 1
+                else:
+                    replaced.append(frame_id)
+                    inserts.append((frame_id, outcome))
+                    result.updated += 1
+                if has_failure:
+                    forget.append((folder, stat.name))
+            elif isinstance(outcome, FailedFile):
+                failures.append(outcome)
+                if frame_id is not None:
+                    gone.append(frame_id)
+            else:  # vanished between the walk and the read
+                if frame_id is not None:
+                    gone.append(frame_id)
+                if has_failure:
+                    forget.append((folder, stat.name))
+        result.removed += store.delete_frames(gone)
+        store.delete_frames(replaced)
+        inserts.extend(zip(store.reserve_ids(len(new_frames)), new_frames, strict=True))
+        store.insert_frames(inserts)
+        store.forget_failures(forget)
+        store.record_failures(failures)
+        self._maybe_commit(len(tasks))
+
+    def remove(self, frame_ids: list[int], failure_keys: list[tuple[str, str]]) -> None:
+        self.result.removed += self.store.delete_frames(frame_ids)
+        self.store.forget_failures(failure_keys)
+        self._maybe_commit(len(frame_ids))
+
+    def close(self, *, is_ok: bool) -> None:
+        try:
+            if is_ok:
+                self._finish_counts()
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+        finally:
+            self.conn.close()
+
+    def _finish_counts(self) -> None:
+        m = "?" if self.store.is_sqlite else "%s"
+        self.conn.exec_driver_sql(
+            f"UPDATE roots SET synced_at = {m} WHERE id = {m}",
+            (self.store._datetime(_now()), self.root_id))
+        rows = self.conn.exec_driver_sql(
+            f"SELECT kind, count(*) FROM index_errors WHERE root_id = {m} GROUP BY kind",
+            (self.root_id,)).all()
+        counts = dict(rows)
+        self.result.errors = counts.get("error", 0)
+        self.result.ignored = counts.get("not_sidecar", 0)
+
+
+# ---------------------------------------------------------------- diffing
+
+class _Differ:
+    """Compares each folder of the walk with the index (a read connection)."""
+
+    def __init__(self, engine: Engine, root_id: int, writer: _Writer, result: SyncResult,
+                 *, is_rebuild: bool) -> None:
+        self.is_rebuild = is_rebuild  # everything is new: the old rows are already deleted
+        self.conn = engine.connect()
+        self.root_id = root_id
+        self.writer = writer
+        self.result = result
+        self.mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        self.seen_folders: set[str] = set()
+        self.image_updates: list[tuple[str, bool, int, int]] = []
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        if self.is_rebuild:
+            return []
+        rows = self.conn.exec_driver_sql(sql.replace("?", self.mark), params).all()
+        self.conn.rollback()  # never pin an old snapshot while the writer commits
+        return rows
+
+    def tasks(self, root: str) -> Iterator[list[_Task]]:
+        """Walk ``root`` and yield chunks of files that need reading."""
+        chunk: list[_Task] = []
+        for folder in walk_root(root, self.result.warnings.append):
+            self.seen_folders.add(folder.rel)
+            for task in self._diff_folder(folder):
+                chunk.append(task)
+                if len(chunk) >= CHUNK_FILES:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+        self._remove_unseen_folders()
+
+    def _diff_folder(self, folder: Folder) -> Iterator[_Task]:
+        known = {name: (fid, size, mtime, image, exists, count) for
+                 fid, name, size, mtime, image, exists, count in self._query(
+                     "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
+                     "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel))}
+        failed = {name: (size, mtime) for name, size, mtime in self._query(
+            "SELECT name, size, mtime_ns FROM index_errors WHERE root_id = ? AND folder = ?",
+            (self.root_id, folder.rel))}
+        broken = {b.stat.name: b for b in folder.broken}
+        listed = {s.name for s in folder.sidecars} | broken.keys()
+        gone_frames = [known[name][0] for name in known.keys() - listed]
+        gone_failures = [(folder.rel, name) for name in failed.keys() - listed]
+        if gone_frames or gone_failures:
+            self.writer.remove(gone_frames, gone_failures)
+        self._record_broken(folder, broken, known, failed)
+        for stat in folder.sidecars:
+            frame = known.get(stat.name)
+            failure = failed.get(stat.name)
+            if frame is not None and frame[1:3] == (stat.size, stat.mtime_ns):
+                self.result.unchanged += 1
+                self._check_image(folder, stat.name, frame)
+            elif failure is not None and failure == (stat.size, stat.mtime_ns):
+                continue  # the same bad file as last time
+            else:
+                yield (folder.rel, stat, frame[0] if frame else None, failure is not None)
+        self._flush_image_updates()
+
+    def _record_broken(self, folder: Folder, broken: dict[str, Any],
+                       known: dict[str, Any], failed: dict[str, Any]) -> None:
+        fresh = [b for name, b in broken.items()
+                 if failed.get(name) != (b.stat.size, b.stat.mtime_ns)]
+        if not fresh:
+            return
+        tasks: list[_Task] = [(folder.rel, b.stat, known[b.stat.name][0] if b.stat.name in known
+                               else None, b.stat.name in failed) for b in fresh]
+        self.writer.apply(tasks, [FailedFile(folder.rel, b.stat.name, b.stat.size,
+                                             b.stat.mtime_ns, "error", b.reason) for b in fresh])
+
+    def _check_image(self, folder: Folder, name: str, frame: tuple[Any, ...]) -> None:
+        frame_id, _, _, image, exists, count = frame
+        if image in folder.names and exists and count == 1 and "_seq_" not in image:
+            return  # the common case, decided without building anything
+        found = locate_image(name, image, folder.names.__contains__)
+        if found != (image, bool(exists), count):
+            self.image_updates.append((*found, frame_id))
+
+    def _flush_image_updates(self) -> None:
+        if self.image_updates:
+            self.writer.store.update_images(self.image_updates)
+            self.image_updates = []
+
+    def _remove_unseen_folders(self) -> None:
+        for table, key in (("frames", "id"), ("index_errors", "folder, name")):
+            rows = self._query(f"SELECT {key}, folder FROM {table} WHERE root_id = ?",
+                               (self.root_id,))
+            stale = [row[:-1] for row in rows if row[-1] not in self.seen_folders]
+            if table == "frames":
+                self.writer.remove([row[0] for row in stale], [])
+            else:
+                self.writer.remove([], [(row[0], row[1]) for row in stale])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _expected_files(engine: Engine, root_id: int) -> int | None:
+    with engine.connect() as conn:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        count = conn.exec_driver_sql(
+            f"SELECT (SELECT count(*) FROM frames WHERE root_id = {mark}) + "
+            f"(SELECT count(*) FROM index_errors WHERE root_id = {mark})",
+            (root_id, root_id)).scalar()
+    return int(count) if count else None
+
+
+def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] | None,
+         *, rebuild: bool) -> SyncResult:
+    started = time.perf_counter()
+    root = resolve_root(root)
+    result = SyncResult(root)
+    with engine.begin() as conn:
+        root_id = _ensure_root(conn, root)
+    expected = _expected_files(engine, root_id)
+    writer = _Writer(engine, root_id, result, single_transaction=rebuild)
+    is_ok = False
+    try:
+        if rebuild:
+            _forget_root(writer.store, root_id)
+        differ = _Differ(engine, root_id, writer, result, is_rebuild=rebuild)
+        try:
+            done = 0
+            for tasks, outcomes in _ordered_map(root, differ.tasks(root)):
+                writer.apply(tasks, outcomes)
+                done += len(tasks)
+                if progress is not None:
+                    progress(done + result.unchanged, expected)
+        finally:
+            differ.close()
+        is_ok = True
+    finally:
+        writer.close(is_ok=is_ok)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _forget_root(store: Store, root_id: int) -> None:
+    """Delete a root's rows inside the rebuild's transaction."""
+    conn, mark = store.conn, "?" if store.is_sqlite else "%s"
+    ids = [row[0] for row in conn.exec_driver_sql(
+        f"SELECT id FROM frames WHERE root_id = {mark}", (root_id,))]
+    store.delete_frames(ids)
+    conn.exec_driver_sql(f"DELETE FROM index_errors WHERE root_id = {mark}", (root_id,))
+
+
+def sync_root(engine: Engine, root: str | os.PathLike[str],
+              progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+    """Bring the index of one root up to date with the files on disk.
+
+    Raises:
+        UsageError: the root is not a folder.
+    """
+    return _run(engine, os.fspath(root), progress, rebuild=False)
+
+
+def rebuild_root(engine: Engine, root: str | os.PathLike[str],
+                 progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+    """Re-read every sidecar of a root and replace its index atomically.
+
+    Raises:
+        UsageError: the root is not a folder.
+    """
+    return _run(engine, os.fspath(root), progress, rebuild=True)

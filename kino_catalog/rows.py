@@ -1,0 +1,181 @@
+"""One sidecar file -> plain row tuples for the catalogue tables (or a failure).
+
+This is the unit of work that index and rebuild fan out to worker processes,
+so everything here is picklable, free of SQLAlchemy, and allocation-light.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kino_catalog.errors import (
+    NotASidecarError,
+    SidecarError,
+    SidecarParseError,
+    SidecarSchemaError,
+)
+from kino_catalog.record import (
+    encode_int_key,
+    is_kino_name,
+    normalise_name,
+    parse_record,
+)
+from kino_catalog.scan import locate_image
+from kino_catalog.sidecar import MAX_SIDECAR_BYTES, loads_exact
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from kino_catalog.record import FrameRecord
+    from kino_catalog.scan import FileStat
+
+__all__ = [
+    "FRAME_COLUMNS",
+    "LORA_COLUMNS",
+    "PARAMETER_COLUMNS",
+    "FailedFile",
+    "FrameRows",
+    "read_frame",
+]
+
+# Column order of FrameRows.frame; the writer prepends id and root_id.
+FRAME_COLUMNS = (
+    "folder", "name", "image_name", "image_exists", "image_count", "project_id", "plugin",
+    "plugin_version", "task_id", "kino_frame_id", "timestamp", "generated_at", "prompt",
+    "negative_prompt", "model_name", "model_key", "sampler", "scheduler", "seed_key", "steps",
+    "cfg_scale", "width", "height", "size", "mtime_ns", "content_hash", "raw_json",
+)
+GENERATED_AT = FRAME_COLUMNS.index("generated_at")
+# The writer prepends frame_id (and appends generated_at for loras).
+LORA_COLUMNS = ("role", "position", "name", "key", "strength_model", "strength_clip")
+PARAMETER_COLUMNS = ("key", "value_type", "value_num", "value_text")
+
+_INT64 = 2**63
+
+
+@dataclass(slots=True)
+class FrameRows:
+    """The rows one valid sidecar contributes."""
+
+    frame: tuple[Any, ...]
+    loras: list[tuple[Any, ...]]
+    parameters: list[tuple[Any, ...]]
+    project_id: int | None
+
+    @property
+    def generated_at(self) -> dt.datetime:
+        value: dt.datetime = self.frame[GENERATED_AT]
+        return value
+
+
+@dataclass(slots=True)
+class FailedFile:
+    """A .json file that is not a frame: kind "error" (listed) or "not_sidecar"."""
+
+    folder: str
+    name: str
+    size: int
+    mtime_ns: int
+    kind: str
+    reason: str
+
+
+def read_frame(root: str, folder: str, file: FileStat,
+               has_file: Callable[[str], bool] | None = None) -> FrameRows | FailedFile | None:
+    """Read, validate and flatten one sidecar; None if it vanished meanwhile.
+
+    Never raises for a bad file: the reason ends up in a FailedFile.  The
+    size and mtime recorded are those of the bytes actually read, so a file
+    rewritten during the read is seen as changed by the next sync.
+    """
+    directory = os.path.join(root, folder) if folder else root
+    path = os.path.join(directory, file.name)
+    if has_file is None:
+        def has_file(name: str) -> bool:
+            return os.path.isfile(os.path.join(directory, name))
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            data = b"" if st.st_size > MAX_SIDECAR_BYTES else fh.read(MAX_SIDECAR_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return FailedFile(folder, file.name, file.size, file.mtime_ns, "error",
+                          f"cannot read: {exc.strerror or exc}")
+    size = max(st.st_size, len(data))
+    stem = file.name[: -len(".json")]
+    is_expected = is_kino_name(file.name) or has_file(stem + ".png")
+    try:
+        if size > MAX_SIDECAR_BYTES:
+            raise SidecarParseError(path, f"file is {size / 1e6:.1f} MB, over the "
+                                          f"{MAX_SIDECAR_BYTES // 1024} KiB sidecar limit")
+        doc = loads_exact(data, path)
+        record = parse_record(doc, path, is_expected_sidecar=is_expected)
+        return _rows(record, folder, file.name, data, size, st.st_mtime_ns, has_file)
+    except NotASidecarError as exc:
+        return FailedFile(folder, file.name, size, st.st_mtime_ns, "not_sidecar", exc.reason)
+    except SidecarError as exc:
+        kind = "error" if is_expected or not isinstance(exc, SidecarParseError) else "not_sidecar"
+        return FailedFile(folder, file.name, size, st.st_mtime_ns, kind, exc.reason)
+
+
+def _checked_int(value: int | None, key: str, path: str) -> int | None:
+    if value is not None and not -_INT64 <= value < _INT64:
+        raise SidecarSchemaError(path, f"{key} {value} is out of the 64-bit integer range")
+    return value
+
+
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; the exact value stays in raw_json.
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
+def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
+          mtime_ns: int, has_file: Callable[[str], bool]) -> FrameRows:
+    path = os.path.join(folder, name)
+    image_name, image_exists, image_count = locate_image(name, record.output_filename, has_file)
+    generated_at = record.generated_at or dt.datetime.fromtimestamp(mtime_ns / 1e9)
+    project_id = _checked_int(record.project_id, "project_id", path)
+    frame = (
+        folder, name, image_name, image_exists, image_count, project_id,
+        _text(record.plugin), _text(record.plugin_version),
+        _checked_int(record.task_id, "task_id", path),
+        _checked_int(record.kino_frame_id, "frame_id", path),
+        _text(record.timestamp), generated_at,
+        _text(record.prompt), _text(record.negative_prompt), _text(record.model_name),
+        normalise_name(record.model_name) if record.model_name else None,
+        _text(record.sampler), _text(record.scheduler),
+        encode_int_key(record.seed) if record.seed is not None else None,
+        _checked_int(record.steps, "steps", path), record.cfg_scale,
+        _checked_int(record.width, "width", path), _checked_int(record.height, "height", path),
+        size, mtime_ns, hashlib.blake2b(data, digest_size=16).hexdigest(),
+        data.decode("utf-8-sig"),
+    )
+    loras = [(u.role, u.position, _text(u.name), u.key, u.strength_model, u.strength_clip)
+             for u in record.loras]
+    params = [_parameter_row(key, value) for key, value in record.extra_parameters]
+    return FrameRows(frame, loras, params, project_id)
+
+
+def _parameter_row(key: str, value: Any) -> tuple[str, str, float | None, str | None]:
+    if value is None:
+        return (key, "null", None, None)
+    if isinstance(value, bool):
+        return (key, "bool", float(value), "true" if value else "false")
+    if isinstance(value, int):
+        try:
+            number: float | None = float(value)
+        except OverflowError:
+            number = None
+        return (key, "int", number, str(value))
+    if isinstance(value, float):
+        return (key, "float", value, repr(value))
+    if isinstance(value, str):
+        return (key, "str", None, _text(value))
+    kind = "list" if isinstance(value, list) else "object"
+    return (key, kind, None, _text(json.dumps(value, ensure_ascii=False, separators=(",", ":"))))

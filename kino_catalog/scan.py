@@ -1,0 +1,165 @@
+"""Walking a library folder safely, and finding a sidecar's image from a listing.
+
+The walk never leaves its root: symlinked folders are not entered (they are
+how loops and escapes happen), and a symlinked file is followed only when its
+target is inside the root.  Hidden entries (dot files, atomic writers' temp
+files) are skipped.  One ``stat`` per sidecar and nothing else: the walk is
+what a no-change sync costs, so it must stay close to a bare ``os.scandir``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+__all__ = ["BrokenFile", "FileStat", "Folder", "is_sidecar_name", "locate_image", "walk_root"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+# Misses in a row after which a PNG sequence is taken to have ended.
+SEQUENCE_GAP_LIMIT = 16
+_SEQUENCE = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """A sidecar file's identity as sync compares it: name, size, mtime_ns."""
+
+    name: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenFile:
+    """A sidecar-looking entry that cannot be read safely (symlink out, loop)."""
+
+    stat: FileStat
+    reason: str
+
+
+@dataclass(slots=True)
+class Folder:
+    """One folder of the walk: its sidecars and the names of every file in it."""
+
+    rel: str  # "/"-separated, relative to the root; "" for the root itself
+    sidecars: list[FileStat] = field(default_factory=list)
+    broken: list[BrokenFile] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
+
+
+def is_sidecar_name(name: str) -> bool:
+    """A file the indexer looks at: ``*.json``, not hidden."""
+    return name.endswith(".json") and not name.startswith(".")
+
+
+def _is_inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def walk_root(root: str, on_warning: Callable[[str], None] | None = None) -> Iterator[Folder]:
+    """Yield every folder under ``root`` (a resolved absolute path), top down.
+
+    Unreadable folders are reported through ``on_warning`` and skipped.
+    """
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        path = os.path.join(root, rel) if rel else root
+        folder = Folder(rel)
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    _visit(entry, rel, root, folder, stack)
+        except OSError as exc:
+            if on_warning is not None:
+                on_warning(f"cannot list {path}: {exc.strerror or exc}")
+            continue
+        yield folder
+
+
+def _visit(entry: os.DirEntry[str], rel: str, root: str, folder: Folder, stack: list[str]) -> None:
+    name = entry.name
+    if name.startswith("."):
+        return
+    try:
+        if entry.is_dir(follow_symlinks=False):
+            stack.append(f"{rel}/{name}" if rel else name)
+            return
+        if entry.is_symlink():
+            _visit_symlink(entry, root, folder)
+            return
+        if not entry.is_file(follow_symlinks=False):
+            return  # sockets, fifos, devices
+        folder.names.add(name)
+        if is_sidecar_name(name):
+            st = entry.stat(follow_symlinks=False)
+            folder.sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
+    except OSError:
+        return  # vanished between listing and stat: the next sync sees the truth
+
+
+def _visit_symlink(entry: os.DirEntry[str], root: str, folder: Folder) -> None:
+    name = entry.name
+    try:
+        target = os.path.realpath(entry.path, strict=True)
+        st = os.stat(target)
+    except (OSError, RuntimeError) as exc:  # dangling link or a loop
+        if is_sidecar_name(name):
+            lst = entry.stat(follow_symlinks=False)
+            reason = "symlink loop" if "loop" in str(exc).lower() or isinstance(
+                exc, RuntimeError) else "dangling symlink"
+            folder.broken.append(BrokenFile(FileStat(name, lst.st_size, lst.st_mtime_ns), reason))
+        return
+    if not stat.S_ISREG(st.st_mode):
+        return  # symlinked folders are never entered
+    if not _is_inside(target, root):
+        if is_sidecar_name(name):
+            lst = entry.stat(follow_symlinks=False)
+            folder.broken.append(BrokenFile(
+                FileStat(name, lst.st_size, lst.st_mtime_ns),
+                "symlink points outside the library root; not followed"))
+        return
+    folder.names.add(name)
+    if is_sidecar_name(name):
+        folder.sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
+
+
+def locate_image(sidecar_name: str, output_filename: str | None,
+                 has_file: Callable[[str], bool]) -> tuple[str, bool, int]:
+    """Find a sidecar's image in its own folder: ``(image_name, exists, count)``.
+
+    Looks for the same stem with ``.png`` (then other image types), then for
+    ``output.filename`` (its base name only: ``output.path`` is a path on the
+    machine that generated it and is never used).  For a PNG sequence
+    (``..._seq_000``) ``count`` is the number of sequence images present,
+    probing until SEQUENCE_GAP_LIMIT misses in a row.
+    """
+    stem = sidecar_name[: -len(".json")] if sidecar_name.endswith(".json") else sidecar_name
+    candidates = [stem + ".png"]
+    if output_filename:
+        base = re.split(r"[/\\]", output_filename)[-1]
+        if base and base not in (".", ".."):
+            candidates.append(base)
+    candidates.extend(stem + suffix for suffix in IMAGE_SUFFIXES[1:])
+    image = next((c for c in candidates if has_file(c)), None)
+    if image is None:
+        return candidates[0], False, 0
+    match = _SEQUENCE.match(os.path.splitext(image)[0])
+    if not match:
+        return image, True, 1
+    prefix, width = match["prefix"], len(match["index"])
+    suffix = os.path.splitext(image)[1]
+    count, misses, index = 0, 0, 0
+    while misses < SEQUENCE_GAP_LIMIT:
+        if has_file(f"{prefix}{index:0{width}d}{suffix}"):
+            count, misses = count + 1, 0
+        else:
+            misses += 1
+        index += 1
+    return image, True, count

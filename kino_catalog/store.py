@@ -1,0 +1,155 @@
+"""Bulk writes of frame rows inside one open transaction (the indexer's only writer).
+
+Rows go through the driver's ``executemany`` on SQLAlchemy's connection, not
+through the ORM or Core ``insert()`` with dicts: for millions of rows that
+difference is minutes.  The FTS5 table uses external content, so it is kept
+in step here: the old text is deleted before a frame row goes, the new text
+inserted after it arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from kino_catalog.rows import FRAME_COLUMNS, LORA_COLUMNS, PARAMETER_COLUMNS
+from kino_catalog.schema import Frame
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from sqlalchemy.engine import Connection
+
+    from kino_catalog.rows import FailedFile, FrameRows
+
+__all__ = ["Store", "chunked"]
+
+_ID_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """Split an iterable into lists of at most ``size`` items."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class Store:
+    """Writes for one root within the caller's transaction on ``conn``."""
+
+    def __init__(self, conn: Connection, root_id: int) -> None:
+        self.conn = conn
+        self.root_id = root_id
+        self.is_sqlite = conn.dialect.name == "sqlite"
+        self._mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        to_db = Frame.__table__.c.generated_at.type.bind_processor(conn.dialect)
+        self._datetime = to_db or (lambda value: value)
+        self._next_id: int | None = None
+        self._projects: set[int] = set()
+        self._frame_sql = self._insert_sql("frames", ("id", "root_id", *FRAME_COLUMNS))
+        self._lora_sql = self._insert_sql("loras", ("frame_id", *LORA_COLUMNS, "generated_at"))
+        self._param_sql = self._insert_sql("parameters", ("frame_id", *PARAMETER_COLUMNS))
+        self._fail_sql = self._insert_sql(
+            "index_errors",
+            ("root_id", "folder", "name", "kind", "reason", "size", "mtime_ns", "recorded_at"))
+
+    def _insert_sql(self, table: str, columns: Sequence[str]) -> str:
+        marks = ", ".join([self._mark] * len(columns))
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+    def _ids_sql(self, template: str, ids: Sequence[int]) -> str:
+        return template.format(", ".join([self._mark] * len(ids)))
+
+    # ------------------------------------------------------------ ids
+    def reserve_ids(self, count: int) -> list[int]:
+        """New frame ids; on SQLite the caller's write lock makes max(id) safe."""
+        if count == 0:
+            return []
+        if not self.is_sqlite:
+            rows = self.conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('frames', 'id')) "
+                f"FROM generate_series(1, {int(count)})").all()
+            return [row[0] for row in rows]
+        if self._next_id is None:
+            self._next_id = self.conn.exec_driver_sql(
+                "SELECT coalesce(max(id), 0) + 1 FROM frames").scalar_one()
+        first = self._next_id
+        self._next_id += count
+        return list(range(first, first + count))
+
+    # ------------------------------------------------------------ frames
+    def insert_frames(self, frames: Sequence[tuple[int, FrameRows]], *,
+                      with_fts: bool = True) -> None:
+        """Insert frames with the given ids, plus their LoRA and parameter rows."""
+        if not frames:
+            return
+        self._ensure_projects(rows.project_id for _, rows in frames)
+        convert = self._datetime
+        gen = FRAME_COLUMNS.index("generated_at")
+        frame_rows, lora_rows, param_rows = [], [], []
+        for frame_id, rows in frames:
+            frame = rows.frame
+            when = convert(frame[gen])
+            frame_rows.append((frame_id, self.root_id, *frame[:gen], when, *frame[gen + 1:]))
+            lora_rows.extend((frame_id, *lora, when) for lora in rows.loras)
+            param_rows.extend((frame_id, *param) for param in rows.parameters)
+        self._executemany(self._frame_sql, frame_rows)
+        self._executemany(self._lora_sql, lora_rows)
+        self._executemany(self._param_sql, param_rows)
+        if with_fts and self.is_sqlite:
+            prompt, negative = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negative_prompt")
+            self._executemany(
+                "INSERT INTO frames_fts (rowid, prompt, negative_prompt) VALUES (?, ?, ?)",
+                [(frame_id, rows.frame[prompt], rows.frame[negative]) for frame_id, rows in frames])
+
+    def delete_frames(self, ids: Iterable[int]) -> int:
+        """Delete frames (their LoRA and parameter rows cascade); returns the count."""
+        deleted = 0
+        for chunk in chunked(ids, _ID_CHUNK):
+            if self.is_sqlite:
+                self.conn.exec_driver_sql(self._ids_sql(
+                    "INSERT INTO frames_fts (frames_fts, rowid, prompt, negative_prompt) "
+                    "SELECT 'delete', id, prompt, negative_prompt FROM frames WHERE id IN ({})",
+                    chunk), tuple(chunk))
+            result = self.conn.exec_driver_sql(
+                self._ids_sql("DELETE FROM frames WHERE id IN ({})", chunk), tuple(chunk))
+            deleted += result.rowcount
+        return deleted
+
+    def update_images(self, rows: Sequence[tuple[str, bool, int, int]]) -> None:
+        """Apply (image_name, image_exists, image_count, id) after images came or went."""
+        m = self._mark
+        self._executemany(
+            f"UPDATE frames SET image_name = {m}, image_exists = {m}, image_count = {m} "
+            f"WHERE id = {m}", rows)
+
+    def _ensure_projects(self, project_ids: Iterable[int | None]) -> None:
+        new = {pid for pid in project_ids if pid is not None} - self._projects
+        if not new:
+            return
+        self._projects |= new
+        sql = (f"INSERT INTO projects (id) VALUES ({self._mark}) ON CONFLICT DO NOTHING")
+        self._executemany(sql, [(pid,) for pid in sorted(new)])
+
+    # ------------------------------------------------------------ failures
+    def record_failures(self, failures: Sequence[FailedFile]) -> None:
+        """Record (or replace) files that could not be indexed."""
+        if not failures:
+            return
+        self.forget_failures([(f.folder, f.name) for f in failures])
+        now = self._datetime(dt.datetime.now().replace(microsecond=0))
+        self._executemany(self._fail_sql, [
+            (self.root_id, f.folder, f.name, f.kind, f.reason, f.size, f.mtime_ns, now)
+            for f in failures])
+
+    def forget_failures(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Drop failure records for (folder, name) keys that are fixed or gone."""
+        m = self._mark
+        self._executemany(
+            f"DELETE FROM index_errors WHERE root_id = {m} AND folder = {m} AND name = {m}",
+            [(self.root_id, folder, name) for folder, name in keys])
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.exec_driver_sql(sql, list(rows))
