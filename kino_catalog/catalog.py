@@ -6,10 +6,11 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import DBAPIError
 
 from kino_catalog import indexer
 from kino_catalog.db import default_database, make_engine, migrate_to_head
-from kino_catalog.errors import UsageError
+from kino_catalog.errors import CatalogError, UsageError
 from kino_catalog.frames import Frame, frame_select
 from kino_catalog.query import order_by, to_ast, where_clause
 from kino_catalog.schema import Frame as FrameRow
@@ -48,7 +49,11 @@ class Catalog:
         engine = make_engine(target if target is not None else default_database())
         try:
             migrate_to_head(engine)
-        except Exception:
+        except DBAPIError as exc:
+            engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise CatalogError(f"cannot open catalogue {target}: {reason}") from exc
+        except BaseException:
             engine.dispose()
             raise
         return cls(engine)

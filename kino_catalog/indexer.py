@@ -14,6 +14,9 @@ import datetime as dt
 import logging
 import multiprocessing as mp
 import os
+import posixpath
+import re
+import stat as stat_module
 import time
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from kino_catalog.db import WRITE
 from kino_catalog.errors import UsageError
 from kino_catalog.rows import FailedFile, FrameRows, read_frame
-from kino_catalog.scan import FileStat, locate_image, walk_root
+from kino_catalog.scan import FileStat, Folder, is_sidecar_name, locate_image, walk_root
 from kino_catalog.schema import Root
 from kino_catalog.store import Store
 
@@ -32,9 +35,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
-    from kino_catalog.scan import Folder
 
-__all__ = ["SyncResult", "rebuild_root", "resolve_root", "sync_root"]
+__all__ = ["SyncResult", "rebuild_root", "resolve_root", "sync_paths", "sync_root"]
 
 log = logging.getLogger(__name__)
 
@@ -246,28 +248,48 @@ class _Differ:
         self.conn.rollback()  # never pin an old snapshot while the writer commits
         return rows
 
-    def tasks(self, root: str) -> Iterator[list[_Task]]:
-        """Walk ``root`` and yield chunks of files that need reading."""
+    def tasks(self, root: str, scopes: list[str] | None = None) -> Iterator[list[_Task]]:
+        """Yield chunks of files that need reading: the whole root, or only ``scopes``.
+
+        A scope is a relative path: a folder is synced as a subtree, a file
+        (sidecar or image) on its own, whether it exists or not.
+        """
         chunk: list[_Task] = []
-        for folder in walk_root(root, self.result.warnings.append):
-            self.seen_folders.add(folder.rel)
-            for task in self._diff_folder(folder):
-                chunk.append(task)
-                if len(chunk) >= CHUNK_FILES:
-                    yield chunk
-                    chunk = []
+        for task in self._scoped_tasks(root, scopes if scopes is not None else [""]):
+            chunk.append(task)
+            if len(chunk) >= CHUNK_FILES:
+                yield chunk
+                chunk = []
         if chunk:
             yield chunk
-        self._remove_unseen_folders()
 
-    def _diff_folder(self, folder: Folder) -> Iterator[_Task]:
+    def _scoped_tasks(self, root: str, scopes: list[str]) -> Iterator[_Task]:
+        files: dict[str, set[str]] = {}
+        for scope in scopes:
+            path = os.path.join(root, scope)
+            is_dir, is_gone = os.path.isdir(path), not os.path.lexists(path)
+            if is_dir or is_gone:  # a vanished path may have been a folder
+                self.seen_folders.clear()
+                if is_dir:
+                    for folder in walk_root(root, self.result.warnings.append, start=scope):
+                        self.seen_folders.add(folder.rel)
+                        yield from self._diff_folder(folder)
+                self._remove_unseen_folders(scope)
+            if not is_dir:
+                parent, name = posixpath.split(scope)
+                files.setdefault(parent, set()).update(_affected_sidecars(name))
+        for parent, names in files.items():
+            yield from self._diff_folder(_folder_of(root, parent, names), only=names)
+
+    def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[_Task]:
         known = {name: (fid, size, mtime, image, exists, count) for
                  fid, name, size, mtime, image, exists, count in self._query(
                      "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
-                     "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel))}
+                     "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel))
+                 if only is None or name in only}
         failed = {name: (size, mtime) for name, size, mtime in self._query(
             "SELECT name, size, mtime_ns FROM index_errors WHERE root_id = ? AND folder = ?",
-            (self.root_id, folder.rel))}
+            (self.root_id, folder.rel)) if only is None or name in only}
         broken = {b.stat.name: b for b in folder.broken}
         listed = {s.name for s in folder.sidecars} | broken.keys()
         gone_frames = [known[name][0] for name in known.keys() - listed]
@@ -311,11 +333,17 @@ class _Differ:
             self.writer.store.update_images(self.image_updates)
             self.image_updates = []
 
-    def _remove_unseen_folders(self) -> None:
+    def _remove_unseen_folders(self, scope: str) -> None:
+        """Drop rows of folders under ``scope`` that the walk did not see (deleted)."""
+        prefix = scope + "/"
         for table, key in (("frames", "id"), ("index_errors", "folder, name")):
-            rows = self._query(f"SELECT {key}, folder FROM {table} WHERE root_id = ?",
-                               (self.root_id,))
-            stale = [row[:-1] for row in rows if row[-1] not in self.seen_folders]
+            sql = f"SELECT {key}, folder FROM {table} WHERE root_id = ?"
+            params: tuple[Any, ...] = (self.root_id,)
+            if scope:
+                sql += " AND (folder = ? OR substr(folder, 1, ?) = ?)"
+                params += (scope, len(prefix), prefix)
+            stale = [row[:-1] for row in self._query(sql, params)
+                     if row[-1] not in self.seen_folders]
             if table == "frames":
                 self.writer.remove([row[0] for row in stale], [])
             else:
@@ -323,6 +351,46 @@ class _Differ:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _affected_sidecars(name: str) -> set[str]:
+    """The sidecar names whose index rows a change to file ``name`` can affect."""
+    stem, suffix = os.path.splitext(name)
+    if suffix == ".json":
+        return {name}
+    names = {stem + ".json"}
+    match = _SEQUENCE_MEMBER.match(stem)
+    if match:  # any frame of a PNG sequence belongs to the sidecar beside frame 0
+        names.add(f"{match['prefix']}{0:0{len(match['index'])}d}.json")
+    return names
+
+
+_SEQUENCE_MEMBER = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)$")
+
+
+def _folder_of(root: str, rel: str, names: set[str]) -> Folder:
+    """A partial listing of ``names`` in one folder, for syncing single files."""
+    directory = os.path.join(root, rel) if rel else root
+    folder = Folder(rel, names=_DiskNames(directory))  # type: ignore[arg-type]
+    for name in sorted(names):
+        path = os.path.join(directory, name)
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            continue
+        if stat_module.S_ISREG(st.st_mode) and is_sidecar_name(name):
+            folder.sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
+    return folder
+
+
+class _DiskNames:
+    """Answers "is this file in the folder?" from the disk, for partial listings."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and os.path.isfile(os.path.join(self.directory, name))
 
 
 def _expected_files(engine: Engine, root_id: int) -> int | None:
@@ -336,7 +404,7 @@ def _expected_files(engine: Engine, root_id: int) -> int | None:
 
 
 def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] | None,
-         *, rebuild: bool) -> SyncResult:
+         *, rebuild: bool, scopes: list[str] | None = None) -> SyncResult:
     started = time.perf_counter()
     root = resolve_root(root)
     result = SyncResult(root)
@@ -351,7 +419,7 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
         differ = _Differ(engine, root_id, writer, result, is_rebuild=rebuild)
         try:
             done = 0
-            for tasks, outcomes in _ordered_map(root, differ.tasks(root)):
+            for tasks, outcomes in _ordered_map(root, differ.tasks(root, scopes)):
                 writer.apply(tasks, outcomes)
                 done += len(tasks)
                 if progress is not None:
@@ -382,6 +450,32 @@ def sync_root(engine: Engine, root: str | os.PathLike[str],
         UsageError: the root is not a folder.
     """
     return _run(engine, os.fspath(root), progress, rebuild=False)
+
+
+def sync_paths(engine: Engine, root: str | os.PathLike[str],
+               paths: Iterable[str | os.PathLike[str]]) -> SyncResult:
+    """Bring the index up to date for some paths under ``root`` only (the watcher's call).
+
+    Each path (absolute, or relative to the root) may be a sidecar, an image
+    (its sidecar's image state is rechecked) or a folder (synced as a
+    subtree); paths that no longer exist drop their rows.  Paths outside the
+    root are ignored.
+
+    Raises:
+        UsageError: the root is not a folder.
+    """
+    resolved = resolve_root(root)
+    scopes = sorted({rel for rel in (_relative(resolved, p) for p in paths) if rel is not None})
+    return _run(engine, resolved, None, rebuild=False, scopes=scopes)
+
+
+def _relative(root: str, path: str | os.PathLike[str]) -> str | None:
+    full = os.path.normpath(os.path.join(root, os.fspath(path)))
+    if full == root:
+        return ""
+    if not full.startswith(root.rstrip(os.sep) + os.sep):
+        return None
+    return os.path.relpath(full, root).replace(os.sep, "/")
 
 
 def rebuild_root(engine: Engine, root: str | os.PathLike[str],

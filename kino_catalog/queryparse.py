@@ -31,7 +31,7 @@ FIELD_ALIASES: Final[dict[str, str]] = {
     "project_id": "project", "task_id": "task", "plugin_version": "version",
     "loras": "lora", "high_loras": "lora", "low_loras": "lora",
 }
-MAX_DEPTH: Final = 64  # nesting limit for parentheses, so a hostile query cannot recurse deep
+_MAX_DEPTH: Final = 64  # nesting limit for parentheses, so a hostile query cannot recurse deep
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,8 @@ def parse_query(query: str, *, now: dt.datetime | None = None) -> Node:
       quote it to search the text.
     - ``(`` opens a group only at the start of a term; inside a word, ``(`` and
       a matching ``)`` are part of it (``foo(bar)``).
-    - ``-`` negates only at the start of a term (``-5`` is ``Not(Text("5"))``).
+    - ``-`` negates only at the start of a term (``-5`` is ``Not(Text("5"))``);
+      ``--x`` and ``-(-x)`` are ``x``. Write ``a OR (b c)``: ``OR(b`` is a word.
     - A ``*`` at the end of a word or phrase (``"red dr"*``) makes a prefix.
     - ``cfg`` values are always floats (``cfg:7`` gives ``7.0``); generic keys
       give an int or a float as written. Seeds are exact ints of any size.
@@ -319,8 +320,8 @@ class _Parser:
 
     def _group(self, opening: _Token) -> Node:
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise self._error(opening, f"more than {MAX_DEPTH} nested parentheses")
+        if self.depth > _MAX_DEPTH:
+            raise self._error(opening, f"more than {_MAX_DEPTH} nested parentheses")
         if (following := self._peek()).kind == ")":
             end = following.position + 1
             raise self._error(opening, "empty parentheses", self.query[opening.position:end])
@@ -438,8 +439,8 @@ def _number(field: str, kind: Literal["int", "float"] | None, text: str) -> int 
     if kind != "float" and _INT_RE.fullmatch(text):
         try:
             return int(text)
-        except ValueError:  # more digits than int() accepts by default
-            raise _InvalidTermError(f"the number for {field} is too long") from None
+        except ValueError as exc:  # more digits than int() accepts by default
+            raise _InvalidTermError(f"the number for {field} is too long") from exc
     if kind != "int" and _FLOAT_RE.fullmatch(text):
         number = float(text)
         if math.isfinite(number):
@@ -500,8 +501,11 @@ def _absolute_period(match: re.Match[str]) -> tuple[dt.datetime, dt.datetime]:
         return start, start.replace(year=year + 1)
     if day is None:
         return start, start.replace(year=year + month // 12, month=month % 12 + 1)
-    unit = "days" if hour is None else "minutes" if second is None else "seconds"
-    return start, start + dt.timedelta(**{unit: 1})
+    if hour is None:
+        return start, start + _DAY
+    if second is None:
+        return start, start + dt.timedelta(minutes=1)
+    return start, start + dt.timedelta(seconds=1)
 
 
 def unparse(node: Node) -> str:
@@ -562,8 +566,8 @@ def _unparse_number(number: float | None) -> str:
 
 
 def _unparse_date(moment: dt.datetime | None, *, is_end: bool = False) -> str:
-    """A bound as a date or a second; an inclusive range end names the last day/second."""
-    assert moment is not None
+    """A bound as a day or a second; an inclusive range end names the last one."""
+    assert moment is not None  # the caller's match guard
     if moment.time() == dt.time():
-        return (moment - _DAY * is_end).date().isoformat()
-    return (moment - dt.timedelta(seconds=is_end)).isoformat(timespec="seconds")
+        return (moment - _DAY if is_end else moment).date().isoformat()
+    return (moment - dt.timedelta(seconds=1) if is_end else moment).isoformat(timespec="seconds")

@@ -62,12 +62,17 @@ def _is_inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def walk_root(root: str, on_warning: Callable[[str], None] | None = None) -> Iterator[Folder]:
+def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
+              start: str = "") -> Iterator[Folder]:
     """Yield every folder under ``root`` (a resolved absolute path), top down.
 
-    Unreadable folders are reported through ``on_warning`` and skipped.
+    ``start`` limits the walk to one subfolder (relative, "/"-separated); it
+    is not entered if it is a symlink.  Unreadable folders are reported
+    through ``on_warning`` and skipped.
     """
-    stack = [""]
+    if start and os.path.islink(os.path.join(root, start)):
+        return
+    stack = [start]
     while stack:
         rel = stack.pop()
         path = os.path.join(root, rel) if rel else root

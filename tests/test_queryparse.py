@@ -276,6 +276,8 @@ def test_and_of_flattens_and_collapses() -> None:
 
 
 # --- Hypothesis: random ASTs round-trip; random strings fail only with QueryError ---
+# The ASTs are normalised like the parser's output: And/Or built with .of (flat),
+# no Not(Not(...)), is_glob derived from the value, bare words that lex as one word.
 
 FIELDS_OF = {kind: sorted(f for f, k in FIELD_KINDS.items() if k == kind)
              for kind in ("text", "name", "int")}
@@ -289,8 +291,6 @@ ints = st.integers(min_value=-(2**80), max_value=2**80)
 moments = st.datetimes(min_value=day(1971, 1, 1), max_value=day(2100, 1, 1)).map(
     lambda moment: moment.replace(microsecond=0))
 ops = st.sampled_from(["=", ">", ">=", "<", "<="])
-
-
 open_ends = st.sampled_from([None, "low", "high"])
 
 

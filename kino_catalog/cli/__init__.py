@@ -1,0 +1,57 @@
+"""The command line: a thin click shell over the library.
+
+Only :func:`main` turns errors into exit codes: a user mistake (bad query,
+bad frame reference, bad option) is one line on stderr and exit 2; a runtime
+failure (catalogue unusable, disk trouble) is one line and exit 1.
+Unexpected errors keep their traceback: they are bugs and should be reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from kino_catalog.cli.app import cli
+from kino_catalog.errors import KinoError, QueryError, UsageError
+
+# Importing the command modules registers their commands on `cli`.
+from kino_catalog.cli import browse, indexing  # noqa: F401  isort: skip
+
+__all__ = ["cli", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 runtime failure, 2 bad usage)."""
+    try:
+        cli.main(args=argv, prog_name="kino-catalog", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except (QueryError, UsageError) as exc:
+        click.echo(f"kino-catalog: {exc}", err=True)
+        return 2
+    except KinoError as exc:
+        click.echo(f"kino-catalog: {exc}", err=True)
+        return 1
+    except OperationalError as exc:  # disk full, server gone: not a bug, not fixable here
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        click.echo(f"kino-catalog: database error: {reason}", err=True)
+        return 1
+    except BrokenPipeError:
+        # `kino-catalog search ... | head`: the reader left; that is not an error.
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    finally:
+        logging.shutdown()
+    return 0

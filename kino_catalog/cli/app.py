@@ -1,0 +1,116 @@
+"""The click group, the settings every command shares, and output helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from kino_catalog.catalog import Catalog
+from kino_catalog.db import default_database
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+__all__ = ["Settings", "cli", "dumps", "format_option", "pass_settings", "progress_reporter"]
+
+
+@dataclass
+class Settings:
+    """What the global options decided; built once in `cli` and passed down."""
+
+    db: str
+    verbose: int = 0
+    _catalog: Catalog | None = field(default=None, repr=False)
+
+    def catalog(self) -> Catalog:
+        """The catalogue, opened (and migrated) on first use."""
+        if self._catalog is None:
+            self._catalog = Catalog.open(self.db)
+        return self._catalog
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="KINO_CATALOG_DB", metavar="PATH_OR_URL",
+              help="Catalogue: a SQLite file path or a postgresql:// URL "
+                   "[env KINO_CATALOG_DB; default: a file in the user data folder].")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="kino-catalog")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, verbose: int) -> None:
+    """Search, regenerate and report on Kino generation-parameter sidecars.
+
+    \b
+    kino-catalog sync ~/kino/backend/data/frames
+    kino-catalog search 'lora:add_detail steps:20..30'
+    kino-catalog show 17
+    """
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(verbose, 2),
+        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    settings = Settings(db=db or str(default_database()), verbose=verbose)
+    ctx.obj = settings
+    ctx.call_on_close(settings.close)
+
+
+def format_option(*choices: str, default: str | None = None) -> Callable[..., Any]:
+    """A shared ``--format`` option; without a default, a table on a terminal."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default=default,
+        help=f"Output format [default: {default or choices[0] + ' on a terminal, else json'}].")
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def dumps(value: Any) -> str:
+    """JSON for output: exact big integers, UTF-8 text, stable keys."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+@contextlib.contextmanager
+def progress_reporter(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A rich progress bar (rate, ETA) on a terminal; nothing in a pipe or CI log."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:,.0f} files/s" if task.speed else "")
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                  transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, expected: int | None) -> None:
+            total = max(expected, done) if expected else None
+            bar.update(task, completed=done, total=total)
+
+        yield update

@@ -1,0 +1,63 @@
+"""Commands that read frames: search and show."""
+
+from __future__ import annotations
+
+import click
+
+from kino_catalog.cli.app import Settings, cli, dumps, format_option, is_terminal, pass_settings
+from kino_catalog.cli.render import FRAME_FORMATS, render_frame_text, render_frames
+from kino_catalog.query import SORTS, to_ast
+
+TERMINAL_LIMIT = 50
+
+
+@cli.command()
+@click.argument("query", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(FRAME_FORMATS), default=None,
+              help="Output format [default: table on a terminal, jsonl in a pipe].")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help=f"At most N frames; 0 = all [default: {TERMINAL_LIMIT} on a terminal, "
+                   "all in a pipe].")
+@click.option("--sort", type=click.Choice(SORTS), default="newest", show_default=True)
+@click.option("--count", "is_count", is_flag=True, help="Print only the number of matches.")
+@pass_settings
+def search(settings: Settings, query: tuple[str, ...], fmt: str | None, limit: int | None,
+           sort: str, is_count: bool) -> None:
+    """Find frames with the query language (an empty query matches every frame).
+
+    \b
+    kino-catalog search 'lora:add_detail steps:20..30'
+    kino-catalog search 'model:juggernaut* cfg:>=6.5 date:2025-10' --format jsonl
+    kino-catalog search '"red dragon" -sketch' --format paths | xargs feh
+    """
+    node = to_ast(" ".join(query))  # parse first: a bad query fails before opening anything
+    catalog = settings.catalog()
+    if is_count:
+        click.echo(catalog.count(node))
+        return
+    fmt = fmt or ("table" if is_terminal() else "jsonl")
+    if limit is None:
+        limit = TERMINAL_LIMIT if is_terminal() else 0
+    shown = render_frames(catalog.iter_search(node, limit=limit or None, sort=sort), fmt)
+    if is_terminal() and fmt == "table":
+        total = catalog.count(node) if limit and shown == limit else shown
+        more = f" (showing {shown}; --limit 0 for all)" if total > shown else ""
+        click.echo(f"{total} frame{'s' if total != 1 else ''}{more}", err=True)
+
+
+@cli.command()
+@click.argument("frame")
+@format_option("text", "json", default="text")
+@pass_settings
+def show(settings: Settings, frame: str, fmt: str) -> None:
+    """Show one frame in full: FRAME is an id, a sidecar path or an image path.
+
+    \b
+    kino-catalog show 17
+    kino-catalog show frames/project_12_frame_7_variant_0.png --format json
+    """
+    found = settings.catalog().get(frame)
+    if fmt == "json":
+        click.echo(dumps(found.to_dict()))
+    else:
+        render_frame_text(found)

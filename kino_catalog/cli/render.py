@@ -1,0 +1,119 @@
+"""Rendering frames for the terminal and for pipes: table, json, jsonl, csv, paths."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from kino_catalog.cli.app import dumps
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from kino_catalog.frames import Frame
+
+__all__ = ["CSV_COLUMNS", "FRAME_FORMATS", "render_frame_text", "render_frames"]
+
+FRAME_FORMATS = ("table", "json", "jsonl", "csv", "paths")
+CSV_COLUMNS = (
+    "id", "sidecar", "image", "image_exists", "project_id", "plugin", "plugin_version",
+    "task_id", "timestamp", "generated_at", "model_name", "sampler", "scheduler", "seed",
+    "steps", "cfg_scale", "width", "height", "loras", "prompt", "negative_prompt",
+)
+
+
+def render_frames(frames: Iterable[Frame], fmt: str) -> int:
+    """Write frames to stdout as they stream in; returns how many were written."""
+    writer = {"table": _table, "json": _json, "jsonl": _jsonl, "csv": _csv,
+              "paths": _paths}[fmt]
+    return writer(frames)
+
+
+def _lines(frames: Iterable[Frame], line: Callable[[Frame], str]) -> int:
+    count = 0
+    for frame in frames:
+        click.echo(line(frame))
+        count += 1
+    return count
+
+
+def _paths(frames: Iterable[Frame]) -> int:
+    return _lines(frames, lambda frame: frame.image_path)
+
+
+def _jsonl(frames: Iterable[Frame]) -> int:
+    return _lines(frames, lambda frame: dumps(frame.to_dict()))
+
+
+def _json(frames: Iterable[Frame]) -> int:
+    # Streamed as one array: a million frames never sit in memory at once.
+    count = 0
+    out = sys.stdout
+    out.write("[")
+    for count, frame in enumerate(frames, 1):
+        out.write(("\n" if count == 1 else ",\n") + dumps(frame.to_dict()))
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def _lora_summary(loras: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{lora['lora_name']}:{lora['strength_model']}" for lora in loras)
+
+
+def _csv(frames: Iterable[Frame]) -> int:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for frame in frames:
+        count += 1
+        data = frame.to_dict()
+        data["loras"] = _lora_summary(data["loras"])
+        writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+    return count
+
+
+def _table(frames: Iterable[Frame]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name, kwargs in (("id", {"justify": "right"}), ("generated", {}), ("project", {}),
+                         ("model", {"max_width": 28}), ("seed", {"justify": "right"}),
+                         ("steps", {}), ("cfg", {}), ("loras", {"max_width": 30}),
+                         ("prompt", {"max_width": 50, "no_wrap": True})):
+        table.add_column(name, overflow="ellipsis", **kwargs)
+    count = 0
+    for frame in frames:
+        count += 1
+        d = frame.to_dict()
+        table.add_row(*("" if v is None else str(v) for v in (
+            d["id"], d["generated_at"].replace("T", " "), d["project_id"], d["model_name"],
+            d["seed"], d["steps"], d["cfg_scale"], _lora_summary(d["loras"]), d["prompt"])))
+    if count:
+        Console(soft_wrap=False).print(table)
+    return count
+
+
+def render_frame_text(frame: Frame) -> None:
+    """One frame in full, for people."""
+    data = frame.to_dict()
+    params = data.pop("parameters")
+    loras = data.pop("loras")
+    width = max(len(k) for k in data)
+    for key, value in data.items():
+        click.echo(f"{key:<{width}}  {'' if value is None else value}")
+    for lora in loras:
+        strengths = ", ".join(f"{k}={lora[k]}" for k in ("strength_model", "strength_clip")
+                              if lora[k] is not None)
+        click.echo(f"{'lora':<{width}}  {lora['lora_name']} ({lora['role']}; {strengths})")
+    click.echo("parameters:")
+    click.echo(dumps(params) if not sys.stdout.isatty() else _pretty(params))
+
+
+def _pretty(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, indent=2)
