@@ -6,7 +6,7 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, Engine, create_engine
 
 from kino_catalog.schema import metadata
 
@@ -42,9 +42,12 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         context.run_migrations()
 
 
-connection = config.attributes.get("connection")
-if connection is not None:
-    _run(connection)
+connectable = config.attributes.get("connection")
+if isinstance(connectable, Connection):
+    _run(connectable)
+elif isinstance(connectable, Engine):  # pytest-alembic hands in an engine
+    with connectable.connect() as conn:
+        _run(conn)
 else:
     engine = create_engine(_url())
     with engine.connect() as conn:
