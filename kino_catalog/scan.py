@@ -9,6 +9,7 @@ what a no-change sync costs, so it must stay close to a bare ``os.scandir``.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -117,8 +118,8 @@ def _visit_symlink(entry: os.DirEntry[str], root: str, folder: Folder) -> None:
     except (OSError, RuntimeError) as exc:  # dangling link or a loop
         if is_sidecar_name(name):
             lst = entry.stat(follow_symlinks=False)
-            reason = "symlink loop" if "loop" in str(exc).lower() or isinstance(
-                exc, RuntimeError) else "dangling symlink"
+            is_loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+            reason = "symlink loop" if is_loop else "dangling symlink"
             folder.broken.append(BrokenFile(FileStat(name, lst.st_size, lst.st_mtime_ns), reason))
         return
     if not stat.S_ISREG(st.st_mode):

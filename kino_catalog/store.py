@@ -45,7 +45,10 @@ class Store:
         self._mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         to_db = Frame.__table__.c.generated_at.type.bind_processor(conn.dialect)
         self._datetime = to_db or (lambda value: value)
-        self._next_id: int | None = None
+        # Taken before this transaction deletes anything, so a frame replaced in
+        # place (same id) can never collide with a new one.
+        self._next_id = conn.exec_driver_sql(
+            "SELECT coalesce(max(id), 0) + 1 FROM frames").scalar_one() if self.is_sqlite else 0
         self._projects: set[int] = set()
         self._frame_sql = self._insert_sql("frames", ("id", "root_id", *FRAME_COLUMNS))
         self._lora_sql = self._insert_sql("loras", ("frame_id", *LORA_COLUMNS, "generated_at"))
@@ -71,9 +74,6 @@ class Store:
                 "SELECT nextval(pg_get_serial_sequence('frames', 'id')) "
                 f"FROM generate_series(1, {int(count)})").all()
             return [row[0] for row in rows]
-        if self._next_id is None:
-            self._next_id = self.conn.exec_driver_sql(
-                "SELECT coalesce(max(id), 0) + 1 FROM frames").scalar_one()
         first = self._next_id
         self._next_id += count
         return list(range(first, first + count))

@@ -1,0 +1,55 @@
+"""Dump a catalogue's contents without ids, to compare two catalogues exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kino_catalog import Catalog
+
+FRAME_FIELDS = (
+    "r.path", "f.folder", "f.name", "f.image_name", "f.image_exists", "f.image_count",
+    "f.project_id", "f.plugin", "f.plugin_version", "f.task_id", "f.kino_frame_id", "f.timestamp",
+    "f.generated_at", "f.prompt", "f.negative_prompt", "f.model_name", "f.model_key", "f.sampler",
+    "f.scheduler", "f.seed_key", "f.steps", "f.cfg_scale", "f.width", "f.height", "f.size",
+    "f.mtime_ns", "f.content_hash", "f.raw_json",
+)
+
+
+def _portable(value: Any) -> Any:
+    """The same value whichever driver returned it (PostgreSQL types vs SQLite text)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")  # as SQLAlchemy stores it in SQLite
+    return value
+
+
+def catalog_state(catalog: Catalog) -> dict[str, Any]:
+    """Frames, LoRA rows, parameter rows, errors and FTS hits, keyed by path, never by id."""
+    path = "r.path || '/' || f.folder || '/' || f.name"
+    joins = "FROM frames f JOIN roots r ON r.id = f.root_id"
+    with catalog.engine.connect() as conn:
+        def rows(sql: str) -> set[tuple[Any, ...]]:
+            return {tuple(map(_portable, row)) for row in conn.exec_driver_sql(sql)}
+
+        state = {
+            "frames": rows(f"SELECT {', '.join(FRAME_FIELDS)} {joins}"),
+            "loras": rows(f"SELECT {path}, l.role, l.position, l.name, l.key, l.strength_model, "
+                          f"l.strength_clip, l.generated_at {joins} JOIN loras l "
+                          "ON l.frame_id = f.id"),
+            "parameters": rows(f"SELECT {path}, p.key, p.value_type, p.value_num, p.value_text "
+                               f"{joins} JOIN parameters p ON p.frame_id = f.id"),
+            "errors": rows("SELECT r.path, e.folder, e.name, e.kind, e.reason, e.size, "
+                           "e.mtime_ns FROM index_errors e JOIN roots r ON r.id = e.root_id"),
+            "projects": rows("SELECT id FROM projects"),
+        }
+        if conn.dialect.name == "sqlite":
+            state["fts"] = rows(
+                f"SELECT {path} FROM frames_fts JOIN frames f ON f.id = frames_fts.rowid "
+                "JOIN roots r ON r.id = f.root_id WHERE frames_fts MATCH 'portrait OR castle'")
+            integrity = conn.exec_driver_sql(
+                "INSERT INTO frames_fts(frames_fts, rank) VALUES('integrity-check', 1)")
+            del integrity  # raises if the FTS index disagrees with the frames table
+    return state

@@ -1,0 +1,316 @@
+"""Sync and rebuild: incremental, exact, atomic, and never stopped (or fooled) by bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+
+import pytest
+
+from kino_catalog import Catalog
+from kino_catalog import indexer as indexer_module
+from kino_catalog.corpus import generate_corpus
+from kino_catalog.indexer import sync_paths
+from kino_catalog.store import Store
+from tests.catalog_state import catalog_state
+from tests.conftest import make_sidecar
+
+
+def paths(catalog, query=""):
+    return sorted(os.path.relpath(f.sidecar_path, catalog.roots()[0])
+                  for f in catalog.search(query, limit=None))
+
+
+# ---------------------------------------------------------------- incremental sync
+
+def test_sync_adds_updates_removes_and_moves(catalog, library):
+    a = library.frame(1, 1)
+    library.frame(1, 2, parameters={"steps": 20})
+    first = catalog.sync(library.root)
+    assert (first.added, first.updated, first.removed) == (2, 0, 0)
+    frame_id = catalog.get(a).id
+
+    a.write_text(json.dumps(make_sidecar({"steps": 44})))
+    (library.root / "frames" / "project_1_frame_2_variant_0.json").rename(
+        library.root / "frames" / "renamed.json")
+    second = catalog.sync(library.root)
+    assert (second.added, second.updated, second.removed, second.unchanged) == (1, 1, 1, 0)
+    assert catalog.get(a).id == frame_id  # ids survive an update
+    assert catalog.get(a).parameters["steps"] == 44
+    assert paths(catalog) == ["frames/project_1_frame_1_variant_0.json", "frames/renamed.json"]
+
+    a.unlink()
+    third = catalog.sync(library.root)
+    assert (third.removed, third.unchanged) == (1, 1)
+    assert catalog.count() == 1
+
+
+def test_a_sync_with_nothing_changed_reads_nothing(catalog, library, monkeypatch):
+    for i in range(5):
+        library.frame(1, i)
+    catalog.sync(library.root)
+    monkeypatch.setattr(indexer_module, "read_frame", lambda *a, **k: pytest.fail("read"))
+    result = catalog.sync(library.root)
+    assert (result.unchanged, result.added, result.updated) == (5, 0, 0)
+
+
+def test_images_coming_and_going_update_image_state(catalog, library):
+    sidecar = library.frame(3, 1, image=False)
+    catalog.sync(library.root)
+    assert catalog.get(sidecar).image_exists is False or not catalog.get(sidecar).image_exists
+    sidecar.with_suffix(".png").write_bytes(b"png")
+    catalog.sync(library.root)
+    assert catalog.get(sidecar).image_exists
+    assert catalog.stats()["missing_images"] == 0
+
+
+def test_png_sequence_counts_its_images(catalog, library):
+    doc = make_sidecar(plugin="wan22_i2v")
+    rel = "w/project_2_frame_9_variant_0_seq_000.json"
+    library.write(rel, doc)
+    for i in (1, 2, 4):  # frame 3 is missing: counting goes on past a gap
+        (library.root / f"w/project_2_frame_9_variant_0_seq_{i:03d}.png").write_bytes(b"p")
+    catalog.sync(library.root)
+    frame = catalog.get(library.root / rel)
+    assert (frame.image_name, frame.image_count) == ("project_2_frame_9_variant_0_seq_000.png", 4)
+    (library.root / "w/project_2_frame_9_variant_0_seq_004.png").unlink()
+    sync_paths(catalog.engine, library.root, ["w/project_2_frame_9_variant_0_seq_004.png"])
+    assert catalog.get(library.root / rel).image_count == 3
+
+
+def test_image_is_found_by_output_filename_never_by_output_path(catalog, library, tmp_path):
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes(b"png")
+    doc = make_sidecar(output={"filename": "real_image.png", "path": str(outside)})
+    library.write("f/odd_name.json", doc, image=False)
+    (library.root / "f" / "real_image.png").write_bytes(b"png")
+    catalog.sync(library.root)
+    frame = catalog.get(library.root / "f" / "odd_name.json")
+    assert frame.image_path == str(library.root / "f" / "real_image.png")
+    assert catalog.get(library.root / "f" / "real_image.png").id == frame.id
+
+
+# ---------------------------------------------------------------- bad input
+
+NESTED = b'{"plugin": "sdxl", "parameters": {"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+BAD_SIDECARS = {
+    "invalid JSON": (b'{"plugin": "sdxl", "parameters": {', "invalid JSON"),
+    "empty file": (b"", "empty file"),
+    "binary garbage": (bytes(range(256)) * 4, "not UTF-8"),
+    "non-UTF-8": ('{"plugin": "sdxl", "parameters": {"prompt": "café"}}'.encode("latin-1"),
+                  "not UTF-8"),
+    "array at top level": (b"[1, 2, 3]", "top level must be an object, not a list"),
+    "string at top level": (b'"hello"', "top level must be an object, not a string"),
+    "parameters not an object": (json.dumps(make_sidecar(parameters=None) | {
+        "parameters": "steps=30"}).encode(), "parameters must be an object"),
+    "steps as a string": (json.dumps(make_sidecar({"steps": "30"})).encode(),
+                          "parameters.steps must be an integer"),
+    "seed as a word": (json.dumps(make_sidecar({"seed": "abc"})).encode(),
+                       "parameters.seed must be an integer"),
+    "loras as an object": (json.dumps(make_sidecar({"loras": {}})).encode(),
+                           "parameters.loras must be a list"),
+    "NaN": (b'{"plugin": "sdxl", "parameters": {"cfg_scale": NaN}}', "NaN is not valid JSON"),
+    "Infinity": (b'{"plugin": "sdxl", "parameters": {"cfg_scale": -Infinity}}',
+                 "Infinity is not valid JSON"),
+    "10 MB prompt": (json.dumps(make_sidecar({"prompt": "a" * 10_000_000})).encode(),
+                     "over the 1024 KiB sidecar limit"),
+    "nesting 100,000 deep": (NESTED, "nested too deeply"),
+    "lone surrogate": (b'{"plugin": "sdxl", "parameters": {"prompt": "\\udc80"}}',
+                       "lone surrogate"),
+    "duplicate keys": (b'{"plugin": "sdxl", "parameters": {"seed": 1, "seed": 2}}',
+                       "duplicate key 'seed'"),
+    "seed beyond 64 bits in a typed column": (
+        json.dumps(make_sidecar({"steps": 2**70})).encode(), "out of the 64-bit integer range"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_SIDECARS))
+def test_a_bad_sidecar_is_recorded_and_everything_else_indexed(catalog, library, kind):
+    data, reason = BAD_SIDECARS[kind]
+    good = library.frame(1, 1)
+    bad = library.write("frames/project_1_frame_2_variant_0.json", data)
+    before = library.snapshot()
+
+    result = catalog.sync(library.root)
+
+    assert (result.added, result.errors) == (1, 1)
+    [error] = catalog.errors()
+    assert error["path"] == str(bad)
+    assert reason in error["reason"]
+    assert "\n" not in error["reason"]
+    assert [f.sidecar_path for f in catalog.search("lora:add_detail")] == [str(good)]
+    assert library.snapshot() == before  # nothing was modified
+    # unchanged bad files are not read again, and fixing one indexes it
+    assert catalog.sync(library.root).errors == 1
+    bad.write_text(json.dumps(make_sidecar()))
+    fixed = catalog.sync(library.root)
+    assert (fixed.added, fixed.errors, catalog.errors()) == (1, 0, [])
+
+
+def test_non_kino_json_is_ignored_not_an_error(catalog, library):
+    library.frame(1, 1)
+    library.write("frames/settings.json", {"theme": "dark"}, image=False)
+    library.write("frames/broken_settings.json", b"{oops", image=False)
+    result = catalog.sync(library.root)
+    assert (result.added, result.errors, result.ignored) == (1, 0, 2)
+    assert catalog.errors() == []
+    assert catalog.stats()["ignored_files"] == 2
+
+
+def test_a_missing_image_is_indexed_not_an_error(catalog, library):
+    library.frame(1, 1, image=False)
+    result = catalog.sync(library.root)
+    assert (result.added, result.errors) == (1, 0)
+    assert catalog.stats()["missing_images"] == 1
+
+
+def test_symlinks_never_lead_outside_the_root(catalog, library, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.json").write_text(json.dumps(make_sidecar({"prompt": "secret"})))
+    (outside / "project_9_frame_1_variant_0.json").write_text(json.dumps(make_sidecar()))
+    library.frame(1, 1)
+    frames = library.root / "frames"
+    (frames / "project_1_frame_2_variant_0.json").symlink_to(outside / "secret.json")
+    (frames / "outside_dir").symlink_to(outside, target_is_directory=True)
+    (frames / "loop").symlink_to(frames, target_is_directory=True)
+    (frames / "a.json").symlink_to(frames / "b.json")
+    (frames / "b.json").symlink_to(frames / "a.json")
+    (frames / "inside.json").symlink_to(frames / "project_1_frame_1_variant_0.json")
+
+    result = catalog.sync(library.root)
+
+    assert result.added == 2  # the real frame and the symlink to it inside the root
+    reasons = {os.path.basename(e["path"]): e["reason"] for e in catalog.errors()}
+    assert reasons["project_1_frame_2_variant_0.json"].startswith("symlink points outside")
+    assert reasons["a.json"] == reasons["b.json"] == "symlink loop"
+    assert catalog.count("secret") == 0
+    assert catalog.count("project:9") == 0
+
+
+def test_a_file_deleted_or_rewritten_between_listing_and_reading(catalog, library, monkeypatch):
+    doomed = library.frame(1, 1)
+    changing = library.frame(1, 2)
+    library.frame(1, 3)
+    real_walk = indexer_module.walk_root
+
+    def walk_then_meddle(*args, **kwargs):
+        for folder in real_walk(*args, **kwargs):
+            if folder.sidecars:  # listed, not read yet
+                doomed.unlink()
+                changing.write_text(json.dumps(make_sidecar({"steps": 99, "prompt": "longer"})))
+            yield folder
+
+    monkeypatch.setattr(indexer_module, "walk_root", walk_then_meddle)
+    result = catalog.sync(library.root)
+    monkeypatch.undo()
+    assert (result.added, result.errors) == (2, 0)
+    assert catalog.get(changing).parameters["steps"] == 99
+    again = catalog.sync(library.root)  # what was read is what is recorded
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
+
+
+# ---------------------------------------------------------------- rebuild
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    generate_corpus(root, 2500, projects=4, png=True, jobs=2, invalid_rate=0.02)
+    return root
+
+
+def test_sync_and_rebuild_and_file_by_file_agree(tmp_path, corpus, monkeypatch):
+    monkeypatch.setattr(indexer_module, "PARALLEL_MIN_FILES", 500)  # use the process pool
+    with Catalog.open(tmp_path / "sync.db") as synced, \
+            Catalog.open(tmp_path / "rebuild.db") as rebuilt:
+        result = synced.sync(corpus)
+        assert result.errors == 50 and result.added == 2450
+        rebuilt.sync(corpus)
+        rebuilt.rebuild(corpus)
+        assert catalog_state(synced) == catalog_state(rebuilt)
+
+    files = sorted(str(p.relative_to(corpus)) for p in corpus.rglob("*.json"))[:400]
+    small = tmp_path / "small"
+    for rel in files:
+        (small / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(corpus / rel, small / rel)
+        png = (corpus / rel).with_suffix(".png")
+        if png.exists():
+            shutil.copy2(png, (small / rel).with_suffix(".png"))
+    with Catalog.open(tmp_path / "one.db") as one, Catalog.open(tmp_path / "all.db") as whole:
+        for rel in files:
+            sync_paths(one.engine, small, [rel])
+        whole.rebuild(small)
+        assert catalog_state(one) == catalog_state(whole)
+
+
+def test_readers_see_the_old_index_until_a_rebuild_commits(catalog, library, monkeypatch):
+    for i in range(20):
+        library.frame(1, i)
+    catalog.sync(library.root)
+    for i in range(20, 30):
+        library.frame(1, i)
+    seen_during = []
+    real_insert = Store.insert_frames
+
+    def insert_and_look(self, frames, **kwargs):
+        real_insert(self, frames, **kwargs)
+        seen_during.append(catalog.count())  # another connection, mid-rebuild
+
+    monkeypatch.setattr(Store, "insert_frames", insert_and_look)
+    catalog.rebuild(library.root)
+    assert seen_during and set(seen_during) == {20}
+    assert catalog.count() == 30
+
+
+def test_an_interrupted_rebuild_leaves_the_old_index_intact(catalog, library, monkeypatch):
+    for i in range(10):
+        library.frame(1, i)
+    catalog.sync(library.root)
+    before = catalog_state(catalog)
+    library.frame(1, 99)
+
+    def explode(self, frames, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "insert_frames", explode)
+    with pytest.raises(KeyboardInterrupt):
+        catalog.rebuild(library.root)
+    monkeypatch.undo()
+    assert catalog_state(catalog) == before
+
+
+def test_readers_are_never_locked_out_while_a_sync_writes(catalog, library):
+    for i in range(3000):
+        library.write(f"f{i % 7}/project_1_frame_{i}_variant_0.json", make_sidecar(), image=False)
+    failures, counts, done = [], [], threading.Event()
+
+    def read_loop():
+        while not done.is_set():
+            try:
+                counts.append(catalog.count("lora:add_detail"))
+            except Exception as exc:  # any "database is locked" fails the test
+                failures.append(exc)
+
+    reader = threading.Thread(target=read_loop)
+    reader.start()
+    try:
+        catalog.sync(library.root)
+    finally:
+        done.set()
+        reader.join()
+    assert failures == []
+    assert counts == sorted(counts)  # commits only ever add frames here
+    assert catalog.count() == 3000
+
+
+@pytest.mark.postgres
+def test_postgresql_catalogue_matches_sqlite(tmp_path, pg_url, example_library):
+    with Catalog.open(tmp_path / "c.db") as lite, Catalog.open(pg_url) as pg:
+        lite.sync(example_library.root)
+        pg.sync(example_library.root)
+        assert catalog_state(pg) == {k: v for k, v in catalog_state(lite).items() if k != "fts"}
+        for query in ("lora:add_detail", "seed:18446744073709551615", "project:12", "castle"):
+            assert paths(pg, query) == paths(lite, query)
