@@ -59,7 +59,7 @@ def test_a_sync_with_nothing_changed_reads_nothing(catalog, library, monkeypatch
 def test_images_coming_and_going_update_image_state(catalog, library):
     sidecar = library.frame(3, 1, image=False)
     catalog.sync(library.root)
-    assert catalog.get(sidecar).image_exists is False or not catalog.get(sidecar).image_exists
+    assert not catalog.get(sidecar).image_exists
     sidecar.with_suffix(".png").write_bytes(b"png")
     catalog.sync(library.root)
     assert catalog.get(sidecar).image_exists
@@ -226,7 +226,8 @@ def test_sync_and_rebuild_and_file_by_file_agree(tmp_path, corpus, monkeypatch):
     with Catalog.open(tmp_path / "sync.db") as synced, \
             Catalog.open(tmp_path / "rebuild.db") as rebuilt:
         result = synced.sync(corpus)
-        assert result.errors == 50 and result.added == 2450
+        assert result.errors == 50
+        assert result.added == 2450
         rebuilt.sync(corpus)
         rebuilt.rebuild(corpus)
         assert catalog_state(synced) == catalog_state(rebuilt)
@@ -261,7 +262,8 @@ def test_readers_see_the_old_index_until_a_rebuild_commits(catalog, library, mon
 
     monkeypatch.setattr(Store, "insert_frames", insert_and_look)
     catalog.rebuild(library.root)
-    assert seen_during and set(seen_during) == {20}
+    assert seen_during
+    assert set(seen_during) == {20}
     assert catalog.count() == 30
 
 

@@ -46,8 +46,10 @@ def test_a_plain_sdxl_sidecar():
 
 def test_wan22_sequence_with_high_and_low_loras_without_strength_clip():
     record = parse_record(WAN, "project_7_frame_3_variant_0_seq_000.json")
-    assert record.timestamp is None and record.generated_at is None
-    assert record.steps is None and record.cfg_scale is None
+    assert record.timestamp is None
+    assert record.generated_at is None
+    assert record.steps is None
+    assert record.cfg_scale is None
     assert [(u.role, u.key, u.strength_clip) for u in record.loras] == [
         ("high_loras", "wan_lightx2v_4step", None), ("low_loras", "wan_camera_orbit", None)]
     assert dict(record.extra_parameters) == {"num_frames": 81, "num_variants": 1,
@@ -64,7 +66,9 @@ def test_regenerated_sidecar_takes_its_project_from_the_file_name():
 def test_missing_optional_keys_are_fine():
     doc = {"plugin": "custom", "parameters": {"my_knob": [1, 2], "seed": 2**64 - 1}}
     record = parse_record(doc, "render.json")
-    assert record.project_id is None and record.model_name is None and record.loras == ()
+    assert record.project_id is None
+    assert record.model_name is None
+    assert record.loras == ()
     assert record.seed == 2**64 - 1
     assert dict(record.extra_parameters) == {"my_knob": [1, 2]}
 

@@ -121,7 +121,7 @@ def test_bad_json_gets_a_one_line_reason(data, reason):
 
 def test_huge_files_are_refused_without_parsing():
     data = b'{"prompt": "' + b"a" * MAX_SIDECAR_BYTES + b'"}'
-    with pytest.raises(SidecarParseError, match="over the .* sidecar limit"):
+    with pytest.raises(SidecarParseError, match=r"over the .* sidecar limit"):
         loads_exact(data)
 
 
