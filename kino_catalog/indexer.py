@@ -17,6 +17,7 @@ import os
 import posixpath
 import re
 import stat as stat_module
+import threading
 import time
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -25,8 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from kino_catalog.db import WRITE
 from kino_catalog.errors import UsageError
-from kino_catalog.rows import FailedFile, FrameRows, read_frame
-from kino_catalog.scan import FileStat, Folder, is_sidecar_name, locate_image, walk_root
+from kino_catalog.rows import FailedFile, FrameRows, db_datetime, read_frame
+from kino_catalog.scan import (
+    FileStat,
+    Folder,
+    is_sidecar_name,
+    list_folder,
+    locate_image,
+    walk_root,
+)
 from kino_catalog.schema import Root
 from kino_catalog.store import Store
 
@@ -66,8 +74,9 @@ class SyncResult:
                 "warnings": list(self.warnings)}
 
 
-# A file to read: (folder, stat, id of its frame row or None, has a failure row)
-_Task = tuple[str, FileStat, "int | None", bool]
+# A file to read: (folder, stat, id of its frame row or None, has a failure row,
+# its image as found in the folder listing or None: see rows.read_frame)
+_Task = tuple[str, FileStat, "int | None", bool, "tuple[str, bool, int] | None"]
 
 
 def resolve_root(root: str | os.PathLike[str]) -> str:
@@ -99,13 +108,21 @@ def _now() -> dt.datetime:
 # ---------------------------------------------------------------- reading
 
 def _read_chunk(root: str, tasks: list[_Task]) -> list[FrameRows | FailedFile | None]:
-    return [read_frame(root, folder, stat) for folder, stat, _, _ in tasks]
+    return [read_frame(root, folder, stat, hint) for folder, stat, _, _, hint in tasks]
 
 
-def _process_pool() -> Executor:
-    # forkserver: never fork a process that may run watcher threads.
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(min(2, os.cpu_count() or 1), mp_context=mp.get_context(method))
+def _process_pool() -> Executor | None:
+    """Worker processes for big jobs, or None to read in this process.
+
+    Fork, not spawn/forkserver: those re-import ``__main__``, which breaks
+    every user script without an ``if __name__ == "__main__"`` guard.  Forking
+    is only safe while no other thread runs (a watcher's threads might hold
+    locks), so then the work stays in this process.
+    """
+    if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or (
+            "fork" not in mp.get_all_start_methods()):
+        return None
+    return ProcessPoolExecutor(2, mp_context=mp.get_context("fork"))
 
 
 def _ordered_map(root: str, chunks: Iterable[list[_Task]],
@@ -116,13 +133,14 @@ def _ordered_map(root: str, chunks: Iterable[list[_Task]],
     costs more than reading a few hundred files.
     """
     pool: Executor | None = None
+    tried_pool = False
     pending: deque[tuple[list[_Task], Future[Any] | list[Any]]] = deque()
     submitted = 0
     try:
         for chunk in chunks:
             submitted += len(chunk)
-            if pool is None and submitted >= PARALLEL_MIN_FILES and (os.cpu_count() or 1) > 1:
-                pool = _process_pool()
+            if not tried_pool and submitted >= PARALLEL_MIN_FILES:
+                pool, tried_pool = _process_pool(), True
             work = pool.submit(_read_chunk, root, chunk) if pool else _read_chunk(root, chunk)
             pending.append((chunk, work))
             while len(pending) >= in_flight or (pending and pool is None):
@@ -152,7 +170,7 @@ class _Writer:
 
     def _begin(self) -> Store:
         self.conn.begin()
-        return Store(self.conn, self.root_id)
+        return Store(self.conn, self.root_id, is_bulk=self.single)
 
     def _maybe_commit(self, files: int) -> None:
         self.pending += files
@@ -169,7 +187,8 @@ class _Writer:
         failures: list[FailedFile] = []
         forget: list[tuple[str, str]] = []
         gone: list[int] = []
-        for (folder, stat, frame_id, has_failure), outcome in zip(tasks, outcomes, strict=True):
+        for (folder, stat, frame_id, has_failure, _), outcome in zip(tasks, outcomes,
+                                                                     strict=True):
             if isinstance(outcome, FrameRows):
                 if frame_id is None:
                     new_frames.append(outcome)
@@ -202,9 +221,11 @@ class _Writer:
         self.store.forget_failures(failure_keys)
         self._maybe_commit(len(frame_ids))
 
-    def close(self, *, is_ok: bool) -> None:
+    def close(self, *, is_ok: bool, dropped_indexes: list[Any] | None = None) -> None:
         try:
             if is_ok:
+                if dropped_indexes is not None:
+                    self.store.end_bulk_load(dropped_indexes)
                 self._finish_counts()
                 self.conn.commit()
             else:
@@ -216,7 +237,7 @@ class _Writer:
         m = "?" if self.store.is_sqlite else "%s"
         self.conn.exec_driver_sql(
             f"UPDATE roots SET synced_at = {m} WHERE id = {m}",
-            (self.store._datetime(_now()), self.root_id))
+            (db_datetime(_now()), self.root_id))
         rows = self.conn.exec_driver_sql(
             f"SELECT kind, count(*) FROM index_errors WHERE root_id = {m} GROUP BY kind",
             (self.root_id,)).all()
@@ -244,7 +265,14 @@ class _Differ:
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         if self.is_rebuild:
             return []
-        rows = self.conn.exec_driver_sql(sql.replace("?", self.mark), params).all()
+        # Plain DB-API cursor: these rows are compared, not shown, and SQLAlchemy's
+        # Row objects cost more than the query for 100k-row folders.
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql.replace("?", self.mark), params)
+            rows: list[Any] = cursor.fetchall()
+        finally:
+            cursor.close()
         self.conn.rollback()  # never pin an old snapshot while the writer commits
         return rows
 
@@ -306,7 +334,12 @@ class _Differ:
             elif failure is not None and failure == (stat.size, stat.mtime_ns):
                 continue  # the same bad file as last time
             else:
-                yield (folder.rel, stat, frame[0] if frame else None, failure is not None)
+                # The listing answers "is the same-stem PNG there?" for free; only
+                # that first choice of locate_image is certain without the JSON.
+                image = locate_image(stat.name, None, folder.has_file, folder.count_sequence)
+                is_certain = image[1] and image[0] == stat.name[:-5] + ".png"
+                yield (folder.rel, stat, frame[0] if frame else None, failure is not None,
+                       image if is_certain else None)
         self._flush_image_updates()
 
     def _record_broken(self, folder: Folder, broken: dict[str, Any],
@@ -316,7 +349,7 @@ class _Differ:
         if not fresh:
             return
         tasks: list[_Task] = [(folder.rel, b.stat, known[b.stat.name][0] if b.stat.name in known
-                               else None, b.stat.name in failed) for b in fresh]
+                               else None, b.stat.name in failed, None) for b in fresh]
         self.writer.apply(tasks, [FailedFile(folder.rel, b.stat.name, b.stat.size,
                                              b.stat.mtime_ns, "error", b.reason) for b in fresh])
 
@@ -324,7 +357,7 @@ class _Differ:
         frame_id, _, _, image, exists, count = frame
         if image in folder.names and exists and count == 1 and "_seq_" not in image:
             return  # the common case, decided without building anything
-        found = locate_image(name, image, folder.names.__contains__)
+        found = locate_image(name, image, folder.has_file, folder.count_sequence)
         if found != (image, bool(exists), count):
             self.image_updates.append((*found, frame_id))
 
@@ -369,28 +402,17 @@ _SEQUENCE_MEMBER = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)$")
 
 
 def _folder_of(root: str, rel: str, names: set[str]) -> Folder:
-    """A partial listing of ``names`` in one folder, for syncing single files."""
-    directory = os.path.join(root, rel) if rel else root
-    folder = Folder(rel, names=_DiskNames(directory))  # type: ignore[arg-type]
+    """The listing of one folder with only ``names`` as sidecars, for syncing single files."""
+    directory = f"{root}/{rel}" if rel else root
+    folder = list_folder(directory, rel)
     for name in sorted(names):
-        path = os.path.join(directory, name)
         try:
-            st = os.stat(path, follow_symlinks=False)
+            st = os.stat(f"{directory}/{name}", follow_symlinks=False)
         except OSError:
             continue
         if stat_module.S_ISREG(st.st_mode) and is_sidecar_name(name):
             folder.sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
     return folder
-
-
-class _DiskNames:
-    """Answers "is this file in the folder?" from the disk, for partial listings."""
-
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and os.path.isfile(os.path.join(self.directory, name))
 
 
 def _expected_files(engine: Engine, root_id: int) -> int | None:
@@ -413,9 +435,10 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
     expected = _expected_files(engine, root_id)
     writer = _Writer(engine, root_id, result, single_transaction=rebuild)
     is_ok = False
+    dropped = None
     try:
         if rebuild:
-            _forget_root(writer.store, root_id)
+            dropped = writer.store.begin_bulk_load()
         differ = _Differ(engine, root_id, writer, result, is_rebuild=rebuild)
         try:
             done = 0
@@ -428,18 +451,9 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
             differ.close()
         is_ok = True
     finally:
-        writer.close(is_ok=is_ok)
+        writer.close(is_ok=is_ok, dropped_indexes=dropped)
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _forget_root(store: Store, root_id: int) -> None:
-    """Delete a root's rows inside the rebuild's transaction."""
-    conn, mark = store.conn, "?" if store.is_sqlite else "%s"
-    ids = [row[0] for row in conn.exec_driver_sql(
-        f"SELECT id FROM frames WHERE root_id = {mark}", (root_id,))]
-    store.delete_frames(ids)
-    conn.exec_driver_sql(f"DELETE FROM index_errors WHERE root_id = {mark}", (root_id,))
 
 
 def sync_root(engine: Engine, root: str | os.PathLike[str],

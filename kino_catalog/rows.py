@@ -29,8 +29,6 @@ from kino_catalog.scan import locate_image
 from kino_catalog.sidecar import MAX_SIDECAR_BYTES, loads_exact
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from kino_catalog.record import FrameRecord
     from kino_catalog.scan import FileStat
 
@@ -40,6 +38,7 @@ __all__ = [
     "PARAMETER_COLUMNS",
     "FailedFile",
     "FrameRows",
+    "db_datetime",
     "read_frame",
 ]
 
@@ -50,9 +49,9 @@ FRAME_COLUMNS = (
     "negative_prompt", "model_name", "model_key", "sampler", "scheduler", "seed_key", "steps",
     "cfg_scale", "width", "height", "size", "mtime_ns", "content_hash", "raw_json",
 )
-GENERATED_AT = FRAME_COLUMNS.index("generated_at")
-# The writer prepends frame_id (and appends generated_at for loras).
-LORA_COLUMNS = ("role", "position", "name", "key", "strength_model", "strength_clip")
+# The writer prepends frame_id to LoRA and parameter rows.
+LORA_COLUMNS = ("role", "position", "name", "key", "strength_model", "strength_clip",
+                "generated_at")
 PARAMETER_COLUMNS = ("key", "value_type", "value_num", "value_text")
 
 _INT64 = 2**63
@@ -66,11 +65,6 @@ class FrameRows:
     loras: list[tuple[Any, ...]]
     parameters: list[tuple[Any, ...]]
     project_id: int | None
-
-    @property
-    def generated_at(self) -> dt.datetime:
-        value: dt.datetime = self.frame[GENERATED_AT]
-        return value
 
 
 @dataclass(slots=True)
@@ -86,18 +80,17 @@ class FailedFile:
 
 
 def read_frame(root: str, folder: str, file: FileStat,
-               has_file: Callable[[str], bool] | None = None) -> FrameRows | FailedFile | None:
+               image_hint: tuple[str, bool, int] | None = None) -> FrameRows | FailedFile | None:
     """Read, validate and flatten one sidecar; None if it vanished meanwhile.
 
-    Never raises for a bad file: the reason ends up in a FailedFile.  The
-    size and mtime recorded are those of the bytes actually read, so a file
-    rewritten during the read is seen as changed by the next sync.
+    ``image_hint`` is the caller's :func:`locate_image` answer from a folder
+    listing when the same-stem image exists (saves disk lookups per file);
+    without it the disk is asked.  Never raises for a bad file: the reason
+    ends up in a FailedFile.  The size and mtime recorded are those of the
+    bytes actually read, so a file rewritten meanwhile counts as changed.
     """
-    directory = os.path.join(root, folder) if folder else root
-    path = os.path.join(directory, file.name)
-    if has_file is None:
-        def has_file(name: str) -> bool:
-            return os.path.isfile(os.path.join(directory, name))
+    directory = f"{root}/{folder}" if folder else root
+    path = f"{directory}/{file.name}"
     try:
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
@@ -107,21 +100,36 @@ def read_frame(root: str, folder: str, file: FileStat,
     except OSError as exc:
         return FailedFile(folder, file.name, file.size, file.mtime_ns, "error",
                           f"cannot read: {exc.strerror or exc}")
+
+    def has_file(name: str) -> bool:
+        return os.path.isfile(f"{directory}/{name}")
+
     size = max(st.st_size, len(data))
-    stem = file.name[: -len(".json")]
-    is_expected = is_kino_name(file.name) or has_file(stem + ".png")
+    is_expected = image_hint is not None or is_kino_name(file.name) or has_file(
+        file.name[: -len(".json")] + ".png")
     try:
         if size > MAX_SIDECAR_BYTES:
             raise SidecarParseError(path, f"file is {size / 1e6:.1f} MB, over the "
                                           f"{MAX_SIDECAR_BYTES // 1024} KiB sidecar limit")
         doc = loads_exact(data, path)
         record = parse_record(doc, path, is_expected_sidecar=is_expected)
-        return _rows(record, folder, file.name, data, size, st.st_mtime_ns, has_file)
+        image = image_hint or locate_image(file.name, record.output_filename, has_file)
+        return _rows(record, folder, file.name, data, size, st.st_mtime_ns, image)
     except NotASidecarError as exc:
         return FailedFile(folder, file.name, size, st.st_mtime_ns, "not_sidecar", exc.reason)
     except SidecarError as exc:
         kind = "error" if is_expected or not isinstance(exc, SidecarParseError) else "not_sidecar"
         return FailedFile(folder, file.name, size, st.st_mtime_ns, kind, exc.reason)
+
+
+def db_datetime(value: dt.datetime) -> str:
+    """A naive datetime as SQLAlchemy stores it in SQLite (and PostgreSQL parses).
+
+    Formatting here, in the worker processes, keeps the writer's per-row work
+    to a tuple concatenation; the format must match SQLAlchemy's exactly so
+    that query bounds (bound as datetimes) compare correctly as text.
+    """
+    return value.isoformat(" ", "microseconds")
 
 
 def _checked_int(value: int | None, key: str, path: str) -> int | None:
@@ -136,10 +144,10 @@ def _text(value: str | None) -> str | None:
 
 
 def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
-          mtime_ns: int, has_file: Callable[[str], bool]) -> FrameRows:
-    path = os.path.join(folder, name)
-    image_name, image_exists, image_count = locate_image(name, record.output_filename, has_file)
-    generated_at = record.generated_at or dt.datetime.fromtimestamp(mtime_ns / 1e9)
+          mtime_ns: int, image: tuple[str, bool, int]) -> FrameRows:
+    path = f"{folder}/{name}"
+    image_name, image_exists, image_count = image
+    generated_at = db_datetime(record.generated_at or dt.datetime.fromtimestamp(mtime_ns / 1e9))
     project_id = _checked_int(record.project_id, "project_id", path)
     frame = (
         folder, name, image_name, image_exists, image_count, project_id,
@@ -156,8 +164,8 @@ def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
         size, mtime_ns, hashlib.blake2b(data, digest_size=16).hexdigest(),
         data.decode("utf-8-sig"),
     )
-    loras = [(u.role, u.position, _text(u.name), u.key, u.strength_model, u.strength_clip)
-             for u in record.loras]
+    loras = [(u.role, u.position, _text(u.name), u.key, u.strength_model, u.strength_clip,
+              generated_at) for u in record.loras]
     params = [_parameter_row(key, value) for key, value in record.extra_parameters]
     return FrameRows(frame, loras, params, project_id)
 

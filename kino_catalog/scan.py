@@ -17,14 +17,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["BrokenFile", "FileStat", "Folder", "is_sidecar_name", "locate_image", "walk_root"]
+__all__ = [
+    "BrokenFile",
+    "FileStat",
+    "Folder",
+    "is_sidecar_name",
+    "list_folder",
+    "locate_image",
+    "sequence_counts",
+    "walk_root",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 # Misses in a row after which a PNG sequence is taken to have ended.
 SEQUENCE_GAP_LIMIT = 16
-_SEQUENCE = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)$")
+_SEQUENCE_FILE = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)(?P<suffix>\.[^.]+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +61,38 @@ class Folder:
     sidecars: list[FileStat] = field(default_factory=list)
     broken: list[BrokenFile] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
+    _sequences: dict[tuple[str, int, str], int] | None = None
+
+    def has_file(self, name: str) -> bool:
+        return name in self.names
+
+    def count_sequence(self, prefix: str, width: int, suffix: str) -> int:
+        """How many ``<prefix><width digits><suffix>`` images the folder holds."""
+        if self._sequences is None:
+            self._sequences = sequence_counts(self.names)
+        return self._sequences.get((prefix, width, suffix), 0)
+
+
+def sequence_counts(names: Iterable[str]) -> dict[tuple[str, int, str], int]:
+    """Count PNG-sequence members by (prefix, digit width, suffix) in one pass."""
+    counts: dict[tuple[str, int, str], int] = {}
+    for name in names:
+        if "_seq_" in name:
+            match = _SEQUENCE_FILE.match(name)
+            if match:
+                key = (match["prefix"], len(match["index"]), match["suffix"])
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def list_folder(directory: str, rel: str) -> Folder:
+    """A Folder with every file name of ``directory`` (no stats), for partial syncs."""
+    folder = Folder(rel)
+    try:
+        folder.names = {name for name in os.listdir(directory) if not name.startswith(".")}
+    except OSError:
+        pass
+    return folder
 
 
 def is_sidecar_name(name: str) -> bool:
@@ -76,38 +117,33 @@ def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
     stack = [start]
     while stack:
         rel = stack.pop()
-        path = os.path.join(root, rel) if rel else root
+        path = f"{root}/{rel}" if rel else root
         folder = Folder(rel)
+        names, sidecars = folder.names, folder.sidecars
         try:
             with os.scandir(path) as entries:
+                # The hot loop of a no-change sync: kept flat on purpose.
                 for entry in entries:
-                    _visit(entry, rel, root, folder, stack)
+                    name = entry.name
+                    if name[0] == ".":
+                        continue
+                    try:
+                        if entry.is_file(follow_symlinks=False):
+                            names.add(name)
+                            if name.endswith(".json"):
+                                st = entry.stat(follow_symlinks=False)
+                                sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
+                        elif entry.is_dir(follow_symlinks=False):
+                            stack.append(f"{rel}/{name}" if rel else name)
+                        elif entry.is_symlink():
+                            _visit_symlink(entry, root, folder)
+                    except OSError:
+                        continue  # vanished meanwhile: the next sync sees the truth
         except OSError as exc:
             if on_warning is not None:
                 on_warning(f"cannot list {path}: {exc.strerror or exc}")
             continue
         yield folder
-
-
-def _visit(entry: os.DirEntry[str], rel: str, root: str, folder: Folder, stack: list[str]) -> None:
-    name = entry.name
-    if name.startswith("."):
-        return
-    try:
-        if entry.is_dir(follow_symlinks=False):
-            stack.append(f"{rel}/{name}" if rel else name)
-            return
-        if entry.is_symlink():
-            _visit_symlink(entry, root, folder)
-            return
-        if not entry.is_file(follow_symlinks=False):
-            return  # sockets, fifos, devices
-        folder.names.add(name)
-        if is_sidecar_name(name):
-            st = entry.stat(follow_symlinks=False)
-            folder.sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
-    except OSError:
-        return  # vanished between listing and stat: the next sync sees the truth
 
 
 def _visit_symlink(entry: os.DirEntry[str], root: str, folder: Folder) -> None:
@@ -137,30 +173,33 @@ def _visit_symlink(entry: os.DirEntry[str], root: str, folder: Folder) -> None:
 
 
 def locate_image(sidecar_name: str, output_filename: str | None,
-                 has_file: Callable[[str], bool]) -> tuple[str, bool, int]:
+                 has_file: Callable[[str], bool],
+                 count_sequence: Callable[[str, int, str], int] | None = None,
+                 ) -> tuple[str, bool, int]:
     """Find a sidecar's image in its own folder: ``(image_name, exists, count)``.
 
-    Looks for the same stem with ``.png`` (then other image types), then for
-    ``output.filename`` (its base name only: ``output.path`` is a path on the
-    machine that generated it and is never used).  For a PNG sequence
-    (``..._seq_000``) ``count`` is the number of sequence images present,
-    probing until SEQUENCE_GAP_LIMIT misses in a row.
+    Looks for the same stem with ``.png``, then for ``output.filename`` (its
+    base name only: ``output.path`` is a path on the machine that generated
+    it and is never used), then other image types.  For a PNG sequence
+    (``..._seq_000.png``) ``count`` is the number of sequence images present
+    in the folder (``count_sequence``, from a listing); without a listing it
+    is probed on disk until SEQUENCE_GAP_LIMIT misses in a row.
     """
     stem = sidecar_name[: -len(".json")] if sidecar_name.endswith(".json") else sidecar_name
-    candidates = [stem + ".png"]
-    if output_filename:
-        base = re.split(r"[/\\]", output_filename)[-1]
-        if base and base not in (".", ".."):
-            candidates.append(base)
-    candidates.extend(stem + suffix for suffix in IMAGE_SUFFIXES[1:])
+    named = re.split(r"[/\\]", output_filename)[-1] if output_filename else ""
+    if named in (".", ".."):
+        named = ""
+    candidates = [stem + ".png", *([named] if named else []),
+                  *(stem + suffix for suffix in IMAGE_SUFFIXES[1:])]
     image = next((c for c in candidates if has_file(c)), None)
-    if image is None:
-        return candidates[0], False, 0
-    match = _SEQUENCE.match(os.path.splitext(image)[0])
+    if image is None:  # name the file Kino said it wrote (kept for later re-checks)
+        return named or candidates[0], False, 0
+    match = _SEQUENCE_FILE.match(image)
     if not match:
         return image, True, 1
-    prefix, width = match["prefix"], len(match["index"])
-    suffix = os.path.splitext(image)[1]
+    prefix, width, suffix = match["prefix"], len(match["index"]), match["suffix"]
+    if count_sequence is not None:
+        return image, True, count_sequence(prefix, width, suffix)
     count, misses, index = 0, 0, 0
     while misses < SEQUENCE_GAP_LIMIT:
         if has_file(f"{prefix}{index:0{width}d}{suffix}"):

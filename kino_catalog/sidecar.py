@@ -47,13 +47,13 @@ MAX_SIDECAR_BYTES = 1024 * 1024
 
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
 
-# A run of 19+ digits may be an integer orjson cannot hold exactly (it would
-# return a float without a word); such documents take the exact slow path.
-_LONG_DIGITS = re.compile(rb"\d{19}")
-# Every object key ends in `"` + optional whitespace + `:`.  Counting these is
-# an upper bound on the keys in the text, so "bound == keys parsed" proves
-# there was no duplicate key without a slower parse.
-_KEY_END = re.compile(rb'"[ \t\r\n]*:')
+# orjson turns integers beyond 64 bits into floats without a word; a float this
+# large in a sidecar is almost surely such an integer, so it takes the exact path.
+_HUGE_FLOAT = float(2**63)
+# Duplicate keys: every key in the text ends in `":` unless whitespace precedes
+# the colon.  Without such whitespace, the count of `":` is an upper bound on
+# the keys written, so "count == keys parsed" proves no key was repeated.
+_SPACE_BEFORE_COLON = re.compile(rb'"\s+:')
 
 
 def get_params_path(path: str | os.PathLike[str]) -> str:
@@ -109,28 +109,38 @@ def loads_exact(data: bytes, path: str = "<bytes>") -> Any:
         raise SidecarParseError(path, _too_big(len(data)))
     if not data.strip():
         raise SidecarParseError(path, "empty file")
-    if not _LONG_DIGITS.search(data):
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # the slow path below gives the precise, user-facing reason
-        else:
-            if len(_KEY_END.findall(data)) == _count_keys(doc):
-                return doc
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass  # the slow path below gives the precise, user-facing reason
+    else:
+        keys, has_huge_float = _scan(doc)
+        if (not has_huge_float and data.count(b'":') == keys
+                and not _SPACE_BEFORE_COLON.search(data)):
+            return doc
     return _loads_strict(data, path)
 
 
-def _count_keys(doc: Any) -> int:
-    count = 0
+def _scan(doc: Any) -> tuple[int, bool]:
+    """Count object keys and look for floats that may be mangled big integers."""
+    if type(doc) is float:
+        return 0, not -_HUGE_FLOAT < doc < _HUGE_FLOAT
+    if type(doc) is not dict and type(doc) is not list:
+        return 0, False
+    keys, has_huge = 0, False
     stack = [doc]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
-            count += len(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return count
+        if type(item) is dict:
+            keys += len(item)
+            item = item.values()
+        for value in item:
+            kind = type(value)
+            if kind is dict or kind is list:
+                stack.append(value)
+            elif kind is float and not -_HUGE_FLOAT < value < _HUGE_FLOAT:
+                has_huge = True
+    return keys, has_huge
 
 
 def _reject_constant(name: str) -> Any:

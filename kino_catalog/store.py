@@ -13,18 +13,21 @@ import datetime as dt
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.rows import FRAME_COLUMNS, LORA_COLUMNS, PARAMETER_COLUMNS
-from kino_catalog.schema import Frame
+from kino_catalog.rows import FRAME_COLUMNS, LORA_COLUMNS, PARAMETER_COLUMNS, db_datetime
+from kino_catalog.schema import Frame, Lora, Parameter
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from sqlalchemy import Index
     from sqlalchemy.engine import Connection
 
     from kino_catalog.rows import FailedFile, FrameRows
 
 __all__ = ["Store", "chunked"]
 
+# Tables whose secondary indexes a rebuild drops and recreates around its load.
+_BULK_TABLES = (Frame.__table__, Lora.__table__, Parameter.__table__)
 _ID_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 
 
@@ -38,20 +41,19 @@ def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
 class Store:
     """Writes for one root within the caller's transaction on ``conn``."""
 
-    def __init__(self, conn: Connection, root_id: int) -> None:
+    def __init__(self, conn: Connection, root_id: int, *, is_bulk: bool = False) -> None:
         self.conn = conn
         self.root_id = root_id
+        self.is_bulk = is_bulk  # FTS rows are rebuilt once at the end (see end_bulk_load)
         self.is_sqlite = conn.dialect.name == "sqlite"
         self._mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        to_db = Frame.__table__.c.generated_at.type.bind_processor(conn.dialect)
-        self._datetime = to_db or (lambda value: value)
         # Taken before this transaction deletes anything, so a frame replaced in
         # place (same id) can never collide with a new one.
         self._next_id = conn.exec_driver_sql(
             "SELECT coalesce(max(id), 0) + 1 FROM frames").scalar_one() if self.is_sqlite else 0
         self._projects: set[int] = set()
         self._frame_sql = self._insert_sql("frames", ("id", "root_id", *FRAME_COLUMNS))
-        self._lora_sql = self._insert_sql("loras", ("frame_id", *LORA_COLUMNS, "generated_at"))
+        self._lora_sql = self._insert_sql("loras", ("frame_id", *LORA_COLUMNS))
         self._param_sql = self._insert_sql("parameters", ("frame_id", *PARAMETER_COLUMNS))
         self._fail_sql = self._insert_sql(
             "index_errors",
@@ -79,25 +81,22 @@ class Store:
         return list(range(first, first + count))
 
     # ------------------------------------------------------------ frames
-    def insert_frames(self, frames: Sequence[tuple[int, FrameRows]], *,
-                      with_fts: bool = True) -> None:
+    def insert_frames(self, frames: Sequence[tuple[int, FrameRows]]) -> None:
         """Insert frames with the given ids, plus their LoRA and parameter rows."""
         if not frames:
             return
         self._ensure_projects(rows.project_id for _, rows in frames)
-        convert = self._datetime
-        gen = FRAME_COLUMNS.index("generated_at")
+        head = (self.root_id,)
         frame_rows, lora_rows, param_rows = [], [], []
         for frame_id, rows in frames:
-            frame = rows.frame
-            when = convert(frame[gen])
-            frame_rows.append((frame_id, self.root_id, *frame[:gen], when, *frame[gen + 1:]))
-            lora_rows.extend((frame_id, *lora, when) for lora in rows.loras)
-            param_rows.extend((frame_id, *param) for param in rows.parameters)
+            key = (frame_id,)
+            frame_rows.append(key + head + rows.frame)
+            lora_rows.extend(key + lora for lora in rows.loras)
+            param_rows.extend(key + param for param in rows.parameters)
         self._executemany(self._frame_sql, frame_rows)
         self._executemany(self._lora_sql, lora_rows)
         self._executemany(self._param_sql, param_rows)
-        if with_fts and self.is_sqlite:
+        if self.is_sqlite and not self.is_bulk:
             prompt, negative = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negative_prompt")
             self._executemany(
                 "INSERT INTO frames_fts (rowid, prompt, negative_prompt) VALUES (?, ?, ?)",
@@ -116,6 +115,44 @@ class Store:
                 self._ids_sql("DELETE FROM frames WHERE id IN ({})", chunk), tuple(chunk))
             deleted += result.rowcount
         return deleted
+
+    # ------------------------------------------------------------ bulk loads
+    def begin_bulk_load(self) -> list[Index]:
+        """Forget this root's rows and drop secondary indexes for a rebuild.
+
+        Everything happens inside the caller's transaction, so readers keep
+        the old rows and indexes until it commits, and a rollback restores
+        them.  Returns the dropped indexes for :meth:`end_bulk_load`.
+        """
+        dropped = [index for table in _BULK_TABLES for index in table.indexes]
+        for index in dropped:
+            index.drop(self.conn)
+        mark = self._mark
+        if self.is_sqlite:
+            self.conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB for index builds
+            self.conn.exec_driver_sql(
+                "INSERT INTO frames_fts (frames_fts) VALUES ('delete-all')")
+        only_root = self.conn.exec_driver_sql(
+            f"SELECT count(*) FROM roots WHERE id <> {mark}", (self.root_id,)).scalar() == 0
+        for table in ("loras", "parameters"):
+            if only_root:
+                self.conn.exec_driver_sql(f"DELETE FROM {table}")
+            else:
+                self.conn.exec_driver_sql(
+                    f"DELETE FROM {table} WHERE frame_id IN "
+                    f"(SELECT id FROM frames WHERE root_id = {mark})", (self.root_id,))
+        self.conn.exec_driver_sql(f"DELETE FROM frames WHERE root_id = {mark}", (self.root_id,))
+        self.conn.exec_driver_sql(f"DELETE FROM index_errors WHERE root_id = {mark}",
+                                  (self.root_id,))
+        return dropped
+
+    def end_bulk_load(self, dropped: Sequence[Index]) -> None:
+        """Recreate the indexes and the full-text index after a bulk load."""
+        for index in dropped:
+            index.create(self.conn)
+        if self.is_sqlite:
+            self.conn.exec_driver_sql("INSERT INTO frames_fts (frames_fts) VALUES ('rebuild')")
+            self.conn.exec_driver_sql("PRAGMA cache_size=-65536")
 
     def update_images(self, rows: Sequence[tuple[str, bool, int, int]]) -> None:
         """Apply (image_name, image_exists, image_count, id) after images came or went."""
@@ -138,7 +175,7 @@ class Store:
         if not failures:
             return
         self.forget_failures([(f.folder, f.name) for f in failures])
-        now = self._datetime(dt.datetime.now().replace(microsecond=0))
+        now = db_datetime(dt.datetime.now().replace(microsecond=0))
         self._executemany(self._fail_sql, [
             (self.root_id, f.folder, f.name, f.kind, f.reason, f.size, f.mtime_ns, now)
             for f in failures])

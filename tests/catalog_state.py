@@ -22,7 +22,7 @@ def _portable(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")  # as SQLAlchemy stores it in SQLite
+        return value.isoformat(" ", "microseconds")  # as SQLAlchemy stores it in SQLite
     return value
 
 

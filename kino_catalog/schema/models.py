@@ -92,7 +92,9 @@ class Frame(Base):
     raw_json: Mapped[str] = mapped_column(Text)  # the exact file text
 
     __table_args__ = (
-        UniqueConstraint("root_id", "folder", "name"),
+        # A unique index, not a constraint: a rebuild drops and rebuilds it
+        # around its bulk load (SQLite cannot drop a table constraint).
+        Index("ix_frames_location", "root_id", "folder", "name", unique=True),
         Index("ix_frames_generated_at", "generated_at", "id"),
         Index("ix_frames_model_key", "model_key", "generated_at"),
         Index("ix_frames_seed_key", "seed_key"),

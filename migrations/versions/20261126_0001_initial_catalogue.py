@@ -71,12 +71,10 @@ def upgrade() -> None:
             ["root_id"], ["roots.id"], name=op.f("fk_frames_root_id_roots"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_frames")),
-        sa.UniqueConstraint(
-            "root_id", "folder", "name", name=op.f("uq_frames_root_id_folder_name")
-        ),
     )
     with op.batch_alter_table("frames", schema=None) as batch_op:
         batch_op.create_index("ix_frames_generated_at", ["generated_at", "id"], unique=False)
+        batch_op.create_index("ix_frames_location", ["root_id", "folder", "name"], unique=True)
         batch_op.create_index("ix_frames_model_key", ["model_key", "generated_at"], unique=False)
         batch_op.create_index("ix_frames_project_id", ["project_id", "generated_at"], unique=False)
         batch_op.create_index("ix_frames_seed_key", ["seed_key"], unique=False)
@@ -183,6 +181,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_frames_project_id")
         batch_op.drop_index("ix_frames_model_key")
         batch_op.drop_index("ix_frames_generated_at")
+        batch_op.drop_index("ix_frames_location")
 
     op.drop_table("frames")
     op.drop_table("roots")
