@@ -336,10 +336,12 @@ class _Differ:
             else:
                 # The listing answers "is the same-stem PNG there?" for free; only
                 # that first choice of locate_image is certain without the JSON.
-                image = locate_image(stat.name, None, folder.has_file, folder.count_sequence)
-                is_certain = image[1] and image[0] == stat.name[:-5] + ".png"
-                yield (folder.rel, stat, frame[0] if frame else None, failure is not None,
-                       image if is_certain else None)
+                png = stat.name[:-5] + ".png"
+                hint = None
+                if png in folder.names:
+                    hint = (png, True, 1) if "_seq_" not in png else locate_image(
+                        stat.name, None, folder.has_file, folder.count_sequence)
+                yield (folder.rel, stat, frame[0] if frame else None, failure is not None, hint)
         self._flush_image_updates()
 
     def _record_broken(self, folder: Folder, broken: dict[str, Any],

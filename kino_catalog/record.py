@@ -194,21 +194,24 @@ class _Checker:
 
     def str_(self, obj: dict[str, Any], key: str, where: str) -> str | None:
         value = obj.get(key)
-        if value is None or isinstance(value, str):
+        if value is None or type(value) is str:
             return value
         raise self.fail(where + key, "a string", value)
 
     def int_(self, obj: dict[str, Any], key: str, where: str) -> int | None:
         value = obj.get(key)
-        if value is None or _is_int(value):
+        if value is None or type(value) is int:  # bool is not an int here
             return value
         raise self.fail(where + key, "an integer", value)
 
     def number(self, obj: dict[str, Any], key: str, where: str) -> float | None:
         value = obj.get(key)
+        kind = type(value)
+        if kind is float:  # orjson and json never produce NaN/inf here (refused earlier)
+            return value  # type: ignore[no-any-return]
         if value is None:
             return None
-        if _is_number(value):
+        if kind is int:
             return float(value)
         raise self.fail(where + key, "a number", value)
 
@@ -228,29 +231,39 @@ def is_lora_list(key: str, value: Any) -> bool:
         key.endswith("_loras") and isinstance(value, list))
 
 
-def _lora_lists(params: dict[str, Any], check: _Checker) -> tuple[LoraUse, ...]:
+def _split_parameters(params: dict[str, Any], check: _Checker,
+                      ) -> tuple[tuple[LoraUse, ...], tuple[tuple[str, Any], ...]]:
+    """One pass over ``parameters``: LoRA uses, and the keys without a typed column."""
     uses: list[LoraUse] = []
-    for role, items in params.items():
-        if not is_lora_list(role, items):
+    extra: list[tuple[str, Any]] = []
+    for key, value in params.items():
+        if key in TYPED_PARAMETERS:
             continue
-        where = f"parameters.{role}"
-        if not isinstance(items, list):
-            raise check.fail(where, "a list", items)
-        for position, item in enumerate(items):
-            at = f"{where}[{position}]."
-            if isinstance(item, str):  # a bare name: some UIs write just that
-                item = {"lora_name": item}
-            if not isinstance(item, dict):
-                raise check.fail(f"{where}[{position}]", "an object", item)
-            name = check.str_(item, "lora_name", at) or check.str_(item, "name", at)
-            if not name:
-                raise SidecarSchemaError(check.path, f"{at}lora_name is missing")
-            uses.append(LoraUse(
-                role=role, position=position, name=name, key=normalise_name(name),
-                strength_model=check.number(item, "strength_model", at),
-                strength_clip=check.number(item, "strength_clip", at),
-            ))
-    return tuple(uses)
+        if is_lora_list(key, value):
+            uses.extend(_lora_uses(key, value, check))
+        else:
+            extra.append((key, value))
+    return tuple(uses), tuple(extra)
+
+
+def _lora_uses(role: str, items: Any, check: _Checker) -> list[LoraUse]:
+    where = f"parameters.{role}"
+    if type(items) is not list:
+        raise check.fail(where, "a list", items)
+    uses = []
+    for position, item in enumerate(items):
+        if type(item) is str:  # a bare name: some UIs write just that
+            item = {"lora_name": item}
+        elif type(item) is not dict:
+            raise check.fail(f"{where}[{position}]", "an object", item)
+        at = f"{where}[{position}]."
+        name = check.str_(item, "lora_name", at) or check.str_(item, "name", at)
+        if not name:
+            raise SidecarSchemaError(check.path, f"{at}lora_name is missing")
+        uses.append(LoraUse(role, position, name, normalise_name(name),
+                            check.number(item, "strength_model", at),
+                            check.number(item, "strength_clip", at)))
+    return uses
 
 
 def _first_not_none(*values: int | None) -> int | None:
@@ -295,6 +308,7 @@ def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> Fr
     filename = check.str_(output, "filename", "output.") if output else None
 
     p = "parameters."
+    loras, extra = _split_parameters(params, check)
     return FrameRecord(
         document=doc,
         plugin=plugin,
@@ -316,10 +330,7 @@ def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> Fr
         cfg_scale=check.number(params, "cfg_scale", p),
         width=check.int_(params, "width", p),
         height=check.int_(params, "height", p),
-        loras=_lora_lists(params, check),
-        extra_parameters=tuple(
-            (key, value) for key, value in params.items()
-            if key not in TYPED_PARAMETERS and not is_lora_list(key, value)
-        ),
+        loras=loras,
+        extra_parameters=extra,
         output_filename=filename,
     )
