@@ -56,7 +56,7 @@ class Frame:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Frame:
-        return cls(*row)
+        return cls(*tuple(row))
 
     @property
     def sidecar_path(self) -> str:

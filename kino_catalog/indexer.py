@@ -41,6 +41,7 @@ from kino_catalog.store import Store
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
+    from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
 
 
@@ -92,13 +93,15 @@ def resolve_root(root: str | os.PathLike[str]) -> str:
 
 
 def _ensure_root(conn: Connection, path: str) -> int:
-    table = Root.__table__
+    table: Table = Root.__table__  # type: ignore[assignment]
     found = conn.execute(table.select().with_only_columns(table.c.id)
                          .where(table.c.path == path)).scalar()
     if found is not None:
         return int(found)
     result = conn.execute(table.insert().values(path=path, added_at=_now()))
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _now() -> dt.datetime:
@@ -241,7 +244,7 @@ class _Writer:
         rows = self.conn.exec_driver_sql(
             f"SELECT kind, count(*) FROM index_errors WHERE root_id = {m} GROUP BY kind",
             (self.root_id,)).all()
-        counts = dict(rows)
+        counts: dict[str, int] = {kind: int(n) for kind, n in rows}
         self.result.errors = counts.get("error", 0)
         self.result.ignored = counts.get("not_sidecar", 0)
 
@@ -270,7 +273,7 @@ class _Differ:
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql.replace("?", self.mark), params)
-            rows: list[Any] = cursor.fetchall()
+            rows: list[Any] = list(cursor.fetchall())
         finally:
             cursor.close()
         self.conn.rollback()  # never pin an old snapshot while the writer commits

@@ -131,10 +131,11 @@ def _scan(doc: Any) -> tuple[int, bool]:
     stack = [doc]
     while stack:
         item = stack.pop()
+        values: Any = item
         if type(item) is dict:
             keys += len(item)
-            item = item.values()
-        for value in item:
+            values = item.values()
+        for value in values:
             kind = type(value)
             if kind is dict or kind is list:
                 stack.append(value)

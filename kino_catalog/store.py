@@ -19,7 +19,7 @@ from kino_catalog.schema import Frame, Lora, Parameter
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from sqlalchemy import Index
+    from sqlalchemy import Index, Table
     from sqlalchemy.engine import Connection
 
     from kino_catalog.rows import FailedFile, FrameRows
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["Store", "chunked"]
 
 # Tables whose secondary indexes a rebuild drops and recreates around its load.
-_BULK_TABLES = (Frame.__table__, Lora.__table__, Parameter.__table__)
+_BULK_TABLES: tuple[Table, ...] = (Frame.__table__, Lora.__table__, Parameter.__table__)  # type: ignore[assignment]
 _ID_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 
 
@@ -87,7 +87,9 @@ class Store:
             return
         self._ensure_projects(rows.project_id for _, rows in frames)
         head = (self.root_id,)
-        frame_rows, lora_rows, param_rows = [], [], []
+        frame_rows: list[tuple[Any, ...]] = []
+        lora_rows: list[tuple[Any, ...]] = []
+        param_rows: list[tuple[Any, ...]] = []
         for frame_id, rows in frames:
             key = (frame_id,)
             frame_rows.append(key + head + rows.frame)
