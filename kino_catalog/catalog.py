@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
@@ -29,6 +30,7 @@ __all__ = ["Catalog"]
 
 
 _f = FrameRow.__table__.c
+_SEQUENCE_MEMBER = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)(?P<suffix>\.[^.]+)$")
 _roots = Root.__table__
 _errors = IndexError_.__table__
 
@@ -131,6 +133,10 @@ class Catalog:
         else:
             path = os.path.realpath(os.path.expanduser(text))
             folder, name = os.path.split(path)
+            names = {name}
+            member = _SEQUENCE_MEMBER.match(name)
+            if member:  # any image of a PNG sequence names the frame of its first image
+                names.add(f"{member['prefix']}{0:0{len(member['index'])}d}{member['suffix']}")
             matches = []
             for root in self.roots():
                 if path.startswith(root.rstrip(os.sep) + os.sep):
@@ -140,7 +146,7 @@ class Catalog:
                 raise UsageError(f"not in any indexed folder: {text}")
             conditions = [
                 (_roots.c.path == root) & (_f.folder == rel) &
-                ((_f.name == name) | (_f.image_name == name)) for root, rel in matches]
+                (_f.name.in_(names) | _f.image_name.in_(names)) for root, rel in matches]
             stmt = stmt.where(or_(*conditions))
         with self.engine.connect() as conn:
             row = conn.execute(stmt.limit(1)).first()

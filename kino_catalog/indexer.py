@@ -94,10 +94,17 @@ def resolve_root(root: str | os.PathLike[str]) -> str:
 
 def _ensure_root(conn: Connection, path: str) -> int:
     table: Table = Root.__table__  # type: ignore[assignment]
-    found = conn.execute(table.select().with_only_columns(table.c.id)
-                         .where(table.c.path == path)).scalar()
-    if found is not None:
-        return int(found)
+    known = dict(conn.execute(table.select().with_only_columns(table.c.path, table.c.id)).all())
+    if path in known:
+        return int(known[path])
+    for other in known:
+        # Nested roots would index the same sidecars twice under two names.
+        if path.startswith(other.rstrip(os.sep) + os.sep):
+            raise UsageError(f"{path} is inside {other}, which is already indexed: "
+                             f"sync {other} instead")
+        if other.startswith(path.rstrip(os.sep) + os.sep):
+            raise UsageError(f"{path} contains {other}, which is already indexed on its "
+                             "own: sync that folder, or use a new catalogue (--db) for this one")
     result = conn.execute(table.insert().values(path=path, added_at=_now()))
     key = result.inserted_primary_key
     assert key is not None

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from kino_catalog import Catalog
+from kino_catalog import Catalog, UsageError
 from kino_catalog import indexer as indexer_module
 from kino_catalog.corpus import generate_corpus
 from kino_catalog.indexer import sync_paths
@@ -316,3 +316,20 @@ def test_postgresql_catalogue_matches_sqlite(tmp_path, pg_url, example_library):
         assert catalog_state(pg) == {k: v for k, v in catalog_state(lite).items() if k != "fts"}
         for query in ("lora:add_detail", "seed:18446744073709551615", "project:12", "castle"):
             assert paths(pg, query) == paths(lite, query)
+
+
+def test_nested_roots_are_refused(catalog, library):
+    library.frame(1, 1, folder="a/b")
+    catalog.sync(library.root / "a")
+    for nested in (library.root / "a" / "b", library.root):
+        with pytest.raises(UsageError, match="already indexed"):
+            catalog.sync(nested)
+    assert catalog.roots() == [str(library.root / "a")]
+
+
+def test_any_image_of_a_sequence_finds_its_frame(catalog, library):
+    library.write("w/project_2_frame_9_variant_0_seq_000.json", make_sidecar(plugin="wan22_i2v"))
+    (library.root / "w/project_2_frame_9_variant_0_seq_001.png").write_bytes(b"p")
+    catalog.sync(library.root)
+    frame = catalog.get(library.root / "w/project_2_frame_9_variant_0_seq_001.png")
+    assert frame.name == "project_2_frame_9_variant_0_seq_000.json"
