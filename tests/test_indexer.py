@@ -8,6 +8,7 @@ import shutil
 import threading
 
 import pytest
+from sqlalchemy import inspect
 
 from kino_catalog import Catalog, UsageError
 from kino_catalog import indexer as indexer_module
@@ -277,11 +278,28 @@ def test_an_interrupted_rebuild_leaves_the_old_index_intact(catalog, library, mo
     def explode(self, frames, **kwargs):
         raise KeyboardInterrupt
 
+    indexes_before = index_names(catalog)
     monkeypatch.setattr(Store, "insert_frames", explode)
     with pytest.raises(KeyboardInterrupt):
         catalog.rebuild(library.root)
     monkeypatch.undo()
     assert catalog_state(catalog) == before
+    assert index_names(catalog) == indexes_before  # the dropped indexes came back
+
+
+def index_names(catalog):
+    inspector = inspect(catalog.engine)
+    return {t: sorted(i["name"] for i in inspector.get_indexes(t))
+            for t in ("frames", "loras", "parameters")}
+
+
+def test_a_rebuild_restores_every_index(catalog, library):
+    library.frame(1, 1)
+    catalog.sync(library.root)
+    before = index_names(catalog)
+    assert "ix_loras_key" in before["loras"]
+    catalog.rebuild(library.root)
+    assert index_names(catalog) == before
 
 
 def test_readers_are_never_locked_out_while_a_sync_writes(catalog, library):
