@@ -131,7 +131,7 @@ class Store:
             index.drop(self.conn)
         mark = self._mark
         if self.is_sqlite:
-            self.conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB for index builds
+            self.conn.exec_driver_sql("PRAGMA cache_size=-131072")  # 128 MiB for index builds
             self.conn.exec_driver_sql(
                 "INSERT INTO frames_fts (frames_fts) VALUES ('delete-all')")
         only_root = self.conn.exec_driver_sql(
