@@ -144,28 +144,34 @@ def _text(value: str | None) -> str | None:
     return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
 
 
+def _same(value: str | None) -> str | None:
+    return value
+
+
 def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
           mtime_ns: int, image: tuple[str, bool, int]) -> FrameRows:
     path = f"{folder}/{name}"
     image_name, image_exists, image_count = image
+    # JSON can only carry NUL as an escape; without one, no string needs _text.
+    text = _text if b"\\u0000" in data else _same
     generated_at = db_datetime(record.generated_at or dt.datetime.fromtimestamp(mtime_ns / 1e9))
     project_id = _checked_int(record.project_id, "project_id", path)
     frame = (
         folder, name, image_name, image_exists, image_count, project_id,
-        _text(record.plugin), _text(record.plugin_version),
+        text(record.plugin), text(record.plugin_version),
         _checked_int(record.task_id, "task_id", path),
         _checked_int(record.kino_frame_id, "frame_id", path),
-        _text(record.timestamp), generated_at,
-        _text(record.prompt), _text(record.negative_prompt), _text(record.model_name),
+        text(record.timestamp), generated_at,
+        text(record.prompt), text(record.negative_prompt), text(record.model_name),
         normalise_name(record.model_name) if record.model_name else None,
-        _text(record.sampler), _text(record.scheduler),
+        text(record.sampler), text(record.scheduler),
         encode_int_key(record.seed) if record.seed is not None else None,
         _checked_int(record.steps, "steps", path), record.cfg_scale,
         _checked_int(record.width, "width", path), _checked_int(record.height, "height", path),
         size, mtime_ns, hashlib.blake2b(data, digest_size=16).hexdigest(),
         data.decode("utf-8-sig"),
     )
-    loras = [(u.role, u.position, _text(u.name), u.key, u.strength_model, u.strength_clip,
+    loras = [(u.role, u.position, text(u.name), u.key, u.strength_model, u.strength_clip,
               generated_at) for u in record.loras]
     params = [_parameter_row(key, value) for key, value in record.extra_parameters]
     return FrameRows(frame, loras, params, project_id)

@@ -351,3 +351,12 @@ def test_any_image_of_a_sequence_finds_its_frame(catalog, library):
     catalog.sync(library.root)
     frame = catalog.get(library.root / "w/project_2_frame_9_variant_0_seq_001.png")
     assert frame.name == "project_2_frame_9_variant_0_seq_000.json"
+
+
+def test_nul_characters_are_indexed_on_both_databases(any_catalog, library):
+    path = library.frame(1, 1, parameters={"prompt": "red\u0000dragon", "style": "a\u0000b"})
+    result = any_catalog.sync(library.root)
+    assert (result.added, result.errors) == (1, 0)
+    frame = any_catalog.get(path)
+    assert frame.parameters["prompt"] == "red\u0000dragon"  # the sidecar, exactly
+    assert frame.raw_json == path.read_text()
