@@ -26,6 +26,7 @@ from sqlalchemy import (
     table,
     true,
 )
+from sqlalchemy.types import Text as TextType
 
 from kino_catalog.errors import QueryError
 from kino_catalog.queryparse import (
@@ -48,6 +49,8 @@ from kino_catalog.schema import Frame, Parameter
 from kino_catalog.schema import Lora as LoraRow
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from sqlalchemy import ColumnElement
 
 __all__ = [
@@ -281,7 +284,7 @@ class Compiler:
             bounds = [(op, v) for op, v in ((">=", node.low), ("<=", node.high)) if v is not None]
             return self._number(node, bounds)
         if isinstance(node, DateRange):
-            return date_condition(node, f.generated_at)
+            return date_condition(node, f.generated_at, self.dialect)
         raise TypeError(f"not a query node: {node!r}")
 
     def unsupported(self, node: Node, field: str) -> QueryError:
@@ -356,14 +359,24 @@ class Compiler:
         return exists().where(*conditions)
 
 
-def date_condition(node: DateRange, column: Any) -> ColumnElement[bool]:
+def date_condition(node: DateRange, column: Any, dialect: str) -> ColumnElement[bool]:
     """Generation time in ``[low, high)`` on ``column`` (frames' or loras' copy)."""
     conditions = [column.is_not(None)]
     if node.low is not None:
-        conditions.append(column >= node.low)
+        conditions.append(column >= _moment(node.low, dialect))
     if node.high is not None:
-        conditions.append(column < node.high)
+        conditions.append(column < _moment(node.high, dialect))
     return and_(*conditions)
+
+
+def _moment(value: dt.datetime, dialect: str) -> Any:
+    # SQLite keeps times as text; whole seconds may be stored without a
+    # fraction ("...:30") or with one ("...:30.000000").  A bound written
+    # without a fraction orders correctly against both spellings, whereas
+    # SQLAlchemy's own "....000000" would miss a frame exactly at the bound.
+    if dialect != "sqlite":
+        return value
+    return bindparam(None, value.isoformat(" "), type_=TextType)
 
 
 def pg_vector(column: Any) -> Any:

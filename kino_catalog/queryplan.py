@@ -146,7 +146,7 @@ class _Builder:
         earlier = exists().where(
             other.c.frame_id == loras.c.frame_id, lora_condition(driver, self.dialect, other),
             tuple_(other.c.role, other.c.position) < tuple_(loras.c.role, loras.c.position))
-        dates = [date_condition(n, loras.c.generated_at) for n in rest
+        dates = [date_condition(n, loras.c.generated_at, self.dialect) for n in rest
                  if isinstance(n, DateRange)]
         condition = and_(lora_condition(driver, self.dialect), not_(earlier), *dates,
                          self.where(rest, probe_text=True))
@@ -242,5 +242,5 @@ def count_statement(conn: Connection, node: Node, query: str | None = None) -> S
         return select(func.count(func.distinct(loras.c.frame_id))).where(condition)
     return select(func.count(func.distinct(loras.c.frame_id))).select_from(
         loras.join(frames, f.id == loras.c.frame_id)).where(
-        condition, *(date_condition(n, loras.c.generated_at) for n in rest
+        condition, *(date_condition(n, loras.c.generated_at, b.dialect) for n in rest
                      if isinstance(n, DateRange)), b.where(rest))

@@ -40,7 +40,7 @@ FRAMES: dict[str, tuple[int, int, dict[str, Any]]] = {
         "timestamp": "20251001_120000"}),
     "f3": (3, 3, {"parameters": {
         "prompt": "a dragon, red sky", "negative_prompt": "bad hands", "steps": 25,
-        "cfg_scale": 5.0, "seed": 77, "loras": []}, "timestamp": "20251020_080000"}),
+        "cfg_scale": 5.0, "seed": 77, "loras": []}, "timestamp": "20251020_000000"}),
     "f4": (7, 4, {"plugin": "wan22_i2v", "parameters": {
         "prompt": "東京の夜, neon city", "steps": ..., "cfg_scale": ..., "sampler": ...,
         "scheduler": ..., "loras": ..., "seed": 2**63, "num_frames": 81, "total_frames": 81,
@@ -161,6 +161,9 @@ CASES: list[tuple[str, set[str]] | Any] = [
     ("date:today", {"f4", "f5"}),
     ("date:-7d..", {"f4", "f5"}),
     ("date:<2025", {"f7"}),
+    ("date:2025-10-20", {"f3"}),  # exactly at midnight: inside its day, outside the one before
+    ("date:<2025-10-20", {"f1", "f2", "f6", "f7"}),
+    ("date:2025-10-19", set()),
     # boolean structure
     ("dragon OR cats", {"f2", "f3", "f6"}),
     ("(dragon OR cats) steps:20", {"f2"}),
