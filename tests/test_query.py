@@ -313,3 +313,16 @@ def test_make_sidecar_defaults_are_what_the_table_assumes() -> None:
     doc = make_sidecar()
     assert doc["parameters"]["steps"] == 30
     assert doc["timestamp"] == "20251013_150530"
+
+
+@pytest.mark.parametrize("probe_us", [0.0, 1e9])  # force probing / force fetching the set
+def test_both_full_text_plans_give_the_same_first_results(
+        indexed: Indexed, monkeypatch: pytest.MonkeyPatch, probe_us: float) -> None:
+    from kino_catalog import queryplan
+
+    expected = {query: indexed.found(query, limit=3) for query, _ in CASES
+                if query not in SQLITE_ONLY}
+    monkeypatch.setattr(queryplan, "_PROBE_US", probe_us)
+    for query, first in expected.items():
+        assert indexed.found(query, limit=3) == first, query
+        assert indexed.found(query, limit=None)[:3] == first, query

@@ -1,10 +1,15 @@
 """Search support: FTS5 word frequencies (SQLite), punctuation-blind GIN indexes (PostgreSQL).
 
-The query planner asks ``frames_fts_vocab`` how many frames contain a word
-to choose between fetching a rare word's frames and probing a common word
-frame by frame.  On PostgreSQL the full-text indexes are rebuilt over text
-whose ASCII punctuation is turned into spaces, so ``score_9``, ``(dragon:1.2)``
-and ``red-dragon`` split into words as SQLite's unicode61 tokenizer splits them.
+Two frames indexes: (id, generated_at) sorts a word's candidate frames by
+time without reading their rows; (project_id, model_key) answers per-project
+model counts from the index alone.
+
+The query planner asks ``frames_fts_vocab`` (fts5vocab 'col': term, col,
+doc, cnt) how many frames contain a word in a column, to choose between
+fetching a rare word's frames and probing a common word frame by frame.
+On PostgreSQL the full-text indexes are rebuilt over text whose ASCII
+punctuation is turned into spaces, so ``score_9``, ``(dragon:1.2)`` and
+``red-dragon`` split into words as SQLite's unicode61 tokenizer splits them.
 
 Revision ID: 0002
 Revises: 0001
@@ -40,9 +45,13 @@ def _pg_vector(column: str) -> str:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("frames", schema=None) as batch_op:
+        batch_op.create_index("ix_frames_id_generated_at", ["id", "generated_at"], unique=False)
+        batch_op.create_index("ix_frames_project_model", ["project_id", "model_key"],
+                              unique=False)
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
-        op.execute("CREATE VIRTUAL TABLE frames_fts_vocab USING fts5vocab(frames_fts, 'row')")
+        op.execute("CREATE VIRTUAL TABLE frames_fts_vocab USING fts5vocab(frames_fts, 'col')")
     elif dialect == "postgresql":
         for column in _COLUMNS:
             op.execute(f"DROP INDEX ix_frames_fts_{column}")
@@ -59,3 +68,6 @@ def downgrade() -> None:
             op.execute(f"DROP INDEX ix_frames_fts_{column}")
             op.execute(f"CREATE INDEX ix_frames_fts_{column} ON frames "
                        f"USING gin (to_tsvector('simple', coalesce({column}, '')))")
+    with op.batch_alter_table("frames", schema=None) as batch_op:
+        batch_op.drop_index("ix_frames_project_model")
+        batch_op.drop_index("ix_frames_id_generated_at")
