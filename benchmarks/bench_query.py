@@ -32,7 +32,7 @@ from sqlalchemy import text
 from kino_catalog import Catalog
 from kino_catalog.corpus import generate_corpus
 from kino_catalog.query import to_ast
-from kino_catalog.queryplan import search_statement
+from kino_catalog.queryplan import count_statement, search_statement
 from kino_catalog.record import is_lora_list, normalise_name, parse_timestamp
 
 _WORD = re.compile(r"[^\W_]+")
@@ -159,11 +159,13 @@ def time_shapes(cat: Catalog, shapes: list[Shape], repeat: int, explain: bool) -
         shape.p95_ms = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
         with cat.engine.connect() as conn:
             limit = 50 if shape.mode == "first50" else None
-            plan = search_statement(conn, to_ast(shape.query), limit=limit)
+            node = to_ast(shape.query)
+            plan = search_statement(conn, node, limit=limit)
+            statement = plan.statement if shape.mode != "count" else count_statement(conn, node)
             shape.plan = plan.name if shape.mode != "count" else "count"
             if explain:
-                sql = str(plan.statement.compile(conn, compile_kwargs={"literal_binds": True}))
-                print(f"-- {shape.name}: {shape.query} [{plan.name}]", file=sys.stderr)
+                sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+                print(f"-- {shape.name}: {shape.query} [{shape.plan}]", file=sys.stderr)
                 for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql):
                     print("   ", row[-1], file=sys.stderr)
 

@@ -191,7 +191,7 @@ def _literal_prefix(glob: str) -> str:
 
 def _glob(column: Any, glob: str, dialect: str) -> ColumnElement[bool]:
     """``column`` matches ``glob`` exactly (case as given), index-friendly on a prefix."""
-    condition = column.like(like_pattern(glob), escape="\\")
+    condition: ColumnElement[bool] = column.like(like_pattern(glob), escape="\\")
     prefix = _literal_prefix(glob)
     if prefix and dialect == "sqlite":  # byte order; a PostgreSQL collation may differ
         # LIKE is case-insensitive on SQLite and so cannot use an index; the
@@ -305,7 +305,8 @@ class Compiler:
         if self.dialect == "sqlite":
             return f.id.in_(select(fts.c.rowid).where(
                 literal_column("frames_fts").op("MATCH")(fts_phrase(node))))
-        return pg_vector(column).bool_op("@@")(self.pg_tsquery(node))
+        matches: ColumnElement[bool] = pg_vector(column).bool_op("@@")(self.pg_tsquery(node))
+        return matches
 
     def pg_tsquery(self, node: Text) -> Any:
         """The tsquery of a word/phrase term, tokenised like the indexed text."""

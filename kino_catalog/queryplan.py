@@ -184,6 +184,14 @@ def search_statement(conn: Connection, node: Node, *, sort: str = "newest",
     base = select(*FRAME_SELECT_COLUMNS)
     frames_roots = frames.join(roots, f.root_id == roots.c.id)
     words = [n for n in nodes if _is_word(n)]
+    if sort == "relevance" and words and b.dialect == "sqlite":
+        # FTS5 ranks every match in one pass; a correlated rank per frame would
+        # cost a probe (~50 us) per match.
+        ranked = select(fts.c.rowid, fts.c.rank).where(literal_column("frames_fts").op("MATCH")(
+            " AND ".join(fts_phrase(w) for w in words))).subquery()  # type: ignore[arg-type]
+        return Plan("relevance", base.select_from(frames_roots.join(
+            ranked, ranked.c.rowid == f.id)).where(b.where(nodes)).order_by(
+            ranked.c.rank, *order_by("newest")).limit(limit))
     if sort == "relevance" and words:
         return Plan("relevance", base.select_from(frames_roots).where(b.where(nodes)).order_by(
             _relevance(b.dialect, words), *order_by("newest")).limit(limit))
@@ -253,16 +261,11 @@ def _newest_matching(words: list[Text], limit: int, sort: str) -> Any:
 
 
 def _relevance(dialect: str, words: list[Node]) -> Any:
-    """Best-first: FTS5's bm25 rank (lower is better) or PostgreSQL's ts_rank."""
-    if dialect == "sqlite":
-        phrase = " AND ".join(fts_phrase(w) for w in words)  # type: ignore[arg-type]
-        return select(fts.c.rank).where(
-            literal_column("frames_fts").op("MATCH")(phrase),
-            fts.c.rowid == f.id).scalar_subquery().asc()
+    """Best-first on PostgreSQL: the sum of ts_rank over the query's words."""
     compiler = Compiler(dialect)
     ranks = [func.ts_rank(pg_vector(getattr(f, FTS_COLUMNS[w.field])),  # type: ignore[attr-defined]
                           compiler.pg_tsquery(w)) for w in words]  # type: ignore[arg-type]
-    total = ranks[0]
+    total: Any = ranks[0]
     for rank in ranks[1:]:
         total = total + rank
     return total.desc()
