@@ -13,7 +13,8 @@ FRAME_FIELDS = (
     "f.project_id", "f.plugin", "f.plugin_version", "f.task_id", "f.kino_frame_id", "f.timestamp",
     "f.generated_at", "f.prompt", "f.negative_prompt", "f.model_name", "f.model_key", "f.sampler",
     "f.scheduler", "f.seed_key", "f.steps", "f.cfg_scale", "f.width", "f.height", "f.size",
-    "f.mtime_ns", "f.content_hash", "f.raw_json",
+    "f.mtime_ns", "f.content_hash", "f.raw_json", "f.rating", "f.notes", "f.image_hash", "f.gpu",
+    "f.driver",
 )
 
 
@@ -27,7 +28,7 @@ def _portable(value: Any) -> Any:
 
 
 def catalog_state(catalog: Catalog) -> dict[str, Any]:
-    """Frames, LoRA rows, parameter rows, errors and FTS hits, keyed by path, never by id."""
+    """Frames, LoRA, parameter and tag rows, errors and FTS hits, keyed by path, never by id."""
     path = "r.path || '/' || f.folder || '/' || f.name"
     joins = "FROM frames f JOIN roots r ON r.id = f.root_id"
     with catalog.engine.connect() as conn:
@@ -44,6 +45,7 @@ def catalog_state(catalog: Catalog) -> dict[str, Any]:
             "errors": rows("SELECT r.path, e.folder, e.name, e.kind, e.reason, e.size, "
                            "e.mtime_ns FROM index_errors e JOIN roots r ON r.id = e.root_id"),
             "projects": rows("SELECT id FROM projects"),
+            "tags": rows(f"SELECT {path}, t.tag {joins} JOIN tags t ON t.frame_id = f.id"),
         }
         if conn.dialect.name == "sqlite":
             state["fts"] = rows(

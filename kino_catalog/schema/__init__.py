@@ -8,7 +8,9 @@ from kino_catalog.schema.models import (
     Parameter,
     Project,
     Root,
+    Tag,
     metadata,
 )
 
-__all__ = ["Base", "Frame", "IndexError_", "Lora", "Parameter", "Project", "Root", "metadata"]
+__all__ = ["Base", "Frame", "IndexError_", "Lora", "Parameter", "Project", "Root", "Tag",
+           "metadata"]

@@ -90,6 +90,12 @@ class Frame(Base):
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[str] = mapped_column(String(32))  # blake2b-128 of the file bytes
     raw_json: Mapped[str] = mapped_column(Text)  # the exact file text
+    # 0003: what users and save options add to a sidecar (see kino_catalog.extras).
+    rating: Mapped[int | None] = mapped_column(Integer)  # 0-5
+    notes: Mapped[str | None] = mapped_column(Text)
+    image_hash: Mapped[str | None] = mapped_column(String(128))  # "sha256:<hex>"
+    gpu: Mapped[str | None] = mapped_column(Text)  # system_info.gpu
+    driver: Mapped[str | None] = mapped_column(Text)  # system_info.driver
 
     __table_args__ = (
         # A unique index, not a constraint: a rebuild drops and rebuilds it
@@ -103,7 +109,21 @@ class Frame(Base):
         # their rows; a project's per-model counts come from the index alone.
         Index("ix_frames_id_generated_at", "id", "generated_at"),
         Index("ix_frames_project_model", "project_id", "model_key"),
+        # 0003: duplicates and hash: look-ups; "best rated first" walks in order.
+        Index("ix_frames_image_hash", "image_hash"),
+        Index("ix_frames_rating", "rating", "generated_at"),
     )
+
+
+class Tag(Base):
+    """One tag of one frame, case-folded (the sidecar keeps the user's spelling)."""
+
+    __tablename__ = "tags"
+    frame_id: Mapped[int] = mapped_column(
+        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(Text, primary_key=True)
+
+    __table_args__ = (Index("ix_tags_tag", "tag", "frame_id"),)
 
 
 class Parameter(Base):
