@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kino_catalog.errors import NotASidecarError, SidecarSchemaError
+from kino_catalog.extras import NO_EXTRAS, Extras, parse_extras
 
 __all__ = [
     "TYPED_PARAMETERS",
@@ -82,6 +83,7 @@ class FrameRecord:
     loras: tuple[LoraUse, ...]
     extra_parameters: tuple[tuple[str, Any], ...]  # keys of `parameters` without a column
     output_filename: str | None
+    extras: Extras = NO_EXTRAS  # tags, rating, notes, image_hash, system_info
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -332,4 +334,5 @@ def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> Fr
         loras=loras,
         extra_parameters=extra,
         output_filename=filename,
+        extras=parse_extras(doc, path),
     )

@@ -35,6 +35,7 @@ __all__ = [
     "FRAME_COLUMNS",
     "LORA_COLUMNS",
     "PARAMETER_COLUMNS",
+    "TAG_COLUMNS",
     "FailedFile",
     "FrameRows",
     "db_datetime",
@@ -47,11 +48,14 @@ FRAME_COLUMNS = (
     "plugin_version", "task_id", "kino_frame_id", "timestamp", "generated_at", "prompt",
     "negative_prompt", "model_name", "model_key", "sampler", "scheduler", "seed_key", "steps",
     "cfg_scale", "width", "height", "size", "mtime_ns", "content_hash", "raw_json",
+    "rating", "notes", "image_hash", "gpu", "driver",
 )
 # The writer prepends frame_id to LoRA and parameter rows.
 LORA_COLUMNS = ("role", "position", "name", "key", "strength_model", "strength_clip",
                 "generated_at")
 PARAMETER_COLUMNS = ("key", "value_type", "value_num", "value_text")
+# The writer prepends frame_id to tag rows.
+TAG_COLUMNS = ("tag",)
 
 _INT64 = 2**63
 
@@ -67,6 +71,7 @@ class FrameRows(NamedTuple):
     loras: list[tuple[Any, ...]]
     parameters: list[tuple[Any, ...]]
     project_id: int | None
+    tags: tuple[str, ...] = ()  # case-folded tag keys
 
 
 class FailedFile(NamedTuple):
@@ -151,6 +156,7 @@ def _same(value: str | None) -> str | None:
 def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
           mtime_ns: int, image: tuple[str, bool, int]) -> FrameRows:
     path = f"{folder}/{name}"
+    extras = record.extras
     image_name, image_exists, image_count = image
     # JSON can only carry NUL as an escape; without one, no string needs _text.
     text = _text if b"\\u0000" in data else _same
@@ -170,11 +176,14 @@ def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
         _checked_int(record.width, "width", path), _checked_int(record.height, "height", path),
         size, mtime_ns, hashlib.blake2b(data, digest_size=16).hexdigest(),
         data.decode("utf-8-sig"),
+        extras.rating, text(extras.notes), extras.image_hash, text(extras.gpu),
+        text(extras.driver),
     )
     loras = [(u.role, u.position, text(u.name), u.key, u.strength_model, u.strength_clip,
               generated_at) for u in record.loras]
     params = [_parameter_row(key, value) for key, value in record.extra_parameters]
-    return FrameRows(frame, loras, params, project_id)
+    tags = tuple(text(tag) or "" for tag in extras.tag_keys)
+    return FrameRows(frame, loras, params, project_id, tags)
 
 
 def _parameter_row(key: str, value: Any) -> tuple[str, str, float | None, str | None]:

@@ -13,8 +13,14 @@ import datetime as dt
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.rows import FRAME_COLUMNS, LORA_COLUMNS, PARAMETER_COLUMNS, db_datetime
-from kino_catalog.schema import Frame, Lora, Parameter
+from kino_catalog.rows import (
+    FRAME_COLUMNS,
+    LORA_COLUMNS,
+    PARAMETER_COLUMNS,
+    TAG_COLUMNS,
+    db_datetime,
+)
+from kino_catalog.schema import Frame, Lora, Parameter, Tag
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -27,7 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["Store", "chunked"]
 
 # Tables whose secondary indexes a rebuild drops and recreates around its load.
-_BULK_TABLES: tuple[Table, ...] = (Frame.__table__, Lora.__table__, Parameter.__table__)  # type: ignore[assignment]
+_BULK_TABLES: tuple[Table, ...] = (Frame.__table__, Lora.__table__, Parameter.__table__,  # type: ignore[assignment]
+                                   Tag.__table__)
 _ID_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 
 
@@ -55,6 +62,7 @@ class Store:
         self._frame_sql = self._insert_sql("frames", ("id", "root_id", *FRAME_COLUMNS))
         self._lora_sql = self._insert_sql("loras", ("frame_id", *LORA_COLUMNS))
         self._param_sql = self._insert_sql("parameters", ("frame_id", *PARAMETER_COLUMNS))
+        self._tag_sql = self._insert_sql("tags", ("frame_id", *TAG_COLUMNS))
         self._fail_sql = self._insert_sql(
             "index_errors",
             ("root_id", "folder", "name", "kind", "reason", "size", "mtime_ns", "recorded_at"))
@@ -90,14 +98,18 @@ class Store:
         frame_rows: list[tuple[Any, ...]] = []
         lora_rows: list[tuple[Any, ...]] = []
         param_rows: list[tuple[Any, ...]] = []
+        tag_rows: list[tuple[Any, ...]] = []
         for frame_id, rows in frames:
             key = (frame_id,)
             frame_rows.append(key + head + rows.frame)
             lora_rows.extend(key + lora for lora in rows.loras)
             param_rows.extend(key + param for param in rows.parameters)
+            if rows.tags:
+                tag_rows.extend((frame_id, tag) for tag in rows.tags)
         self._executemany(self._frame_sql, frame_rows)
         self._executemany(self._lora_sql, lora_rows)
         self._executemany(self._param_sql, param_rows)
+        self._executemany(self._tag_sql, tag_rows)
         if self.is_sqlite and not self.is_bulk:
             prompt, negative = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negative_prompt")
             self._executemany(
@@ -105,7 +117,7 @@ class Store:
                 [(frame_id, rows.frame[prompt], rows.frame[negative]) for frame_id, rows in frames])
 
     def delete_frames(self, ids: Iterable[int]) -> int:
-        """Delete frames (their LoRA and parameter rows cascade); returns the count."""
+        """Delete frames (their LoRA, parameter and tag rows cascade); returns the count."""
         deleted = 0
         for chunk in chunked(ids, _ID_CHUNK):
             if self.is_sqlite:
@@ -136,7 +148,7 @@ class Store:
                 "INSERT INTO frames_fts (frames_fts) VALUES ('delete-all')")
         only_root = self.conn.exec_driver_sql(
             f"SELECT count(*) FROM roots WHERE id <> {mark}", (self.root_id,)).scalar() == 0
-        for table in ("loras", "parameters"):
+        for table in ("loras", "parameters", "tags"):
             if only_root:
                 self.conn.exec_driver_sql(f"DELETE FROM {table}")
             else:
