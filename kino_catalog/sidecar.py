@@ -21,13 +21,17 @@ import datetime as dt
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from kino_catalog.errors import SidecarParseError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "MAX_SIDECAR_BYTES",
@@ -188,11 +192,16 @@ def dumps_sidecar(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes, *,
+                 is_current: Callable[[], bool] | None = None) -> bool:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
 
     The temp file lives in the same folder (``os.replace`` is only atomic
-    within one file system) and starts with a dot so watchers skip it.
+    within one file system) and starts with a dot so watchers skip it.  An
+    existing file keeps its permission bits (``mkstemp`` makes 0600 files).
+    ``is_current``, checked just before the replace, lets an editor refuse to
+    clobber a file someone else rewrote meanwhile: if it returns False the
+    temp file is discarded and False returned.
     """
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".kino-", suffix=".tmp", dir=folder)
@@ -201,11 +210,31 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _mode_for(path))
+        if is_current is not None and not is_current():
+            os.unlink(tmp)
+            return False
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return True
+
+
+def _mode_for(path: str | os.PathLike[str]) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        pass
+    # A new file gets what open() would give it.  os.umask() can only be read by
+    # setting it, which races with other threads (saves run in to_thread).
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = 0o022
+    return 0o666 & ~umask
 
 
 def save_generation_params_sync(
