@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 
-from kino_catalog import indexer
+from kino_catalog import annotate, indexer
 from kino_catalog.db import default_database, make_engine, migrate_to_head
 from kino_catalog.errors import CatalogError, UsageError
+from kino_catalog.extras import check_tag
 from kino_catalog.frames import Frame, frame_select
 from kino_catalog.query import to_ast
 from kino_catalog.queryplan import count_statement, search_statement
@@ -19,11 +20,12 @@ from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import IndexError_, Lora, Project, Root
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from types import TracebackType
 
     from sqlalchemy.engine import Connection, Engine
 
+    from kino_catalog.annotate import EditResult
     from kino_catalog.indexer import SyncResult
     from kino_catalog.queryparse import Node
 
@@ -202,3 +204,55 @@ class Catalog:
                 "loras": scalar(select(func.count(func.distinct(Lora.__table__.c.key)))),
                 "roots": roots,
             }
+
+    # ------------------------------------------------------------ annotations
+    # Tags, ratings and notes are written into the sidecars (annotate.py) and
+    # re-indexed in the same call; refs are ids or paths as for get().
+    def _targets(self, refs: Iterable[int | str | os.PathLike[str] | Frame],
+                 query: str | Node | None) -> list[tuple[str, str]]:
+        refs = list(refs)
+        if (query is None) == (not refs):
+            raise UsageError("name frames or give a query (not both)")
+        if query is not None:
+            return [(f.root, f.sidecar_path) for f in self.iter_search(query)]
+        frames = [ref if isinstance(ref, Frame) else self.get(ref) for ref in refs]
+        return [(f.root, f.sidecar_path) for f in frames]
+
+    def tag(self, tags: Iterable[str], refs: Iterable[int | str | os.PathLike[str] | Frame] = (),
+            *, query: str | Node | None = None, remove: bool = False) -> EditResult:
+        """Add (or with ``remove=True`` remove) tags on the named frames or a query's frames.
+
+        Raises:
+            UsageError: no tags, a bad tag, an unknown frame, or both/neither refs and query.
+        """
+        try:
+            clean = [check_tag(t) for t in tags]
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        if not clean:
+            raise UsageError("no tags given")
+        change = annotate.remove_tags(clean) if remove else annotate.add_tags(clean)
+        return annotate.apply_edit(self.engine, self._targets(refs, query), change)
+
+    def rate(self, rating: int | None,
+             refs: Iterable[int | str | os.PathLike[str] | Frame] = (), *,
+             query: str | Node | None = None) -> EditResult:
+        """Set the rating (0-5; None removes it) of the named frames or a query's frames.
+
+        Raises:
+            UsageError: the rating is out of range, or as for :meth:`tag`.
+        """
+        try:
+            change = annotate.set_rating(rating)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        return annotate.apply_edit(self.engine, self._targets(refs, query), change)
+
+    def note(self, text: str | None, ref: int | str | os.PathLike[str] | Frame) -> EditResult:
+        """Set a frame's notes (an empty text or None removes them).
+
+        Raises:
+            UsageError: no such frame.
+        """
+        return annotate.apply_edit(self.engine, self._targets([ref], None),
+                                   annotate.set_notes(text))
