@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 
-from kino_catalog import annotate, indexer
+from kino_catalog import annotate, indexer, presets
 from kino_catalog.db import default_database, make_engine, migrate_to_head
 from kino_catalog.errors import CatalogError, UsageError
 from kino_catalog.extras import check_tag
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from kino_catalog.annotate import EditResult
     from kino_catalog.indexer import SyncResult
+    from kino_catalog.presets import Preset
     from kino_catalog.queryparse import Node
 
 __all__ = ["Catalog"]
@@ -256,3 +257,85 @@ class Catalog:
         """
         return annotate.apply_edit(self.engine, self._targets([ref], None),
                                    annotate.set_notes(text))
+
+    # ------------------------------------------------------------ presets
+    # Preset files live in a library root's presets/ folder (presets.py).
+    def preset_root(self, root: str | os.PathLike[str] | None = None) -> str:
+        """The library root presets go to: ``root`` if given, else the only root.
+
+        Raises:
+            UsageError: ``root`` is not indexed here, or none/several roots and no choice.
+        """
+        roots = self.roots()
+        if root is not None:
+            path = indexer.resolve_root(root)
+            if path not in roots:
+                raise UsageError(f"{os.fspath(root)} is not a library folder of this catalogue "
+                                 "(sync it first)")
+            return path
+        if not roots:
+            raise UsageError("no library folder indexed yet: sync one first")
+        if len(roots) > 1:
+            raise UsageError("the catalogue has several library folders: choose one with --root")
+        return roots[0]
+
+    def save_preset(self, name: str, ref: int | str | os.PathLike[str] | Frame | None = None,
+                    *, from_file: str | os.PathLike[str] | None = None,
+                    open_keys: Iterable[str] = (), root: str | os.PathLike[str] | None = None,
+                    overwrite: bool = False) -> Preset:
+        """Save a frame's (or a JSON file's) parameters as preset ``name``.
+
+        Without ``root``, a frame's preset goes to the frame's own library root.
+
+        Raises:
+            UsageError: neither or both of ref and from_file, a bad name, an existing preset.
+        """
+        if (ref is None) == (from_file is None):
+            raise UsageError("give a FRAME or --from FILE (not both)")
+        if ref is not None:
+            frame = ref if isinstance(ref, Frame) else self.get(ref)
+            params, plugin, version = frame.parameters, frame.plugin, frame.plugin_version
+            source: str = frame.sidecar_path
+            target = self.preset_root(root) if root is not None else frame.root
+        else:
+            assert from_file is not None
+            params, plugin, version = presets.parameters_from_file(from_file)
+            source = os.path.abspath(from_file)
+            target = self.preset_root(root)
+        return presets.save_preset(target, name, params, open_keys=tuple(open_keys),
+                                   plugin=plugin, plugin_version=version, source=source,
+                                   overwrite=overwrite)
+
+    def presets(self, root: str | os.PathLike[str] | None = None) -> list[Preset]:
+        """The presets of one root, or of every root of the catalogue."""
+        roots = [self.preset_root(root)] if root is not None else self.roots()
+        return [preset for path in roots for preset in presets.list_presets(path)]
+
+    def _preset_home(self, name: str, root: str | os.PathLike[str] | None) -> str:
+        if root is not None:
+            return self.preset_root(root)
+        found = [path for path in self.roots()
+                 if os.path.exists(presets.preset_path(path, name))]
+        if len(found) > 1:
+            raise UsageError(f"preset {name!r} exists in several library folders: "
+                             "choose one with --root")
+        if not found:
+            raise UsageError(f"no preset {name!r} in any library folder of this catalogue")
+        return found[0]
+
+    def load_preset(self, name: str, root: str | os.PathLike[str] | None = None) -> Preset:
+        """Preset ``name``, from ``root`` or from whichever root has it.
+
+        Raises:
+            UsageError: no such preset, or several roots have one of that name.
+            SidecarParseError: the preset file is damaged.
+        """
+        return presets.load_preset(self._preset_home(name, root), name)
+
+    def delete_preset(self, name: str, root: str | os.PathLike[str] | None = None) -> str:
+        """Delete preset ``name`` (even a damaged one); returns the file it was.
+
+        Raises:
+            UsageError: as for :meth:`load_preset`.
+        """
+        return presets.delete_preset(self._preset_home(name, root), name)
