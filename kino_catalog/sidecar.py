@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -37,6 +38,7 @@ __all__ = [
     "MAX_SIDECAR_BYTES",
     "dumps_sidecar",
     "get_params_path",
+    "hash_file",
     "load_generation_params",
     "loads_exact",
     "params_exist",
@@ -237,6 +239,25 @@ def _mode_for(path: str | os.PathLike[str]) -> int:
     return 0o666 & ~umask
 
 
+def hash_file(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 hex digest of a file, read in chunks (images can be large).
+
+    Raises:
+        OSError: it cannot be read.
+    """
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _system_info() -> dict[str, Any]:
+    try:
+        from kino_catalog.sysinfo import system_info
+
+        return system_info()
+    except Exception:  # never fail a save over a description of the machine
+        return {}
+
+
 def save_generation_params_sync(
     output_path: str | os.PathLike[str],
     plugin_name: str,
@@ -246,6 +267,9 @@ def save_generation_params_sync(
     parameters: dict[str, Any],
     project_id: int | None,
     frame_id: int | None = None,
+    *,
+    system_info: bool = False,
+    image_hash: bool = False,
     **extra: Any,
 ) -> str:
     """Write the sidecar for the image at ``output_path``; return the sidecar path.
@@ -253,6 +277,11 @@ def save_generation_params_sync(
     Keys and their order are Kino's: plugin, plugin_version, parameters,
     variants, output, timestamp, task_id, project_id, frame_id (only when
     given).  ``extra`` adds further top-level keys (older readers ignore them).
+    ``system_info=True`` adds the machine's description (kino_catalog.sysinfo,
+    detected once per process); ``image_hash=True`` adds
+    ``{"algorithm": "sha256", "value": ...}`` of the image.  Neither ever
+    fails the save: what cannot be detected (or an image not written yet)
+    is simply left out.
 
     Raises:
         ValueError: parameters hold NaN/Infinity or are not a dict.
@@ -272,6 +301,13 @@ def save_generation_params_sync(
     }
     if frame_id is not None:
         doc["frame_id"] = frame_id
+    if system_info:
+        doc["system_info"] = _system_info()
+    if image_hash:
+        try:
+            doc["image_hash"] = {"algorithm": "sha256", "value": hash_file(image)}
+        except OSError:
+            pass  # no image (yet): a hash can be added later with `kino-catalog hash`
     doc.update(extra)
     sidecar = get_params_path(image)
     write_atomic(sidecar, dumps_sidecar(doc))
@@ -287,6 +323,9 @@ async def save_generation_params(
     parameters: dict[str, Any],
     project_id: int | None,
     frame_id: int | None = None,
+    *,
+    system_info: bool = False,
+    image_hash: bool = False,
     **extra: Any,
 ) -> str:
     """Async twin of :func:`save_generation_params_sync`, as Kino plugins ``await`` it.
@@ -295,5 +334,6 @@ async def save_generation_params(
     """
     return await asyncio.to_thread(
         save_generation_params_sync, output_path, plugin_name, plugin_version, task_id,
-        timestamp, parameters, project_id, frame_id, **extra,
+        timestamp, parameters, project_id, frame_id, system_info=system_info,
+        image_hash=image_hash, **extra,
     )
