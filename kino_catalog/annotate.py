@@ -35,6 +35,7 @@ __all__ = [
     "SidecarConflictError",
     "add_tags",
     "apply_edit",
+    "apply_edits",
     "edit_sidecar",
     "remove_tags",
     "set_image_hash",
@@ -115,9 +116,16 @@ def apply_edit(engine: Engine, targets: Iterable[tuple[str, str]],
 
     One bad file never stops the others: its reason lands in ``failed``.
     """
+    return apply_edits(engine, ((root, path, change) for root, path in targets))
+
+
+def apply_edits(engine: Engine,
+                edits: Iterable[tuple[str, str, Callable[[dict[str, Any]], bool]]],
+                ) -> EditResult:
+    """Like :func:`apply_edit` with a change of its own per (root, sidecar path)."""
     result = EditResult()
     pending: dict[str, list[str]] = defaultdict(list)
-    for root, path in targets:
+    for root, path, change in edits:
         try:
             changed = edit_sidecar(path, change)
         except SidecarError as exc:

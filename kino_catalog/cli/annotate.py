@@ -17,7 +17,7 @@ query_option = click.option("--query", "-q", "query", metavar="QUERY", default=N
                             help="Every frame matching QUERY instead of one FRAME.")
 
 
-def _report(result: EditResult, verb: str, fmt: str) -> None:
+def report_edit(result: EditResult, verb: str, fmt: str) -> None:
     """Print what changed; failures go to stderr and make the exit code 1."""
     if fmt == "json":
         click.echo(dumps(result.as_dict()))
@@ -65,7 +65,7 @@ def tag_add(settings: Settings, args: tuple[str, ...], query: str | None, fmt: s
     kino-catalog tag add hero keeper --query 'seed:1234'
     """
     tags, refs = _split_frame(args, query, "TAG...")
-    _report(settings.catalog().tag(tags, refs, query=query), "tagged", fmt)
+    report_edit(settings.catalog().tag(tags, refs, query=query), "tagged", fmt)
 
 
 @tag.command("remove")
@@ -81,7 +81,7 @@ def tag_remove(settings: Settings, args: tuple[str, ...], query: str | None, fmt
     kino-catalog tag remove draft --query 'tag:final'
     """
     tags, refs = _split_frame(args, query, "TAG...")
-    _report(settings.catalog().tag(tags, refs, query=query, remove=True), "untagged", fmt)
+    report_edit(settings.catalog().tag(tags, refs, query=query, remove=True), "untagged", fmt)
 
 
 @cli.command()
@@ -108,7 +108,7 @@ def rate(settings: Settings, args: tuple[str, ...], query: str | None, is_clear:
         rating = int(rest.pop(0))
     if len(rest) > 1:
         raise UsageError(f"one FRAME at most (use --query for several): {' '.join(rest)}")
-    _report(settings.catalog().rate(rating, rest, query=query), "rated", fmt)
+    report_edit(settings.catalog().rate(rating, rest, query=query), "rated", fmt)
 
 
 @cli.command()
@@ -124,4 +124,4 @@ def note(settings: Settings, text: str, frame: str, fmt: str) -> None:
     kino-catalog note '' 17
     kino-catalog search 'notes:light'
     """
-    _report(settings.catalog().note(text, frame), "noted", fmt)
+    report_edit(settings.catalog().note(text, frame), "noted", fmt)

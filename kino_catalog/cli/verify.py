@@ -1,0 +1,93 @@
+"""Commands for image integrity: hash, verify, duplicates."""
+
+from __future__ import annotations
+
+import click
+
+from kino_catalog import verify as verifying
+from kino_catalog.cli.annotate import report_edit
+from kino_catalog.cli.app import (
+    Settings,
+    cli,
+    dumps,
+    format_option,
+    is_terminal,
+    pass_settings,
+    progress_reporter,
+)
+from kino_catalog.errors import KinoError
+from kino_catalog.query import to_ast
+
+
+@cli.command("hash")
+@click.argument("query", nargs=-1)
+@format_option("text", "json", default="text")
+@pass_settings
+def hash_(settings: Settings, query: tuple[str, ...], fmt: str) -> None:
+    """Record a SHA-256 image hash in each matching sidecar that lacks one (writes sidecars).
+
+    \b
+    kino-catalog hash
+    kino-catalog hash 'project:12'
+    kino-catalog verify && kino-catalog duplicates
+    """
+    text = " ".join(query)
+    to_ast(text)
+    with progress_reporter("hashing") as progress:
+        result = verifying.hash_images(settings.catalog(), text, progress)
+    report_edit(result, "hashed", fmt)
+
+
+@cli.command()
+@click.argument("query", nargs=-1)
+@format_option("text", "json")
+@pass_settings
+def verify(settings: Settings, query: tuple[str, ...], fmt: str | None) -> None:
+    """Check images against sidecars: missing, changed (hash), orphan PNGs, wrong filenames.
+
+    Exit 1 if anything is wrong.  With a QUERY only those frames are checked
+    (orphan PNGs belong to no frame, so only a full verify lists them).
+
+    \b
+    kino-catalog verify
+    kino-catalog verify 'project:12' --format json
+    """
+    text = " ".join(query)
+    to_ast(text)
+    is_json = (fmt or ("text" if is_terminal() else "json")) == "json"
+    count = 0
+    with progress_reporter("verifying") as progress:
+        if is_json:
+            click.echo("[", nl=False)
+        for problem in verifying.verify_frames(settings.catalog(), text, progress):
+            if is_json:
+                click.echo(("," if count else "") + dumps(problem), nl=False)
+            else:
+                click.echo(f"{problem['kind']}\t{problem['path']}\t{problem['detail']}")
+            count += 1
+        if is_json:
+            click.echo("]")
+    if count:
+        raise KinoError(f"{count} problem{'s' if count != 1 else ''} found")
+    if not is_json:
+        click.echo("all images verified", err=True)
+
+
+@cli.command()
+@format_option("text", "json")
+@pass_settings
+def duplicates(settings: Settings, fmt: str | None) -> None:
+    """List frames whose images have the same recorded hash (run `hash` first).
+
+    \b
+    kino-catalog hash && kino-catalog duplicates
+    kino-catalog duplicates --format json
+    """
+    groups = verifying.duplicates(settings.catalog())
+    if (fmt or ("text" if is_terminal() else "json")) == "json":
+        click.echo(dumps(groups))
+        return
+    for group in groups:
+        click.echo(group["hash"])
+        for frame in group["frames"]:
+            click.echo(f"  {frame['id']}\t{frame['image']}")

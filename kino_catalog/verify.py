@@ -1,0 +1,220 @@
+"""Image integrity: recording image hashes, verifying frames against disk, finding duplicates.
+
+Verification streams: frames come from the catalogue in pages and are
+checked by a thread pool (``hashlib`` releases the GIL while hashing, so
+threads use every core without pickling anything), in order, with a bounded
+number in flight.  The disk is the truth: images are looked up beside the
+sidecar, never through ``output.path``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from kino_catalog.annotate import apply_edits, set_image_hash
+from kino_catalog.schema import Frame as FrameRow
+from kino_catalog.schema import Root
+from kino_catalog.sidecar import hash_file
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from kino_catalog.annotate import EditResult
+    from kino_catalog.catalog import Catalog
+    from kino_catalog.frames import Frame
+
+__all__ = ["PROBLEM_KINDS", "duplicates", "hash_images", "verify_frames"]
+
+#: missing_image: the image (or a sequence image) is not on disk; changed_image: its
+#: hash differs from the recorded one; orphan_image: a PNG no sidecar claims;
+#: filename_mismatch: output.filename is not the image beside the sidecar.
+PROBLEM_KINDS = ("missing_image", "changed_image", "orphan_image", "filename_mismatch")
+IN_FLIGHT = 256  # frames being checked at once: bounded memory on any library size
+_SEQUENCE = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)(?P<suffix>\.[^.]+)$")
+
+
+def _workers() -> int:
+    return min(8, (os.cpu_count() or 1) + 1)
+
+
+def _ordered(items: Iterable[Any], work: Callable[[Any], Any]) -> Iterator[Any]:
+    """``map(work, items)`` on a thread pool, in order, at most IN_FLIGHT pending."""
+    with ThreadPoolExecutor(_workers()) as pool:
+        pending: deque[Future[Any]] = deque()
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) >= IN_FLIGHT:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+# ---------------------------------------------------------------- hashing
+
+def hash_images(catalog: Catalog, query: str = "",
+                progress: Callable[[int, int | None], None] | None = None) -> EditResult:
+    """Record ``image_hash`` in the sidecars of matching frames that lack one.
+
+    Opt-in (it writes sidecars, safely: see annotate.py); frames whose image
+    is missing are skipped and reported as failures.
+    """
+    total = catalog.count(query) if progress else None
+    frames = ((f.root, f.sidecar_path, f.image_path, f.image_exists)
+              for f in catalog.iter_search(query) if "image_hash" not in f.document)
+    failures: list[dict[str, str]] = []
+    done = [0]
+
+    def digest(frame: tuple[str, str, str, bool]) -> tuple[str, str, str | None]:
+        root, sidecar, image, _ = frame
+        try:
+            return root, sidecar, hash_file(image)
+        except OSError:
+            return root, sidecar, None
+
+    def edits() -> Iterator[tuple[str, str, Any]]:
+        for root, sidecar, value in _ordered(frames, digest):
+            done[0] += 1
+            if progress is not None:
+                progress(done[0], total)
+            if value is None:
+                failures.append({"path": sidecar, "reason": "image is missing"})
+            else:
+                yield root, sidecar, set_image_hash(value)
+
+    result = apply_edits(catalog.engine, edits())
+    result.failed.extend(failures)
+    return result
+
+
+# ---------------------------------------------------------------- verifying
+
+def _problem(kind: str, path: str, detail: str, frame_id: int | None = None) -> dict[str, Any]:
+    return {"kind": kind, "path": path, "frame_id": frame_id, "detail": detail}
+
+
+def _sequence_names(image_name: str, total: int) -> list[str]:
+    match = _SEQUENCE.match(image_name)
+    if not match:
+        return [image_name]
+    width = len(match["index"])
+    return [f"{match['prefix']}{i:0{width}d}{match['suffix']}" for i in range(total)]
+
+
+def _check_frame(frame: Frame) -> list[dict[str, Any]]:
+    doc = frame.document
+    folder = os.path.join(frame.root, frame.folder)
+    found: list[dict[str, Any]] = []
+    expected = frame.name[: -len(".json")] + ".png"
+    output = doc.get("output")
+    named = output.get("filename") if isinstance(output, dict) else None
+    if isinstance(named, str) and re.split(r"[/\\]", named)[-1] != expected:
+        found.append(_problem("filename_mismatch", frame.sidecar_path,
+                              f"output.filename is {named!r}, the sidecar is beside "
+                              f"{expected!r}", frame.id))
+    params = doc.get("parameters") or {}
+    total = params.get("total_frames", doc.get("total_frames"))
+    names = _sequence_names(frame.image_name, total if type(total) is int and total > 0 else 1)
+    missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
+                                          else "")
+        found.append(_problem("missing_image", frame.image_path,
+                              f"{len(missing)} of {len(names)} missing: {shown}", frame.id))
+    recorded = doc.get("image_hash")
+    if isinstance(recorded, dict) and frame.image_name not in missing:
+        found.extend(_check_hash(frame, recorded))
+    return found
+
+
+def _check_hash(frame: Frame, recorded: dict[str, Any]) -> list[dict[str, Any]]:
+    algorithm, value = recorded.get("algorithm"), recorded.get("value")
+    if not isinstance(algorithm, str) or not isinstance(value, str):
+        return [_problem("changed_image", frame.image_path, "image_hash is malformed", frame.id)]
+    try:
+        with open(frame.image_path, "rb") as fh:
+            actual = hashlib.file_digest(fh, algorithm.lower()).hexdigest()
+    except ValueError:
+        return [_problem("changed_image", frame.image_path,
+                         f"unknown hash algorithm {algorithm!r}", frame.id)]
+    except OSError as exc:
+        return [_problem("missing_image", frame.image_path,
+                         f"cannot read: {exc.strerror or exc}", frame.id)]
+    if actual != value.strip().lower():
+        return [_problem("changed_image", frame.image_path,
+                         f"{algorithm} is {actual}, the sidecar recorded {value}", frame.id)]
+    return []
+
+
+def _orphans(catalog: Catalog, roots: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """PNGs that no sidecar claims (same stem, a sequence's first frame, or output.filename)."""
+    f = FrameRow.__table__.c
+    r = Root.__table__.c
+    for root in roots:
+        with catalog.engine.connect() as conn:
+            claimed = set(conn.execute(select(f.folder, f.image_name).join_from(
+                FrameRow.__table__, Root.__table__, f.root_id == r.id).where(r.path == root)))
+        for directory, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            rel = os.path.relpath(directory, root).replace(os.sep, "/")
+            rel = "" if rel == "." else rel
+            names = set(files)
+            for name in sorted(files):
+                if not name.lower().endswith(".png") or name.startswith("."):
+                    continue
+                stem = name[:-4]
+                seq = _SEQUENCE.match(name)
+                first = (f"{seq['prefix']}{0:0{len(seq['index'])}d}.json" if seq else None)
+                if (stem + ".json" in names or (first and first in names)
+                        or (rel, name) in claimed):
+                    continue
+                yield _problem("orphan_image", os.path.join(directory, name),
+                               "no sidecar describes this image")
+
+
+def verify_frames(catalog: Catalog, query: str = "",
+                  progress: Callable[[int, int | None], None] | None = None,
+                  ) -> Iterator[dict[str, Any]]:
+    """Stream the problems of matching frames; an empty query also looks for orphan PNGs.
+
+    Each problem is ``{"kind", "path", "frame_id", "detail"}`` (kinds:
+    PROBLEM_KINDS).  Orphans belong to no frame, so a query (which selects
+    frames) leaves them out.
+    """
+    total = catalog.count(query) if progress else None
+    done = 0
+    for problems in _ordered(catalog.iter_search(query, sort="oldest"), _check_frame):
+        done += 1
+        if progress is not None and (done % 100 == 0 or done == total):
+            progress(done, total)
+        yield from problems
+    if not query.strip():
+        yield from _orphans(catalog, catalog.roots())
+
+
+# ---------------------------------------------------------------- duplicates
+
+def duplicates(catalog: Catalog) -> list[dict[str, Any]]:
+    """Groups of frames whose recorded image hashes are equal (run ``hash`` first)."""
+    f = FrameRow.__table__.c
+    dupes = (select(f.image_hash).where(f.image_hash.is_not(None)).group_by(f.image_hash)
+             .having(func.count() > 1).subquery())
+    stmt = (select(f.image_hash, f.id).where(f.image_hash.in_(select(dupes.c.image_hash)))
+            .order_by(f.image_hash, f.id))
+    groups: dict[str, list[int]] = {}
+    with catalog.engine.connect() as conn:
+        for image_hash, frame_id in conn.execute(stmt):
+            groups.setdefault(image_hash, []).append(frame_id)
+    out = []
+    for image_hash, ids in groups.items():
+        frames = [catalog.get(i) for i in ids]
+        out.append({"hash": image_hash, "frames": [
+            {"id": fr.id, "sidecar": fr.sidecar_path, "image": fr.image_path} for fr in frames]})
+    return out
+
