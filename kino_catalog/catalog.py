@@ -294,7 +294,9 @@ class Catalog:
             raise UsageError("give a FRAME or --from FILE (not both)")
         if ref is not None:
             frame = ref if isinstance(ref, Frame) else self.get(ref)
-            params, plugin, version = frame.parameters, frame.plugin, frame.plugin_version
+            params = frame.parameters
+            plugin: str | None = frame.plugin
+            version: str | None = frame.plugin_version
             source: str = frame.sidecar_path
             target = self.preset_root(root) if root is not None else frame.root
         else:
