@@ -118,5 +118,8 @@ class Frame:
             "width": params.get("width"),
             "height": params.get("height"),
             "loras": self.loras(),
+            "tags": self.document.get("tags") or [],  # user additions (extras.py)
+            "rating": self.document.get("rating"),
+            "notes": self.document.get("notes"),
             "parameters": params,
         }

@@ -226,6 +226,8 @@ def test_cli_tag_rate_note(run_cli, library):
     assert "rating" not in _doc(path)
     assert run_cli("note", "more light", str(path)).code == 0
     assert _doc(path)["notes"] == "more light"
+    shown = run_cli("show", str(path), "--format", "json").json()
+    assert (shown["tags"], shown["rating"], shown["notes"]) == (["hero"], None, "more light")
 
 
 @pytest.mark.parametrize("args", [
