@@ -7,11 +7,14 @@ import os
 import stat
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from kino_catalog import annotate
 from kino_catalog.errors import UsageError
-from kino_catalog.sidecar import write_atomic
+from kino_catalog.extras import tag_key
+from kino_catalog.sidecar import loads_exact, write_atomic
 from tests.catalog_state import catalog_state
 
 
@@ -254,3 +257,33 @@ def test_cli_failure_exits_1(run_cli, library):
     result = run_cli("tag", "add", "hero", "1")
     assert result.code == 1
     assert "sidecar is gone" in result.err
+
+
+# ---------------------------------------------------------------- round trip
+
+_json_leaf = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+              | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8))
+_json = st.recursive(_json_leaf, lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.dictionaries(st.text(max_size=6), _json, max_size=5),
+       top=st.dictionaries(st.text(max_size=6).filter(
+           lambda k: k not in ("tags", "rating", "notes", "image_hash", "system_info")),
+           _json, max_size=3),
+       tags=st.lists(st.text(alphabet="abcXYZ é-_", min_size=1, max_size=6).filter(
+           lambda t: t.strip()), min_size=1, max_size=3))
+def test_adding_then_removing_restores_any_document(tmp_path, params, top, tags):
+    path = tmp_path / "x.json"
+    doc = {**top, "plugin": "p", "parameters": params}
+    path.write_text(json.dumps(doc))
+    original = loads_exact(path.read_bytes())
+    clean = [t.strip() for t in tags]
+    assert annotate.edit_sidecar(str(path), annotate.add_tags(clean))
+    edited = loads_exact(path.read_bytes())
+    assert [tag_key(t) for t in edited.pop("tags")] == list(dict.fromkeys(map(tag_key, clean)))
+    assert edited == original
+    assert annotate.edit_sidecar(str(path), annotate.remove_tags(clean))
+    assert loads_exact(path.read_bytes()) == original
