@@ -99,3 +99,14 @@ def test_cli_hash_verify_duplicates(run_cli, library):
     assert [p["kind"] for p in result.json()] == ["missing_image"]
     assert "1 problem found" in result.err
     assert run_cli("verify", "steps:abc").code == 2
+
+
+def test_hash_never_replaces_a_hash_recorded_since_the_last_sync(catalog, library):
+    path = library.frame(12, 1)
+    catalog.sync(library.root)
+    doc = json.loads(path.read_bytes())
+    doc["image_hash"] = {"algorithm": "sha256", "value": "0" * 64}
+    path.write_text(json.dumps(doc))  # the index does not know this hash yet
+    result = verify.hash_images(catalog)
+    assert (result.changed, result.unchanged) == (0, 1)
+    assert json.loads(path.read_bytes())["image_hash"]["value"] == "0" * 64
