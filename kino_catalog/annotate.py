@@ -80,6 +80,8 @@ def edit_sidecar(path: str, change: Callable[[dict[str, Any]], bool], *,
         SidecarConflictError: the file changed under us on every attempt.
         SidecarError: it is missing, unreadable, or not a sidecar object.
     """
+    if os.path.islink(path):  # replacing it would turn a link into a file
+        raise SidecarError(path, "sidecar is a symbolic link; edit its target instead")
     for _ in range(attempts):
         try:
             before, identity = _snapshot(path)

@@ -287,3 +287,18 @@ def test_adding_then_removing_restores_any_document(tmp_path, params, top, tags)
     assert edited == original
     assert annotate.edit_sidecar(str(path), annotate.remove_tags(clean))
     assert loads_exact(path.read_bytes()) == original
+
+
+def test_a_sidecar_turned_symlink_is_refused(catalog, library, tmp_path):
+    path = library.frame(12, 7)
+    catalog.sync(library.root)
+    outside = tmp_path / "outside.json"
+    outside.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(outside)
+    result = annotate.apply_edit(catalog.engine, [(str(library.root), str(path))],
+                                 annotate.add_tags(["x"]))
+    assert [f["reason"] for f in result.failed] == [
+        "sidecar is a symbolic link; edit its target instead"]
+    assert path.is_symlink()
+    assert "tags" not in _doc(outside)
