@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 
-from kino_catalog import annotate, indexer, presets
+from kino_catalog import annotate, indexer, presets, verify
 from kino_catalog.db import default_database, make_engine, migrate_to_head
 from kino_catalog.errors import CatalogError, UsageError
 from kino_catalog.extras import check_tag
@@ -341,3 +341,18 @@ class Catalog:
             UsageError: as for :meth:`load_preset`.
         """
         return presets.delete_preset(self._preset_home(name, root), name)
+
+    # ------------------------------------------------------------ integrity (verify.py)
+    def hash_images(self, query: str = "",
+                    progress: Callable[[int, int | None], None] | None = None) -> EditResult:
+        """Record sha256 image hashes in matching sidecars that lack one (writes sidecars)."""
+        return verify.hash_images(self, query, progress)
+
+    def verify(self, query: str = "", progress: Callable[[int, int | None], None] | None = None,
+               ) -> Iterator[dict[str, Any]]:
+        """Stream problems: missing/changed/orphan images, output.filename mismatches."""
+        return verify.verify_frames(self, query, progress)
+
+    def duplicates(self) -> list[dict[str, Any]]:
+        """Groups of frames whose recorded image hashes are equal."""
+        return verify.duplicates(self)

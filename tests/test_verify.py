@@ -52,11 +52,11 @@ def test_verify_catches_each_kind_of_damage(catalog, library):
     _sequence(library, frames=4, present=2)  # _seq_002 and _seq_003 are gone
     (library.root / "frames" / "stray.png").write_bytes(PNG_8X8)
     catalog.sync(library.root)
-    verify.hash_images(catalog)
+    catalog.hash_images()
     missing.with_suffix(".png").unlink()
     changed.with_suffix(".png").write_bytes(OTHER_PNG)
 
-    problems = list(verify.verify_frames(catalog))
+    problems = list(catalog.verify())
     assert _kinds(problems) == [
         ("changed_image", "project_12_frame_2_variant_0.png"),
         ("filename_mismatch", "project_12_frame_3_variant_0.json"),
@@ -78,7 +78,7 @@ def test_duplicates_group_frames_with_equal_images(catalog, library):
     c.with_suffix(".png").write_bytes(OTHER_PNG)
     catalog.sync(library.root)
     assert verify.duplicates(catalog) == []  # nothing hashed yet
-    verify.hash_images(catalog)
+    catalog.hash_images()
     [group] = verify.duplicates(catalog)
     assert group["hash"] == "sha256:" + hashlib.sha256(PNG_8X8).hexdigest()
     assert sorted(f["sidecar"] for f in group["frames"]) == sorted([str(a), str(b)])

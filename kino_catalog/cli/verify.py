@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from kino_catalog import verify as verifying
 from kino_catalog.cli.annotate import report_edit
 from kino_catalog.cli.app import (
     Settings,
@@ -34,7 +33,7 @@ def hash_(settings: Settings, query: tuple[str, ...], fmt: str) -> None:
     text = " ".join(query)
     to_ast(text)
     with progress_reporter("hashing") as progress:
-        result = verifying.hash_images(settings.catalog(), text, progress)
+        result = settings.catalog().hash_images(text, progress)
     report_edit(result, "hashed", fmt)
 
 
@@ -59,7 +58,7 @@ def verify(settings: Settings, query: tuple[str, ...], fmt: str | None) -> None:
     with progress_reporter("verifying") as progress:
         if is_json:
             click.echo("[", nl=False)
-        for problem in verifying.verify_frames(settings.catalog(), text, progress):
+        for problem in settings.catalog().verify(text, progress):
             if is_json:
                 click.echo(("," if count else "") + dumps(problem), nl=False)
             else:
@@ -83,7 +82,7 @@ def duplicates(settings: Settings, fmt: str | None) -> None:
     kino-catalog hash && kino-catalog duplicates
     kino-catalog duplicates --format json
     """
-    groups = verifying.duplicates(settings.catalog())
+    groups = settings.catalog().duplicates()
     if (fmt or ("text" if is_terminal() else "json")) == "json":
         click.echo(dumps(groups))
         return
