@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from kino_catalog.annotate import apply_edits, set_image_hash
+from kino_catalog.errors import SidecarError
 from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import Root
-from kino_catalog.sidecar import hash_file
+from kino_catalog.sidecar import hash_file, loads_exact, read_sidecar_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -107,8 +108,21 @@ def _sequence_names(image_name: str, total: int) -> list[str]:
     return [f"{match['prefix']}{i:0{width}d}{match['suffix']}" for i in range(total)]
 
 
+def _current_document(frame: Frame) -> dict[str, Any] | None:
+    """The sidecar as on disk now (Kino may have rewritten it since the last sync)."""
+    try:
+        doc = loads_exact(read_sidecar_bytes(frame.sidecar_path), frame.sidecar_path)
+    except FileNotFoundError:
+        return None  # deleted since the last sync: nothing left to verify
+    except (OSError, SidecarError):
+        return frame.document
+    return doc if isinstance(doc, dict) else frame.document
+
+
 def _check_frame(frame: Frame) -> list[dict[str, Any]]:
-    doc = frame.document
+    doc = _current_document(frame)
+    if doc is None:
+        return []
     folder = os.path.join(frame.root, frame.folder)
     found: list[dict[str, Any]] = []
     expected = frame.name[: -len(".json")] + ".png"
@@ -158,8 +172,12 @@ def _orphans(catalog: Catalog, roots: Iterable[str]) -> Iterator[dict[str, Any]]
     r = Root.__table__.c
     for root in roots:
         with catalog.engine.connect() as conn:
-            claimed = set(conn.execute(select(f.folder, f.image_name).join_from(
-                FrameRow.__table__, Root.__table__, f.root_id == r.id).where(r.path == root)))
+            claimed: dict[tuple[str, str], set[str]] = {}  # (folder, image) -> sidecars
+            for folder, image, sidecar in conn.execute(
+                    select(f.folder, f.image_name, f.name).join_from(
+                        FrameRow.__table__, Root.__table__, f.root_id == r.id)
+                    .where(r.path == root)):
+                claimed.setdefault((folder, image), set()).add(sidecar)
         for directory, dirs, files in os.walk(root):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             rel = os.path.relpath(directory, root).replace(os.sep, "/")
@@ -172,7 +190,7 @@ def _orphans(catalog: Catalog, roots: Iterable[str]) -> Iterator[dict[str, Any]]
                 seq = _SEQUENCE.match(name)
                 first = (f"{seq['prefix']}{0:0{len(seq['index'])}d}.json" if seq else None)
                 if (stem + ".json" in names or (first and first in names)
-                        or (rel, name) in claimed):
+                        or claimed.get((rel, name), set()) & names):  # sidecar still there
                     continue
                 yield _problem("orphan_image", os.path.join(directory, name),
                                "no sidecar describes this image")

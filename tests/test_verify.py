@@ -110,3 +110,25 @@ def test_hash_never_replaces_a_hash_recorded_since_the_last_sync(catalog, librar
     result = verify.hash_images(catalog)
     assert (result.changed, result.unchanged) == (0, 1)
     assert json.loads(path.read_bytes())["image_hash"]["value"] == "0" * 64
+
+
+def test_verify_reads_the_sidecar_as_it_is_now(catalog, library):
+    path = library.frame(12, 1)
+    catalog.sync(library.root)
+    catalog.hash_images()
+    # Kino regenerates in place (new image, new hash) and the catalogue is not synced yet.
+    path.with_suffix(".png").write_bytes(OTHER_PNG)
+    doc = json.loads(path.read_bytes())
+    doc["image_hash"]["value"] = hashlib.sha256(OTHER_PNG).hexdigest()
+    path.write_text(json.dumps(doc))
+    assert list(catalog.verify()) == []
+    path.unlink()  # gone since the last sync: for sync to drop, not a damaged image
+    assert _kinds(catalog.verify()) == [("orphan_image", "project_12_frame_1_variant_0.png")]
+
+
+def test_an_image_named_by_output_filename_is_not_an_orphan(catalog, library):
+    doc = make_sidecar(output={"filename": "render.png"})
+    library.write("frames/custom.json", doc, image=False)
+    (library.root / "frames" / "render.png").write_bytes(PNG_8X8)
+    catalog.sync(library.root)
+    assert _kinds(catalog.verify()) == [("filename_mismatch", "custom.json")]
