@@ -57,9 +57,11 @@ class EditResult:
     changed: int = 0
     unchanged: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+    skipped: list[dict[str, str]] = field(default_factory=list)  # not applicable, not errors
 
     def as_dict(self) -> dict[str, Any]:
-        return {"changed": self.changed, "unchanged": self.unchanged, "failed": self.failed}
+        return {"changed": self.changed, "unchanged": self.unchanged, "failed": self.failed,
+                "skipped": self.skipped}
 
 
 def _snapshot(path: str) -> tuple[bytes, tuple[int, int, int]]:

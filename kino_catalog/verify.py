@@ -64,7 +64,7 @@ def hash_images(catalog: Catalog, query: str = "",
     """Record ``image_hash`` in the sidecars of matching frames that lack one.
 
     Opt-in (it writes sidecars, safely: see annotate.py); frames whose image
-    is missing are skipped and reported as failures.
+    is missing are listed in ``skipped`` (``verify`` reports them as damage).
     """
     total = catalog.count(query) if progress else None
     frames = ((f.root, f.sidecar_path, f.image_path, f.image_exists)
@@ -90,7 +90,7 @@ def hash_images(catalog: Catalog, query: str = "",
                 yield root, sidecar, set_image_hash(value)
 
     result = apply_edits(catalog.engine, edits())
-    result.failed.extend(failures)
+    result.skipped.extend(failures)
     return result
 
 

@@ -222,7 +222,7 @@ def test_cli_tag_rate_note(run_cli, library):
     assert "tagged 1 frame" in result.out
     assert _doc(path)["tags"] == ["hero", "keeper"]
     result = run_cli("tag", "remove", "keeper", "--query", "project:12", "--format", "json")
-    assert result.json() == {"changed": 1, "unchanged": 1, "failed": []}
+    assert result.json() == {"changed": 1, "unchanged": 1, "failed": [], "skipped": []}
     assert run_cli("rate", "5", str(path)).code == 0
     assert _doc(path)["rating"] == 5
     assert run_cli("rate", "--clear", str(path)).code == 0

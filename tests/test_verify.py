@@ -89,7 +89,7 @@ def test_cli_hash_verify_duplicates(run_cli, library):
     gone = library.frame(12, 2)
     assert run_cli("sync", str(library.root)).code == 0
     result = run_cli("hash", "--format", "json")
-    assert result.json() == {"changed": 2, "unchanged": 0, "failed": []}
+    assert result.json() == {"changed": 2, "unchanged": 0, "failed": [], "skipped": []}
     assert run_cli("verify").code == 0
     groups = run_cli("duplicates", "--format", "json").json()
     assert [len(g["frames"]) for g in groups] == [2]
@@ -132,3 +132,14 @@ def test_an_image_named_by_output_filename_is_not_an_orphan(catalog, library):
     (library.root / "frames" / "render.png").write_bytes(PNG_8X8)
     catalog.sync(library.root)
     assert _kinds(catalog.verify()) == [("filename_mismatch", "custom.json")]
+
+
+def test_hash_skips_a_missing_image_without_failing(run_cli, library):
+    library.frame(12, 1)
+    library.frame(12, 2, image=False)
+    run_cli("sync", str(library.root))
+    result = run_cli("hash")
+    assert result.code == 0, result.err
+    assert "hashed 1 frame" in result.out
+    assert "skipped" in result.err
+    assert "image is missing" in result.err

@@ -25,6 +25,8 @@ def report_edit(result: EditResult, verb: str, fmt: str) -> None:
         frames = "frame" if result.changed == 1 else "frames"
         click.echo(f"{verb} {result.changed} {frames} ({result.unchanged} already so, "
                    f"{len(result.failed)} failed)")
+    for skipped in result.skipped:
+        click.echo(f"kino-catalog: skipped {skipped['path']}: {skipped['reason']}", err=True)
     for failure in result.failed:
         click.echo(f"kino-catalog: {failure['path']}: {failure['reason']}", err=True)
     if result.failed:
