@@ -17,7 +17,7 @@ from kino_catalog.frames import Frame, frame_select
 from kino_catalog.query import to_ast
 from kino_catalog.queryplan import count_statement, search_statement
 from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import IndexError_, Lora, Project, Root
+from kino_catalog.schema import IndexError_, Lora, Project, Root, Tag
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -257,6 +257,14 @@ class Catalog:
         """
         return annotate.apply_edit(self.engine, self._targets([ref], None),
                                    annotate.set_notes(text))
+
+    def tags(self) -> list[tuple[str, int]]:
+        """Every tag in use (case-folded) with its number of frames, most used first."""
+        t = Tag.__table__.c
+        stmt = (select(t.tag, func.count()).group_by(t.tag)
+                .order_by(func.count().desc(), t.tag))
+        with self.engine.connect() as conn:
+            return [(tag, int(n)) for tag, n in conn.execute(stmt)]
 
     # ------------------------------------------------------------ presets
     # Preset files live in a library root's presets/ folder (presets.py).

@@ -53,6 +53,11 @@ class Preset:
         """The open keys ``overrides`` does not fill (regen must refuse to run without them)."""
         return [key for key in self.open_keys if key not in overrides]
 
+    def as_document(self) -> dict[str, Any]:
+        """A sidecar-shaped document, for building a request like from a frame's sidecar."""
+        return {"plugin": self.plugin, "plugin_version": self.plugin_version,
+                "parameters": dict(self.parameters)}
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "plugin": self.plugin, "plugin_version": self.plugin_version,
                 "parameters": self.parameters, "open": list(self.open_keys),

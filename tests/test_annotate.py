@@ -229,6 +229,8 @@ def test_cli_tag_rate_note(run_cli, library):
     assert "rating" not in _doc(path)
     assert run_cli("note", "more light", str(path)).code == 0
     assert _doc(path)["notes"] == "more light"
+    run_cli("tag", "add", "hero", "--query", "")
+    assert run_cli("tag", "list", "--format", "json").json() == [{"tag": "hero", "frames": 2}]
     shown = run_cli("show", str(path), "--format", "json").json()
     assert (shown["tags"], shown["rating"], shown["notes"]) == (["hero"], None, "more light")
 

@@ -29,6 +29,8 @@ def test_save_from_a_frame_and_load_exactly(catalog, library):
     assert (loaded.plugin, loaded.source) == ("sdxl", str(path))
     # load_preset(root, name) is what `regen --preset` builds on.
     assert load_preset(library.root, "portrait") == loaded
+    assert loaded.as_document() == {"plugin": "sdxl", "plugin_version": "1.0.0",
+                                    "parameters": params}
 
 
 def test_presets_are_not_frames_and_survive_a_new_catalogue(library, tmp_path):

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kino_catalog.cli.app import Settings, cli, dumps, format_option, pass_settings
+from kino_catalog.cli.app import Settings, cli, dumps, format_option, is_terminal, pass_settings
 from kino_catalog.errors import KinoError, UsageError
 from kino_catalog.extras import MAX_RATING
 
@@ -52,6 +52,23 @@ def tag() -> None:
     kino-catalog tag remove reject --query 'lora:add_detail date:2025-10'
     kino-catalog search 'tag:hero -tag:reject'
     """
+
+
+@tag.command("list")
+@format_option("text", "json")
+@pass_settings
+def tag_list(settings: Settings, fmt: str | None) -> None:
+    """List the tags in use with their number of frames.
+
+    \b
+    kino-catalog tag list
+    """
+    found = settings.catalog().tags()
+    if (fmt or ("text" if is_terminal() else "json")) == "json":
+        click.echo(dumps([{"tag": tag, "frames": n} for tag, n in found]))
+        return
+    for tag_name, count in found:
+        click.echo(f"{count}\t{tag_name}")
 
 
 @tag.command("add")
