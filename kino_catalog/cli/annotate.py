@@ -33,8 +33,8 @@ def report_edit(result: EditResult, verb: str, fmt: str) -> None:
         raise KinoError(f"{len(result.failed)} sidecar(s) could not be changed")
 
 
-def _split_frame(args: tuple[str, ...], query: str | None, what: str) -> tuple[list[str],
-                                                                                 list[str]]:
+def _split_frame(args: tuple[str, ...], query: str | None,
+                 what: str) -> tuple[list[str], list[str]]:
     """``TAG... FRAME`` or ``TAG... --query Q``: the last argument is the frame unless -q."""
     if query is not None:
         return list(args), []
