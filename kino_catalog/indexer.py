@@ -180,7 +180,7 @@ class _Writer:
 
     def _begin(self) -> Store:
         self.conn.begin()
-        return Store(self.conn, self.root_id, is_bulk=self.single)
+        return Store(self.conn, self.root_id)
 
     def _maybe_commit(self, files: int) -> None:
         self.pending += files
