@@ -427,6 +427,26 @@ def _folder_of(root: str, rel: str, names: set[str]) -> Folder:
     return folder
 
 
+def _names_only(root: str) -> Iterator[Folder]:
+    """Folders under ``root`` with their ``*.json`` names only (no stat, no symlinks)."""
+    stack = [root]
+    while stack:
+        path = stack.pop()
+        folder = Folder(path)
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.name.endswith(".json"):
+                        folder.names.add(entry.name)
+        except OSError:
+            continue
+        yield folder
+
+
 def _expected_files(engine: Engine, root_id: int) -> int | None:
     with engine.connect() as conn:
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -445,6 +465,10 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
     with engine.begin() as conn:
         root_id = _ensure_root(conn, root)
     expected = _expected_files(engine, root_id)
+    if expected is None and progress is not None:
+        # A first sync reads everything: a names-only pre-walk (a few percent
+        # of the work) buys the progress bar a total and an ETA.
+        expected = sum(len(folder.names) for folder in _names_only(root))
     writer = _Writer(engine, root_id, result, single_transaction=rebuild)
     is_ok = False
     dropped = None
