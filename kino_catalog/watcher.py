@@ -1,0 +1,541 @@
+"""The live watcher: watchdog events, debounced into batches for the indexer, with reconciles.
+
+Watchdog is a hint, never the truth (issue 5): its inotify observer drops
+events when the kernel queue overflows, an exception in a handler kills its
+thread, and a polling observer takes an unmounted share for "everything was
+deleted".  So the handler only records paths; one worker thread debounces
+them (per path, see ``changes``) and calls ``indexer.sync_paths`` outside
+the lock, and a full stat-diff ``sync_root`` (a *reconcile*) repairs any
+drift at start, after an overflow, after the observer is restarted, and
+periodically.  The same worker supervises: it restarts a dead observer, and
+when a root disappears it stops touching that root's index until it is back.
+The watcher never writes SQL itself: every change goes through the indexer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import DBAPIError
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from kino_catalog import indexer
+from kino_catalog.changes import ChangeSet
+from kino_catalog.scan import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from types import TracebackType
+
+    from sqlalchemy.engine import Engine
+    from watchdog.observers.api import BaseObserver
+
+__all__ = ["WatchStats", "Watcher"]
+
+log = logging.getLogger(__name__)
+
+# Opened/closed-without-writing are left out on purpose: the indexer's own
+# reads would otherwise feed the watcher an event for every file it reads.
+WATCHED_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileAttribEvent, FileDeletedEvent,
+    FileMovedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
+WATCHED_SUFFIXES = (".json", *IMAGE_SUFFIXES)
+RECENT_SECONDS = 2.0  # a sidecar modified this recently may still be being written
+RECHECK_DELAY_SECONDS = 0.5
+MAX_RECHECKS = 3
+MAX_ATTEMPTS = 5  # tries of a path whose indexing raises, before waiting for a reconcile
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass
+class WatchStats:
+    """Counters for tests, benchmarks and curious users."""
+
+    batches: int = 0
+    reconciles: int = 0
+    overflows: int = 0
+    observer_restarts: int = 0
+    failures: int = 0
+
+
+@dataclass(eq=False)
+class _Root:
+    path: str
+    device: int = -1
+    observer: BaseObserver | None = None
+    is_missing: bool = False
+    reconcile_reason: str | None = "start"
+    not_before: float = 0.0  # no reconcile before this (backoff after a failure)
+    last_reconcile: float = 0.0
+    failures: int = 0
+    errors_seen: int = 0
+    is_overflowing: bool = False
+
+
+class _Stopping(Exception):
+    """Raised from the reconcile's progress callback to end it early on stop()."""
+
+
+class _Recorder(FileSystemEventHandler):
+    """The watchdog handler: records paths, and never lets an exception reach watchdog."""
+
+    def __init__(self, watcher: Watcher, root: _Root) -> None:
+        self.watcher = watcher
+        self.root = root
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        try:
+            self.watcher._on_event(self.root, event)
+        except Exception:  # an exception here would kill the observer thread
+            log.exception("watcher: cannot record %r; will reconcile", event)
+            self.watcher._request_reconcile(self.root, "event handler error")
+
+
+class _OverflowSpy(logging.Handler):
+    """Watchdog only logs a kernel queue overflow: turn that log line into a reconcile."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        super().__init__(logging.WARNING)
+        self.watcher = watcher
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            for root in self.watcher._roots:
+                self.watcher._request_reconcile(root, "inotify queue overflow", overflow=True)
+
+
+class Watcher:
+    """Keeps the index of some library roots live while files change.
+
+    ``start()`` returns at once: the worker first starts the observers, then
+    reconciles each root (so nothing that happens during the first sync is
+    missed), then follows events.  Use it as a context manager, or call
+    ``stop()`` (idempotent; joins every thread it started).
+    """
+
+    def __init__(self, engine: Engine, roots: Iterable[str | os.PathLike[str]], *,
+                 debounce_seconds: float = 0.2, reconcile_interval_seconds: float = 300.0,
+                 use_polling: bool = False, poll_interval_seconds: float = 1.0,
+                 max_pending_paths: int = 50_000, max_batch_paths: int = 5_000,
+                 max_wait_seconds: float = 2.0, supervise_interval_seconds: float = 0.5,
+                 observer_factory: Callable[[], BaseObserver] | None = None) -> None:
+        if debounce_seconds < 0 or reconcile_interval_seconds <= 0 or max_batch_paths < 1:
+            raise ValueError("need debounce_seconds >= 0, reconcile_interval_seconds > 0 "
+                             "and max_batch_paths >= 1")
+        self.engine = engine
+        self._roots = sorted((_Root(indexer.resolve_root(r)) for r in roots),
+                             key=lambda r: len(r.path), reverse=True)  # longest prefix first
+        if not self._roots:
+            raise ValueError("no root to watch")
+        self.debounce_seconds = debounce_seconds
+        self.reconcile_interval_seconds = reconcile_interval_seconds
+        self.max_wait_seconds = max(max_wait_seconds, debounce_seconds)
+        self.max_batch_paths = max_batch_paths
+        self.supervise_interval_seconds = supervise_interval_seconds
+        self.poll_interval_seconds = poll_interval_seconds
+        self._make_observer = observer_factory or (
+            (lambda: PollingObserver(timeout=poll_interval_seconds)) if use_polling else Observer)
+        self.stats = WatchStats()
+        self._cond = threading.Condition()
+        self._changes = ChangeSet(max_pending_paths)
+        self._stopping = threading.Event()
+        self._observer_lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._spy = _OverflowSpy(self)
+        self._is_busy = True
+        self._next_supervise = 0.0
+        self._attempts: dict[str, int] = {}
+        self._rechecks: dict[str, int] = {}
+
+    # ------------------------------------------------------------ lifecycle
+    @property
+    def roots(self) -> list[str]:
+        return sorted(r.path for r in self._roots)
+
+    @property
+    def missing_roots(self) -> list[str]:
+        """Roots that have disappeared (their index is kept as it was)."""
+        return sorted(r.path for r in self._roots if r.is_missing)
+
+    def start(self) -> Watcher:
+        """Start watching in the background; returns self.
+
+        Raises:
+            RuntimeError: already started.
+        """
+        if self._worker is not None:
+            raise RuntimeError("this watcher was already started")
+        for root in self._roots:
+            root.device = os.stat(root.path).st_dev  # an unmounted share shows another device
+        logging.getLogger("watchdog.observers.inotify_c").addHandler(self._spy)
+        self._worker = threading.Thread(target=self._run, name="kino-watcher", daemon=True)
+        self._worker.start()
+        return self
+
+    def stop(self, timeout_seconds: float = 60.0) -> None:
+        """Stop watching: finish (or roll back) the current batch, then join every thread."""
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout_seconds)
+            if self._worker.is_alive():
+                log.warning("watcher: worker still busy after %.0f s", timeout_seconds)
+        for root in self._roots:
+            self._stop_observer(root)
+        logging.getLogger("watchdog.observers.inotify_c").removeHandler(self._spy)
+
+    def __enter__(self) -> Watcher:
+        return self.start() if self._worker is None else self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def wait_idle(self, timeout_seconds: float) -> bool:
+        """Wait until the first sync is done and nothing is pending; False on timeout.
+
+        Events still travelling through the kernel and watchdog are not
+        known here: callers that just wrote files should poll for what they
+        expect rather than trust a single idle moment.
+        """
+        deadline = time.monotonic() + timeout_seconds
+        with self._cond:
+            while not self._is_idle():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._worker is None or not self._worker.is_alive():
+                    return False
+                self._cond.wait(min(remaining, 0.1))
+        return True
+
+    def _is_idle(self) -> bool:
+        return not self._is_busy and not len(self._changes) and not any(
+            r.reconcile_reason and not r.is_missing for r in self._roots)
+
+    # ------------------------------------------------------------ events (observer threads)
+    def _on_event(self, root: _Root, event: FileSystemEvent) -> None:
+        is_folder = event.is_directory
+        paths = [os.fsdecode(event.src_path)]
+        if event.dest_path:  # a move: drop the source, index the destination
+            paths.append(os.fsdecode(event.dest_path))
+        now = time.monotonic()
+        with self._cond:
+            for path in paths:
+                if path == root.path:  # the root itself went away: supervise now
+                    self._next_supervise = 0.0
+                    self._cond.notify_all()
+                elif self._is_interesting(root, path, is_folder=is_folder):
+                    was_empty = not len(self._changes)
+                    if not self._changes.record(path, now, is_folder=is_folder):
+                        self._request_reconcile(root, "too many pending changes", overflow=True)
+                    elif was_empty:
+                        self._cond.notify_all()
+
+    @staticmethod
+    def _is_interesting(root: _Root, path: str, *, is_folder: bool) -> bool:
+        if not path.startswith(root.path.rstrip(os.sep) + os.sep):
+            return False
+        rel = path[len(root.path):]
+        if f"{os.sep}." in rel:  # dot files and atomic writers' temp files, as the walk skips
+            return False
+        return is_folder or rel.lower().endswith(WATCHED_SUFFIXES)
+
+    def _request_reconcile(self, root: _Root, reason: str, *, overflow: bool = False) -> None:
+        with self._cond:
+            if overflow:
+                self.stats.overflows += 1
+                if not root.is_overflowing:
+                    log.warning("%s: %s; events are lost until a reconcile catches up",
+                                root.path, reason)
+                root.is_overflowing = True
+            if root.reconcile_reason is None:
+                root.reconcile_reason = reason
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------ the worker
+    def _run(self) -> None:
+        try:
+            for root in self._roots:
+                self._start_observer(root)
+            while not self._stopping.is_set():
+                try:
+                    self._step()
+                except Exception:  # a bug: keep watching, with its traceback logged
+                    log.exception("watcher: unexpected error; carrying on")
+                    self._stopping.wait(1.0)
+        finally:
+            for root in self._roots:
+                self._stop_observer(root)
+            with self._cond:
+                self._is_busy = False
+                self._cond.notify_all()
+
+    def _step(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_supervise:
+            self._supervise(now)
+        for root in self._roots:
+            if root.reconcile_reason and not root.is_missing and now >= root.not_before:
+                self._reconcile(root)
+        with self._cond:
+            now = time.monotonic()
+            batch = self._changes.take_ready(now, self.debounce_seconds, self.max_wait_seconds,
+                                             self.max_batch_paths)
+            if not batch:
+                due = [self._next_supervise, self._changes.next_due(
+                    self.debounce_seconds, self.max_wait_seconds) or float("inf")]
+                due += [r.not_before for r in self._roots if r.reconcile_reason and
+                        not r.is_missing]
+                wait = min(due) - now
+                if wait > 0 and not self._stopping.is_set():
+                    self._is_busy = False
+                    self._cond.notify_all()  # wake wait_idle()
+                    self._cond.wait(wait)
+                    self._is_busy = True
+                return
+            self._is_busy = True
+        by_root: dict[_Root, dict[str, bool]] = {}
+        for path, is_folder in batch.items():
+            root = next(r for r in self._roots if path.startswith(r.path.rstrip(os.sep) + os.sep))
+            by_root.setdefault(root, {})[path] = is_folder
+        for root, paths in by_root.items():
+            if not root.is_missing and root.reconcile_reason is None:  # else a reconcile covers it
+                self._index(root, paths)
+
+    def _index(self, root: _Root, batch: dict[str, bool]) -> None:
+        if not self._is_available(root):
+            self._lose(root)
+            return
+        try:
+            result = indexer.sync_paths(self.engine, root.path, list(batch))
+        except Exception as exc:
+            self._retry(root, batch, exc)
+            return
+        self.stats.batches += 1
+        for path in batch:
+            self._attempts.pop(path, None)
+        changed = result.added + result.updated + result.removed
+        log.log(logging.INFO if changed or result.errors > root.errors_seen else logging.DEBUG,
+                "%s: %d added, %d updated, %d removed, %d in error (%d paths, %.2f s)",
+                root.path, result.added, result.updated, result.removed, result.errors,
+                len(batch), result.seconds)
+        if result.errors > root.errors_seen:
+            self._recheck_recent(batch)
+        root.errors_seen = result.errors
+
+    def _retry(self, root: _Root, batch: dict[str, bool], exc: Exception) -> None:
+        """Isolate a failing path by halving the batch, then retry it with a backoff.
+
+        Database errors concern every path alike: the whole batch waits.
+        """
+        if len(batch) > 1 and not isinstance(exc, DBAPIError):
+            log.debug("batch of %d paths failed; bisecting", len(batch), exc_info=exc)
+            items = list(batch.items())
+            for half in (items[: len(items) // 2], items[len(items) // 2:]):
+                self._index(root, dict(half))
+            return
+        self.stats.failures += 1
+        tries = max(self._attempts.get(p, 0) for p in batch) + 1
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+        log.debug("indexing failed", exc_info=exc)
+        if tries > MAX_ATTEMPTS:
+            log.warning("%s: giving up on %d path(s) until the next reconcile: %s",
+                        root.path, len(batch), reason)
+            for path in batch:
+                self._attempts.pop(path, None)
+            return
+        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (tries - 1))
+        log.warning("%s: indexing %d path(s) failed (%s); retrying in %.1f s",
+                    root.path, len(batch), reason, delay)
+        with self._cond:
+            for path, is_folder in batch.items():
+                self._attempts[path] = tries
+                self._changes.defer(path, time.monotonic() + delay, is_folder=is_folder)
+
+    def _recheck_recent(self, batch: dict[str, bool]) -> None:
+        """Look again shortly at sidecars still being written when they were read.
+
+        The final write of a chunked writer raises its own event, and the
+        indexer re-reads a failed file once its size or mtime changes; this
+        is the safety net for a final event that never arrives.
+        """
+        wall = time.time()
+        if len(self._rechecks) > 10_000:
+            self._rechecks.clear()
+        with self._cond:
+            for path, is_folder in batch.items():
+                if is_folder or not path.endswith(".json"):
+                    continue
+                try:
+                    is_recent = wall - os.stat(path).st_mtime < RECENT_SECONDS
+                except OSError:
+                    continue
+                done = self._rechecks.get(path, 0)
+                if is_recent and done < MAX_RECHECKS:
+                    self._rechecks[path] = done + 1
+                    self._changes.defer(path, time.monotonic() + RECHECK_DELAY_SECONDS)
+
+    def _reconcile(self, root: _Root) -> None:
+        with self._cond:
+            reason, root.reconcile_reason = root.reconcile_reason, None
+            root.is_overflowing = False
+            self._changes.discard_under(root.path)  # the walk sees all of them
+        if not self._is_available(root):
+            self._lose(root)
+            return
+        is_routine = reason in ("start", "periodic")
+        log.log(logging.INFO if is_routine else logging.WARNING, "%s: reconciling (%s)",
+                root.path, reason)
+        try:
+            result = indexer.sync_root(self.engine, root.path, self._abort_if_stopping)
+        except _Stopping:
+            root.reconcile_reason = reason
+            return
+        except Exception as exc:
+            root.failures += 1
+            delay = min(MAX_BACKOFF_SECONDS, 2.0 ** root.failures)
+            log.warning("%s: reconcile failed (%s: %s); retrying in %.0f s", root.path,
+                        type(exc).__name__, exc, delay)
+            log.debug("reconcile failed", exc_info=exc)
+            root.reconcile_reason, root.not_before = reason, time.monotonic() + delay
+            return
+        self.stats.reconciles += 1
+        root.failures, root.errors_seen = 0, result.errors
+        root.last_reconcile = time.monotonic()
+        self._rechecks.clear()
+        drift = result.added + result.updated + result.removed
+        log.log(logging.WARNING if drift and reason == "periodic" else logging.INFO,
+                "%s: reconciled: %d added, %d updated, %d removed, %d unchanged, %d in error "
+                "(%.2f s)", root.path, result.added, result.updated, result.removed,
+                result.unchanged, result.errors, result.seconds)
+        for warning in result.warnings:
+            log.warning("%s: %s", root.path, warning)
+        if not self._is_available(root):
+            log.warning("%s: the root vanished during the reconcile", root.path)
+            self._lose(root)
+
+    def _abort_if_stopping(self, _done: int, _expected: int | None) -> None:
+        if self._stopping.is_set():
+            raise _Stopping
+
+    # ------------------------------------------------------------ supervision
+    def _supervise(self, now: float) -> None:
+        self._next_supervise = now + self.supervise_interval_seconds
+        for root in self._roots:
+            if not self._is_available(root):
+                if not root.is_missing:
+                    self._lose(root)
+            elif root.is_missing:
+                log.warning("%s: the root is back; watching it again", root.path)
+                root.is_missing = False
+                self._restart_observer(root, "the root came back")
+            elif not self._is_observer_alive(root):
+                log.warning("%s: file watching stopped; restarting it", root.path)
+                self.stats.observer_restarts += 1
+                self._restart_observer(root, "observer restarted")
+            elif (root.reconcile_reason is None
+                  and now - root.last_reconcile >= self.reconcile_interval_seconds):
+                root.reconcile_reason = "periodic"
+
+    def _is_available(self, root: _Root) -> bool:
+        """The root is there, a folder, and on the device it was on (not an empty mount point)."""
+        try:
+            st = os.stat(root.path)
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and st.st_dev == root.device
+
+    def _lose(self, root: _Root) -> None:
+        """The root is gone: keep its index untouched and wait for it to come back."""
+        if not root.is_missing:
+            log.warning("%s: the library root is gone (unmounted or removed?); its index is "
+                        "kept as it is until it comes back", root.path)
+        root.is_missing = True
+        self._stop_observer(root)
+        with self._cond:
+            self._changes.discard_under(root.path)
+            root.reconcile_reason = root.reconcile_reason or "the root came back"
+
+    def _restart_observer(self, root: _Root, reason: str) -> None:
+        self._stop_observer(root)
+        self._start_observer(root)
+        with self._cond:  # events were missed meanwhile
+            root.reconcile_reason = reason
+            root.not_before = 0.0
+
+    def _is_observer_alive(self, root: _Root) -> bool:
+        observer = root.observer
+        if observer is None or not observer.is_alive():
+            return False
+        # inotify's reader thread; if it died, the emitters would wait forever.
+        reader = getattr(observer, "_inotify_fd", None)
+        if isinstance(reader, threading.Thread) and not reader.is_alive():
+            return False
+        with contextlib.suppress(RuntimeError):  # the set changed while we looked
+            return all(emitter.is_alive() for emitter in list(observer.emitters)) and bool(
+                observer.emitters)
+        return True
+
+    def _start_observer(self, root: _Root) -> None:
+        with self._observer_lock:
+            if self._stopping.is_set() or root.observer is not None:
+                return
+            try:
+                root.observer = self._launch(self._make_observer, root)
+            except OSError as exc:
+                if self._make_observer is not Observer:
+                    log.warning("%s: cannot watch (%s); will retry", root.path, exc)
+                    return
+                log.warning("%s: cannot watch with inotify (%s); polling instead", root.path, exc)
+                self._make_observer = lambda: PollingObserver(timeout=self.poll_interval_seconds)
+                try:
+                    root.observer = self._launch(self._make_observer, root)
+                except OSError as again:
+                    log.warning("%s: cannot watch (%s); will retry", root.path, again)
+
+    def _launch(self, make: Callable[[], BaseObserver], root: _Root) -> BaseObserver:
+        observer = make()
+        try:
+            observer.schedule(_Recorder(self, root), root.path, recursive=True,
+                              event_filter=WATCHED_EVENTS)
+            observer.start()
+        except BaseException:
+            _halt(observer)  # an inotify observer runs a reader thread from birth
+            raise
+        return observer
+
+    def _stop_observer(self, root: _Root) -> None:
+        with self._observer_lock:
+            observer, root.observer = root.observer, None
+        if observer is not None:
+            _halt(observer)
+
+
+def _halt(observer: BaseObserver) -> None:
+    observer.stop()
+    with contextlib.suppress(RuntimeError):  # never started
+        observer.join(10.0)
+    if observer.is_alive():
+        log.warning("watcher: a file observer did not stop within 10 s")
+
