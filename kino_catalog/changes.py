@@ -105,13 +105,13 @@ class ChangeSet:
                 batch[path] = is_folder
         ready: list[str] = []
         for path, entry in self._by_last.items():
-            if len(batch) + len(ready) >= limit or now - entry.last_seen < debounce_seconds:
+            if len(batch) + len(ready) >= limit or entry.last_seen + debounce_seconds > now:
                 break
             ready.append(path)
         for path, entry in self._by_first.items():
-            if len(batch) + len(ready) >= limit or now - entry.first_seen < max_wait_seconds:
+            if len(batch) + len(ready) >= limit or entry.first_seen + max_wait_seconds > now:
                 break
-            if now - entry.last_seen < debounce_seconds:  # not already taken above
+            if entry.last_seen + debounce_seconds > now:  # not already taken above
                 ready.append(path)
         for path in ready:
             batch[path] = self._remove(path).is_folder or batch.get(path, False)

@@ -14,7 +14,6 @@ The watcher never writes SQL itself: every change goes through the indexer.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import stat
@@ -24,23 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileAttribEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
-from watchdog.observers.polling import PollingObserver
 
-from kino_catalog import indexer
+from kino_catalog import indexer, observing
 from kino_catalog.changes import ChangeSet
 from kino_catalog.scan import IMAGE_SUFFIXES
 
@@ -49,17 +33,13 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from sqlalchemy.engine import Engine
+    from watchdog.events import FileSystemEvent
     from watchdog.observers.api import BaseObserver
 
 __all__ = ["WatchStats", "Watcher"]
 
 log = logging.getLogger(__name__)
 
-# Opened/closed-without-writing are left out on purpose: the indexer's own
-# reads would otherwise feed the watcher an event for every file it reads.
-WATCHED_EVENTS: list[type[FileSystemEvent]] = [
-    FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileAttribEvent, FileDeletedEvent,
-    FileMovedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
 WATCHED_SUFFIXES = (".json", *IMAGE_SUFFIXES)
 RECENT_SECONDS = 2.0  # a sidecar modified this recently may still be being written
 RECHECK_DELAY_SECONDS = 0.5
@@ -97,34 +77,6 @@ class _Stopping(Exception):
     """Raised from the reconcile's progress callback to end it early on stop()."""
 
 
-class _Recorder(FileSystemEventHandler):
-    """The watchdog handler: records paths, and never lets an exception reach watchdog."""
-
-    def __init__(self, watcher: Watcher, root: _Root) -> None:
-        self.watcher = watcher
-        self.root = root
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        try:
-            self.watcher._on_event(self.root, event)
-        except Exception:  # an exception here would kill the observer thread
-            log.exception("watcher: cannot record %r; will reconcile", event)
-            self.watcher._request_reconcile(self.root, "event handler error")
-
-
-class _OverflowSpy(logging.Handler):
-    """Watchdog only logs a kernel queue overflow: turn that log line into a reconcile."""
-
-    def __init__(self, watcher: Watcher) -> None:
-        super().__init__(logging.WARNING)
-        self.watcher = watcher
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            for root in self.watcher._roots:
-                self.watcher._request_reconcile(root, "inotify queue overflow", overflow=True)
-
-
 class Watcher:
     """Keeps the index of some library roots live while files change.
 
@@ -155,14 +107,15 @@ class Watcher:
         self.supervise_interval_seconds = supervise_interval_seconds
         self.poll_interval_seconds = poll_interval_seconds
         self._make_observer = observer_factory or (
-            (lambda: PollingObserver(timeout=poll_interval_seconds)) if use_polling else Observer)
+            observing.polling_observer(poll_interval_seconds) if use_polling
+            else observing.native_observer)
         self.stats = WatchStats()
         self._cond = threading.Condition()
         self._changes = ChangeSet(max_pending_paths)
         self._stopping = threading.Event()
         self._observer_lock = threading.Lock()
         self._worker: threading.Thread | None = None
-        self._spy = _OverflowSpy(self)
+        self._spy = observing.OverflowSpy(self._on_overflow)
         self._is_busy = True
         self._next_supervise = 0.0
         self._attempts: dict[str, int] = {}
@@ -188,7 +141,7 @@ class Watcher:
             raise RuntimeError("this watcher was already started")
         for root in self._roots:
             root.device = os.stat(root.path).st_dev  # an unmounted share shows another device
-        logging.getLogger("watchdog.observers.inotify_c").addHandler(self._spy)
+        self._spy.install()
         self._worker = threading.Thread(target=self._run, name="kino-watcher", daemon=True)
         self._worker.start()
         return self
@@ -204,7 +157,7 @@ class Watcher:
                 log.warning("watcher: worker still busy after %.0f s", timeout_seconds)
         for root in self._roots:
             self._stop_observer(root)
-        logging.getLogger("watchdog.observers.inotify_c").removeHandler(self._spy)
+        self._spy.remove()
 
     def __enter__(self) -> Watcher:
         return self.start() if self._worker is None else self
@@ -260,6 +213,10 @@ class Watcher:
         if f"{os.sep}." in rel:  # dot files and atomic writers' temp files, as the walk skips
             return False
         return is_folder or rel.lower().endswith(WATCHED_SUFFIXES)
+
+    def _on_overflow(self) -> None:
+        for root in self._roots:  # the kernel does not say where events were lost
+            self._request_reconcile(root, "inotify queue overflow", overflow=True)
 
     def _request_reconcile(self, root: _Root, reason: str, *, overflow: bool = False) -> None:
         with self._cond:
@@ -450,7 +407,7 @@ class Watcher:
                 log.warning("%s: the root is back; watching it again", root.path)
                 root.is_missing = False
                 self._restart_observer(root, "the root came back")
-            elif not self._is_observer_alive(root):
+            elif not observing.is_alive(root.observer):
                 log.warning("%s: file watching stopped; restarting it", root.path)
                 self.stats.observer_restarts += 1
                 self._restart_observer(root, "observer restarted")
@@ -484,58 +441,32 @@ class Watcher:
             root.reconcile_reason = reason
             root.not_before = 0.0
 
-    def _is_observer_alive(self, root: _Root) -> bool:
-        observer = root.observer
-        if observer is None or not observer.is_alive():
-            return False
-        # inotify's reader thread; if it died, the emitters would wait forever.
-        reader = getattr(observer, "_inotify_fd", None)
-        if isinstance(reader, threading.Thread) and not reader.is_alive():
-            return False
-        with contextlib.suppress(RuntimeError):  # the set changed while we looked
-            return all(emitter.is_alive() for emitter in list(observer.emitters)) and bool(
-                observer.emitters)
-        return True
-
     def _start_observer(self, root: _Root) -> None:
+        def record(event: FileSystemEvent) -> None:
+            self._on_event(root, event)
+
+        def on_error() -> None:
+            self._request_reconcile(root, "event handler error")
+
+        handler = observing.RecordingHandler(record, on_error)
         with self._observer_lock:
             if self._stopping.is_set() or root.observer is not None:
                 return
             try:
-                root.observer = self._launch(self._make_observer, root)
+                root.observer = observing.launch(self._make_observer, root.path, handler)
             except OSError as exc:
-                if self._make_observer is not Observer:
+                if self._make_observer is not observing.native_observer:
                     log.warning("%s: cannot watch (%s); will retry", root.path, exc)
                     return
                 log.warning("%s: cannot watch with inotify (%s); polling instead", root.path, exc)
-                self._make_observer = lambda: PollingObserver(timeout=self.poll_interval_seconds)
+                self._make_observer = observing.polling_observer(self.poll_interval_seconds)
                 try:
-                    root.observer = self._launch(self._make_observer, root)
+                    root.observer = observing.launch(self._make_observer, root.path, handler)
                 except OSError as again:
                     log.warning("%s: cannot watch (%s); will retry", root.path, again)
-
-    def _launch(self, make: Callable[[], BaseObserver], root: _Root) -> BaseObserver:
-        observer = make()
-        try:
-            observer.schedule(_Recorder(self, root), root.path, recursive=True,
-                              event_filter=WATCHED_EVENTS)
-            observer.start()
-        except BaseException:
-            _halt(observer)  # an inotify observer runs a reader thread from birth
-            raise
-        return observer
 
     def _stop_observer(self, root: _Root) -> None:
         with self._observer_lock:
             observer, root.observer = root.observer, None
         if observer is not None:
-            _halt(observer)
-
-
-def _halt(observer: BaseObserver) -> None:
-    observer.stop()
-    with contextlib.suppress(RuntimeError):  # never started
-        observer.join(10.0)
-    if observer.is_alive():
-        log.warning("watcher: a file observer did not stop within 10 s")
-
+            observing.halt(observer)
