@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 
     from watchdog.observers.api import BaseObserver
 
-__all__ = ["OverflowSpy", "RecordingHandler", "halt", "is_alive", "launch", "native_observer",
-           "polling_observer"]
+__all__ = ["OverflowSpy", "RecordingHandler", "halt", "is_alive", "launch", "launch_or_poll",
+           "native_observer", "polling_observer"]
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,29 @@ def launch(make: Callable[[], BaseObserver], path: str,
         halt(observer)  # an inotify observer runs a reader thread from birth
         raise
     return observer
+
+
+def launch_or_poll(make: Callable[[], BaseObserver], path: str, handler: FileSystemEventHandler,
+                   poll_interval_seconds: float,
+                   ) -> tuple[BaseObserver | None, Callable[[], BaseObserver]]:
+    """``launch``, falling back to polling when inotify refuses (its watch limit, say).
+
+    Returns the observer (None if even that failed: the caller retries
+    later) and the factory to use from now on.
+    """
+    try:
+        return launch(make, path, handler), make
+    except OSError as exc:
+        if make is not native_observer:
+            log.warning("%s: cannot watch (%s); will retry", path, exc)
+            return None, make
+        log.warning("%s: cannot watch with inotify (%s); polling instead", path, exc)
+    make = polling_observer(poll_interval_seconds)
+    try:
+        return launch(make, path, handler), make
+    except OSError as exc:
+        log.warning("%s: cannot watch (%s); will retry", path, exc)
+        return None, make
 
 
 def halt(observer: BaseObserver, timeout_seconds: float = 10.0) -> None:

@@ -450,20 +450,9 @@ class Watcher:
 
         handler = observing.RecordingHandler(record, on_error)
         with self._observer_lock:
-            if self._stopping.is_set() or root.observer is not None:
-                return
-            try:
-                root.observer = observing.launch(self._make_observer, root.path, handler)
-            except OSError as exc:
-                if self._make_observer is not observing.native_observer:
-                    log.warning("%s: cannot watch (%s); will retry", root.path, exc)
-                    return
-                log.warning("%s: cannot watch with inotify (%s); polling instead", root.path, exc)
-                self._make_observer = observing.polling_observer(self.poll_interval_seconds)
-                try:
-                    root.observer = observing.launch(self._make_observer, root.path, handler)
-                except OSError as again:
-                    log.warning("%s: cannot watch (%s); will retry", root.path, again)
+            if not self._stopping.is_set() and root.observer is None:
+                root.observer, self._make_observer = observing.launch_or_poll(
+                    self._make_observer, root.path, handler, self.poll_interval_seconds)
 
     def _stop_observer(self, root: _Root) -> None:
         with self._observer_lock:
