@@ -302,18 +302,45 @@ def test_too_many_pending_changes_trigger_a_reconcile(catalog: Catalog, library:
         assert watcher.stats.overflows >= 1
 
 
-def test_periodic_reconcile_repairs_what_events_missed(catalog: Catalog, library: Library,
-                                                       tmp_path: Path) -> None:
+def deaf_observer() -> Any:
+    """Alive, but polls once an hour: the watcher gets no events at all."""
     from watchdog.observers.polling import PollingObserver
 
-    def deaf() -> PollingObserver:  # alive, but polls once an hour: no events at all
-        return PollingObserver(timeout=3600)
+    return PollingObserver(timeout=3600)
 
+
+def test_periodic_reconcile_repairs_what_events_missed(catalog: Catalog, library: Library,
+                                                       tmp_path: Path) -> None:
     options = {**FAST, "reconcile_interval_seconds": 0.3}
-    with catalog.watch(library.root, observer_factory=deaf, **options) as watcher:
+    with catalog.watch(library.root, observer_factory=deaf_observer, **options) as watcher:
         assert watcher.wait_idle(DEADLINE_SECONDS)
         library.frame(14, 1)
         assert_mirrors(catalog, library.root, tmp_path)
+
+
+def test_a_kernel_queue_overflow_triggers_a_reconcile(catalog: Catalog, library: Library,
+                                                      tmp_path: Path) -> None:
+    import logging
+
+    with catalog.watch(library.root, observer_factory=deaf_observer, **FAST) as watcher:
+        assert watcher.wait_idle(DEADLINE_SECONDS)
+        library.frame(18, 1)  # unseen: the observer is deaf
+        # what watchdog's inotify reader logs when the kernel dropped events
+        logging.getLogger("watchdog.observers.inotify_c").warning(
+            "Inotify queue overflowed; filesystem events were lost")
+        assert_mirrors(catalog, library.root, tmp_path)
+        assert watcher.stats.overflows == 1
+
+
+@pytest.mark.postgres
+def test_watching_into_postgresql(pg_url: str, library: Library, tmp_path: Path) -> None:
+    with Catalog.open(pg_url) as cat, cat.watch(library.root, **FAST) as watcher:
+        assert watcher.wait_idle(DEADLINE_SECONDS)
+        library.frame(19, 1)
+        library.frame(19, 2, folder="elsewhere")
+        assert_mirrors(cat, library.root, tmp_path)
+        shutil.rmtree(library.root / "elsewhere")
+        assert_mirrors(cat, library.root, tmp_path)
 
 
 def test_polling_observer(catalog: Catalog, library: Library, tmp_path: Path) -> None:
