@@ -1,4 +1,4 @@
-"""Pending filesystem changes and their coalescing into indexing batches (pure, clock-free).
+"""Pending filesystem changes, their coalescing into indexing batches, and retries (pure).
 
 The watcher's event handler records ``path -> last event time`` here and a
 worker takes out what has been quiet for ``debounce_seconds``.  Debouncing is
@@ -13,10 +13,15 @@ clock.  It is not thread-safe: the watcher guards it with its Condition.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
 
-__all__ = ["ChangeSet", "Pending"]
+from kino_catalog.scan import IMAGE_SUFFIXES
+
+__all__ = ["ChangeSet", "Pending", "Retries", "is_watched"]
+
+WATCHED_SUFFIXES = (".json", *IMAGE_SUFFIXES)
 
 
 @dataclass(slots=True)
@@ -138,6 +143,20 @@ class ChangeSet:
         return self._by_last.pop(path)
 
 
+def is_watched(root: str, path: str, *, is_folder: bool) -> bool:
+    """Whether an event on ``path`` can change the index of ``root``.
+
+    Sidecars, images and folders inside the root; not dot files (atomic
+    writers' temp files) nor anything in a hidden folder, as the walk skips them.
+    """
+    if not path.startswith(root.rstrip(os.sep) + os.sep):
+        return False
+    rel = path[len(root):]
+    if f"{os.sep}." in rel:
+        return False
+    return is_folder or rel.lower().endswith(WATCHED_SUFFIXES)
+
+
 def drop_covered(batch: dict[str, bool]) -> dict[str, bool]:
     """``batch`` without the paths that lie inside one of its folders."""
     folders = {path for path, is_folder in batch.items() if is_folder}
@@ -151,3 +170,48 @@ def drop_covered(batch: dict[str, bool]) -> dict[str, bool]:
         if parent not in folders:
             kept[path] = is_folder
     return kept
+
+
+class Retries:
+    """How often each path was tried, and when to try it again (pure bookkeeping).
+
+    A path whose indexing raises is retried with an exponential backoff and
+    given up after ``max_attempts`` (the next reconcile covers it); a
+    sidecar found in error while still fresh is looked at again a few times
+    (a half-written file whose last event went missing).
+    """
+
+    def __init__(self, *, max_attempts: int = 5, max_backoff_seconds: float = 30.0,
+                 max_rechecks: int = 3) -> None:
+        self.max_attempts = max_attempts
+        self.max_backoff_seconds = max_backoff_seconds
+        self.max_rechecks = max_rechecks
+        self._attempts: dict[str, int] = {}
+        self._rechecks: dict[str, int] = {}
+
+    def failed(self, paths: list[str]) -> float | None:
+        """Note a failure of ``paths``: seconds to wait before retrying, None to give up."""
+        tries = max((self._attempts.get(p, 0) for p in paths), default=0) + 1
+        if tries > self.max_attempts:
+            self.succeeded(paths)
+            return None
+        for path in paths:
+            self._attempts[path] = tries
+        return float(min(self.max_backoff_seconds, 0.5 * 2.0 ** (tries - 1)))
+
+    def succeeded(self, paths: list[str]) -> None:
+        for path in paths:
+            self._attempts.pop(path, None)
+
+    def should_recheck(self, path: str) -> bool:
+        """True (and counted) while ``path`` has had fewer than ``max_rechecks`` rechecks."""
+        if len(self._rechecks) > 10_000:  # bounded memory; rechecks are a safety net
+            self._rechecks.clear()
+        done = self._rechecks.get(path, 0)
+        if done >= self.max_rechecks:
+            return False
+        self._rechecks[path] = done + 1
+        return True
+
+    def forget_rechecks(self) -> None:
+        self._rechecks.clear()

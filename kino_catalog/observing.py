@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import stat
 import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from watchdog.events import (
@@ -42,8 +45,8 @@ if TYPE_CHECKING:
 
     from watchdog.observers.api import BaseObserver
 
-__all__ = ["OverflowSpy", "RecordingHandler", "halt", "is_alive", "launch", "launch_or_poll",
-           "native_observer", "polling_observer"]
+__all__ = ["OverflowSpy", "RecordingHandler", "WatchedRoot", "halt", "is_alive", "launch",
+           "launch_or_poll", "native_observer", "polling_observer"]
 
 log = logging.getLogger(__name__)
 
@@ -170,3 +173,43 @@ def is_alive(observer: BaseObserver | None) -> bool:
         emitters = list(observer.emitters)
         return bool(emitters) and all(emitter.is_alive() for emitter in emitters)
     return True
+
+
+@dataclass(eq=False)
+class WatchedRoot:
+    """A library root under watch: its path, the device it lives on, and its observer."""
+
+    path: str
+    device: int = -1
+    observer: BaseObserver | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def remember_device(self) -> None:
+        self.device = os.stat(self.path).st_dev
+
+    def is_available(self) -> bool:
+        """There, a folder, and on the device it was on.
+
+        An unmounted share leaves an empty folder on the parent's device:
+        taken at face value, it would mean every frame was deleted.
+        """
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and st.st_dev == self.device
+
+    def watch(self, make: Callable[[], BaseObserver], handler: FileSystemEventHandler,
+              poll_interval_seconds: float) -> Callable[[], BaseObserver]:
+        """Start an observer unless one runs; returns the observer factory to use from now on."""
+        with self._lock:
+            if self.observer is None:
+                self.observer, make = launch_or_poll(make, self.path, handler,
+                                                     poll_interval_seconds)
+        return make
+
+    def unwatch(self) -> None:
+        with self._lock:
+            observer, self.observer = self.observer, None
+        if observer is not None:
+            halt(observer)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -25,8 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 
 from kino_catalog import indexer, observing
-from kino_catalog.changes import ChangeSet
-from kino_catalog.scan import IMAGE_SUFFIXES
+from kino_catalog.changes import ChangeSet, Retries, is_watched
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -36,15 +34,14 @@ if TYPE_CHECKING:
     from watchdog.events import FileSystemEvent
     from watchdog.observers.api import BaseObserver
 
+    from kino_catalog.indexer import SyncResult
+
 __all__ = ["WatchStats", "Watcher"]
 
 log = logging.getLogger(__name__)
 
-WATCHED_SUFFIXES = (".json", *IMAGE_SUFFIXES)
 RECENT_SECONDS = 2.0  # a sidecar modified this recently may still be being written
 RECHECK_DELAY_SECONDS = 0.5
-MAX_RECHECKS = 3
-MAX_ATTEMPTS = 5  # tries of a path whose indexing raises, before waiting for a reconcile
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -60,13 +57,11 @@ class WatchStats:
 
 
 @dataclass(eq=False)
-class _Root:
-    path: str
-    device: int = -1
-    observer: BaseObserver | None = None
+class _Root(observing.WatchedRoot):
     is_missing: bool = False
     reconcile_reason: str | None = "start"
     not_before: float = 0.0  # no reconcile before this (backoff after a failure)
+    watch_retry_at: float = 0.0  # no observer restart before this (it failed to start)
     last_reconcile: float = 0.0
     failures: int = 0
     errors_seen: int = 0
@@ -113,13 +108,11 @@ class Watcher:
         self._cond = threading.Condition()
         self._changes = ChangeSet(max_pending_paths)
         self._stopping = threading.Event()
-        self._observer_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._spy = observing.OverflowSpy(self._on_overflow)
         self._is_busy = True
         self._next_supervise = 0.0
-        self._attempts: dict[str, int] = {}
-        self._rechecks: dict[str, int] = {}
+        self._retries = Retries(max_backoff_seconds=MAX_BACKOFF_SECONDS)
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -140,7 +133,7 @@ class Watcher:
         if self._worker is not None:
             raise RuntimeError("this watcher was already started")
         for root in self._roots:
-            root.device = os.stat(root.path).st_dev  # an unmounted share shows another device
+            root.remember_device()
         self._spy.install()
         self._worker = threading.Thread(target=self._run, name="kino-watcher", daemon=True)
         self._worker.start()
@@ -156,7 +149,7 @@ class Watcher:
             if self._worker.is_alive():
                 log.warning("watcher: worker still busy after %.0f s", timeout_seconds)
         for root in self._roots:
-            self._stop_observer(root)
+            root.unwatch()
         self._spy.remove()
 
     def __enter__(self) -> Watcher:
@@ -198,21 +191,12 @@ class Watcher:
                 if path == root.path:  # the root itself went away: supervise now
                     self._next_supervise = 0.0
                     self._cond.notify_all()
-                elif self._is_interesting(root, path, is_folder=is_folder):
+                elif is_watched(root.path, path, is_folder=is_folder):
                     was_empty = not len(self._changes)
                     if not self._changes.record(path, now, is_folder=is_folder):
                         self._request_reconcile(root, "too many pending changes", overflow=True)
                     elif was_empty:
                         self._cond.notify_all()
-
-    @staticmethod
-    def _is_interesting(root: _Root, path: str, *, is_folder: bool) -> bool:
-        if not path.startswith(root.path.rstrip(os.sep) + os.sep):
-            return False
-        rel = path[len(root.path):]
-        if f"{os.sep}." in rel:  # dot files and atomic writers' temp files, as the walk skips
-            return False
-        return is_folder or rel.lower().endswith(WATCHED_SUFFIXES)
 
     def _on_overflow(self) -> None:
         for root in self._roots:  # the kernel does not say where events were lost
@@ -243,7 +227,7 @@ class Watcher:
                     self._stopping.wait(1.0)
         finally:
             for root in self._roots:
-                self._stop_observer(root)
+                root.unwatch()
             with self._cond:
                 self._is_busy = False
                 self._cond.notify_all()
@@ -281,7 +265,7 @@ class Watcher:
                 self._index(root, paths)
 
     def _index(self, root: _Root, batch: dict[str, bool]) -> None:
-        if not self._is_available(root):
+        if not root.is_available():
             self._lose(root)
             return
         try:
@@ -290,13 +274,10 @@ class Watcher:
             self._retry(root, batch, exc)
             return
         self.stats.batches += 1
-        for path in batch:
-            self._attempts.pop(path, None)
+        self._retries.succeeded(list(batch))
         changed = result.added + result.updated + result.removed
         log.log(logging.INFO if changed or result.errors > root.errors_seen else logging.DEBUG,
-                "%s: %d added, %d updated, %d removed, %d in error (%d paths, %.2f s)",
-                root.path, result.added, result.updated, result.removed, result.errors,
-                len(batch), result.seconds)
+                "%s: %s (%d paths)", root.path, _summary(result), len(batch))
         if result.errors > root.errors_seen:
             self._recheck_recent(batch)
         root.errors_seen = result.errors
@@ -313,21 +294,17 @@ class Watcher:
                 self._index(root, dict(half))
             return
         self.stats.failures += 1
-        tries = max(self._attempts.get(p, 0) for p in batch) + 1
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
         log.debug("indexing failed", exc_info=exc)
-        if tries > MAX_ATTEMPTS:
+        delay = self._retries.failed(list(batch))
+        if delay is None:
             log.warning("%s: giving up on %d path(s) until the next reconcile: %s",
                         root.path, len(batch), reason)
-            for path in batch:
-                self._attempts.pop(path, None)
             return
-        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (tries - 1))
         log.warning("%s: indexing %d path(s) failed (%s); retrying in %.1f s",
                     root.path, len(batch), reason, delay)
         with self._cond:
             for path, is_folder in batch.items():
-                self._attempts[path] = tries
                 self._changes.defer(path, time.monotonic() + delay, is_folder=is_folder)
 
     def _recheck_recent(self, batch: dict[str, bool]) -> None:
@@ -338,19 +315,15 @@ class Watcher:
         is the safety net for a final event that never arrives.
         """
         wall = time.time()
-        if len(self._rechecks) > 10_000:
-            self._rechecks.clear()
-        with self._cond:
-            for path, is_folder in batch.items():
-                if is_folder or not path.endswith(".json"):
-                    continue
-                try:
-                    is_recent = wall - os.stat(path).st_mtime < RECENT_SECONDS
-                except OSError:
-                    continue
-                done = self._rechecks.get(path, 0)
-                if is_recent and done < MAX_RECHECKS:
-                    self._rechecks[path] = done + 1
+        for path, is_folder in batch.items():
+            if is_folder or not path.endswith(".json"):
+                continue
+            try:
+                is_recent = wall - os.stat(path).st_mtime < RECENT_SECONDS
+            except OSError:
+                continue
+            if is_recent and self._retries.should_recheck(path):
+                with self._cond:
                     self._changes.defer(path, time.monotonic() + RECHECK_DELAY_SECONDS)
 
     def _reconcile(self, root: _Root) -> None:
@@ -358,7 +331,7 @@ class Watcher:
             reason, root.reconcile_reason = root.reconcile_reason, None
             root.is_overflowing = False
             self._changes.discard_under(root.path)  # the walk sees all of them
-        if not self._is_available(root):
+        if not root.is_available():
             self._lose(root)
             return
         is_routine = reason in ("start", "periodic")
@@ -380,15 +353,13 @@ class Watcher:
         self.stats.reconciles += 1
         root.failures, root.errors_seen = 0, result.errors
         root.last_reconcile = time.monotonic()
-        self._rechecks.clear()
+        self._retries.forget_rechecks()
         drift = result.added + result.updated + result.removed
         log.log(logging.WARNING if drift and reason == "periodic" else logging.INFO,
-                "%s: reconciled: %d added, %d updated, %d removed, %d unchanged, %d in error "
-                "(%.2f s)", root.path, result.added, result.updated, result.removed,
-                result.unchanged, result.errors, result.seconds)
+                "%s: reconciled: %s, %d unchanged", root.path, _summary(result), result.unchanged)
         for warning in result.warnings:
             log.warning("%s: %s", root.path, warning)
-        if not self._is_available(root):
+        if not root.is_available():
             log.warning("%s: the root vanished during the reconcile", root.path)
             self._lose(root)
 
@@ -400,28 +371,21 @@ class Watcher:
     def _supervise(self, now: float) -> None:
         self._next_supervise = now + self.supervise_interval_seconds
         for root in self._roots:
-            if not self._is_available(root):
+            if not root.is_available():
                 if not root.is_missing:
                     self._lose(root)
             elif root.is_missing:
                 log.warning("%s: the root is back; watching it again", root.path)
                 root.is_missing = False
                 self._restart_observer(root, "the root came back")
-            elif not observing.is_alive(root.observer):
+            elif not observing.is_alive(root.observer) and now >= root.watch_retry_at:
                 log.warning("%s: file watching stopped; restarting it", root.path)
                 self.stats.observer_restarts += 1
                 self._restart_observer(root, "observer restarted")
+                root.watch_retry_at = now + (0 if root.observer else MAX_BACKOFF_SECONDS)
             elif (root.reconcile_reason is None
                   and now - root.last_reconcile >= self.reconcile_interval_seconds):
                 root.reconcile_reason = "periodic"
-
-    def _is_available(self, root: _Root) -> bool:
-        """The root is there, a folder, and on the device it was on (not an empty mount point)."""
-        try:
-            st = os.stat(root.path)
-        except OSError:
-            return False
-        return stat.S_ISDIR(st.st_mode) and st.st_dev == root.device
 
     def _lose(self, root: _Root) -> None:
         """The root is gone: keep its index untouched and wait for it to come back."""
@@ -429,13 +393,13 @@ class Watcher:
             log.warning("%s: the library root is gone (unmounted or removed?); its index is "
                         "kept as it is until it comes back", root.path)
         root.is_missing = True
-        self._stop_observer(root)
+        root.unwatch()
         with self._cond:
             self._changes.discard_under(root.path)
             root.reconcile_reason = root.reconcile_reason or "the root came back"
 
     def _restart_observer(self, root: _Root, reason: str) -> None:
-        self._stop_observer(root)
+        root.unwatch()
         self._start_observer(root)
         with self._cond:  # events were missed meanwhile
             root.reconcile_reason = reason
@@ -448,14 +412,11 @@ class Watcher:
         def on_error() -> None:
             self._request_reconcile(root, "event handler error")
 
-        handler = observing.RecordingHandler(record, on_error)
-        with self._observer_lock:
-            if not self._stopping.is_set() and root.observer is None:
-                root.observer, self._make_observer = observing.launch_or_poll(
-                    self._make_observer, root.path, handler, self.poll_interval_seconds)
+        if not self._stopping.is_set():
+            self._make_observer = root.watch(self._make_observer, observing.RecordingHandler(
+                record, on_error), self.poll_interval_seconds)
 
-    def _stop_observer(self, root: _Root) -> None:
-        with self._observer_lock:
-            observer, root.observer = root.observer, None
-        if observer is not None:
-            observing.halt(observer)
+
+def _summary(result: SyncResult) -> str:
+    return (f"{result.added} added, {result.updated} updated, {result.removed} removed, "
+            f"{result.errors} in error, {result.seconds:.2f} s")

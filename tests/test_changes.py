@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kino_catalog.changes import ChangeSet, drop_covered
+from kino_catalog.changes import ChangeSet, Retries, drop_covered, is_watched
 
 DEBOUNCE = 0.2
 MAX_WAIT = 2.0
@@ -115,3 +115,41 @@ def test_discard_under_forgets_a_subtree() -> None:
 def test_drop_covered_keeps_siblings_with_a_common_prefix() -> None:
     batch = {"/r/a": True, "/r/ab/x.json": False, "/r/a/x.json": False}
     assert drop_covered(batch) == {"/r/a": True, "/r/ab/x.json": False}
+
+
+def test_retries_back_off_then_give_up() -> None:
+    retries = Retries(max_attempts=3, max_backoff_seconds=1.5)
+    assert [retries.failed(["/r/a.json"]) for _ in range(3)] == [0.5, 1.0, 1.5]
+    assert retries.failed(["/r/a.json"]) is None  # given up: a reconcile will cover it
+    assert retries.failed(["/r/a.json"]) == 0.5  # and counted afresh after that
+
+
+def test_a_success_resets_the_backoff() -> None:
+    retries = Retries()
+    retries.failed(["/r/a.json"])
+    retries.failed(["/r/a.json"])
+    retries.succeeded(["/r/a.json"])
+    assert retries.failed(["/r/a.json"]) == 0.5
+
+
+def test_rechecks_are_bounded_per_path() -> None:
+    retries = Retries(max_rechecks=2)
+    assert [retries.should_recheck("/r/a.json") for _ in range(3)] == [True, True, False]
+    retries.forget_rechecks()
+    assert retries.should_recheck("/r/a.json")
+
+
+@pytest.mark.parametrize(("path", "is_folder", "expected"), [
+    ("/lib/frames/a.json", False, True),
+    ("/lib/frames/a.png", False, True),
+    ("/lib/frames/A.WEBP", False, True),
+    ("/lib/frames", True, True),
+    ("/lib/frames/notes.txt", False, False),
+    ("/lib/frames/.kino-x1.tmp", False, False),
+    ("/lib/frames/.a.json", False, False),
+    ("/lib/.hidden/a.json", False, False),
+    ("/library/a.json", False, False),  # a sibling with the same prefix
+    ("/elsewhere/a.json", False, False),
+])
+def test_which_paths_are_watched(path: str, is_folder: bool, expected: bool) -> None:
+    assert is_watched("/lib", path, is_folder=is_folder) is expected

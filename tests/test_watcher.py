@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kino_catalog import Catalog, indexer
+from kino_catalog import watcher as watcher_module
 from kino_catalog.sidecar import save_generation_params_sync
-from kino_catalog.watcher import Watcher
 from tests.conftest import PNG_8X8, make_sidecar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from kino_catalog.watcher import Watcher
     from tests.conftest import Library
 
 DEADLINE_SECONDS = 60.0
@@ -270,7 +271,7 @@ def test_an_exception_in_the_event_handler_does_not_kill_watching(
     def explode(*_args: Any, **_kw: Any) -> bool:
         raise OSError("simulated handler failure")
 
-    monkeypatch.setattr(Watcher, "_is_interesting", staticmethod(explode))
+    monkeypatch.setattr(watcher_module, "is_watched", explode)
     library.frame(11, 1)
     wait_for(lambda: watched.stats.reconciles >= 2, "a reconcile after the handler failed")
     monkeypatch.undo()
