@@ -495,3 +495,14 @@ def test_cli_watch_follows_changes_and_stops_cleanly(library: Library, db_path: 
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert "stopped" in err
+
+
+def test_cli_watch_usage_errors(run_cli: Callable[..., Any], tmp_path: Path) -> None:
+    missing = run_cli("watch", str(tmp_path / "nope"))
+    assert missing.code == 2
+    assert missing.err.count("\n") == 1
+    assert "not a folder" in missing.err
+    assert run_cli("watch").code == 2  # no root given, none known yet
+    helped = run_cli("watch", "--help")
+    assert helped.code == 0
+    assert "--reconcile-interval" in helped.out
