@@ -41,7 +41,7 @@ def watch(settings: Settings, roots: tuple[str, ...], poll: bool, debounce_ms: i
     if not targets:
         raise UsageError("no library folder known yet: give one, e.g. "
                          "`kino-catalog watch ~/frames`")
-    package_log = logging.getLogger("kino_catalog")
+    package_log, level = logging.getLogger("kino_catalog"), logging.getLogger("kino_catalog").level
     if package_log.getEffectiveLevel() > logging.INFO:  # a watcher's batches are its output
         package_log.setLevel(logging.INFO)
     watcher = catalog.watch(*targets, use_polling=poll, debounce_seconds=debounce_ms / 1000,
@@ -58,6 +58,7 @@ def watch(settings: Settings, roots: tuple[str, ...], poll: bool, debounce_ms: i
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        package_log.setLevel(level)
     click.echo("stopped", err=True)
 
 
