@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from kino_catalog import Catalog
 from kino_catalog.corpus import generate_corpus, make_record
@@ -63,18 +64,18 @@ class WatchProcess:
         return self.proc.wait(60)
 
 
-def templates(root: Path) -> list[dict]:
+def templates(root: Path) -> list[dict[str, Any]]:
     """Realistic sidecars from the corpus generator, reused with fresh seeds (it is slow)."""
     return [make_record(5, i, TEMPLATES, 4, str(root))[1] for i in range(TEMPLATES)]
 
 
-def write_sidecar(path: Path, doc: dict, seed: int, project: int) -> None:
+def write_sidecar(path: Path, doc: dict[str, Any], seed: int, project: int) -> None:
     doc = {**doc, "project_id": project, "parameters": {**doc["parameters"], "seed": seed}}
     with open(path, "wb") as out:
         out.write(json.dumps(doc, indent=2).encode())
 
 
-def measure_latency(cat: Catalog, root: Path, docs: list[dict], writes: int,
+def measure_latency(cat: Catalog, root: Path, docs: list[dict[str, Any]], writes: int,
                     rate: float) -> dict[str, float]:
     folder = root / "live"
     folder.mkdir()
@@ -110,7 +111,7 @@ def measure_latency(cat: Catalog, root: Path, docs: list[dict], writes: int,
             "max_ms": latencies[-1] * 1000}
 
 
-def measure_burst(cat: Catalog, root: Path, docs: list[dict], count: int,
+def measure_burst(cat: Catalog, root: Path, docs: list[dict[str, Any]], count: int,
                   settle_timeout: float) -> dict[str, float]:
     folder = root / f"burst_{count}"
     folder.mkdir()
