@@ -47,7 +47,7 @@ MAX_BACKOFF_SECONDS = 30.0
 
 @dataclass
 class WatchStats:
-    """Counters for tests, benchmarks and curious users."""
+    """Counters for tests, benchmarks and curious users (overflows: episodes, per root)."""
 
     batches: int = 0
     reconciles: int = 0
@@ -204,11 +204,10 @@ class Watcher:
 
     def _request_reconcile(self, root: _Root, reason: str, *, overflow: bool = False) -> None:
         with self._cond:
-            if overflow:
+            if overflow and not root.is_overflowing:  # one warning per episode
                 self.stats.overflows += 1
-                if not root.is_overflowing:
-                    log.warning("%s: %s; events are lost until a reconcile catches up",
-                                root.path, reason)
+                log.warning("%s: %s; events are lost until a reconcile catches up",
+                            root.path, reason)
                 root.is_overflowing = True
             if root.reconcile_reason is None:
                 root.reconcile_reason = reason
