@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from kino_catalog.indexer import SyncResult
     from kino_catalog.queryparse import Node
+    from kino_catalog.watcher import Watcher
 
 __all__ = ["Catalog"]
 
@@ -191,3 +192,17 @@ class Catalog:
                 "loras": scalar(select(func.count(func.distinct(Lora.__table__.c.key)))),
                 "roots": roots,
             }
+
+    # ------------------------------------------------------------ watching
+    def watch(self, *roots: str | os.PathLike[str], **options: Any) -> Watcher:
+        """A Watcher that keeps ``roots`` live (not started: use ``with`` or ``.start()``).
+
+        Options are Watcher's: ``debounce_seconds``, ``reconcile_interval_seconds``,
+        ``use_polling``...
+
+        Raises:
+            UsageError: a root is not a folder.
+        """
+        from kino_catalog.watcher import Watcher  # watchdog loads only for watching
+
+        return Watcher(self.engine, roots, **options)
