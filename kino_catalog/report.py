@@ -1,0 +1,271 @@
+"""Project reports: what was made, with which models and LoRAs, and when, aggregated in SQL.
+
+Every figure is a GROUP BY in the database, so a report over a million frames
+reads indexes and narrow columns instead of loading frames into Python.
+The result is plain JSON-ready data with stable keys (``REPORT_VERSION`` bumps
+when a key changes meaning); ``report_render`` turns it into text, CSV,
+Markdown and HTML.
+
+Keys (lists are ordered by frames, most first, unless said otherwise)::
+
+    report_version, created_at, scope {project_id, database}
+    summary {frames, projects, first_generated_at, last_generated_at, days_active,
+             plugins, models, loras, frames_with_loras, frames_with_seed,
+             distinct_seeds, reused_seeds, frames_with_reused_seed,
+             missing_images, sidecars_in_error}
+    per_day [{day, frames}]                (oldest first)
+    per_week [{week, starts, frames}]      (ISO weeks, oldest first)
+    plugins [{plugin, plugin_version, frames}]
+    models [{model, key, frames}]          (top N; model null = no model_name)
+    loras [{lora, key, frames, uses, mean_strength, min_strength, max_strength}]  (top N)
+    lora_lists [{lora, key, list, frames, uses, mean_strength, min_strength,
+                 max_strength}]            (the top N LoRAs split by list)
+    samplers [{sampler, frames}]   schedulers [{scheduler, frames}]
+    steps [{steps, frames}]   cfg_scale [{cfg_scale, frames}]   (by value)
+    resolutions [{width, height, frames}]
+    seeds_reused [{seed, frames}]          (top N seeds used by more than one frame)
+    missing_images [{id, sidecar, image}]  (first N, oldest first)
+    errors [{path, reason}]                (first N)
+
+Strengths are ``strength_model``.  A value missing in the sidecar is null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, select, true
+
+from kino_catalog.record import decode_int_key
+from kino_catalog.schema import Frame, IndexError_, Lora, Root
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["REPORT_VERSION", "SECTIONS", "build_report"]
+
+REPORT_VERSION = 1
+SECTIONS = ("summary", "per_day", "per_week", "plugins", "models", "loras", "lora_lists",
+            "samplers", "schedulers", "steps", "cfg_scale", "resolutions", "seeds_reused",
+            "missing_images", "errors")
+
+_frames = Frame.__table__
+_loras = Lora.__table__
+_errors = IndexError_.__table__
+_roots = Root.__table__
+f = _frames.c
+lo = _loras.c
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value is not None else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+class _Report:
+    """One report's queries, sharing a connection and the scope's conditions."""
+
+    def __init__(self, conn: Connection, project_id: int | None, top: int,
+                 list_limit: int) -> None:
+        self.conn = conn
+        self.project_id = project_id
+        self.top = top
+        self.list_limit = list_limit
+        self.scope: ColumnElement[bool] = (
+            f.project_id == project_id if project_id is not None else true())
+
+    def rows(self, stmt: Any) -> list[Any]:
+        return list(self.conn.execute(stmt))
+
+    def lora_scope(self, stmt: Any) -> Any:
+        if self.project_id is None:
+            return stmt
+        return stmt.where(lo.frame_id.in_(select(f.id).where(self.scope)))
+
+    def counted(self, *columns: Any, order_by_value: bool = False) -> list[Any]:
+        """``columns..., frames`` grouped, by frames (or by value, nulls last)."""
+        count = func.count().label("frames")
+        stmt = select(*columns, count).where(self.scope).group_by(*columns)
+        if order_by_value:
+            stmt = stmt.order_by(*(c.is_(None) for c in columns), *columns)
+        else:
+            stmt = stmt.order_by(count.desc(), *(c.is_(None) for c in columns), *columns)
+        return self.rows(stmt)
+
+    # ------------------------------------------------------------ sections
+    def summary(self) -> dict[str, Any]:
+        frames, first, last, projects, missing = self.conn.execute(
+            select(func.count(), func.min(f.generated_at), func.max(f.generated_at),
+                   func.count(func.distinct(f.project_id)),
+                   func.count().filter(f.image_exists.is_(False)))
+            .where(self.scope)).one()
+        models = self.conn.execute(select(func.count(func.distinct(f.model_key)))
+                                   .where(self.scope)).scalar_one()
+        loras, with_loras = self.conn.execute(self.lora_scope(
+            select(func.count(func.distinct(lo.key)), func.count(func.distinct(lo.frame_id)))
+        )).one()
+        return {"frames": frames, "projects": projects, "first_generated_at": _iso(first),
+                "last_generated_at": _iso(last), "models": models, "loras": loras,
+                "frames_with_loras": with_loras, "missing_images": int(missing)}
+
+    def per_day(self) -> list[dict[str, Any]]:
+        if self.conn.dialect.name == "postgresql":
+            day: Any = func.to_char(f.generated_at, "YYYY-MM-DD")
+        else:  # SQLite keeps DateTime as ISO text: the day is its first ten characters
+            day = func.substr(f.generated_at, 1, 10)
+        day = day.label("day")
+        return [{"day": d, "frames": n} for d, n in self.counted(day, order_by_value=True)]
+
+    def models(self) -> list[dict[str, Any]]:
+        # model_key is indexed; the name shown is the first spelling found for
+        # each top key, so the GROUP BY never touches the wide rows.
+        top = self.rows(select(f.model_key, func.count().label("n")).where(self.scope)
+                        .group_by(f.model_key).order_by(func.count().desc(), f.model_key)
+                        .limit(self.top))
+        found = []
+        for key, frames in top:
+            name = None if key is None else self.conn.execute(
+                select(f.model_name).where(f.model_key == key).limit(1)).scalar_one()
+            found.append({"model": name, "key": key, "frames": frames})
+        return found
+
+    def loras(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        strengths = (func.avg(lo.strength_model), func.min(lo.strength_model),
+                     func.max(lo.strength_model))
+        frames = func.count(func.distinct(lo.frame_id))
+        top = self.rows(self.lora_scope(
+            select(lo.key, func.min(lo.name), frames, func.count(), *strengths)
+            .group_by(lo.key).order_by(frames.desc(), lo.key).limit(self.top)))
+        names = {key: name for key, name, *_ in top}
+        # Show each LoRA under its most used spelling (Add_Detail vs add_detail.safetensors).
+        spellings = self.rows(self.lora_scope(
+            select(lo.key, lo.name, func.count().label("n")).where(lo.key.in_(list(names)))
+            .group_by(lo.key, lo.name).order_by(lo.key, func.count().desc(), lo.name)))
+        for key, name, _n in reversed(spellings):
+            names[key] = name
+        by_list = self.rows(self.lora_scope(
+            select(lo.key, lo.role, frames, func.count(), *strengths)
+            .where(lo.key.in_(list(names))).group_by(lo.key, lo.role)))
+        order = {key: i for i, key in enumerate(names)}
+        by_list.sort(key=lambda r: (order[r[0]], r[1]))
+
+        def stats(row: Any) -> dict[str, Any]:
+            return {"frames": row[0], "uses": row[1], "mean_strength": _float(row[2]),
+                    "min_strength": _float(row[3]), "max_strength": _float(row[4])}
+
+        return ([{"lora": names[key], "key": key, **stats(rest)} for key, _name, *rest in top],
+                [{"lora": names[key], "key": key, "list": role, **stats(rest)}
+                 for key, role, *rest in by_list])
+
+    def seeds(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        per_seed = (select(f.seed_key, func.count().label("n")).where(
+            self.scope, f.seed_key.is_not(None)).group_by(f.seed_key).subquery())
+        with_seed, distinct, reused, frames_reused = self.conn.execute(select(
+            func.coalesce(func.sum(per_seed.c.n), 0), func.count(),
+            func.count().filter(per_seed.c.n > 1),
+            func.coalesce(func.sum(per_seed.c.n).filter(per_seed.c.n > 1), 0),
+        )).one()
+        top = self.rows(select(per_seed.c.seed_key, per_seed.c.n).where(per_seed.c.n > 1)
+                        .order_by(per_seed.c.n.desc(), per_seed.c.seed_key).limit(self.top))
+        counts = {"frames_with_seed": int(with_seed), "distinct_seeds": distinct,
+                  "reused_seeds": reused, "frames_with_reused_seed": int(frames_reused)}
+        return counts, [{"seed": decode_int_key(key), "frames": n} for key, n in top]
+
+    def missing_images(self) -> list[dict[str, Any]]:
+        rows = self.rows(
+            select(f.id, _roots.c.path, f.folder, f.name, f.image_name)
+            .join_from(_frames, _roots, f.root_id == _roots.c.id)
+            .where(self.scope, f.image_exists.is_(False))
+            .order_by(f.generated_at, f.id).limit(self.list_limit))
+        return [{"id": id_, "sidecar": os.path.join(root, folder, name),
+                 "image": os.path.join(root, folder, image)}
+                for id_, root, folder, name, image in rows]
+
+    def errors(self) -> tuple[int, list[dict[str, Any]]]:
+        cond: ColumnElement[bool] = _errors.c.kind == "error"
+        if self.project_id is not None:
+            # Errors have no project column (the file could not be read): a
+            # Kino file name is the only clue, as it is for regenerated frames.
+            pattern = f"project\\_{self.project_id}\\_frame\\_%"
+            cond = and_(cond, _errors.c.name.like(pattern, escape="\\"))
+        count = self.conn.execute(select(func.count()).select_from(_errors).where(cond)
+                                  ).scalar_one()
+        rows = self.rows(
+            select(_roots.c.path, _errors.c.folder, _errors.c.name, _errors.c.reason)
+            .join_from(_errors, _roots, _errors.c.root_id == _roots.c.id).where(cond)
+            .order_by(_roots.c.path, _errors.c.folder, _errors.c.name).limit(self.list_limit))
+        return count, [{"path": os.path.join(root, folder, name), "reason": reason}
+                       for root, folder, name, reason in rows]
+
+
+def _per_week(per_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    weeks: dict[str, dict[str, Any]] = {}
+    for item in per_day:
+        day = dt.date.fromisoformat(item["day"])
+        year, week, weekday = day.isocalendar()
+        label = f"{year}-W{week:02d}"
+        entry = weeks.setdefault(label, {
+            "week": label, "starts": (day - dt.timedelta(days=weekday - 1)).isoformat(),
+            "frames": 0})
+        entry["frames"] += item["frames"]
+    return list(weeks.values())
+
+
+def build_report(engine: Engine, project_id: int | None = None, *, top: int = 20,
+                 list_limit: int = 100) -> dict[str, Any]:
+    """The report data for one project (``project_id``) or the whole catalogue.
+
+    ``top`` bounds the ranked lists (models, LoRAs, reused seeds);
+    ``list_limit`` bounds the listed frames with a missing image and errors
+    (their full counts are in ``summary``).
+    """
+    if top < 1 or list_limit < 0:
+        raise ValueError("top must be >= 1 and list_limit >= 0")
+    with engine.connect() as conn:
+        # One snapshot for every figure (SQLite reads in one transaction; on
+        # PostgreSQL REPEATABLE READ), so totals agree while an index runs.
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            r = _Report(conn, project_id, top, list_limit)
+            summary = r.summary()
+            per_day = r.per_day()
+            lora_top, lora_lists = r.loras()
+            seed_counts, seeds_reused = r.seeds()
+            error_count, errors = r.errors()
+            plugins = r.counted(f.plugin, f.plugin_version)
+            data: dict[str, Any] = {
+                "report_version": REPORT_VERSION,
+                "created_at": _iso(dt.datetime.now().replace(microsecond=0)),
+                "scope": {"project_id": project_id,
+                          "database": engine.url.render_as_string(hide_password=True)},
+                "summary": {**summary, "days_active": len(per_day),
+                            "plugins": len({p for p, _v, _n in plugins}), **seed_counts,
+                            "sidecars_in_error": error_count},
+                "per_day": per_day,
+                "per_week": _per_week(per_day),
+                "plugins": [{"plugin": p, "plugin_version": v, "frames": n}
+                            for p, v, n in plugins],
+                "models": r.models(),
+                "loras": lora_top,
+                "lora_lists": lora_lists,
+                "samplers": [{"sampler": s, "frames": n} for s, n in r.counted(f.sampler)],
+                "schedulers": [{"scheduler": s, "frames": n}
+                               for s, n in r.counted(f.scheduler)],
+                "steps": [{"steps": s, "frames": n}
+                          for s, n in r.counted(f.steps, order_by_value=True)],
+                "cfg_scale": [{"cfg_scale": c, "frames": n}
+                              for c, n in r.counted(f.cfg_scale, order_by_value=True)],
+                "resolutions": [{"width": w, "height": h, "frames": n}
+                                for w, h, n in r.counted(f.width, f.height)],
+                "seeds_reused": seeds_reused,
+                "missing_images": r.missing_images(),
+                "errors": errors,
+            }
+    return data
