@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 
-from kino_catalog import indexer, regen, report
+from kino_catalog import indexer
 from kino_catalog.db import default_database, make_engine, migrate_to_head
 from kino_catalog.errors import CatalogError, UsageError
 from kino_catalog.frames import Frame, frame_select
 from kino_catalog.query import order_by, to_ast, where_clause
+from kino_catalog.regen import Edits, request_from_frame
+from kino_catalog.report import build_report
 from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import IndexError_, Lora, Project, Root
 
@@ -199,7 +201,7 @@ class Catalog:
             UsageError: no such frame, or an override that does not fit.
         """
         found = frame if isinstance(frame, Frame) else self.get(frame)
-        return regen.request_from_frame(found, regen.Edits(
+        return request_from_frame(found, Edits(
             overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng))
 
     def iter_regen(self, query: str | Node = "", overrides: Mapping[str, Any] | None = None,
@@ -212,15 +214,15 @@ class Catalog:
             QueryError: the query is malformed (before anything is yielded).
             UsageError: an edit does not fit a frame; the message names the frame.
         """
-        edits = regen.Edits(overrides or {}, set_loras or {}, tuple(drop_loras),
+        edits = Edits(overrides or {}, set_loras or {}, tuple(drop_loras),
                             allow_new_keys, rng)
         node = to_ast(query)
         return self._iter_regen(node, edits)
 
-    def _iter_regen(self, node: Node, edits: regen.Edits) -> Iterator[dict[str, Any]]:
+    def _iter_regen(self, node: Node, edits: Edits) -> Iterator[dict[str, Any]]:
         for frame in self.iter_search(node, limit=None, sort="oldest"):
             try:
-                yield regen.request_from_frame(frame, edits)
+                yield request_from_frame(frame, edits)
             except UsageError as exc:
                 raise UsageError(f"frame {frame.id} ({frame.sidecar_path}): {exc}") from exc
 
@@ -236,4 +238,4 @@ class Catalog:
                 if conn.execute(select(Project.__table__.c.id).where(
                         Project.__table__.c.id == project_id)).first() is None:
                     raise UsageError(f"no project {project_id} in the catalogue")
-        return report.build_report(self.engine, project_id, top=top, list_limit=list_limit)
+        return build_report(self.engine, project_id, top=top, list_limit=list_limit)

@@ -135,8 +135,8 @@ def _seed(plugin: str, original: Any, text: str, rng: random.Random | None) -> i
     low, high = _seed_range(plugin, original)
     if text.strip().lower() == "random":
         return (rng or random.SystemRandom()).randint(low, high)
-    if _RELATIVE.fullmatch(text.strip()) and _is_int(original):
-        return (original + int(text) - low) % (high - low + 1) + low
+    if _RELATIVE.fullmatch(text.strip()) and isinstance(original, int):
+        return (int(original) + int(text) - low) % (high - low + 1) + low
     return None
 
 
@@ -261,8 +261,8 @@ def _set_lora(params: dict[str, Any], name: str, strength: float, is_lenient: bo
 # ---------------------------------------------------------------- requests
 def _kino_frame_id(document: dict[str, Any], sidecar: str | None) -> int | None:
     frame_id = document.get("frame_id")
-    if _is_int(frame_id):
-        return int(frame_id)
+    if isinstance(frame_id, int) and not isinstance(frame_id, bool):
+        return frame_id
     match = _KINO_FRAME.match(os.path.basename(sidecar or ""))
     return int(match.group(1)) if match else None
 
@@ -342,9 +342,8 @@ def read_request_files(paths: Iterable[str | os.PathLike[str]],
         name = os.fspath(path)
         try:
             size = os.path.getsize(name)
-            values = _whole_file(name) if size <= 1024 * 1024 else None
-            if values is None:
-                values = _json_lines(name)
+            whole = _whole_file(name) if size <= 1024 * 1024 else None
+            values = whole if whole is not None else _json_lines(name)
             for value, where in values:
                 yield _request_from_value(value, name, where, edits)
         except OSError as exc:
