@@ -24,7 +24,7 @@ Keys (lists are ordered by frames, most first, unless said otherwise)::
     steps [{steps, frames}]   cfg_scale [{cfg_scale, frames}]   (by value)
     resolutions [{width, height, frames}]
     seeds_reused [{seed, frames}]          (top N seeds used by more than one frame)
-    missing_images [{id, sidecar, image}]  (first N, oldest first)
+    missing_images [{id, sidecar, image}]  (first N, in catalogue order)
     errors [{path, reason}]                (first N)
 
 Strengths are ``strength_model``.  A value missing in the sidecar is null.
@@ -88,39 +88,37 @@ class _Report:
             return stmt
         return stmt.where(lo.frame_id.in_(select(f.id).where(self.scope)))
 
-    def counted(self, *columns: Any, order_by_value: bool = False) -> list[Any]:
-        """``columns..., frames`` grouped, by frames (or by value, nulls last)."""
-        count = func.count().label("frames")
-        stmt = select(*columns, count).where(self.scope).group_by(*columns)
-        if order_by_value:
-            stmt = stmt.order_by(*(c.is_(None) for c in columns), *columns)
-        else:
-            stmt = stmt.order_by(count.desc(), *(c.is_(None) for c in columns), *columns)
-        return self.rows(stmt)
+    def grouped(self, *columns: Any) -> list[tuple[Any, ...]]:
+        """``(columns..., frames)`` rows of one GROUP BY over the scope's frames."""
+        stmt = select(*columns, func.count()).where(self.scope).group_by(*columns)
+        return [tuple(row) for row in self.conn.execute(stmt)]
 
-    # ------------------------------------------------------------ sections
-    def summary(self) -> dict[str, Any]:
-        frames, first, last, projects, missing = self.conn.execute(
-            select(func.count(), func.min(f.generated_at), func.max(f.generated_at),
-                   func.count(func.distinct(f.project_id)),
-                   func.count().filter(f.image_exists.is_(False)))
-            .where(self.scope)).one()
+    def summary(self, facets: list[tuple[Any, ...]]) -> dict[str, Any]:
+        # MIN and MAX alone are each one probe of the generated_at index; with
+        # other aggregates beside them SQLite would scan the table instead.
+        first = self.conn.execute(select(func.min(f.generated_at)).where(self.scope)
+                                  ).scalar_one()
+        last = self.conn.execute(select(func.max(f.generated_at)).where(self.scope)
+                                 ).scalar_one()
+        projects = self.conn.execute(select(func.count(func.distinct(f.project_id)))
+                                     .where(self.scope)).scalar_one()
         models = self.conn.execute(select(func.count(func.distinct(f.model_key)))
                                    .where(self.scope)).scalar_one()
         loras, with_loras = self.conn.execute(self.lora_scope(
             select(func.count(func.distinct(lo.key)), func.count(func.distinct(lo.frame_id)))
         )).one()
-        return {"frames": frames, "projects": projects, "first_generated_at": _iso(first),
-                "last_generated_at": _iso(last), "models": models, "loras": loras,
-                "frames_with_loras": with_loras, "missing_images": int(missing)}
+        return {"frames": sum(row[-1] for row in facets), "projects": projects,
+                "first_generated_at": _iso(first), "last_generated_at": _iso(last),
+                "models": models, "loras": loras, "frames_with_loras": with_loras,
+                "missing_images": sum(row[-1] for row in facets if row[-2] is False
+                                      or row[-2] == 0)}
 
     def per_day(self) -> list[dict[str, Any]]:
         if self.conn.dialect.name == "postgresql":
             day: Any = func.to_char(f.generated_at, "YYYY-MM-DD")
         else:  # SQLite keeps DateTime as ISO text: the day is its first ten characters
             day = func.substr(f.generated_at, 1, 10)
-        day = day.label("day")
-        return [{"day": d, "frames": n} for d, n in self.counted(day, order_by_value=True)]
+        return [{"day": d, "frames": n} for d, n in _ordered(self.grouped(day), by_value=True)]
 
     def models(self) -> list[dict[str, Any]]:
         # model_key is indexed; the name shown is the first spelling found for
@@ -177,12 +175,15 @@ class _Report:
                   "reused_seeds": reused, "frames_with_reused_seed": int(frames_reused)}
         return counts, [{"seed": decode_int_key(key), "frames": n} for key, n in top]
 
-    def missing_images(self) -> list[dict[str, Any]]:
+    def missing_images(self, count: int) -> list[dict[str, Any]]:
+        if not count:  # nothing to find: skip a scan for it
+            return []
+        # In id order, which is table order: the scan stops at the list's end.
         rows = self.rows(
             select(f.id, _roots.c.path, f.folder, f.name, f.image_name)
             .join_from(_frames, _roots, f.root_id == _roots.c.id)
             .where(self.scope, f.image_exists.is_(False))
-            .order_by(f.generated_at, f.id).limit(self.list_limit))
+            .order_by(f.id).limit(self.list_limit))
         return [{"id": id_, "sidecar": os.path.join(root, folder, name),
                  "image": os.path.join(root, folder, image)}
                 for id_, root, folder, name, image in rows]
@@ -202,6 +203,25 @@ class _Report:
             .order_by(_roots.c.path, _errors.c.folder, _errors.c.name).limit(self.list_limit))
         return count, [{"path": os.path.join(root, folder, name), "reason": reason}
                        for root, folder, name, reason in rows]
+
+
+def _rollup(rows: list[tuple[Any, ...]], *indices: int) -> list[tuple[Any, ...]]:
+    """Sum the frame counts of GROUP BY rows over the chosen columns."""
+    totals: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        key = tuple(row[i] for i in indices)
+        totals[key] = totals.get(key, 0) + row[-1]
+    return [(*key, n) for key, n in totals.items()]
+
+
+def _ordered(rows: list[tuple[Any, ...]], *, by_value: bool = False) -> list[tuple[Any, ...]]:
+    """Most frames first (or by value), values ascending, a missing value (null) last."""
+    def value(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple((v is None, v) for v in row[:-1])
+
+    if by_value:
+        return sorted(rows, key=value)
+    return sorted(rows, key=lambda row: (-row[-1], value(row)))
 
 
 def _per_week(per_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -234,12 +254,23 @@ def build_report(engine: Engine, project_id: int | None = None, *, top: int = 20
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             r = _Report(conn, project_id, top, list_limit)
-            summary = r.summary()
+            # Two GROUP BYs give every per-frame distribution: one full pass over
+            # the wide frames rows per group, not one per section (columns are
+            # split so the number of groups stays small).
+            facets = r.grouped(f.plugin, f.plugin_version, f.sampler, f.scheduler,
+                               f.image_exists)
+            shapes = r.grouped(f.steps, f.cfg_scale, f.width, f.height)
+            summary = r.summary(facets)
             per_day = r.per_day()
             lora_top, lora_lists = r.loras()
             seed_counts, seeds_reused = r.seeds()
             error_count, errors = r.errors()
-            plugins = r.counted(f.plugin, f.plugin_version)
+            plugins = _ordered(_rollup(facets, 0, 1))
+
+            def table(name: str, rows: list[tuple[Any, ...]], *, by_value: bool = False
+                      ) -> list[dict[str, Any]]:
+                return [{name: v, "frames": n} for v, n in _ordered(rows, by_value=by_value)]
+
             data: dict[str, Any] = {
                 "report_version": REPORT_VERSION,
                 "created_at": _iso(dt.datetime.now().replace(microsecond=0)),
@@ -255,17 +286,14 @@ def build_report(engine: Engine, project_id: int | None = None, *, top: int = 20
                 "models": r.models(),
                 "loras": lora_top,
                 "lora_lists": lora_lists,
-                "samplers": [{"sampler": s, "frames": n} for s, n in r.counted(f.sampler)],
-                "schedulers": [{"scheduler": s, "frames": n}
-                               for s, n in r.counted(f.scheduler)],
-                "steps": [{"steps": s, "frames": n}
-                          for s, n in r.counted(f.steps, order_by_value=True)],
-                "cfg_scale": [{"cfg_scale": c, "frames": n}
-                              for c, n in r.counted(f.cfg_scale, order_by_value=True)],
+                "samplers": table("sampler", _rollup(facets, 2)),
+                "schedulers": table("scheduler", _rollup(facets, 3)),
+                "steps": table("steps", _rollup(shapes, 0), by_value=True),
+                "cfg_scale": table("cfg_scale", _rollup(shapes, 1), by_value=True),
                 "resolutions": [{"width": w, "height": h, "frames": n}
-                                for w, h, n in r.counted(f.width, f.height)],
+                                for w, h, n in _ordered(_rollup(shapes, 2, 3))],
                 "seeds_reused": seeds_reused,
-                "missing_images": r.missing_images(),
+                "missing_images": r.missing_images(summary["missing_images"]),
                 "errors": errors,
             }
     return data
