@@ -17,6 +17,7 @@ __all__ = ["FORMATS", "ReportTable", "render_report", "report_tables"]
 
 FORMATS = ("text", "json", "csv", "html", "md")
 TEXT_WEEKS = 26  # the text view is for a terminal: recent weeks; other formats have all
+TEXT_LISTED = 20  # listed frames (missing images, errors) shown in text; others list more
 
 _TITLES = {
     "summary": "Summary", "per_day": "Frames per day", "per_week": "Frames per week",
@@ -171,6 +172,9 @@ def _text(data: dict[str, Any], tables: list[ReportTable], console: Console | No
             rows = rows[-TEXT_WEEKS:]
         if table.section == "per_day" and not is_single:
             continue  # a line per day is for json/csv/html, or --section per_day
+        if table.section in ("missing_images", "errors") and len(rows) > TEXT_LISTED:
+            note = f" (first {TEXT_LISTED}; see the summary for the count)"
+            rows = rows[:TEXT_LISTED]
         shown = Table(title=table.title + note, title_justify="left", box=None,
                       header_style="bold", pad_edge=False, show_header=bool(rows))
         for i, column in enumerate(table.columns):
