@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kino_catalog import Catalog, UsageError
 from kino_catalog.corpus import generate_corpus
 from kino_catalog.frames import Frame
-from kino_catalog.regen import Edits, apply_edits, convert
+from kino_catalog.regen import Edits, apply_edits, convert, request_from_document
+from kino_catalog.sidecar import loads_exact
 
 MAX_SEED = 2**64 - 1
 
@@ -329,3 +332,27 @@ def test_cli_from_rejects_other_json(run_cli, example_library, tmp_path):
     result = run_cli("regen", "--from", str(lines))
     assert result.code == 2
     assert "line 2" in result.err
+
+
+# ---------------------------------------------------------------- properties
+
+scalars = (st.integers(min_value=-(2**70), max_value=2**70)
+           | st.floats(allow_nan=False, allow_infinity=False) | st.text() | st.booleans()
+           | st.none())
+json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                           max_leaves=8)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=12), json_values, max_size=8))
+def test_parameters_survive_the_request_exactly(parameters):
+    text = json.dumps({"plugin": "sdxl", "parameters": parameters})
+    request = request_from_document(loads_exact(text.encode()))
+    assert exact(json.loads(json.dumps(request))["data"]["parameters"]) == exact(parameters)
+
+
+@given(st.integers(min_value=-(2**70), max_value=2**70)
+       | st.floats(allow_nan=False, allow_infinity=False) | st.text() | st.booleans())
+def test_setting_a_value_to_its_printed_form_changes_nothing(value):
+    printed = value if isinstance(value, str) else json.dumps(value)
+    assert exact(convert("key", value, printed)) == exact(value)
