@@ -107,8 +107,11 @@ class _Report:
         # Two statements, so each COUNT(DISTINCT) reads its own covering index.
         loras = self.conn.execute(self.lora_scope(select(func.count(func.distinct(lo.key))))
                                   ).scalar_one()
-        with_loras = self.conn.execute(self.lora_scope(
-            select(func.count(func.distinct(lo.frame_id))))).scalar_one()
+        # GROUP BY walks the primary key (frame_id first) in order; COUNT(DISTINCT)
+        # would sort 1.5M uses in a temporary tree first (0.5 s against 8 s at 1M).
+        per_frame = self.lora_scope(select(lo.frame_id).group_by(lo.frame_id)).subquery()
+        with_loras = self.conn.execute(select(func.count()).select_from(per_frame)
+                                       ).scalar_one()
         return {"frames": sum(row[-1] for row in facets), "projects": projects,
                 "first_generated_at": _iso(first), "last_generated_at": _iso(last),
                 "models": models, "loras": loras, "frames_with_loras": with_loras,
