@@ -175,8 +175,7 @@ def _text(data: dict[str, Any], tables: list[ReportTable], console: Console | No
         if table.section in ("missing_images", "errors") and len(rows) > TEXT_LISTED:
             note = f" (first {TEXT_LISTED}; see the summary for the count)"
             rows = rows[:TEXT_LISTED]
-        shown = Table(title=table.title + note, title_justify="left", box=None,
-                      header_style="bold", pad_edge=False, show_header=bool(rows))
+        shown = Table(box=None, header_style="bold", pad_edge=False, show_header=bool(rows))
         for i, column in enumerate(table.columns):
             shown.add_column(column, justify="right" if _is_numeric(table, i) else "left",
                              overflow="fold")
@@ -185,5 +184,8 @@ def _text(data: dict[str, Any], tables: list[ReportTable], console: Console | No
         if not rows:
             shown.add_row("none")
         target.print()
+        # The title goes on its own line: as a table title rich would wrap it
+        # to the width of a narrow table.
+        target.print(f"[bold underline]{table.title}[/]{note}", highlight=False)
         target.print(shown)
     return out.getvalue()
