@@ -381,18 +381,23 @@ class _Differ:
     def _remove_unseen_folders(self, scope: str) -> None:
         """Drop rows of folders under ``scope`` that the walk did not see (deleted)."""
         prefix = scope + "/"
+        where = "root_id = ?"
+        params: tuple[Any, ...] = (self.root_id,)
+        if scope:
+            where += " AND (folder = ? OR substr(folder, 1, ?) = ?)"
+            params += (scope, len(prefix), prefix)
         for table, key in (("frames", "id"), ("index_errors", "folder, name")):
-            sql = f"SELECT {key}, folder FROM {table} WHERE root_id = ?"
-            params: tuple[Any, ...] = (self.root_id,)
-            if scope:
-                sql += " AND (folder = ? OR substr(folder, 1, ?) = ?)"
-                params += (scope, len(prefix), prefix)
-            stale = [row[:-1] for row in self._query(sql, params)
-                     if row[-1] not in self.seen_folders]
-            if table == "frames":
-                self.writer.remove([row[0] for row in stale], [])
-            else:
-                self.writer.remove([], [(row[0], row[1]) for row in stale])
+            # Folders first (an index scan returning a handful of rows), rows
+            # only for the vanished ones: a no-change sync fetches nothing.
+            folders = [row[0] for row in self._query(
+                f"SELECT DISTINCT folder FROM {table} WHERE {where}", params)]
+            for gone in (folder for folder in folders if folder not in self.seen_folders):
+                rows = self._query(f"SELECT {key} FROM {table} WHERE root_id = ? AND folder = ?",
+                                   (self.root_id, gone))
+                if table == "frames":
+                    self.writer.remove([row[0] for row in rows], [])
+                else:
+                    self.writer.remove([], [(row[0], row[1]) for row in rows])
 
     def close(self) -> None:
         self.conn.close()

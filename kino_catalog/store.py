@@ -129,7 +129,7 @@ class Store:
         """
         dropped = [index for table in _BULK_TABLES for index in table.indexes]
         for index in dropped:
-            index.drop(self.conn)
+            index.drop(self.conn, checkfirst=True)
         mark = self._mark
         only_root = self.conn.exec_driver_sql(
             f"SELECT count(*) FROM roots WHERE id <> {mark}", (self.root_id,)).scalar() == 0
@@ -158,7 +158,7 @@ class Store:
     def end_bulk_load(self, dropped: Sequence[Index]) -> None:
         """Recreate the indexes dropped by :meth:`begin_bulk_load`."""
         for index in dropped:
-            index.create(self.conn)
+            index.create(self.conn, checkfirst=True)
         if self.is_sqlite:
             self.conn.exec_driver_sql("PRAGMA cache_size=-65536")
 
