@@ -13,7 +13,8 @@ from kino_catalog import indexer
 from kino_catalog.db import default_database, make_engine, migrate_to_head
 from kino_catalog.errors import CatalogError, UsageError
 from kino_catalog.frames import Frame, frame_select
-from kino_catalog.query import order_by, to_ast, where_clause
+from kino_catalog.query import to_ast
+from kino_catalog.queryplan import count_statement, search_statement
 from kino_catalog.regen import Edits, request_from_frame
 from kino_catalog.report import build_report
 from kino_catalog.schema import Frame as FrameRow
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
     from types import TracebackType
 
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
     from kino_catalog.indexer import SyncResult
     from kino_catalog.queryparse import Node
@@ -91,38 +92,48 @@ class Catalog:
         return indexer.rebuild_root(self.engine, root, progress)
 
     # ------------------------------------------------------------ reading
-    def _frames_query(self, query: str | Node, sort: str) -> Any:
-        node = to_ast(query)
-        return frame_select().where(where_clause(node, self.engine.dialect)).order_by(
-            *order_by(sort))
-
     def search(self, query: str | Node = "", *, limit: int | None = 50,
                sort: str = "newest") -> list[Frame]:
         """Frames matching ``query``, ``limit=None`` (or 0) for all.
 
         Raises:
-            QueryError: the query is malformed.
+            QueryError: the query is malformed, or the sort key unknown.
         """
         return list(self.iter_search(query, limit=limit, sort=sort))
 
     def iter_search(self, query: str | Node = "", *, limit: int | None = None,
                     sort: str = "newest") -> Iterator[Frame]:
-        """Stream matching frames without holding them all in memory."""
-        stmt = self._frames_query(query, sort)
-        if limit:
-            stmt = stmt.limit(limit)
-        with self.engine.connect() as conn:
-            result = conn.execution_options(yield_per=1000).execute(stmt)
-            for row in result:
+        """Stream matching frames without holding them all in memory.
+
+        Raises:
+            QueryError: the query is malformed, or the sort key unknown.
+        """
+        node = to_ast(query)
+        text = query if isinstance(query, str) else None
+        conn = self.engine.connect()
+        try:  # errors surface here, before a caller prints anything
+            plan = search_statement(conn, node, sort=sort, limit=limit or None, query=text)
+        except BaseException:
+            conn.close()
+            raise
+        return self._stream(conn, plan.statement)
+
+    @staticmethod
+    def _stream(conn: Connection, statement: Any) -> Iterator[Frame]:
+        with conn:
+            for row in conn.execution_options(yield_per=1000).execute(statement):
                 yield Frame.from_row(row)
 
     def count(self, query: str | Node = "") -> int:
-        """How many frames match ``query``."""
+        """How many frames match ``query``.
+
+        Raises:
+            QueryError: the query is malformed.
+        """
         node = to_ast(query)
-        stmt = select(func.count()).select_from(FrameRow.__table__).where(
-            where_clause(node, self.engine.dialect))
+        text = query if isinstance(query, str) else None
         with self.engine.connect() as conn:
-            return int(conn.execute(stmt).scalar_one())
+            return int(conn.execute(count_statement(conn, node, text)).scalar_one())
 
     def get(self, ref: int | str | os.PathLike[str]) -> Frame:
         """A frame by id, sidecar path or image path.

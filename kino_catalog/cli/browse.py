@@ -30,17 +30,18 @@ def search(settings: Settings, query: tuple[str, ...], fmt: str | None, limit: i
     kino-catalog search 'model:juggernaut* cfg:>=6.5 date:2025-10' --format jsonl
     kino-catalog search '"red dragon" -sketch' --format paths | xargs feh
     """
-    node = to_ast(" ".join(query))  # parse first: a bad query fails before opening anything
+    text = " ".join(query)
+    to_ast(text)  # parse first: a bad query fails before opening anything
     catalog = settings.catalog()
     if is_count:
-        click.echo(catalog.count(node))
+        click.echo(catalog.count(text))
         return
     fmt = fmt or ("table" if is_terminal() else "jsonl")
     if limit is None:
         limit = TERMINAL_LIMIT if is_terminal() else 0
-    shown = render_frames(catalog.iter_search(node, limit=limit or None, sort=sort), fmt)
+    shown = render_frames(catalog.iter_search(text, limit=limit or None, sort=sort), fmt)
     if is_terminal() and fmt == "table":
-        total = catalog.count(node) if limit and shown == limit else shown
+        total = catalog.count(text) if limit and shown == limit else shown
         more = f" (showing {shown}; --limit 0 for all)" if total > shown else ""
         click.echo(f"{total} frame{'s' if total != 1 else ''}{more}", err=True)
 

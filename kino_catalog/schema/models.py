@@ -103,6 +103,10 @@ class Frame(Base):
         Index("ix_frames_model_key", "model_key", "generated_at"),
         Index("ix_frames_seed_key", "seed_key"),
         Index("ix_frames_project_id", "project_id", "generated_at"),
+        # 0002: a word's candidate frames are sorted by time without reading
+        # their rows; a project's per-model counts come from the index alone.
+        Index("ix_frames_id_generated_at", "id", "generated_at"),
+        Index("ix_frames_project_model", "project_id", "model_key"),
     )
 
 
