@@ -16,11 +16,14 @@ from kino_catalog.extras import check_tag
 from kino_catalog.frames import Frame, frame_select
 from kino_catalog.query import to_ast
 from kino_catalog.queryplan import count_statement, search_statement
+from kino_catalog.regen import Edits, request_from_frame
+from kino_catalog.report import build_report
 from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import IndexError_, Lora, Project, Root, Tag
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    import random
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from types import TracebackType
 
     from sqlalchemy.engine import Connection, Engine
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from kino_catalog.indexer import SyncResult
     from kino_catalog.presets import Preset
     from kino_catalog.queryparse import Node
+    from kino_catalog.watcher import Watcher
 
 __all__ = ["Catalog"]
 
@@ -364,3 +368,66 @@ class Catalog:
     def duplicates(self) -> list[dict[str, Any]]:
         """Groups of frames whose recorded image hashes are equal."""
         return verify.duplicates(self)
+    # ------------------------------------------------------------ watching
+    def watch(self, *roots: str | os.PathLike[str], **options: Any) -> Watcher:
+        """A Watcher that keeps ``roots`` live (not started: use ``with`` or ``.start()``).
+
+        Options are Watcher's: ``debounce_seconds``, ``reconcile_interval_seconds``,
+        ``use_polling``...
+
+        Raises:
+            UsageError: a root is not a folder.
+        """
+        from kino_catalog.watcher import Watcher  # watchdog loads only for watching
+
+        return Watcher(self.engine, roots, **options)
+
+    # ------------------------------------------------------------ regeneration, reports
+    def regen(self, frame: Frame | int | str | os.PathLike[str],
+              overrides: Mapping[str, Any] | None = None, *,
+              set_loras: Mapping[str, float] | None = None, drop_loras: Iterable[str] = (),
+              allow_new_keys: bool = False, rng: random.Random | None = None
+              ) -> dict[str, Any]:
+        """The Kino task body that regenerates ``frame`` (a Frame, id or path), with edits.
+
+        Raises:
+            UsageError: no such frame, or an override that does not fit.
+        """
+        found = frame if isinstance(frame, Frame) else self.get(frame)
+        return request_from_frame(found, Edits(
+            overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng))
+
+    def iter_regen(self, query: str | Node = "", overrides: Mapping[str, Any] | None = None,
+                   *, set_loras: Mapping[str, float] | None = None,
+                   drop_loras: Iterable[str] = (), allow_new_keys: bool = False,
+                   rng: random.Random | None = None) -> Iterator[dict[str, Any]]:
+        """Stream one request per frame matching ``query``, oldest first.
+
+        Raises:
+            QueryError: the query is malformed (before anything is yielded).
+            UsageError: an edit does not fit a frame; the message names the frame.
+        """
+        edits = Edits(overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng)
+        node = to_ast(query)
+        return self._iter_regen(node, edits)
+
+    def _iter_regen(self, node: Node, edits: Edits) -> Iterator[dict[str, Any]]:
+        for frame in self.iter_search(node, limit=None, sort="oldest"):
+            try:
+                yield request_from_frame(frame, edits)
+            except UsageError as exc:
+                raise UsageError(f"frame {frame.id} ({frame.sidecar_path}): {exc}") from exc
+
+    def report(self, project_id: int | None = None, *, top: int = 20,
+               list_limit: int = 100) -> dict[str, Any]:
+        """Statistics for one project or the whole catalogue (see kino_catalog.report).
+
+        Raises:
+            UsageError: ``project_id`` names no project in the catalogue.
+        """
+        if project_id is not None:
+            with self.engine.connect() as conn:
+                if conn.execute(select(Project.__table__.c.id).where(
+                        Project.__table__.c.id == project_id)).first() is None:
+                    raise UsageError(f"no project {project_id} in the catalogue")
+        return build_report(self.engine, project_id, top=top, list_limit=list_limit)

@@ -180,7 +180,7 @@ class _Writer:
 
     def _begin(self) -> Store:
         self.conn.begin()
-        return Store(self.conn, self.root_id, is_bulk=self.single)
+        return Store(self.conn, self.root_id)
 
     def _maybe_commit(self, files: int) -> None:
         self.pending += files
@@ -381,18 +381,23 @@ class _Differ:
     def _remove_unseen_folders(self, scope: str) -> None:
         """Drop rows of folders under ``scope`` that the walk did not see (deleted)."""
         prefix = scope + "/"
+        where = "root_id = ?"
+        params: tuple[Any, ...] = (self.root_id,)
+        if scope:
+            where += " AND (folder = ? OR substr(folder, 1, ?) = ?)"
+            params += (scope, len(prefix), prefix)
         for table, key in (("frames", "id"), ("index_errors", "folder, name")):
-            sql = f"SELECT {key}, folder FROM {table} WHERE root_id = ?"
-            params: tuple[Any, ...] = (self.root_id,)
-            if scope:
-                sql += " AND (folder = ? OR substr(folder, 1, ?) = ?)"
-                params += (scope, len(prefix), prefix)
-            stale = [row[:-1] for row in self._query(sql, params)
-                     if row[-1] not in self.seen_folders]
-            if table == "frames":
-                self.writer.remove([row[0] for row in stale], [])
-            else:
-                self.writer.remove([], [(row[0], row[1]) for row in stale])
+            # Folders first (an index scan returning a handful of rows), rows
+            # only for the vanished ones: a no-change sync fetches nothing.
+            folders = [row[0] for row in self._query(
+                f"SELECT DISTINCT folder FROM {table} WHERE {where}", params)]
+            for gone in (folder for folder in folders if folder not in self.seen_folders):
+                rows = self._query(f"SELECT {key} FROM {table} WHERE root_id = ? AND folder = ?",
+                                   (self.root_id, gone))
+                if table == "frames":
+                    self.writer.remove([row[0] for row in rows], [])
+                else:
+                    self.writer.remove([], [(row[0], row[1]) for row in rows])
 
     def close(self) -> None:
         self.conn.close()
@@ -427,6 +432,26 @@ def _folder_of(root: str, rel: str, names: set[str]) -> Folder:
     return folder
 
 
+def _names_only(root: str) -> Iterator[Folder]:
+    """Folders under ``root`` with their ``*.json`` names only (no stat, no symlinks)."""
+    stack = [root]
+    while stack:
+        path = stack.pop()
+        folder = Folder(path)
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.name.endswith(".json"):
+                        folder.names.add(entry.name)
+        except OSError:
+            continue
+        yield folder
+
+
 def _expected_files(engine: Engine, root_id: int) -> int | None:
     with engine.connect() as conn:
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -445,6 +470,10 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
     with engine.begin() as conn:
         root_id = _ensure_root(conn, root)
     expected = _expected_files(engine, root_id)
+    if expected is None and progress is not None:
+        # A first sync reads everything: a names-only pre-walk (a few percent
+        # of the work) buys the progress bar a total and an ETA.
+        expected = sum(len(folder.names) for folder in _names_only(root))
     writer = _Writer(engine, root_id, result, single_transaction=rebuild)
     is_ok = False
     dropped = None

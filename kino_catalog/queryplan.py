@@ -9,7 +9,8 @@ index that is already in generation-time order and stops at the limit:
   join-then-sort costs ~190 ms for a common one, a time walk probing the
   LoRA index ~23 ms for a rare one);
 - ``model`` / ``project``: their ``(…, generated_at)`` indexes;
-- ``fts-set``: a rare word: fetch its few frames from FTS5 and sort them;
+- ``fts-set``: a rarer word: fetch its frames from FTS5 and sort them on
+  ``ix_frames_id_generated_at`` without reading their rows;
 - ``time``: ``ix_frames_generated_at``, checking each frame (common words
   are probed per frame in FTS5, so a word in 40% of prompts stops after
   ~125 probes instead of materialising 400,000 ids);
@@ -19,6 +20,7 @@ index that is already in generation-time order and stops at the limit:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,6 @@ from sqlalchemy import (
     literal_column,
     not_,
     select,
-    table,
     text,
     true,
     tuple_,
@@ -48,7 +49,6 @@ from kino_catalog.query import (
     needs_substring,
     order_by,
     pg_vector,
-    text_tokens,
 )
 from kino_catalog.queryparse import And, Compare, DateRange, Lora, Match, Node, Not, Text
 from kino_catalog.record import normalise_name
@@ -65,8 +65,6 @@ frames = Frame.__table__
 roots = Root.__table__
 loras = LoraRow.__table__
 f = frames.c
-# SQLite only (migration 0002): per-column word frequencies of frames_fts.
-_vocab = table("frames_fts_vocab", column("term"), column("col"), column("doc"))
 _PROBE_US = 50.0  # see _is_set_cheaper
 _SET_US_PER_ROW = 1.2
 _TIME_SORTS = ("newest", "oldest")
@@ -89,27 +87,15 @@ def _is_word(node: Node) -> bool:
         node.value)
 
 
-def _fts_rows_estimate(conn: Connection, node: Text) -> int:
-    """An upper bound on the frames a word/phrase matches (SQLite's FTS5 vocabulary).
+def _fts_matches(conn: Connection, words: list[Text], cap: int) -> int:
+    """How many frames match all ``words``, counting no further than ``cap``.
 
-    A phrase matches no more frames than its rarest word; a prefix is
-    counted over the words it covers (capped, so a one-letter prefix
-    stays cheap to estimate).
+    Counting stops early, so a word in 70% of a million prompts costs a few
+    ms to rule out, where FTS5's vocabulary table would walk its whole list.
     """
-    words = text_tokens(node.value)
-    in_column = _vocab.c.col == FTS_COLUMNS[node.field]
-    counts = []
-    for i, word in enumerate(words):
-        if node.is_prefix and i == len(words) - 1:
-            capped = select(_vocab.c.doc).where(
-                in_column, _vocab.c.term >= word, _vocab.c.term < word + "\U0010ffff"
-            ).limit(200).subquery()
-            counts.append(conn.execute(select(func.coalesce(func.sum(capped.c.doc), 0)))
-                          .scalar_one())
-        else:
-            counts.append(conn.execute(select(_vocab.c.doc).where(_vocab.c.term == word, in_column))
-                          .scalar() or 0)
-    return int(min(counts)) if counts else 0
+    matching = select(fts.c.rowid).where(
+        literal_column("frames_fts").op("MATCH")(_all_of(words))).limit(cap)
+    return int(conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one())
 
 
 class _Builder:
@@ -188,7 +174,7 @@ def search_statement(conn: Connection, node: Node, *, sort: str = "newest",
         # FTS5 ranks every match in one pass; a correlated rank per frame would
         # cost a probe (~50 us) per match.
         ranked = select(fts.c.rowid, fts.c.rank).where(literal_column("frames_fts").op("MATCH")(
-            " AND ".join(fts_phrase(w) for w in words))).subquery()  # type: ignore[arg-type]
+            _all_of(words))).subquery()  # type: ignore[arg-type]
         return Plan("relevance", base.select_from(frames_roots.join(
             ranked, ranked.c.rowid == f.id)).where(b.where(nodes)).order_by(
             ranked.c.rank, *order_by("newest")).limit(limit))
@@ -203,8 +189,7 @@ def search_statement(conn: Connection, node: Node, *, sort: str = "newest",
         return Plan("filter", base.select_from(frames_roots).where(b.where(nodes))
                     .order_by(*orders).limit(limit))
     if b.dialect == "sqlite" and words and limit:
-        estimate = min(_fts_rows_estimate(conn, w) for w in words)  # type: ignore[arg-type]
-        if _is_set_cheaper(conn, estimate, limit):
+        if _is_set_cheaper(conn, words, limit):  # type: ignore[arg-type]
             if len(words) == len(nodes):  # words only: sort candidates on a covering index
                 newest = _newest_matching(words, limit, sort)  # type: ignore[arg-type]
                 return Plan("fts-set", base.select_from(frames_roots).where(f.id.in_(newest))
@@ -229,17 +214,21 @@ def search_statement(conn: Connection, node: Node, *, sort: str = "newest",
                 .where(b.where(nodes, probe_text=bool(limit))).order_by(*orders).limit(limit))
 
 
-def _is_set_cheaper(conn: Connection, matches: int, limit: int) -> bool:
+def _is_set_cheaper(conn: Connection, words: list[Text], limit: int) -> bool:
     """Whether fetching every match beats walking the time index and probing each frame.
 
     Measured on this design (SQLite 3.40, warm cache): one FTS5 probe costs
     about 50 us, one candidate fetched and sorted through
     ``ix_frames_id_generated_at`` about 1.2 us.  The walk visits about
-    ``limit * frames / matches`` frames before it has ``limit`` matches.
+    ``limit * frames / matches`` frames before it has ``limit`` matches, so
+    the set wins below ``sqrt(limit * frames * 50 / 1.2)`` matches (~46,000
+    for 50 of a million frames); matches are counted only up to that.
     """
     frames_total = conn.execute(select(func.max(f.id))).scalar() or 0
+    break_even = math.isqrt(int(limit * frames_total * _PROBE_US / _SET_US_PER_ROW)) + 1
+    matches = _fts_matches(conn, words, break_even)
     probes = limit * frames_total / max(matches, 1)
-    return matches * _SET_US_PER_ROW <= probes * _PROBE_US
+    return matches < break_even and matches * _SET_US_PER_ROW <= probes * _PROBE_US
 
 
 def _newest_matching(words: list[Text], limit: int, sort: str) -> Any:
@@ -250,14 +239,16 @@ def _newest_matching(words: list[Text], limit: int, sort: str) -> Any:
     JSON, often on overflow pages) just to read its time.  Values stay bound.
     """
     direction = "DESC" if sort == "newest" else "ASC"
-    params = {f"w{i}": fts_phrase(w) for i, w in enumerate(words)}
-    matches = " AND ".join(
-        f"id IN (SELECT rowid FROM frames_fts WHERE frames_fts MATCH :w{i})"
-        for i in range(len(words)))
     return text(
-        "SELECT id FROM frames INDEXED BY ix_frames_id_generated_at "
-        f"WHERE {matches} ORDER BY generated_at {direction}, id {direction} LIMIT :limit"
-    ).bindparams(limit=limit, **params).columns(column("id"))
+        "SELECT id FROM frames INDEXED BY ix_frames_id_generated_at WHERE id IN "
+        "(SELECT rowid FROM frames_fts WHERE frames_fts MATCH :words) "
+        f"ORDER BY generated_at {direction}, id {direction} LIMIT :limit"
+    ).bindparams(limit=limit, words=_all_of(words)).columns(column("id"))
+
+
+def _all_of(words: list[Text]) -> str:
+    """One FTS5 MATCH string for several words: FTS5 intersects their lists itself."""
+    return " AND ".join(fts_phrase(w) for w in words)
 
 
 def _relevance(dialect: str, words: list[Node]) -> Any:

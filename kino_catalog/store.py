@@ -48,10 +48,9 @@ def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
 class Store:
     """Writes for one root within the caller's transaction on ``conn``."""
 
-    def __init__(self, conn: Connection, root_id: int, *, is_bulk: bool = False) -> None:
+    def __init__(self, conn: Connection, root_id: int) -> None:
         self.conn = conn
         self.root_id = root_id
-        self.is_bulk = is_bulk  # FTS rows are rebuilt once at the end (see end_bulk_load)
         self.is_sqlite = conn.dialect.name == "sqlite"
         self._mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         # Taken before this transaction deletes anything, so a frame replaced in
@@ -110,7 +109,9 @@ class Store:
         self._executemany(self._lora_sql, lora_rows)
         self._executemany(self._param_sql, param_rows)
         self._executemany(self._tag_sql, tag_rows)
-        if self.is_sqlite and not self.is_bulk:
+        if self.is_sqlite:
+            # Also during a rebuild: the writer would otherwise wait for the
+            # readers here, and re-tokenise everything alone at the end.
             prompt, negative = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negative_prompt")
             self._executemany(
                 "INSERT INTO frames_fts (rowid, prompt, negative_prompt) VALUES (?, ?, ?)",
@@ -140,14 +141,20 @@ class Store:
         """
         dropped = [index for table in _BULK_TABLES for index in table.indexes]
         for index in dropped:
-            index.drop(self.conn)
+            index.drop(self.conn, checkfirst=True)
         mark = self._mark
-        if self.is_sqlite:
-            self.conn.exec_driver_sql("PRAGMA cache_size=-131072")  # 128 MiB for index builds
-            self.conn.exec_driver_sql(
-                "INSERT INTO frames_fts (frames_fts) VALUES ('delete-all')")
         only_root = self.conn.exec_driver_sql(
             f"SELECT count(*) FROM roots WHERE id <> {mark}", (self.root_id,)).scalar() == 0
+        if self.is_sqlite:
+            self.conn.exec_driver_sql("PRAGMA cache_size=-131072")  # 128 MiB for index builds
+            if only_root:
+                self.conn.exec_driver_sql(
+                    "INSERT INTO frames_fts (frames_fts) VALUES ('delete-all')")
+            else:
+                self.conn.exec_driver_sql(
+                    "INSERT INTO frames_fts (frames_fts, rowid, prompt, negative_prompt) "
+                    "SELECT 'delete', id, prompt, negative_prompt FROM frames "
+                    f"WHERE root_id = {mark}", (self.root_id,))
         for table in ("loras", "parameters", "tags"):
             if only_root:
                 self.conn.exec_driver_sql(f"DELETE FROM {table}")
@@ -161,11 +168,10 @@ class Store:
         return dropped
 
     def end_bulk_load(self, dropped: Sequence[Index]) -> None:
-        """Recreate the indexes and the full-text index after a bulk load."""
+        """Recreate the indexes dropped by :meth:`begin_bulk_load`."""
         for index in dropped:
-            index.create(self.conn)
+            index.create(self.conn, checkfirst=True)
         if self.is_sqlite:
-            self.conn.exec_driver_sql("INSERT INTO frames_fts (frames_fts) VALUES ('rebuild')")
             self.conn.exec_driver_sql("PRAGMA cache_size=-65536")
 
     def update_images(self, rows: Sequence[tuple[str, bool, int, int]]) -> None:

@@ -360,3 +360,19 @@ def test_nul_characters_are_indexed_on_both_databases(any_catalog, library):
     frame = any_catalog.get(path)
     assert frame.parameters["prompt"] == "red\u0000dragon"  # the sidecar, exactly
     assert frame.raw_json == path.read_text()
+
+
+def test_rebuilding_one_root_keeps_the_others_searchable(tmp_path, library):
+    other = tmp_path / "other"
+    for i in range(3):
+        library.frame(1, i, parameters={"prompt": "a castle"})
+        library.write(f"../other/project_2_frame_{i}_variant_0.json",
+                      make_sidecar({"prompt": "a portrait"}))
+    with Catalog.open(tmp_path / "a.db") as rebuilt, Catalog.open(tmp_path / "b.db") as fresh:
+        for cat in (rebuilt, fresh):
+            cat.sync(library.root)
+            cat.sync(other)
+        rebuilt.rebuild(library.root)
+        assert catalog_state(rebuilt) == catalog_state(fresh)
+        assert rebuilt.count("portrait") == 3
+        assert rebuilt.count("castle") == 3

@@ -101,6 +101,10 @@ class Frame(Base):
         # A unique index, not a constraint: a rebuild drops and rebuilds it
         # around its bulk load (SQLite cannot drop a table constraint).
         Index("ix_frames_location", "root_id", "folder", "name", unique=True),
+        # Covers what sync compares per folder, so a no-change sync reads only
+        # this index, never the wide rows (raw JSON, prompts).
+        Index("ix_frames_sync", "root_id", "folder", "name", "size", "mtime_ns", "image_exists",
+              "image_count", "image_name"),
         Index("ix_frames_generated_at", "generated_at", "id"),
         Index("ix_frames_model_key", "model_key", "generated_at"),
         Index("ix_frames_seed_key", "seed_key"),

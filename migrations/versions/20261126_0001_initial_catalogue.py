@@ -75,6 +75,20 @@ def upgrade() -> None:
     with op.batch_alter_table("frames", schema=None) as batch_op:
         batch_op.create_index("ix_frames_generated_at", ["generated_at", "id"], unique=False)
         batch_op.create_index("ix_frames_location", ["root_id", "folder", "name"], unique=True)
+        batch_op.create_index(
+            "ix_frames_sync",
+            [
+                "root_id",
+                "folder",
+                "name",
+                "size",
+                "mtime_ns",
+                "image_exists",
+                "image_count",
+                "image_name",
+            ],
+            unique=False,
+        )
         batch_op.create_index("ix_frames_model_key", ["model_key", "generated_at"], unique=False)
         batch_op.create_index("ix_frames_project_id", ["project_id", "generated_at"], unique=False)
         batch_op.create_index("ix_frames_seed_key", ["seed_key"], unique=False)
@@ -182,6 +196,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_frames_model_key")
         batch_op.drop_index("ix_frames_generated_at")
         batch_op.drop_index("ix_frames_location")
+        batch_op.drop_index("ix_frames_sync")
 
     op.drop_table("frames")
     op.drop_table("roots")

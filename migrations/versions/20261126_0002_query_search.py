@@ -4,9 +4,9 @@ Two frames indexes: (id, generated_at) sorts a word's candidate frames by
 time without reading their rows; (project_id, model_key) answers per-project
 model counts from the index alone.
 
-The query planner asks ``frames_fts_vocab`` (fts5vocab 'col': term, col,
-doc, cnt) how many frames contain a word in a column, to choose between
-fetching a rare word's frames and probing a common word frame by frame.
+``frames_fts_vocab`` (fts5vocab 'col': term, col, doc, cnt) lists how many
+frames hold each word per column (the query benchmark picks its common,
+mid-frequency and rare words with it).
 On PostgreSQL the full-text indexes are rebuilt over text whose ASCII
 punctuation is turned into spaces, so ``score_9``, ``(dragon:1.2)`` and
 ``red-dragon`` split into words as SQLite's unicode61 tokenizer splits them.

@@ -1,0 +1,132 @@
+"""The regen command: Kino task bodies for frames, queries or saved files; optional submit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from kino_catalog.cli.app import Settings, cli, dumps, is_terminal, pass_settings
+from kino_catalog.errors import UsageError
+from kino_catalog.query import to_ast
+from kino_catalog.regen import Edits, parse_assignments, parse_strengths, read_request_files
+from kino_catalog.submit import submit_requests
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+__all__ = ["atomic_output", "regen"]
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | None) -> Iterator[IO[str] | None]:
+    """A text file that appears at ``path`` only once complete (None: use stdout).
+
+    A batch that stops half way (bad override on frame 900) must not leave a
+    half-written request file that looks like a finished one.
+    """
+    if path is None:
+        yield None
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".kino-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yield fh
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what `>` would give
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _requests(settings: Settings, refs: tuple[str, ...], query: str | None, is_from: bool,
+              edits: Edits) -> tuple[Iterable[dict[str, Any]], bool]:
+    """(requests, is_single): the one source the options chose, as a stream."""
+    chosen = sum((query is not None, is_from, bool(refs) and not is_from))
+    if query is not None and refs:
+        raise UsageError("give FRAME..., --query Q or --from FILE..., not several")
+    if chosen != 1 or (is_from and not refs):
+        raise UsageError("give FRAME..., --query Q or --from FILE... (see --help)")
+    if is_from:
+        return read_request_files(refs, edits), False
+    catalog = settings.catalog()
+    if query is not None:
+        node = to_ast(query)  # a bad query fails before anything is written or sent
+        return catalog.iter_regen(node, edits.overrides, set_loras=edits.set_loras,
+                                  drop_loras=edits.drop_loras,
+                                  allow_new_keys=edits.allow_new_keys), False
+    return (catalog.regen(ref, edits.overrides, set_loras=edits.set_loras,
+                          drop_loras=edits.drop_loras, allow_new_keys=edits.allow_new_keys)
+            for ref in refs), len(refs) == 1
+
+
+@cli.command()
+@click.argument("refs", nargs=-1, metavar="[FRAME...|FILE...]")
+@click.option("-q", "--query", help="Every frame matching this query (JSON lines, oldest first).")
+@click.option("--from", "is_from", is_flag=True,
+              help="The arguments are saved sidecars or request files (.json or JSON lines).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a parameter, typed like the original; seed=random, seed=+1.")
+@click.option("--set-lora", "set_loras", multiple=True, metavar="NAME=STRENGTH",
+              help="Set a LoRA's strength in every list that holds it.")
+@click.option("--drop-lora", "drop_loras", multiple=True, metavar="NAME",
+              help="Remove a LoRA from every list that holds it.")
+@click.option("--allow-new-keys", is_flag=True,
+              help="Let --set add keys (and --set-lora add LoRAs) the frame never had.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the requests to FILE (complete or not at all).")
+@click.option("--submit", metavar="URL",
+              help="Send each request to the Kino server at URL and start it.")
+@pass_settings
+def regen(settings: Settings, refs: tuple[str, ...], query: str | None, is_from: bool,
+          sets: tuple[str, ...], set_loras: tuple[str, ...], drop_loras: tuple[str, ...],
+          allow_new_keys: bool, output: str | None, submit: str | None) -> None:
+    """Print the Kino request that regenerates a frame (FRAME: id, sidecar or image path).
+
+    One FRAME prints one JSON object; several frames, --query and --from print
+    JSON lines (one request per line, streamed). Parameters are the sidecar's
+    exactly (same keys, types, big seeds) unless overridden. --submit sends
+    them to Kino (POST /api/v1/generator/tasks, then .../{id}/generate) and
+    prints the created task ids.
+
+    \b
+    kino-catalog regen 17 --set steps=40 --set cfg_scale=6.5 --set seed=random
+    kino-catalog regen --query 'project:12 lora:add_detail' --set-lora add_detail=0.6 -o p12.jsonl
+    kino-catalog regen --from saved/*.json --submit http://127.0.0.1:8000
+    """
+    edits = Edits(parse_assignments(sets, "--set"), parse_strengths(set_loras), drop_loras,
+                  allow_new_keys)
+    requests, is_single = _requests(settings, refs, query, is_from, edits)
+    with atomic_output(output) as fh:
+        if submit is not None:
+            ids = submit_requests(_tee(requests, fh), submit, on_started=click.echo)
+            click.echo(f"submitted {len(ids)} task(s) to {submit}", err=True)
+            return
+        written = 0
+        for request in requests:
+            text = dumps(request) if not (is_single and is_terminal() and fh is None) else (
+                _pretty(request))
+            click.echo(text, file=fh)
+            written += 1
+    if output is not None:
+        click.echo(f"wrote {written} request(s) to {output}", err=True)
+
+
+def _tee(requests: Iterable[dict[str, Any]], fh: IO[str] | None) -> Iterator[dict[str, Any]]:
+    for request in requests:
+        if fh is not None:
+            fh.write(dumps(request) + "\n")
+        yield request
+
+
+def _pretty(request: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(request, ensure_ascii=False, indent=2)

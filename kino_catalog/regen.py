@@ -1,0 +1,375 @@
+"""Regeneration requests: a sidecar (or a saved request) -> a Kino task body, with edits.
+
+The request's ``data.parameters`` is the sidecar's ``parameters`` object as it
+was parsed losslessly from disk, so without edits it is equal to it key for
+key, value for value and JSON type for JSON type (a seed of 2**64-1 stays that
+integer).  Edits are typed like the value they replace because Kino plugins
+pass parameters straight to ComfyUI, which rejects ``"40"`` where it wants 40.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kino_catalog.errors import SidecarError, UsageError
+from kino_catalog.record import is_lora_list, normalise_name, parse_record, project_from_name
+from kino_catalog.sidecar import loads_exact
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+
+    from kino_catalog.frames import Frame
+
+__all__ = [
+    "DEFAULT_SEED_RANGE",
+    "PLUGIN_SEED_RANGES",
+    "Edits",
+    "apply_edits",
+    "parse_assignments",
+    "read_request_files",
+    "request_from_document",
+    "request_from_frame",
+]
+
+#: ComfyUI (behind both Kino plugins) accepts seeds 0..2**64-1.
+PLUGIN_SEED_RANGES: dict[str, tuple[int, int]] = {
+    "sdxl": (0, 2**64 - 1),
+    "wan22_i2v": (0, 2**64 - 1),
+}
+#: Unknown plugins get the range every backend accepts (numpy's is 32-bit),
+#: widened to 64 bits when the frame's own seed shows the plugin takes more.
+DEFAULT_SEED_RANGE = (0, 2**32 - 1)
+
+_INT = re.compile(r"[+-]?\d+")
+_RELATIVE = re.compile(r"[+-]\d+")
+_KINO_FRAME = re.compile(r"project_\d+_frame_(\d+)")
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+@dataclass(frozen=True)
+class Edits:
+    """What to change in every request: ``--set``, ``--set-lora``, ``--drop-lora``.
+
+    ``overrides`` values may be text (from the command line: converted to the
+    original's type) or Python values (from code: checked against it).
+    """
+
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    set_loras: Mapping[str, float] = field(default_factory=dict)
+    drop_loras: tuple[str, ...] = ()
+    allow_new_keys: bool = False
+    rng: random.Random | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.overrides or self.set_loras or self.drop_loras)
+
+
+def parse_assignments(items: Iterable[str], option: str) -> dict[str, str]:
+    """Split ``KEY=VALUE`` strings (the value may itself hold ``=``).
+
+    Raises:
+        UsageError: an item without ``=`` or with an empty key.
+    """
+    found: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} {item!r}: expected KEY=VALUE")
+        found[key.strip()] = value
+    return found
+
+
+def parse_strengths(items: Iterable[str]) -> dict[str, float]:
+    """``--set-lora NAME=STRENGTH`` items -> {name: strength}.
+
+    Raises:
+        UsageError: a strength that is not a finite number.
+    """
+    return {name: _to_float("--set-lora " + name, text)
+            for name, text in parse_assignments(items, "--set-lora").items()}
+
+
+# ---------------------------------------------------------------- values
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bad(key: str, value: Any, expected: str) -> UsageError:
+    return UsageError(f"--set {key}={value}: {key} must be {expected}")
+
+
+def _to_float(key: str, text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise _bad(key, text, "a number") from None
+    if not math.isfinite(number):
+        raise _bad(key, text, "a finite number")
+    return number
+
+
+def _guess(text: str) -> Any:
+    """A new key's value: a JSON literal if it is one (``12``, ``true``, ``[1]``), else text."""
+    try:
+        return loads_exact(text.encode("utf-8"))
+    except SidecarError:
+        return text
+
+
+def _seed_range(plugin: str, original: Any) -> tuple[int, int]:
+    low, high = PLUGIN_SEED_RANGES.get(plugin, DEFAULT_SEED_RANGE)
+    if _is_int(original) and original > high:
+        high = 2**64 - 1
+    return low, high
+
+
+def _seed(plugin: str, original: Any, text: str, rng: random.Random | None) -> int | None:
+    """``random`` or ``+N``/``-N`` (wrapping inside the plugin's range, as Kino's UI does)."""
+    low, high = _seed_range(plugin, original)
+    if text.strip().lower() == "random":
+        return (rng or random.SystemRandom()).randint(low, high)
+    if _RELATIVE.fullmatch(text.strip()) and isinstance(original, int):
+        return (int(original) + int(text) - low) % (high - low + 1) + low
+    return None
+
+
+def convert(key: str, original: Any, value: Any) -> Any:
+    """``value`` as the JSON type of ``original`` (text is parsed, Python values checked).
+
+    Raises:
+        UsageError: the value does not fit, e.g. ``steps=abc`` or ``cfg_scale=[]``.
+    """
+    is_text = isinstance(value, str)
+    if isinstance(original, bool):
+        if isinstance(value, bool):
+            return value
+        if is_text and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise _bad(key, value, "true or false")
+    if _is_int(original):
+        if _is_int(value):
+            return value
+        if is_text and _INT.fullmatch(value.strip()):
+            return int(value)
+        raise _bad(key, value, "an integer")
+    if isinstance(original, float):
+        if _is_int(value) or isinstance(value, float):
+            number = float(value)
+            if math.isfinite(number):
+                return number
+            raise _bad(key, value, "a finite number")
+        if is_text:
+            return _to_float(key, value)
+        raise _bad(key, value, "a number")
+    if isinstance(original, str):
+        if is_text:
+            return value
+        raise _bad(key, value, "a string")
+    if isinstance(original, (list, dict)):
+        parsed = _guess(value) if is_text else value
+        if isinstance(parsed, type(original)):
+            return parsed
+        raise _bad(key, value, "a JSON list" if isinstance(original, list) else "a JSON object")
+    return _guess(value) if is_text else value  # null (or unknown) before: take it as given
+
+
+# ---------------------------------------------------------------- edits
+def apply_edits(parameters: dict[str, Any], plugin: str, edits: Edits) -> dict[str, Any]:
+    """A copy of ``parameters`` with the edits applied; the input is left alone.
+
+    Raises:
+        UsageError: unknown key or LoRA (without ``allow_new_keys``), or a value
+            that does not fit the original's type.
+    """
+    params = copy.deepcopy(parameters)
+    for key, value in edits.overrides.items():
+        if key not in params and not edits.allow_new_keys:
+            raise UsageError(f"--set {key}: the frame has no parameter {key!r} "
+                             "(use --allow-new-keys to add it)")
+        original = params.get(key)
+        if key == "seed" and isinstance(value, str):
+            seed = _seed(plugin, original, value, edits.rng)
+            if seed is not None:
+                params[key] = seed
+                continue
+        params[key] = convert(key, original, value) if key in params else (
+            _guess(value) if isinstance(value, str) else value)
+    for name in edits.drop_loras:
+        _drop_lora(params, name, edits.allow_new_keys)
+    for name, strength in edits.set_loras.items():
+        _set_lora(params, name, float(strength), edits.allow_new_keys)
+    return params
+
+
+def _lora_lists(params: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    return [(role, items) for role, items in params.items()
+            if is_lora_list(role, items) and isinstance(items, list)]
+
+
+def _item_key(item: Any) -> str | None:
+    name = item if isinstance(item, str) else (
+        item.get("lora_name", item.get("name")) if isinstance(item, dict) else None)
+    return normalise_name(name) if isinstance(name, str) else None
+
+
+def _drop_lora(params: dict[str, Any], name: str, is_lenient: bool) -> None:
+    key, found = normalise_name(name), False
+    for role, items in _lora_lists(params):
+        kept = [item for item in items if _item_key(item) != key]
+        found = found or len(kept) != len(items)
+        params[role] = kept
+    if not found and not is_lenient:
+        raise UsageError(f"--drop-lora {name}: the frame uses no such LoRA")
+
+
+def _set_lora(params: dict[str, Any], name: str, strength: float, is_lenient: bool) -> None:
+    key, found = normalise_name(name), False
+    lists = _lora_lists(params)
+    for _role, items in lists:
+        for position, item in enumerate(items):
+            if _item_key(item) != key:
+                continue
+            found = True
+            if isinstance(item, str):  # a bare name has nowhere to keep a strength
+                items[position] = item = {"lora_name": item}
+            item["strength_model"] = strength
+            if "strength_clip" in item:
+                item["strength_clip"] = strength
+    if found:
+        return
+    if not is_lenient:
+        raise UsageError(f"--set-lora {name}: the frame uses no such LoRA "
+                         "(use --allow-new-keys to add it)")
+    if "loras" not in params and lists:
+        roles = ", ".join(role for role, _ in lists)
+        raise UsageError(f"--set-lora {name}: cannot tell which list ({roles}) should get it")
+    target = params.setdefault("loras", [])
+    has_clip = not target or any(isinstance(i, dict) and "strength_clip" in i for i in target)
+    new = {"lora_name": name, "strength_model": strength}
+    if has_clip:
+        new["strength_clip"] = strength
+    target.append(new)
+
+
+# ---------------------------------------------------------------- requests
+def _kino_frame_id(document: dict[str, Any], sidecar: str | None) -> int | None:
+    frame_id = document.get("frame_id")
+    if isinstance(frame_id, int) and not isinstance(frame_id, bool):
+        return frame_id
+    match = _KINO_FRAME.match(os.path.basename(sidecar or ""))
+    return int(match.group(1)) if match else None
+
+
+def _name(sidecar: str | None, plugin: str) -> str:
+    stem = os.path.splitext(os.path.basename(sidecar))[0] if sidecar else plugin
+    return f"regenerate {stem}"
+
+
+def request_from_document(document: dict[str, Any], *, sidecar: str | None = None,
+                          project_id: int | None = None, edits: Edits | None = None,
+                          extra_source: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The Kino task body that reproduces a sidecar document (see DESIGN.md §6).
+
+    ``project_id`` is the fallback when the document has none (Kino's
+    in-place regeneration drops it; the file name keeps it).
+    """
+    plugin = document["plugin"]
+    params = document["parameters"]
+    if edits is not None and not edits.is_empty:
+        params = apply_edits(params, plugin, edits)
+    own_project = document.get("project_id")
+    if _is_int(own_project):
+        project_id = own_project
+    elif project_id is None and sidecar:
+        project_id = project_from_name(os.path.basename(sidecar))
+    source: dict[str, Any] = {
+        "sidecar": sidecar,
+        "plugin_version": document.get("plugin_version"),
+        "frame_id": _kino_frame_id(document, sidecar),
+        "task_id": document.get("task_id"),
+        "timestamp": document.get("timestamp"),
+    }
+    source.update(extra_source or {})
+    return {"name": _name(sidecar, plugin), "type": plugin,
+            "data": {"parameters": params, "project_id": project_id}, "source": source}
+
+
+def request_from_frame(frame: Frame, edits: Edits | None = None) -> dict[str, Any]:
+    """The Kino task body for a catalogued frame."""
+    return request_from_document(
+        frame.document, sidecar=frame.sidecar_path, project_id=frame.project_id, edits=edits,
+        extra_source={"image": frame.image_path, "catalog_id": frame.id})
+
+
+def _request_from_value(value: Any, path: str, where: str,
+                        edits: Edits | None) -> dict[str, Any]:
+    """A parsed JSON value from a --from file: a saved request or a saved sidecar."""
+    if isinstance(value, dict) and "type" in value and isinstance(value.get("data"), dict):
+        if not isinstance(value["type"], str) or not isinstance(
+                value["data"].get("parameters"), dict):
+            raise UsageError(f"{where}: a request needs a plugin `type` and `data.parameters`")
+        request = copy.deepcopy(value)  # anything else it carries goes to Kino unchanged
+        if edits is not None and not edits.is_empty:
+            request["data"]["parameters"] = apply_edits(
+                value["data"]["parameters"], value["type"], edits)
+        return request
+    try:
+        parse_record(value, where)
+    except SidecarError as exc:  # NotASidecarError included: the user named this file
+        raise UsageError(f"{where}: not a Kino sidecar or regeneration request "
+                         f"({exc.reason})") from exc
+    return request_from_document(value, sidecar=os.path.abspath(path), edits=edits)
+
+
+def read_request_files(paths: Iterable[str | os.PathLike[str]],
+                       edits: Edits | None = None) -> Iterator[dict[str, Any]]:
+    """Requests from saved sidecars or request files (one object, an array, or JSON lines).
+
+    JSON-lines files are read a line at a time, so a batch written by
+    ``regen --query`` can be replayed whatever its size.
+
+    Raises:
+        UsageError: a file that cannot be read or holds something else.
+    """
+    for path in paths:
+        name = os.fspath(path)
+        try:
+            size = os.path.getsize(name)
+            whole = _whole_file(name) if size <= 1024 * 1024 else None
+            values = whole if whole is not None else _json_lines(name)
+            for value, where in values:
+                yield _request_from_value(value, name, where, edits)
+        except OSError as exc:
+            raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from exc
+
+
+def _whole_file(name: str) -> list[tuple[Any, str]] | None:
+    with open(name, "rb") as fh:
+        data = fh.read()
+    try:
+        value = loads_exact(data, name)
+    except SidecarError:
+        if data.lstrip()[:1] == b"{" and b"\n" in data.strip():
+            return None  # maybe JSON lines; _json_lines says precisely what is wrong
+        raise UsageError(f"{name}: not valid JSON") from None
+    if isinstance(value, list):
+        return [(item, f"{name}:[{i}]") for i, item in enumerate(value)]
+    return [(value, name)]
+
+
+def _json_lines(name: str) -> Iterator[tuple[Any, str]]:
+    with open(name, "rb") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield loads_exact(line, name), f"{name}:{number}"
+            except SidecarError as exc:
+                raise UsageError(f"{name}, line {number}: {exc.reason}") from exc
