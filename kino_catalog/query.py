@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.types import Text as TextType
 
 from kino_catalog.errors import QueryError
+from kino_catalog.extras import HASH_ALGORITHM, tag_key
 from kino_catalog.queryparse import (
     All,
     And,
@@ -45,7 +46,7 @@ from kino_catalog.queryparse import (
     unparse,
 )
 from kino_catalog.record import _MODEL_EXTENSIONS, encode_int_key, normalise_name
-from kino_catalog.schema import Frame, Parameter
+from kino_catalog.schema import Frame, Parameter, Tag
 from kino_catalog.schema import Lora as LoraRow
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ __all__ = [
 frames = Frame.__table__
 loras = LoraRow.__table__
 parameters = Parameter.__table__
+tags = Tag.__table__
 f = frames.c
 # The FTS5 table exists only in the migrations (it is SQLite-only).
 fts = table("frames_fts", column("rowid"), column("rank"))
@@ -77,14 +79,15 @@ FTS_COLUMNS = {"prompt": "prompt", "neg": "negative_prompt"}
 
 _NUMBER_COLUMNS = {
     "steps": f.steps, "cfg": f.cfg_scale, "width": f.width, "height": f.height,
-    "project": f.project_id, "task": f.task_id,
+    "project": f.project_id, "task": f.task_id, "rating": f.rating,
 }
 _NAME_COLUMNS = {
     "sampler": f.sampler, "scheduler": f.scheduler, "plugin": f.plugin,
-    "version": f.plugin_version,
+    "version": f.plugin_version, "gpu": f.gpu, "driver": f.driver,
 }
-#: Fields the grammar knows but no sidecar data backs yet (a later issue adds them).
-UNSUPPORTED_FIELDS = frozenset({"tag", "hash", "gpu", "driver", "rating", "notes"})
+#: Fields the grammar knows but no sidecar data backs yet (none since issue 8 added
+#: tags, ratings, notes, image hashes and system info).
+UNSUPPORTED_FIELDS: frozenset[str] = frozenset()
 SORTS = ("newest", "oldest", "seed", "steps", "cfg", "model", "relevance")
 
 # PostgreSQL's text-search parser knows e-mails, URLs, hyphenated words and
@@ -296,6 +299,9 @@ class Compiler:
 
     # ------------------------------------------------------------ full text
     def text(self, node: Text) -> ColumnElement[bool]:
+        if node.field == "notes":  # short, rare text: a scan beats keeping a word index
+            pattern = "%" + like_pattern(_ascii_lower(node.value)) + "%"
+            return _defined(f.notes, func.lower(f.notes).like(pattern, escape="\\"))
         if node.field not in FTS_COLUMNS:
             raise self.unsupported(node, node.field)
         column = getattr(f, FTS_COLUMNS[node.field])
@@ -331,6 +337,16 @@ class Compiler:
             return _defined(f.model_key, f.model_key == key)
         if node.field in _NAME_COLUMNS:
             return _name_match(_NAME_COLUMNS[node.field], node.value, node.is_glob)
+        if node.field == "tag":  # tags are stored case-folded (extras.tag_key)
+            t = tags.c
+            wanted = tag_key(node.value)
+            return exists().where(t.frame_id == f.id, _glob(t.tag, wanted, self.dialect)
+                                  if node.is_glob else t.tag == wanted)
+        if node.field == "hash":  # "sha256:<hex>", or just the hex digits
+            value = node.value.strip().lower()
+            wanted = value if ":" in value else f"{HASH_ALGORITHM}:{value}"
+            return _defined(f.image_hash, _glob(f.image_hash, wanted, self.dialect)
+                            if node.is_glob else f.image_hash == wanted)
         if node.field == "path":
             relative = func.ltrim(f.folder + "/" + f.name, "/")
             return _name_match(relative, node.value, node.is_glob)
