@@ -10,6 +10,7 @@ pass parameters straight to ComfyUI, which rejects ``"40"`` where it wants 40.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import random
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from kino_catalog.frames import Frame
+    from kino_catalog.presets import Preset
 
 __all__ = [
     "DEFAULT_SEED_RANGE",
@@ -35,6 +37,7 @@ __all__ = [
     "read_request_files",
     "request_from_document",
     "request_from_frame",
+    "request_from_preset",
 ]
 
 #: ComfyUI (behind both Kino plugins) accepts seeds 0..2**64-1.
@@ -299,6 +302,34 @@ def request_from_document(document: dict[str, Any], *, sidecar: str | None = Non
     source.update(extra_source or {})
     return {"name": _name(sidecar, plugin), "type": plugin,
             "data": {"parameters": params, "project_id": project_id}, "source": source}
+
+
+def request_from_preset(preset: Preset, edits: Edits) -> dict[str, Any]:
+    """The request a preset describes, with ``edits``; its open keys must all be set.
+
+    Open keys are absent from the preset's parameters, so setting them is
+    allowed without ``allow_new_keys`` (their type is guessed from the text);
+    any other new key still needs it.
+
+    Raises:
+        UsageError: an open key is not set, another key is new, or the preset
+            does not say which plugin it is for.
+    """
+    missing = preset.missing(dict(edits.overrides))
+    if missing:
+        raise UsageError(f"preset {preset.name!r} leaves {', '.join(missing)} open: "
+                         f"give {' '.join(f'--set {key}=...' for key in missing)}")
+    new = [key for key in edits.overrides
+           if key not in preset.parameters and key not in preset.open_keys]
+    if new and not edits.allow_new_keys:
+        raise UsageError(f"preset {preset.name!r} has no {', '.join(map(repr, new))} "
+                         "(use --allow-new-keys to add it)")
+    if not preset.plugin:
+        raise UsageError(f"preset {preset.name!r} does not name its plugin; save it from a "
+                         "frame or a sidecar file")
+    return request_from_document(
+        preset.as_document(), edits=dataclasses.replace(edits, allow_new_keys=True),
+        extra_source={"preset": preset.path})
 
 
 def request_from_frame(frame: Frame, edits: Edits | None = None) -> dict[str, Any]:

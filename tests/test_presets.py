@@ -97,3 +97,26 @@ def test_cli_preset_commands(run_cli, library):
     assert run_cli("preset", "delete", "portrait").code == 0
     assert run_cli("preset", "show", "portrait").code == 2
     assert run_cli("preset", "list", "--format", "json").json() == []
+
+
+def test_regen_from_a_preset_requires_its_open_keys(run_cli, library):
+    path = library.frame(12, 7, parameters={"seed": 2**64 - 1})
+    run_cli("sync", str(library.root))
+    assert run_cli("preset", "save", "portrait", str(path), "--open", "seed").code == 0
+
+    missing = run_cli("regen", "--preset", "portrait")
+    assert missing.code == 2
+    assert "leaves seed open" in missing.err
+
+    new_key = run_cli("regen", "--preset", "portrait", "--set", "seed=5", "--set", "nope=1")
+    assert new_key.code == 2
+    assert "'nope'" in new_key.err
+
+    result = run_cli("regen", "--preset", "portrait", "--set", "seed=18446744073709551615",
+                     "--set", "steps=40")
+    assert result.code == 0, result.err
+    request = result.json()
+    assert request["type"] == "sdxl"
+    assert request["data"]["parameters"]["seed"] == 2**64 - 1
+    assert request["data"]["parameters"]["steps"] == 40
+    assert request["source"]["preset"].endswith("portrait.json")

@@ -12,7 +12,13 @@ import click
 from kino_catalog.cli.app import Settings, cli, dumps, is_terminal, pass_settings
 from kino_catalog.errors import UsageError
 from kino_catalog.query import to_ast
-from kino_catalog.regen import Edits, parse_assignments, parse_strengths, read_request_files
+from kino_catalog.regen import (
+    Edits,
+    parse_assignments,
+    parse_strengths,
+    read_request_files,
+    request_from_preset,
+)
 from kino_catalog.submit import submit_requests
 
 if TYPE_CHECKING:
@@ -47,13 +53,16 @@ def atomic_output(path: str | None) -> Iterator[IO[str] | None]:
 
 
 def _requests(settings: Settings, refs: tuple[str, ...], query: str | None, is_from: bool,
-              edits: Edits) -> tuple[Iterable[dict[str, Any]], bool]:
+              preset: str | None, edits: Edits) -> tuple[Iterable[dict[str, Any]], bool]:
     """(requests, is_single): the one source the options chose, as a stream."""
-    chosen = sum((query is not None, is_from, bool(refs) and not is_from))
-    if query is not None and refs:
-        raise UsageError("give FRAME..., --query Q or --from FILE..., not several")
+    chosen = sum((query is not None, is_from, preset is not None,
+                  bool(refs) and not is_from))
+    if (query is not None or preset is not None) and refs:
+        raise UsageError("give FRAME..., --query Q, --from FILE... or --preset NAME, not several")
     if chosen != 1 or (is_from and not refs):
-        raise UsageError("give FRAME..., --query Q or --from FILE... (see --help)")
+        raise UsageError("give FRAME..., --query Q, --from FILE... or --preset NAME (see --help)")
+    if preset is not None:
+        return [request_from_preset(settings.catalog().load_preset(preset), edits)], True
     if is_from:
         return read_request_files(refs, edits), False
     catalog = settings.catalog()
@@ -72,6 +81,8 @@ def _requests(settings: Settings, refs: tuple[str, ...], query: str | None, is_f
 @click.option("-q", "--query", help="Every frame matching this query (JSON lines, oldest first).")
 @click.option("--from", "is_from", is_flag=True,
               help="The arguments are saved sidecars or request files (.json or JSON lines).")
+@click.option("--preset", metavar="NAME",
+              help="Start from a saved preset (see `kino-catalog preset`); open keys need --set.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a parameter, typed like the original; seed=random, seed=+1.")
 @click.option("--set-lora", "set_loras", multiple=True, metavar="NAME=STRENGTH",
@@ -86,8 +97,9 @@ def _requests(settings: Settings, refs: tuple[str, ...], query: str | None, is_f
               help="Send each request to the Kino server at URL and start it.")
 @pass_settings
 def regen(settings: Settings, refs: tuple[str, ...], query: str | None, is_from: bool,
-          sets: tuple[str, ...], set_loras: tuple[str, ...], drop_loras: tuple[str, ...],
-          allow_new_keys: bool, output: str | None, submit: str | None) -> None:
+          preset: str | None, sets: tuple[str, ...], set_loras: tuple[str, ...],
+          drop_loras: tuple[str, ...], allow_new_keys: bool, output: str | None,
+          submit: str | None) -> None:
     """Print the Kino request that regenerates a frame (FRAME: id, sidecar or image path).
 
     One FRAME prints one JSON object; several frames, --query and --from print
@@ -100,10 +112,11 @@ def regen(settings: Settings, refs: tuple[str, ...], query: str | None, is_from:
     kino-catalog regen 17 --set steps=40 --set cfg_scale=6.5 --set seed=random
     kino-catalog regen --query 'project:12 lora:add_detail' --set-lora add_detail=0.6 -o p12.jsonl
     kino-catalog regen --from saved/*.json --submit http://127.0.0.1:8000
+    kino-catalog regen --preset portrait --set seed=random --set prompt='a knight'
     """
     edits = Edits(parse_assignments(sets, "--set"), parse_strengths(set_loras), drop_loras,
                   allow_new_keys)
-    requests, is_single = _requests(settings, refs, query, is_from, edits)
+    requests, is_single = _requests(settings, refs, query, is_from, preset, edits)
     with atomic_output(output) as fh:
         if submit is not None:
             ids = submit_requests(_tee(requests, fh), submit, on_started=click.echo)
