@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from kino_catalog.errors import CatalogError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection, Dialect, Engine
 
 __all__ = [
     "WRITE",
@@ -27,12 +27,18 @@ __all__ = [
     "make_engine",
     "migrate_to_head",
     "migrations_dir",
+    "placeholder",
     "to_url",
 ]
 
 #: Execution options for a connection that will write (BEGIN IMMEDIATE on SQLite).
 WRITE = {"kino_write": True}
 BUSY_TIMEOUT_SECONDS = 60.0
+
+
+def placeholder(dialect: Dialect) -> str:
+    """The positional parameter mark for raw driver SQL: ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    return "?" if dialect.paramstyle == "qmark" else "%s"
 
 
 def default_database() -> Path:

@@ -24,7 +24,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.db import WRITE
+from kino_catalog.db import WRITE, placeholder
 from kino_catalog.errors import UsageError
 from kino_catalog.rows import FailedFile, FrameRows, db_datetime, read_frame
 from kino_catalog.scan import (
@@ -244,7 +244,7 @@ class _Writer:
             self.conn.close()
 
     def _finish_counts(self) -> None:
-        m = "?" if self.store.is_sqlite else "%s"
+        m = placeholder(self.conn.dialect)
         self.conn.exec_driver_sql(
             f"UPDATE roots SET synced_at = {m} WHERE id = {m}",
             (db_datetime(_now()), self.root_id))
@@ -268,7 +268,7 @@ class _Differ:
         self.root_id = root_id
         self.writer = writer
         self.result = result
-        self.mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        self.mark = placeholder(self.conn.dialect)
         self.seen_folders: set[str] = set()
         self.image_updates: list[tuple[str, bool, int, int]] = []
 
@@ -454,7 +454,7 @@ def _names_only(root: str) -> Iterator[Folder]:
 
 def _expected_files(engine: Engine, root_id: int) -> int | None:
     with engine.connect() as conn:
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        mark = placeholder(conn.dialect)
         count = conn.exec_driver_sql(
             f"SELECT (SELECT count(*) FROM frames WHERE root_id = {mark}) + "
             f"(SELECT count(*) FROM index_errors WHERE root_id = {mark})",

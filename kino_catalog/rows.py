@@ -25,7 +25,7 @@ from kino_catalog.record import (
     parse_record,
 )
 from kino_catalog.scan import locate_image
-from kino_catalog.sidecar import MAX_SIDECAR_BYTES, loads_exact
+from kino_catalog.sidecar import MAX_SIDECAR_BYTES, loads_exact, too_big_reason
 
 if TYPE_CHECKING:
     from kino_catalog.record import FrameRecord
@@ -115,8 +115,7 @@ def read_frame(root: str, folder: str, file: FileStat,
         file.name[: -len(".json")] + ".png")
     try:
         if size > MAX_SIDECAR_BYTES:
-            raise SidecarParseError(path, f"file is {size / 1e6:.1f} MB, over the "
-                                          f"{MAX_SIDECAR_BYTES // 1024} KiB sidecar limit")
+            raise SidecarParseError(path, too_big_reason(size))
         doc = loads_exact(data, path)
         record = parse_record(doc, path, is_expected_sidecar=is_expected)
         image = image_hint or locate_image(file.name, record.output_filename, has_file)

@@ -45,6 +45,7 @@ __all__ = [
     "read_sidecar_bytes",
     "save_generation_params",
     "save_generation_params_sync",
+    "too_big_reason",
     "write_atomic",
 ]
 
@@ -96,11 +97,12 @@ def read_sidecar_bytes(path: str | os.PathLike[str]) -> bytes:
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size > MAX_SIDECAR_BYTES:
-            raise SidecarParseError(os.fspath(path), _too_big(size))
+            raise SidecarParseError(os.fspath(path), too_big_reason(size))
         return fh.read(MAX_SIDECAR_BYTES + 1)
 
 
-def _too_big(size: int) -> str:
+def too_big_reason(size: int) -> str:
+    """The one-line reason recorded for a file over MAX_SIDECAR_BYTES."""
     return f"file is {size / 1e6:.1f} MB, over the {MAX_SIDECAR_BYTES // 1024} KiB sidecar limit"
 
 
@@ -112,7 +114,7 @@ def loads_exact(data: bytes, path: str = "<bytes>") -> Any:
             strict, exactly representable JSON in UTF-8.
     """
     if len(data) > MAX_SIDECAR_BYTES:
-        raise SidecarParseError(path, _too_big(len(data)))
+        raise SidecarParseError(path, too_big_reason(len(data)))
     if not data.strip():
         raise SidecarParseError(path, "empty file")
     try:

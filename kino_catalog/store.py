@@ -13,6 +13,7 @@ import datetime as dt
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from kino_catalog.db import placeholder
 from kino_catalog.rows import (
     FRAME_COLUMNS,
     LORA_COLUMNS,
@@ -52,7 +53,7 @@ class Store:
         self.conn = conn
         self.root_id = root_id
         self.is_sqlite = conn.dialect.name == "sqlite"
-        self._mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self._mark = placeholder(conn.dialect)
         # Taken before this transaction deletes anything, so a frame replaced in
         # place (same id) can never collide with a new one.
         self._next_id = conn.exec_driver_sql(
