@@ -20,13 +20,15 @@ import stat as stat_module
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.db import WRITE, placeholder
 from kino_catalog.errors import UsageError
-from kino_catalog.rows import FailedFile, FrameRows, db_datetime, read_frame
+from kino_catalog.rows import FRAME_COLUMNS, FailedFile, FrameRows, db_datetime, read_frame
 from kino_catalog.scan import (
     FileStat,
     Folder,
@@ -36,10 +38,16 @@ from kino_catalog.scan import (
     walk_root,
 )
 from kino_catalog.schema import Root
+from kino_catalog.staging import (
+    copy_staged,
+    detach_staged,
+    stage_chunk,
+    staging_directory,
+)
 from kino_catalog.store import Store
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
 
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
@@ -121,6 +129,9 @@ def _read_chunk(root: str, tasks: list[_Task]) -> list[FrameRows | FailedFile | 
     return [read_frame(root, folder, stat, hint) for folder, stat, _, _, hint in tasks]
 
 
+_Work = Callable[[list[_Task]], Any]  # a picklable function of one chunk (a reader's job)
+
+
 def _process_pool() -> Executor | None:
     """Worker processes for big jobs, or None to read in this process.
 
@@ -135,30 +146,29 @@ def _process_pool() -> Executor | None:
     return ProcessPoolExecutor(2, mp_context=mp.get_context("fork"))
 
 
-def _ordered_map(root: str, chunks: Iterable[list[_Task]],
-                 in_flight: int = 8) -> Iterator[tuple[list[_Task], list[Any]]]:
-    """Read chunks in order, lazily (bounded memory), in processes once the work is big.
+def _ordered_map(work: _Work, chunks: Iterable[list[_Task]],
+                 in_flight: int = 8) -> Iterator[tuple[list[_Task], Any]]:
+    """Run ``work`` on chunks in order, lazily (bounded memory), in processes once it is big.
 
     Small syncs (the common case) stay in this process: starting workers
     costs more than reading a few hundred files.
     """
     pool: Executor | None = None
     tried_pool = False
-    pending: deque[tuple[list[_Task], Future[Any] | list[Any]]] = deque()
+    pending: deque[tuple[list[_Task], Future[Any] | Any]] = deque()
     submitted = 0
     try:
         for chunk in chunks:
             submitted += len(chunk)
             if not tried_pool and submitted >= PARALLEL_MIN_FILES:
                 pool, tried_pool = _process_pool(), True
-            work = pool.submit(_read_chunk, root, chunk) if pool else _read_chunk(root, chunk)
-            pending.append((chunk, work))
+            pending.append((chunk, pool.submit(work, chunk) if pool else work(chunk)))
             while len(pending) >= in_flight or (pending and pool is None):
                 tasks, done = pending.popleft()
-                yield tasks, done if isinstance(done, list) else done.result()
+                yield tasks, done.result() if isinstance(done, Future) else done
         while pending:
             tasks, done = pending.popleft()
-            yield tasks, done if isinstance(done, list) else done.result()
+            yield tasks, done.result() if isinstance(done, Future) else done
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -220,6 +230,9 @@ class _Writer:
                     forget.append((folder, stat.name))
         result.removed += store.delete_frames(gone)
         store.delete_frames(replaced)
+        # New ids in generation-time order, as a rebuild numbers them: the
+        # newest-first full-text plan walks ids backwards.
+        new_frames.sort(key=_time_order)
         inserts.extend(zip(store.reserve_ids(len(new_frames)), new_frames, strict=True))
         store.insert_frames(inserts)
         store.forget_failures(forget)
@@ -241,6 +254,8 @@ class _Writer:
             else:
                 self.conn.rollback()
         finally:
+            if self.conn.dialect.name == "sqlite":
+                detach_staged(self.conn)
             self.conn.close()
 
     def _finish_counts(self) -> None:
@@ -254,6 +269,14 @@ class _Writer:
         counts: dict[str, int] = {kind: int(n) for kind, n in rows}
         self.result.errors = counts.get("error", 0)
         self.result.ignored = counts.get("not_sidecar", 0)
+
+
+_GENERATED_AT = FRAME_COLUMNS.index("generated_at")
+
+
+def _time_order(rows: FrameRows) -> tuple[str, str, str]:
+    """The order of new frame ids: (generated_at, folder, name), as the staged copy uses."""
+    return rows.frame[_GENERATED_AT], rows.frame[0], rows.frame[1]
 
 
 # ---------------------------------------------------------------- diffing
@@ -470,24 +493,32 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
     with engine.begin() as conn:
         root_id = _ensure_root(conn, root)
     expected = _expected_files(engine, root_id)
+    # A rebuild, or the first sync of a root (everything is new): one
+    # transaction, secondary indexes rebuilt after the load when this root
+    # holds most of the catalogue, and on SQLite the staged copy.
+    bulk = rebuild or (expected is None and scopes is None)
     if expected is None and progress is not None:
         # A first sync reads everything: a names-only pre-walk (a few percent
         # of the work) buys the progress bar a total and an ETA.
         expected = sum(len(folder.names) for folder in _names_only(root))
-    writer = _Writer(engine, root_id, result, single_transaction=rebuild)
+    writer = _Writer(engine, root_id, result, single_transaction=bulk)
     is_ok = False
     dropped = None
     try:
-        if rebuild:
+        if bulk:
             dropped = writer.store.begin_bulk_load()
-        differ = _Differ(engine, root_id, writer, result, is_rebuild=rebuild)
+        differ = _Differ(engine, root_id, writer, result, is_rebuild=bulk)
         try:
-            done = 0
-            for tasks, outcomes in _ordered_map(root, differ.tasks(root, scopes)):
-                writer.apply(tasks, outcomes)
-                done += len(tasks)
-                if progress is not None:
-                    progress(done + result.unchanged, expected)
+            if bulk and engine.dialect.name == "sqlite":
+                _read_staged(engine, root, differ, writer, progress, expected)
+            else:
+                done = 0
+                for tasks, outcomes in _ordered_map(partial(_read_chunk, root),
+                                                    differ.tasks(root, scopes)):
+                    writer.apply(tasks, outcomes)
+                    done += len(tasks)
+                    if progress is not None:
+                        progress(done + result.unchanged, expected)
         finally:
             differ.close()
         is_ok = True
@@ -495,6 +526,19 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
         writer.close(is_ok=is_ok, dropped_indexes=dropped)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _read_staged(engine: Engine, root: str, differ: _Differ, writer: _Writer,
+                 progress: Callable[[int, int | None], None] | None,
+                 expected: int | None) -> None:
+    """A bulk load on SQLite: readers stage their rows in files, then one C-speed copy."""
+    with staging_directory(engine.url.database) as directory:
+        done = 0
+        for tasks, _ in _ordered_map(partial(stage_chunk, directory, root), differ.tasks(root)):
+            done += len(tasks)
+            if progress is not None:
+                progress(done, expected)
+        writer.result.added = copy_staged(writer.conn, directory, writer.root_id)
 
 
 def sync_root(engine: Engine, root: str | os.PathLike[str],

@@ -134,13 +134,20 @@ class Store:
 
     # ------------------------------------------------------------ bulk loads
     def begin_bulk_load(self) -> list[Index]:
-        """Forget this root's rows and drop secondary indexes for a rebuild.
+        """Forget this root's rows and, if it holds most frames, drop secondary indexes.
 
         Everything happens inside the caller's transaction, so readers keep
         the old rows and indexes until it commits, and a rollback restores
-        them.  Returns the dropped indexes for :meth:`end_bulk_load`.
+        them.  Dropping pays when the load rewrites most of each index; a
+        small root beside big ones keeps them (rebuilding every index of a
+        million other frames would cost more than maintaining them).
+        Returns the dropped indexes for :meth:`end_bulk_load`.
         """
-        dropped = [index for table in _BULK_TABLES for index in table.indexes]
+        mine, total = self.conn.exec_driver_sql(  # two index-only counts
+            f"SELECT (SELECT count(*) FROM frames WHERE root_id = {self._mark}), "
+            "(SELECT count(*) FROM frames)", (self.root_id,)).one()
+        dropped = [index for table in _BULK_TABLES for index in table.indexes
+                   ] if 2 * mine >= total else []
         for index in dropped:
             index.drop(self.conn, checkfirst=True)
         mark = self._mark
@@ -148,6 +155,7 @@ class Store:
             f"SELECT count(*) FROM roots WHERE id <> {mark}", (self.root_id,)).scalar() == 0
         if self.is_sqlite:
             self.conn.exec_driver_sql("PRAGMA cache_size=-131072")  # 128 MiB for index builds
+            self.conn.exec_driver_sql("PRAGMA threads=2")  # the index sorter's helper thread
             if only_root:
                 self.conn.exec_driver_sql(
                     "INSERT INTO frames_fts (frames_fts) VALUES ('delete-all')")
@@ -174,6 +182,7 @@ class Store:
             index.create(self.conn, checkfirst=True)
         if self.is_sqlite:
             self.conn.exec_driver_sql("PRAGMA cache_size=-65536")
+            self.conn.exec_driver_sql("PRAGMA threads=0")
 
     def update_images(self, rows: Sequence[tuple[str, bool, int, int]]) -> None:
         """Apply (image_name, image_exists, image_count, id) after images came or went."""

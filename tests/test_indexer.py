@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -14,7 +15,6 @@ from kino_catalog import Catalog, UsageError
 from kino_catalog import indexer as indexer_module
 from kino_catalog.corpus import generate_corpus
 from kino_catalog.indexer import sync_paths
-from kino_catalog.store import Store
 from tests.catalog_state import catalog_state
 from tests.conftest import make_sidecar
 
@@ -224,13 +224,22 @@ def corpus(tmp_path_factory):
 
 def test_sync_and_rebuild_and_file_by_file_agree(tmp_path, corpus, monkeypatch):
     monkeypatch.setattr(indexer_module, "PARALLEL_MIN_FILES", 500)  # use the process pool
+    library = tmp_path / "library"
+    shutil.copytree(corpus, library)
+    later = sorted(p for p in library.iterdir() if p.is_dir())[1:]
+    for folder in later:  # the first sync (a bulk load) sees one project
+        folder.rename(tmp_path / folder.name)
     with Catalog.open(tmp_path / "sync.db") as synced, \
             Catalog.open(tmp_path / "rebuild.db") as rebuilt:
-        result = synced.sync(corpus)
-        assert result.errors == 50
-        assert result.added == 2450
-        rebuilt.sync(corpus)
-        rebuilt.rebuild(corpus)
+        first = synced.sync(library)
+        for folder in later:
+            (tmp_path / folder.name).rename(folder)
+        second = synced.sync(library)  # the streaming path, in processes
+        assert first.added + second.added == 2450
+        assert second.added > 500
+        assert second.errors == 50
+        rebuilt.sync(library)
+        rebuilt.rebuild(library)
         assert catalog_state(synced) == catalog_state(rebuilt)
 
     files = sorted(str(p.relative_to(corpus)) for p in corpus.rglob("*.json"))[:400]
@@ -255,13 +264,14 @@ def test_readers_see_the_old_index_until_a_rebuild_commits(catalog, library, mon
     for i in range(20, 30):
         library.frame(1, i)
     seen_during = []
-    real_insert = Store.insert_frames
+    real_copy = indexer_module.copy_staged
 
-    def insert_and_look(self, frames, **kwargs):
-        real_insert(self, frames, **kwargs)
+    def copy_and_look(*args):
+        copied = real_copy(*args)
         seen_during.append(catalog.count())  # another connection, mid-rebuild
+        return copied
 
-    monkeypatch.setattr(Store, "insert_frames", insert_and_look)
+    monkeypatch.setattr(indexer_module, "copy_staged", copy_and_look)
     catalog.rebuild(library.root)
     assert seen_during
     assert set(seen_during) == {20}
@@ -275,16 +285,46 @@ def test_an_interrupted_rebuild_leaves_the_old_index_intact(catalog, library, mo
     before = catalog_state(catalog)
     library.frame(1, 99)
 
-    def explode(self, frames, **kwargs):
+    real_copy = indexer_module.copy_staged
+
+    def copy_then_explode(*args):
+        real_copy(*args)  # the new rows are in, uncommitted
         raise KeyboardInterrupt
 
     indexes_before = index_names(catalog)
-    monkeypatch.setattr(Store, "insert_frames", explode)
+    monkeypatch.setattr(indexer_module, "copy_staged", copy_then_explode)
     with pytest.raises(KeyboardInterrupt):
         catalog.rebuild(library.root)
     monkeypatch.undo()
     assert catalog_state(catalog) == before
     assert index_names(catalog) == indexes_before  # the dropped indexes came back
+    assert staging_leftovers(catalog) == []
+
+
+def staging_leftovers(catalog):
+    return [p.name for p in Path(catalog.engine.url.database).parent.iterdir()
+            if "staging" in p.name]
+
+
+def test_a_rebuild_numbers_frames_in_generation_time_order(catalog, library):
+    for i in range(30):  # newer frames get lower numbers, ties on the day
+        library.frame(1, i, timestamp=f"2025-01-{30 - i // 2:02d}T10:00:00")
+    def in_time_order():
+        with catalog.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT generated_at, folder, name FROM frames ORDER BY id").all()
+        return len(rows), [tuple(r) for r in rows] == sorted(tuple(r) for r in rows)
+
+    catalog.sync(library.root)  # the first sync of a root is a bulk load too
+    assert in_time_order() == (30, True)
+    result = catalog.rebuild(library.root)
+    assert result.added == 30
+    assert in_time_order() == (30, True)
+    for i in range(30, 40):  # a later sync numbers its new frames by time as well
+        library.frame(1, i, timestamp=f"2025-02-{40 - i:02d}T10:00:00")
+    assert catalog.sync(library.root).added == 10
+    assert in_time_order() == (40, True)
+    assert staging_leftovers(catalog) == []
 
 
 def index_names(catalog):
