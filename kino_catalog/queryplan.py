@@ -44,7 +44,6 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.orm import aliased
 
 from kino_catalog.frames import FRAME_SELECT_COLUMNS
 from kino_catalog.query import (
@@ -73,6 +72,9 @@ frames = Frame.__table__
 roots = Root.__table__
 loras = LoraRow.__table__
 f = frames.c
+# The same LoRA's earlier use in one frame (see lora_from); made once, as building
+# an alias's column collection per search cost ~0.3 ms.
+_earlier_use = loras.alias("earlier_use")
 _PROBE_US = 50.0  # see _is_set_cheaper
 _SET_US_PER_ROW = 1.2
 _TIME_SORTS = ("newest", "oldest")
@@ -149,7 +151,7 @@ class _Builder:
 
     def lora_from(self, driver: Lora, rest: list[Node]) -> tuple[Any, ColumnElement[bool]]:
         """FROM loras JOIN frames, one row per frame (its first use of the LoRA)."""
-        other = aliased(loras)
+        other = _earlier_use
         earlier = exists().where(
             other.c.frame_id == loras.c.frame_id, lora_condition(driver, self.dialect, other),
             tuple_(other.c.role, other.c.position) < tuple_(loras.c.role, loras.c.position))
