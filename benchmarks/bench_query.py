@@ -1,7 +1,7 @@
 """Query latency benchmark: p50/p95 per query shape against a naive scan of the sidecars.
 
     python benchmarks/bench_query.py --frames 100000 [--corpus DIR] [--db PATH]
-        [--repeat 30] [--explain] [--no-naive] [--naive-files N]
+        [--repeat 30] [--explain] [--no-naive] [--naive-files N] [--only TEXT]
 
 Builds (or reuses) a corpus made by ``kino_catalog.corpus`` and a SQLite
 catalogue of it, picks the names and words of each shape from the catalogue
@@ -116,6 +116,9 @@ def shapes_for(cat: Catalog) -> list[Shape]:
     words = "SELECT term FROM frames_fts_vocab WHERE col = 'prompt' AND term GLOB '[a-z]*' AND "
     common_word = _scalar(cat, words + "1 ORDER BY doc DESC LIMIT 1")[0]
     mid_word = _scalar(cat, words + "doc <= :n ORDER BY doc DESC LIMIT 1", n=total // 100)[0]
+    # Words in 2-15% of prompts were the slowest band before fts-recent (issue 4).
+    band_words = [_scalar(cat, words + "doc <= :n ORDER BY doc DESC LIMIT 1", n=total // d)[0]
+                  for d in (33, 8)]
     rare_word = _scalar(cat, words + "doc BETWEEN 3 AND 20 ORDER BY term LIMIT 1")[0]
     project = _scalar(cat, "SELECT project_id FROM frames WHERE project_id IS NOT NULL GROUP BY "
                            "project_id ORDER BY count(*) DESC LIMIT 1")[0]
@@ -144,6 +147,12 @@ def shapes_for(cat: Catalog) -> list[Shape]:
               lambda d: common_word in _words(d)),
         Shape("word (~1%), newest 50", mid_word, "first50", lambda d: mid_word in _words(d)),
         Shape("word (rare), newest 50", rare_word, "first50", lambda d: rare_word in _words(d)),
+        Shape("word (~3%), newest 50", band_words[0], "first50",
+              lambda d: band_words[0] in _words(d)),
+        Shape("word (~12%), newest 50", band_words[1], "first50",
+              lambda d: band_words[1] in _words(d)),
+        Shape("two words (~3% and ~12%), newest 50", " ".join(band_words), "first50",
+              lambda d: set(band_words) <= _words(d)),
         Shape("combined: model+LoRA+cfg+date, newest 50",
               f"model:{model} lora:{common_lora} cfg:5..8 date:2024-06..2025-06", "first50",
               combined),
@@ -239,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--explain", action="store_true", help="print EXPLAIN QUERY PLAN per shape")
     ap.add_argument("--no-naive", action="store_true", help="skip the naive scan")
     ap.add_argument("--naive-files", type=int, help="scan only N files and scale the time up")
+    ap.add_argument("--only", help="time only the shapes whose name contains this text")
     args = ap.parse_args(argv)
     corpus = args.corpus or f"/tmp/kino-bench-{args.frames}"
     db = args.db or corpus.rstrip("/") + ".db"
@@ -250,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"indexing {corpus} into {db}", file=sys.stderr)
             cat.sync(corpus)
         frames = cat.count()
-        shapes = shapes_for(cat)
+        shapes = [s for s in shapes_for(cat) if args.only is None or args.only in s.name]
         time_shapes(cat, shapes, args.repeat, args.explain)
     naive_s: float | None = None
     counts: list[int] = []

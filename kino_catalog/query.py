@@ -161,24 +161,28 @@ def where_clause(node: Node, dialect: Any, query: str | None = None) -> ColumnEl
     return Compiler(dialect.name, query).compile(node)
 
 
+# Built once: ORDER BY terms are immutable, and building all of them per search cost
+# ~0.3 ms of a 1.5 ms LoRA search.
+_ORDERS: dict[str, tuple[ColumnElement[Any], ...]] = {
+    "newest": (f.generated_at.desc(), f.id.desc()),
+    "relevance": (f.generated_at.desc(), f.id.desc()),
+    "oldest": (f.generated_at.asc(), f.id.asc()),
+    "seed": (f.seed_key.is_(None), f.seed_key.asc(), f.id.asc()),
+    "steps": (f.steps.is_(None), f.steps.asc(), f.id.asc()),
+    "cfg": (f.cfg_scale.is_(None), f.cfg_scale.asc(), f.id.asc()),
+    "model": (f.model_key.is_(None), f.model_key.asc(), f.generated_at.desc(), f.id.desc()),
+}
+
+
 def order_by(sort: str) -> list[ColumnElement[Any]]:
     """ORDER BY terms for a --sort key (ties broken by id, so paging is stable).
 
     Raises:
         QueryError: unknown sort key.
     """
-    orders: dict[str, list[Any]] = {
-        "newest": [f.generated_at.desc(), f.id.desc()],
-        "relevance": [f.generated_at.desc(), f.id.desc()],
-        "oldest": [f.generated_at.asc(), f.id.asc()],
-        "seed": [f.seed_key.is_(None), f.seed_key.asc(), f.id.asc()],
-        "steps": [f.steps.is_(None), f.steps.asc(), f.id.asc()],
-        "cfg": [f.cfg_scale.is_(None), f.cfg_scale.asc(), f.id.asc()],
-        "model": [f.model_key.is_(None), f.model_key.asc(), f.generated_at.desc(), f.id.desc()],
-    }
-    if sort not in orders:
+    if sort not in _ORDERS:
         raise QueryError(sort, f"unknown sort key; use one of {', '.join(SORTS)}")
-    return orders[sort]
+    return list(_ORDERS[sort])
 
 
 def like_pattern(glob: str) -> str:
