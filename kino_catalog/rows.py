@@ -178,11 +178,21 @@ def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
         extras.rating, text(extras.notes), extras.image_hash, text(extras.gpu),
         text(extras.driver),
     )
-    loras = [(u.role, u.position, text(u.name), u.key, u.strength_model, u.strength_clip,
+    loras = [(text(u.role), u.position, text(u.name), u.key, u.strength_model, u.strength_clip,
               generated_at) for u in record.loras]
-    params = [_parameter_row(key, value) for key, value in record.extra_parameters]
+    params = [_parameter_row(text(key) or "", value) for key, value in record.extra_parameters]
     tags = tuple(text(tag) or "" for tag in extras.tag_keys)
+    if text is _text:  # "a\u0000" and "a\ufffd" are one key now: keep the first
+        loras, params = _first_by_key(loras, 2), _first_by_key(params, 1)
+        tags = tuple(dict.fromkeys(tags))
     return FrameRows(frame, loras, params, project_id, tags)
+
+
+def _first_by_key(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    first: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        first.setdefault(row[:width], row)
+    return list(first.values())
 
 
 def _parameter_row(key: str, value: Any) -> tuple[str, str, float | None, str | None]:

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from kino_catalog import Catalog, UsageError
 from kino_catalog import indexer as indexer_module
@@ -394,12 +394,22 @@ def test_any_image_of_a_sequence_finds_its_frame(catalog, library):
 
 
 def test_nul_characters_are_indexed_on_both_databases(any_catalog, library):
-    path = library.frame(1, 1, parameters={"prompt": "red\u0000dragon", "style": "a\u0000b"})
+    path = library.frame(1, 1, parameters={
+        "prompt": "red\u0000dragon", "style": "a\u0000b",
+        "x\u0000": 1, "x\ufffd": 2,  # one key once NUL is replaced: the first one is kept
+        "odd\u0000_loras": [{"name": "a.safetensors"}], "odd\ufffd_loras": ["b"]},
+        tags=["t\u0000", "t\ufffd"])
     result = any_catalog.sync(library.root)
     assert (result.added, result.errors) == (1, 0)
     frame = any_catalog.get(path)
     assert frame.parameters["prompt"] == "red\u0000dragon"  # the sidecar, exactly
     assert frame.raw_json == path.read_text()
+    with any_catalog.engine.connect() as conn:
+        kept = conn.execute(text("SELECT value_num FROM parameters WHERE key = :k"),
+                            {"k": "x\ufffd"}).scalars().all()
+    assert kept == [1.0]
+    assert any_catalog.count("lora:a") == 1
+    assert any_catalog.count("tag:t\ufffd") == 1
 
 
 def test_rebuilding_one_root_keeps_the_others_searchable(tmp_path, library):
