@@ -186,7 +186,30 @@ class _Writer:
         self.result = result
         self.single = single_transaction
         self.pending = 0
+        self.is_sqlite = engine.dialect.name == "sqlite"
         self.store = self._begin()
+
+    def keep_alive(self, beat: Callable[[], None]) -> None:
+        """Call ``beat`` every ~0.2 s while long SQLite statements run (a bulk load's tail).
+
+        Keeps a progress display (and its clock) alive during minutes of
+        copying and index building that report nothing else.
+        """
+        if not self.is_sqlite:
+            return
+        last = time.monotonic()
+
+        def handler() -> int:
+            nonlocal last
+            if time.monotonic() - last >= 0.2:
+                last = time.monotonic()
+                beat()
+            return 0  # go on
+
+        self._dbapi().set_progress_handler(handler, 100_000)
+
+    def _dbapi(self) -> Any:
+        return self.conn.connection.dbapi_connection
 
     def _begin(self) -> Store:
         self.conn.begin()
@@ -254,7 +277,8 @@ class _Writer:
             else:
                 self.conn.rollback()
         finally:
-            if self.conn.dialect.name == "sqlite":
+            if self.is_sqlite:
+                self._dbapi().set_progress_handler(None, 0)
                 detach_staged(self.conn)
             self.conn.close()
 
@@ -538,6 +562,8 @@ def _read_staged(engine: Engine, root: str, differ: _Differ, writer: _Writer,
             done += len(tasks)
             if progress is not None:
                 progress(done, expected)
+        if progress is not None:
+            writer.keep_alive(lambda: progress(done, done))
         writer.result.added = copy_staged(writer.conn, directory, writer.root_id)
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,13 @@ def dumps(value: Any) -> str:
 
 @contextlib.contextmanager
 def progress_reporter(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
-    """A rich progress bar (rate, ETA) on a terminal; nothing in a pipe or CI log."""
+    """A rich progress bar (rate, ETA) on a terminal; nothing in a pipe or CI log.
+
+    Refreshed from the callback, not by rich's refresh thread: the indexer
+    forks its reader processes only while no other thread runs.  The indexer
+    keeps calling back while it writes the index after the last file, so the
+    bar then says so and its clock keeps running.
+    """
     if not sys.stderr.isatty() or os.environ.get("CI"):
         yield None
         return
@@ -106,11 +113,17 @@ def progress_reporter(label: str) -> Iterator[Callable[[int, int | None], None] 
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                  transient=True, console=Console(stderr=True)) as bar:
+                  transient=True, auto_refresh=False, console=Console(stderr=True)) as bar:
         task = bar.add_task(label, total=None)
+        shown = 0.0
 
         def update(done: int, expected: int | None) -> None:
+            nonlocal shown
             total = max(expected, done) if expected else None
-            bar.update(task, completed=done, total=total)
+            description = f"{label} (writing the index)" if done and done == total else label
+            bar.update(task, completed=done, total=total, description=description)
+            if time.monotonic() - shown >= 0.1:
+                shown = time.monotonic()
+                bar.refresh()
 
         yield update
