@@ -367,11 +367,11 @@ class _Differ:
             yield from self._diff_folder(_folder_of(root, parent, names), only=names)
 
     def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[_Task]:
-        known = {name: (fid, size, mtime, image, exists, count) for
-                 fid, name, size, mtime, image, exists, count in self._query(
-                     "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
-                     "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel))
-                 if only is None or name in only}
+        # name -> (id, name, size, mtime_ns, image_name, image_exists, image_count)
+        known = {row[1]: row for row in self._query(
+            "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
+            "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel))
+                 if only is None or row[1] in only}
         failed = {name: (size, mtime) for name, size, mtime in self._query(
             "SELECT name, size, mtime_ns FROM index_errors WHERE root_id = ? AND folder = ?",
             (self.root_id, folder.rel)) if only is None or name in only}
@@ -385,7 +385,7 @@ class _Differ:
         for stat in folder.sidecars:
             frame = known.get(stat.name)
             failure = failed.get(stat.name)
-            if frame is not None and frame[1:3] == (stat.size, stat.mtime_ns):
+            if frame is not None and frame[2] == stat.size and frame[3] == stat.mtime_ns:
                 self.result.unchanged += 1
                 self._check_image(folder, stat.name, frame)
             elif failure is not None and failure == (stat.size, stat.mtime_ns):
@@ -413,9 +413,12 @@ class _Differ:
                                              b.stat.mtime_ns, "error", b.reason) for b in fresh])
 
     def _check_image(self, folder: Folder, name: str, frame: tuple[Any, ...]) -> None:
-        frame_id, _, _, image, exists, count = frame
-        if image in folder.names and exists and count == 1 and "_seq_" not in image:
-            return  # the common case, decided without building anything
+        frame_id, _, _, _, image, exists, count = frame
+        if exists and image in folder.names and image == name[:-5] + ".png":
+            # locate_image's first choice is still there (the common case): only
+            # a PNG sequence can have changed, by its number of images.
+            if count == (folder.sequence_size(image) or 1):
+                return
         found = locate_image(name, image, folder.has_file, folder.count_sequence)
         if found != (image, bool(exists), count):
             self.image_updates.append((*found, frame_id))

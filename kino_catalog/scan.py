@@ -66,6 +66,15 @@ class Folder:
     def has_file(self, name: str) -> bool:
         return name in self.names
 
+    def sequence_size(self, image: str) -> int | None:
+        """How many images of ``image``'s PNG sequence the folder holds; None if not one."""
+        if "_seq_" not in image:
+            return None
+        match = _SEQUENCE_FILE.match(image)
+        if match is None:
+            return None
+        return self.count_sequence(match["prefix"], len(match["index"]), match["suffix"])
+
     def count_sequence(self, prefix: str, width: int, suffix: str) -> int:
         """How many ``<prefix><width digits><suffix>`` images the folder holds."""
         if self._sequences is None:

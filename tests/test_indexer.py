@@ -67,6 +67,21 @@ def test_images_coming_and_going_update_image_state(catalog, library):
     assert catalog.stats()["missing_images"] == 0
 
 
+def test_a_same_stem_png_appearing_later_becomes_the_image_as_a_rebuild_would_say(
+        catalog, library):
+    doc = make_sidecar(output={"filename": "real_image.png", "path": "/elsewhere/x.png"})
+    sidecar = library.write("f/odd_name.json", doc, image=False)
+    (library.root / "f" / "real_image.png").write_bytes(b"png")
+    catalog.sync(library.root)
+    assert catalog.get(sidecar).image_name == "real_image.png"
+    (library.root / "f" / "odd_name.png").write_bytes(b"png")  # locate_image's first choice
+    assert catalog.sync(library.root).unchanged == 1
+    assert catalog.get(sidecar).image_name == "odd_name.png"
+    synced = catalog_state(catalog)
+    catalog.rebuild(library.root)
+    assert catalog_state(catalog) == synced
+
+
 def test_png_sequence_counts_its_images(catalog, library):
     doc = make_sidecar(plugin="wan22_i2v")
     rel = "w/project_2_frame_9_variant_0_seq_000.json"
