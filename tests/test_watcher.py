@@ -495,8 +495,11 @@ def test_cli_watch_follows_changes_and_stops_cleanly(library: Library, db_path: 
          "50", str(library.root)], stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
+        before = []
         while "watching" not in (line := proc.stderr.readline()):
             assert line, "the watcher ended before watching"
+            before.append(line)
+        assert any("synced" in b and "1 added" in b for b in before)  # synced up front
         library.frame(17, 2)
         with Catalog.open(db_path) as cat:
             wait_for(lambda: cat.count() == 2, "the new frame in the CLI's catalogue")

@@ -30,7 +30,8 @@ def _roots(settings: Settings, roots: tuple[str, ...]) -> list[str]:
     return known
 
 
-def _summary(result: SyncResult, verb: str) -> str:
+def sync_summary(result: SyncResult, verb: str) -> str:
+    """The one-line summary of a sync or rebuild."""
     parts = [f"{result.added} added", f"{result.updated} updated", f"{result.removed} removed",
              f"{result.unchanged} unchanged"]
     if result.errors:
@@ -51,7 +52,7 @@ def _index(settings: Settings, roots: tuple[str, ...], fmt: str | None, *, rebui
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
         if fmt != "json":
-            click.echo(_summary(result, "rebuilt" if rebuild else "synced"))
+            click.echo(sync_summary(result, "rebuilt" if rebuild else "synced"))
     if fmt == "json":
         click.echo(dumps([r.as_dict() for r in results]))
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Any
 
 import click
 
-from kino_catalog.cli.app import Settings, cli, pass_settings
+from kino_catalog.cli.app import Settings, cli, pass_settings, progress_reporter
+from kino_catalog.cli.indexing import sync_summary
 from kino_catalog.errors import UsageError
 
 
@@ -46,6 +48,14 @@ def watch(settings: Settings, roots: tuple[str, ...], poll: bool, debounce_ms: i
         package_log.setLevel(logging.INFO)
     watcher = catalog.watch(*targets, use_polling=poll, debounce_seconds=debounce_ms / 1000,
                             reconcile_interval_seconds=reconcile_interval)
+    for root in watcher.roots:
+        # Before the watcher's threads exist: a big first sync then reads in
+        # two processes (the indexer never forks while other threads run).
+        # The watcher's own start-up reconcile catches what changes meanwhile.
+        if os.path.isdir(root):
+            with progress_reporter(f"syncing {root}") as progress:
+                result = catalog.sync(root, progress)
+            click.echo(sync_summary(result, "synced"), err=True)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _stopper(stop, sig)) for sig in
                 (signal.SIGINT, signal.SIGTERM)}
