@@ -120,10 +120,21 @@ def stage_chunk(directory: str, root: str,
 
 
 @contextlib.contextmanager
-def staging_directory(near: str | None) -> Iterator[str]:
-    """A private folder for staging files, beside the catalogue (same disk), removed after."""
-    parent = os.path.dirname(os.path.abspath(near)) if near and near != ":memory:" else None
-    directory = tempfile.mkdtemp(prefix=".kino-catalog-staging-", dir=parent)
+def staging_directory(catalogue: str | None) -> Iterator[str]:
+    """A private folder for staging files, beside the catalogue (same disk), removed after.
+
+    Call it while holding the catalogue's write lock: leftovers of this
+    catalogue's earlier bulk loads (a killed process cannot clean up) are
+    then certainly stale, and are removed first.
+    """
+    parent, prefix = None, ".kino-catalog-staging-"
+    if catalogue and catalogue != ":memory:":
+        parent = os.path.dirname(os.path.abspath(catalogue))
+        prefix = f".{os.path.basename(catalogue)}.staging-"
+        for name in os.listdir(parent):
+            if name.startswith(prefix):
+                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    directory = tempfile.mkdtemp(prefix=prefix, dir=parent)
     try:
         yield directory
     finally:

@@ -316,6 +316,19 @@ def test_an_interrupted_rebuild_leaves_the_old_index_intact(catalog, library, mo
     assert staging_leftovers(catalog) == []
 
 
+def test_a_killed_bulk_load_leaves_staging_files_the_next_one_removes(catalog, library):
+    library.frame(1, 1)
+    database = Path(catalog.engine.url.database)
+    stale = database.parent / f".{database.name}.staging-killed"
+    stale.mkdir()
+    (stale / "stage-1234.db").write_bytes(b"left by a killed rebuild")
+    other = database.parent / ".another.db.staging-busy"  # another catalogue's: not ours
+    other.mkdir()
+    catalog.rebuild(library.root)
+    assert not stale.exists()
+    assert other.exists()
+
+
 def staging_leftovers(catalog):
     return [p.name for p in Path(catalog.engine.url.database).parent.iterdir()
             if "staging" in p.name]
