@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from kino_catalog import Catalog, UsageError
+from kino_catalog import differ as differ_module
 from kino_catalog import indexer as indexer_module
 from kino_catalog.corpus import generate_corpus
 from kino_catalog.indexer import sync_paths
@@ -210,7 +211,7 @@ def test_a_file_deleted_or_rewritten_between_listing_and_reading(catalog, librar
     doomed = library.frame(1, 1)
     changing = library.frame(1, 2)
     library.frame(1, 3)
-    real_walk = indexer_module.walk_root
+    real_walk = differ_module.walk_root
 
     def walk_then_meddle(*args, **kwargs):
         for folder in real_walk(*args, **kwargs):
@@ -219,7 +220,7 @@ def test_a_file_deleted_or_rewritten_between_listing_and_reading(catalog, librar
                 changing.write_text(json.dumps(make_sidecar({"steps": 99, "prompt": "longer"})))
             yield folder
 
-    monkeypatch.setattr(indexer_module, "walk_root", walk_then_meddle)
+    monkeypatch.setattr(differ_module, "walk_root", walk_then_meddle)
     result = catalog.sync(library.root)
     monkeypatch.undo()
     assert (result.added, result.errors) == (2, 0)

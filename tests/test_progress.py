@@ -52,7 +52,7 @@ def test_a_bulk_load_keeps_calling_back_during_long_statements(catalog):
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
         "SELECT count(*) FROM n")
     beats = []
-    writer = indexer_module._Writer(catalog.engine, 1, indexer_module.SyncResult("x"),
+    writer = indexer_module.Writer(catalog.engine, 1, indexer_module.SyncResult("x"),
                                     single_transaction=True)
     try:
         writer.keep_alive(lambda: beats.append(1))

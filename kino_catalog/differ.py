@@ -1,0 +1,218 @@
+"""What a sync must do, folder by folder: the walk compared with the index.
+
+A folder's rows come from the covering index ``ix_frames_sync`` and are
+compared by (size, mtime_ns) with the walk's ``stat``; only new or changed
+files become tasks for the readers.  Files and folders that are gone, files
+the walk found broken, and images that came or went are applied through the
+writer as the walk goes.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import stat as stat_module
+from typing import TYPE_CHECKING, Any
+
+from kino_catalog.db import placeholder
+from kino_catalog.rows import FailedFile
+from kino_catalog.scan import (
+    FileStat,
+    Folder,
+    is_sidecar_name,
+    list_folder,
+    locate_image,
+    walk_root,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy.engine import Engine
+
+    from kino_catalog.indexer import SyncResult, Writer
+
+__all__ = ["Differ", "Task"]
+
+# A file to read: (folder, stat, id of its frame row or None, has a failure row,
+# its image as found in the folder listing or None: see rows.read_frame)
+Task = tuple[str, FileStat, "int | None", bool, "tuple[str, bool, int] | None"]
+
+
+class Differ:
+    """Compares each folder of the walk with the index (a read connection)."""
+
+    def __init__(self, engine: Engine, root_id: int, writer: Writer, result: SyncResult,
+                 *, is_rebuild: bool, chunk_files: int) -> None:
+        self.chunk_files = chunk_files
+        self.is_rebuild = is_rebuild  # everything is new: the old rows are already deleted
+        self.conn = engine.connect()
+        self.root_id = root_id
+        self.writer = writer
+        self.result = result
+        self.mark = placeholder(self.conn.dialect)
+        self.seen_folders: set[str] = set()
+        self.image_updates: list[tuple[str, bool, int, int]] = []
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        if self.is_rebuild:
+            return []
+        # Plain DB-API cursor: these rows are compared, not shown, and SQLAlchemy's
+        # Row objects cost more than the query for 100k-row folders.
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql.replace("?", self.mark), params)
+            rows: list[Any] = list(cursor.fetchall())
+        finally:
+            cursor.close()
+        self.conn.rollback()  # never pin an old snapshot while the writer commits
+        return rows
+
+    def tasks(self, root: str, scopes: list[str] | None = None) -> Iterator[list[Task]]:
+        """Yield chunks of files that need reading: the whole root, or only ``scopes``.
+
+        A scope is a relative path: a folder is synced as a subtree, a file
+        (sidecar or image) on its own, whether it exists or not.
+        """
+        chunk: list[Task] = []
+        for task in self._scoped_tasks(root, scopes if scopes is not None else [""]):
+            chunk.append(task)
+            if len(chunk) >= self.chunk_files:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _scoped_tasks(self, root: str, scopes: list[str]) -> Iterator[Task]:
+        files: dict[str, set[str]] = {}
+        for scope in scopes:
+            path = os.path.join(root, scope)
+            is_dir, is_gone = os.path.isdir(path), not os.path.lexists(path)
+            if is_dir or is_gone:  # a vanished path may have been a folder
+                self.seen_folders.clear()
+                if is_dir:
+                    for folder in walk_root(root, self.result.warnings.append, start=scope):
+                        self.seen_folders.add(folder.rel)
+                        yield from self._diff_folder(folder)
+                self._remove_unseen_folders(scope)
+            if not is_dir:
+                parent, name = posixpath.split(scope)
+                files.setdefault(parent, set()).update(_affected_sidecars(name))
+        for parent, names in files.items():
+            yield from self._diff_folder(_folder_of(root, parent, names), only=names)
+
+    def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[Task]:
+        # name -> (id, name, size, mtime_ns, image_name, image_exists, image_count)
+        known = {row[1]: row for row in self._query(
+            "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
+            "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel))
+                 if only is None or row[1] in only}
+        failed = {name: (size, mtime) for name, size, mtime in self._query(
+            "SELECT name, size, mtime_ns FROM index_errors WHERE root_id = ? AND folder = ?",
+            (self.root_id, folder.rel)) if only is None or name in only}
+        broken = {b.stat.name: b for b in folder.broken}
+        listed = {s.name for s in folder.sidecars} | broken.keys()
+        gone_frames = [known[name][0] for name in known.keys() - listed]
+        gone_failures = [(folder.rel, name) for name in failed.keys() - listed]
+        if gone_frames or gone_failures:
+            self.writer.remove(gone_frames, gone_failures)
+        self._record_broken(folder, broken, known, failed)
+        for stat in folder.sidecars:
+            frame = known.get(stat.name)
+            failure = failed.get(stat.name)
+            if frame is not None and frame[2] == stat.size and frame[3] == stat.mtime_ns:
+                self.result.unchanged += 1
+                self._check_image(folder, stat.name, frame)
+            elif failure is not None and failure == (stat.size, stat.mtime_ns):
+                continue  # the same bad file as last time
+            else:
+                # The listing answers "is the same-stem PNG there?" for free; only
+                # that first choice of locate_image is certain without the JSON.
+                png = stat.name[:-5] + ".png"
+                hint = None
+                if png in folder.names:
+                    hint = (png, True, 1) if "_seq_" not in png else locate_image(
+                        stat.name, None, folder.has_file, folder.count_sequence)
+                yield (folder.rel, stat, frame[0] if frame else None, failure is not None, hint)
+        self._flush_image_updates()
+
+    def _record_broken(self, folder: Folder, broken: dict[str, Any],
+                       known: dict[str, Any], failed: dict[str, Any]) -> None:
+        fresh = [b for name, b in broken.items()
+                 if failed.get(name) != (b.stat.size, b.stat.mtime_ns)]
+        if not fresh:
+            return
+        tasks: list[Task] = [(folder.rel, b.stat, known[b.stat.name][0] if b.stat.name in known
+                               else None, b.stat.name in failed, None) for b in fresh]
+        self.writer.apply(tasks, [FailedFile(folder.rel, b.stat.name, b.stat.size,
+                                             b.stat.mtime_ns, "error", b.reason) for b in fresh])
+
+    def _check_image(self, folder: Folder, name: str, frame: tuple[Any, ...]) -> None:
+        frame_id, _, _, _, image, exists, count = frame
+        if exists and image in folder.names and image == name[:-5] + ".png":
+            # locate_image's first choice is still there (the common case): only
+            # a PNG sequence can have changed, by its number of images.
+            if count == (folder.sequence_size(image) or 1):
+                return
+        found = locate_image(name, image, folder.has_file, folder.count_sequence)
+        if found != (image, bool(exists), count):
+            self.image_updates.append((*found, frame_id))
+
+    def _flush_image_updates(self) -> None:
+        if self.image_updates:
+            self.writer.store.update_images(self.image_updates)
+            self.image_updates = []
+
+    def _remove_unseen_folders(self, scope: str) -> None:
+        """Drop rows of folders under ``scope`` that the walk did not see (deleted)."""
+        prefix = scope + "/"
+        where = "root_id = ?"
+        params: tuple[Any, ...] = (self.root_id,)
+        if scope:
+            where += " AND (folder = ? OR substr(folder, 1, ?) = ?)"
+            params += (scope, len(prefix), prefix)
+        for table, key in (("frames", "id"), ("index_errors", "folder, name")):
+            # Folders first (an index scan returning a handful of rows), rows
+            # only for the vanished ones: a no-change sync fetches nothing.
+            folders = [row[0] for row in self._query(
+                f"SELECT DISTINCT folder FROM {table} WHERE {where}", params)]
+            for gone in (folder for folder in folders if folder not in self.seen_folders):
+                rows = self._query(f"SELECT {key} FROM {table} WHERE root_id = ? AND folder = ?",
+                                   (self.root_id, gone))
+                if table == "frames":
+                    self.writer.remove([row[0] for row in rows], [])
+                else:
+                    self.writer.remove([], [(row[0], row[1]) for row in rows])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _affected_sidecars(name: str) -> set[str]:
+    """The sidecar names whose index rows a change to file ``name`` can affect."""
+    stem, suffix = os.path.splitext(name)
+    if suffix == ".json":
+        return {name}
+    names = {stem + ".json"}
+    match = _SEQUENCE_MEMBER.match(stem)
+    if match:  # any frame of a PNG sequence belongs to the sidecar beside frame 0
+        names.add(f"{match['prefix']}{0:0{len(match['index'])}d}.json")
+    return names
+
+
+_SEQUENCE_MEMBER = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)$")
+
+
+def _folder_of(root: str, rel: str, names: set[str]) -> Folder:
+    """The listing of one folder with only ``names`` as sidecars, for syncing single files."""
+    directory = f"{root}/{rel}" if rel else root
+    folder = list_folder(directory, rel)
+    for name in sorted(names):
+        try:
+            st = os.stat(f"{directory}/{name}", follow_symlinks=False)
+        except OSError:
+            continue
+        if stat_module.S_ISREG(st.st_mode) and is_sidecar_name(name):
+            folder.sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
+    return folder
