@@ -92,7 +92,9 @@ class Differ:
             if is_dir or is_gone:  # a vanished path may have been a folder
                 self.seen_folders.clear()
                 if is_dir:
-                    for folder in walk_root(root, self.result.warnings.append, start=scope):
+                    # A bulk load keeps only sequence names; readers find other images.
+                    for folder in walk_root(root, self.result.warnings.append, start=scope,
+                                            with_names=not self.is_rebuild):
                         self.seen_folders.add(folder.rel)
                         yield from self._diff_folder(folder)
                 self._remove_unseen_folders(scope)
@@ -102,49 +104,82 @@ class Differ:
         for parent, names in files.items():
             yield from self._diff_folder(_folder_of(root, parent, names), only=names)
 
+    def _frame_rows(self, folder: str) -> Iterator[tuple[Any, ...]]:
+        """(id, name, size, mtime_ns, image_name, image_exists, image_count) of a folder.
+
+        Fetched in batches: a flat folder of a million frames (Kino's own
+        layout) never has all its rows in memory at once.
+        """
+        if self.is_rebuild:
+            return
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(
+                "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
+                f"FROM frames WHERE root_id = {self.mark} AND folder = {self.mark}",
+                (self.root_id, folder))
+            while rows := cursor.fetchmany(10_000):
+                yield from rows
+        finally:
+            cursor.close()
+            self.conn.rollback()  # never pin an old snapshot while the writer commits
+
     def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[Task]:
-        # name -> (id, name, size, mtime_ns, image_name, image_exists, image_count)
-        known = {row[1]: row for row in self._query(
-            "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
-            "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel))
-                 if only is None or row[1] in only}
+        listing = {s.name: s for s in folder.sidecars}  # what is left of it is new
+        broken = {b.stat.name: b for b in folder.broken}
         failed = {name: (size, mtime) for name, size, mtime in self._query(
             "SELECT name, size, mtime_ns FROM index_errors WHERE root_id = ? AND folder = ?",
             (self.root_id, folder.rel)) if only is None or name in only}
-        broken = {b.stat.name: b for b in folder.broken}
-        listed = {s.name for s in folder.sidecars} | broken.keys()
-        gone_frames = [known[name][0] for name in known.keys() - listed]
-        gone_failures = [(folder.rel, name) for name in failed.keys() - listed]
+        gone_failures = [(folder.rel, name) for name in failed
+                         if name not in listing and name not in broken]
+        gone_frames: list[int] = []
+        broken_frames: dict[str, int] = {}
+        changed: list[tuple[FileStat, int]] = []
+        for row in self._frame_rows(folder.rel):
+            name = row[1]
+            if only is not None and name not in only:
+                continue
+            stat = listing.pop(name, None)
+            if stat is None:
+                if name in broken:
+                    broken_frames[name] = row[0]
+                else:
+                    gone_frames.append(row[0])
+            elif row[2] == stat.size and row[3] == stat.mtime_ns:
+                self.result.unchanged += 1
+                self._check_image(folder, name, row)
+            else:
+                changed.append((stat, row[0]))
         if gone_frames or gone_failures:
             self.writer.remove(gone_frames, gone_failures)
-        self._record_broken(folder, broken, known, failed)
-        for stat in folder.sidecars:
-            frame = known.get(stat.name)
+        self._record_broken(folder, broken, broken_frames, failed)
+        for stat, frame_id in changed:
+            yield self._task(folder, stat, frame_id, stat.name in failed)
+        for stat in listing.values():  # no frame row: new, or a file that failed before
             failure = failed.get(stat.name)
-            if frame is not None and frame[2] == stat.size and frame[3] == stat.mtime_ns:
-                self.result.unchanged += 1
-                self._check_image(folder, stat.name, frame)
-            elif failure is not None and failure == (stat.size, stat.mtime_ns):
-                continue  # the same bad file as last time
-            else:
-                # The listing answers "is the same-stem PNG there?" for free; only
-                # that first choice of locate_image is certain without the JSON.
-                png = stat.name[:-5] + ".png"
-                hint = None
-                if png in folder.names:
-                    hint = (png, True, 1) if "_seq_" not in png else locate_image(
-                        stat.name, None, folder.has_file, folder.count_sequence)
-                yield (folder.rel, stat, frame[0] if frame else None, failure is not None, hint)
+            if failure != (stat.size, stat.mtime_ns):  # else the same bad file as last time
+                yield self._task(folder, stat, None, failure is not None)
         self._flush_image_updates()
 
+    @staticmethod
+    def _task(folder: Folder, stat: FileStat, frame_id: int | None, has_failure: bool) -> Task:
+        # The listing answers "is the same-stem PNG there?" for free; only
+        # that first choice of locate_image is certain without the JSON.
+        png = stat.name[:-5] + ".png"
+        hint = None
+        if png in folder.names:
+            hint = (png, True, 1) if "_seq_" not in png else locate_image(
+                stat.name, None, folder.has_file, folder.count_sequence)
+        return (folder.rel, stat, frame_id, has_failure, hint)
+
     def _record_broken(self, folder: Folder, broken: dict[str, Any],
-                       known: dict[str, Any], failed: dict[str, Any]) -> None:
+                       frame_ids: dict[str, int], failed: dict[str, Any]) -> None:
         fresh = [b for name, b in broken.items()
                  if failed.get(name) != (b.stat.size, b.stat.mtime_ns)]
         if not fresh:
             return
-        tasks: list[Task] = [(folder.rel, b.stat, known[b.stat.name][0] if b.stat.name in known
-                               else None, b.stat.name in failed, None) for b in fresh]
+        tasks: list[Task] = [(folder.rel, b.stat, frame_ids.get(b.stat.name),
+                              b.stat.name in failed, None) for b in fresh]
         self.writer.apply(tasks, [FailedFile(folder.rel, b.stat.name, b.stat.size,
                                              b.stat.mtime_ns, "error", b.reason) for b in fresh])
 

@@ -114,12 +114,15 @@ def _is_inside(path: str, root: str) -> bool:
 
 
 def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
-              start: str = "") -> Iterator[Folder]:
+              start: str = "", *, with_names: bool = True) -> Iterator[Folder]:
     """Yield every folder under ``root`` (a resolved absolute path), top down.
 
     ``start`` limits the walk to one subfolder (relative, "/"-separated); it
     is not entered if it is a symlink.  Unreadable folders are reported
-    through ``on_warning`` and skipped.
+    through ``on_warning`` and skipped.  Without ``with_names`` a Folder's
+    ``names`` keep only PNG-sequence members (counted from the listing, as a
+    sync does); other images are then looked up on disk by the readers.  In
+    Kino's flat layout the names of a million frames and images are ~250 MB.
     """
     if start and os.path.islink(os.path.join(root, start)):
         return
@@ -128,7 +131,8 @@ def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
         rel = stack.pop()
         path = f"{root}/{rel}" if rel else root
         folder = Folder(rel)
-        names, sidecars = folder.names, folder.sidecars
+        add_name = folder.names.add if with_names else _sequence_members_of(folder.names)
+        sidecars = folder.sidecars
         try:
             with os.scandir(path) as entries:
                 # The hot loop of a no-change sync: kept flat on purpose.
@@ -138,14 +142,14 @@ def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
                         continue
                     try:
                         if entry.is_file(follow_symlinks=False):
-                            names.add(name)
+                            add_name(name)
                             if name.endswith(".json"):
                                 st = entry.stat(follow_symlinks=False)
                                 sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
                         elif entry.is_dir(follow_symlinks=False):
                             stack.append(f"{rel}/{name}" if rel else name)
                         elif entry.is_symlink():
-                            _visit_symlink(entry, root, folder)
+                            _visit_symlink(entry, root, folder, add_name)
                     except OSError:
                         continue  # vanished meanwhile: the next sync sees the truth
         except OSError as exc:
@@ -155,7 +159,16 @@ def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
         yield folder
 
 
-def _visit_symlink(entry: os.DirEntry[str], root: str, folder: Folder) -> None:
+def _sequence_members_of(names: set[str]) -> Callable[[str], None]:
+    def add(name: str) -> None:
+        if "_seq_" in name:
+            names.add(name)
+
+    return add
+
+
+def _visit_symlink(entry: os.DirEntry[str], root: str, folder: Folder,
+                   add_name: Callable[[str], None]) -> None:
     name = entry.name
     try:
         target = os.path.realpath(entry.path, strict=True)
@@ -176,7 +189,7 @@ def _visit_symlink(entry: os.DirEntry[str], root: str, folder: Folder) -> None:
                 FileStat(name, lst.st_size, lst.st_mtime_ns),
                 "symlink points outside the library root; not followed"))
         return
-    folder.names.add(name)
+    add_name(name)
     if is_sidecar_name(name):
         folder.sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
 

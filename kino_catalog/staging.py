@@ -54,6 +54,7 @@ _SCHEMA = (
     f"CREATE TABLE failures ({', '.join(_FAILURE_COLUMNS)})",
 )
 
+COPY_FRAMES = 20_000  # frames per copy statement (bounds SQLite's statement journal)
 _SCHEMA_PREFIX = "kino_stage"  # attached staging files are kino_stage0, kino_stage1...
 StagedCounts = tuple[int, int]  # (frames staged, failures staged) of one chunk
 
@@ -191,26 +192,32 @@ def _copy(db: Any, schemas: list[str], root_id: int) -> int:
         # Each arm walks stage_order in id order (CROSS JOIN fixes the loop
         # order) and looks its rows up by sid; ORDER BY 1 merges the arms, so
         # every table is written in frame-id order, appending to its b-trees.
+        # One statement per COPY_FRAMES ids: a statement that rewrites pages
+        # this transaction already changed (a rebuild deleted the old rows)
+        # keeps their old content in a statement journal, in memory.
+        count: int = db.execute("SELECT count(*) FROM stage_order").fetchone()[0]
         frame_columns = ", ".join(FRAME_COLUMNS)
-        db.execute(f"INSERT INTO frames (id, root_id, {frame_columns}) " + each(
+        copies = [(f"INSERT INTO frames (id, root_id, {frame_columns}) " + each(
             f"SELECT o.id, {root_id}, {_prefixed('x', FRAME_COLUMNS)} "
             "FROM stage_order o CROSS JOIN {s}.frames x ON x.sid = o.sid "
-            "WHERE o.stage = {i}", ordered=True))
+            "WHERE o.stage = {i} AND o.id BETWEEN :low AND :high", ordered=True))]
         for table, columns in (("loras", LORA_COLUMNS), ("parameters", PARAMETER_COLUMNS),
                                ("tags", ("tag",))):
-            db.execute(f"INSERT INTO {table} (frame_id, {', '.join(columns)}) " + each(
+            copies.append(f"INSERT INTO {table} (frame_id, {', '.join(columns)}) " + each(
                 f"SELECT o.id, {_prefixed('x', columns)} "
                 f"FROM stage_order o CROSS JOIN {{s}}.{table} x ON x.sid = o.sid "
-                "WHERE o.stage = {i}", ordered=True))
+                "WHERE o.stage = {i} AND o.id BETWEEN :low AND :high", ordered=True))
+        copies.append("INSERT INTO frames_fts (rowid, prompt, negative_prompt) "
+                      "SELECT id, prompt, negative_prompt FROM frames "
+                      "WHERE id BETWEEN :low AND :high ORDER BY id")
+        for sql in copies:
+            for low in range(first_id, first_id + count, COPY_FRAMES):
+                db.execute(sql, {"low": low, "high": low + COPY_FRAMES - 1})
         now = db_datetime(dt.datetime.now().replace(microsecond=0))
         db.execute(
             f"INSERT INTO index_errors (root_id, {', '.join(_FAILURE_COLUMNS)}, recorded_at) "
             + each(f"SELECT {root_id}, {', '.join(_FAILURE_COLUMNS)}, ? FROM {{s}}.failures"),
             (now,) * len(schemas))
-        db.execute("INSERT INTO frames_fts (rowid, prompt, negative_prompt) "
-                   "SELECT id, prompt, negative_prompt FROM frames WHERE id >= ? ORDER BY id",
-                   (first_id,))
-        count: int = db.execute("SELECT count(*) FROM stage_order").fetchone()[0]
     finally:
         db.execute("DROP TABLE temp.stage_order")
     return count

@@ -97,6 +97,18 @@ def test_png_sequence_counts_its_images(catalog, library):
     assert catalog.get(library.root / rel).image_count == 3
 
 
+def test_a_sequence_with_a_long_gap_counts_the_same_in_a_bulk_load_and_a_sync(catalog, library):
+    rel = "w/project_2_frame_9_variant_0_seq_000.json"
+    library.write(rel, make_sidecar(plugin="wan22_i2v"))
+    for i in (1, 2, 40, 41):  # 37 missing in a row: more than probing on disk would bridge
+        (library.root / f"w/project_2_frame_9_variant_0_seq_{i:03d}.png").write_bytes(b"p")
+    catalog.sync(library.root)  # the first sync of a root is a bulk load
+    assert catalog.get(library.root / rel).image_count == 5
+    again = catalog.sync(library.root)
+    assert (again.unchanged, again.updated) == (1, 0)
+    assert catalog.get(library.root / rel).image_count == 5
+
+
 def test_image_is_found_by_output_filename_never_by_output_path(catalog, library, tmp_path):
     outside = tmp_path / "elsewhere.png"
     outside.write_bytes(b"png")
