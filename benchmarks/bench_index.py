@@ -14,6 +14,7 @@ the operation's own:
   ours     rebuild             from scratch, into an empty catalogue
            sync, no change     right after the rebuild
            sync, 1% changed    after rewriting 1% of the sidecars
+           rebuild over the catalogue   the old rows deleted in the same transaction
 
 and prints seconds, peak RSS and ratios to the floors.  Targets (DESIGN.md
 §8, 1M sidecars on 2 cores): rebuild < 30 s and < 500 MB; no-change sync
@@ -132,6 +133,7 @@ def main() -> int:
     changed = change_one_percent(corpus)
     rows.append((f"sync, 1% changed ({changed})", measure("sync", corpus, db)))
     rows.append(("sync, no change (again)", measure("sync", corpus, db)))
+    rows.append(("rebuild over the catalogue", measure("rebuild", corpus, db)))
 
     seconds = {name: r["seconds"] for name, r in rows}
     walk, walk_stat, read = seconds["walk"], seconds["walk+stat"], seconds["read+json"]
