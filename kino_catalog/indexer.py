@@ -178,6 +178,11 @@ class Writer:
         self.single = single_transaction
         self.pending = 0
         self.is_sqlite = engine.dialect.name == "sqlite"
+        if single_transaction and self.is_sqlite:
+            # A bulk load's sorts and statement journals go to temporary files,
+            # not memory (db.py's default): they grow with the load.  SQLite
+            # takes this pragma only outside a transaction, hence before BEGIN.
+            self._dbapi().execute("PRAGMA temp_store=FILE")
         self.store = self._begin()
 
     def keep_alive(self, beat: Callable[[], None]) -> None:
@@ -271,6 +276,7 @@ class Writer:
             if self.is_sqlite:
                 self._dbapi().set_progress_handler(None, 0)
                 detach_staged(self.conn)
+                self._dbapi().execute("PRAGMA temp_store=MEMORY")  # as db.py sets it
             self.conn.close()
 
     def _finish_counts(self) -> None:
