@@ -266,10 +266,16 @@ class Writer:
     def close(self, *, is_ok: bool, dropped_indexes: list[Any] | None = None) -> None:
         try:
             if is_ok:
+                started = time.perf_counter()
                 if dropped_indexes is not None:
                     self.store.end_bulk_load(dropped_indexes)
+                    log.info("%s: %d indexes built in %.1f s", self.result.root,
+                             len(dropped_indexes), time.perf_counter() - started)
                 self._finish_counts()
+                started = time.perf_counter()
                 self.conn.commit()
+                log.info("%s: committed in %.1f s", self.result.root,
+                         time.perf_counter() - started)
             else:
                 self.conn.rollback()
         finally:
@@ -378,15 +384,21 @@ def _read_staged(engine: Engine, root: str, differ: Differ, writer: Writer,
                  progress: Callable[[int, int | None], None] | None,
                  expected: int | None) -> None:
     """A bulk load on SQLite: readers stage their rows in files, then one C-speed copy."""
+    started = time.perf_counter()
     with staging_directory(engine.url.database) as directory:
         done = 0
         for tasks, _ in _ordered_map(partial(stage_chunk, directory, root), differ.tasks(root)):
             done += len(tasks)
             if progress is not None:
                 progress(done, expected)
+        log.info("%s: %d files read and staged in %.1f s", root, done,
+                 time.perf_counter() - started)
         if progress is not None:
             writer.keep_alive(lambda: progress(done, done))
+        started = time.perf_counter()
         writer.result.added = copy_staged(writer.conn, directory, writer.root_id)
+        log.info("%s: %d frames copied in %.1f s", root, writer.result.added,
+                 time.perf_counter() - started)
 
 
 def sync_root(engine: Engine, root: str | os.PathLike[str],
