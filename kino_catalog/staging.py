@@ -4,8 +4,8 @@ Shipping row tuples from reader processes to one writer (pickle, unpickle,
 one ``executemany`` per table) kept the writer busier than the readers.
 Instead each reader process inserts its rows into a staging file of its own
 (SQLite, no indexes, no journal: throwaway), and once reading is done the
-writer attaches the files and copies every table with one
-``INSERT ... SELECT`` per table.  The copy numbers the frames by generation
+writer attaches the files and copies every table with ``INSERT ... SELECT``
+(in slices of COPY_FRAMES frames).  The copy numbers the frames by generation
 time, so a rebuilt catalogue's frame ids follow time order: newest-first
 full-text plans walk FTS5 rowids backwards and find the newest matches first.
 
@@ -68,7 +68,6 @@ class _StageFile:
 
     def __init__(self, path: str) -> None:
         self.pid = os.getpid()
-        self.path = path
         self.next_sid = 1
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=OFF")  # a crash loses only throwaway data

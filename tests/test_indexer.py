@@ -16,6 +16,7 @@ from kino_catalog import differ as differ_module
 from kino_catalog import indexer as indexer_module
 from kino_catalog.corpus import generate_corpus
 from kino_catalog.indexer import sync_paths
+from kino_catalog.store import Store
 from tests.catalog_state import catalog_state
 from tests.conftest import make_sidecar
 
@@ -467,3 +468,31 @@ def test_rebuilding_one_root_keeps_the_others_searchable(tmp_path, library):
         assert catalog_state(rebuilt) == catalog_state(fresh)
         assert rebuilt.count("portrait") == 3
         assert rebuilt.count("castle") == 3
+
+
+def test_a_small_root_beside_a_big_one_is_rebuilt_without_dropping_indexes(
+        tmp_path, library, monkeypatch):
+    other = tmp_path / "other"
+    library.frame(1, 1, parameters={"prompt": "a castle"})
+    for i in range(4):
+        library.write(f"../other/project_2_frame_{i}_variant_0.json",
+                      make_sidecar({"prompt": "a portrait"}))
+    dropped = []
+    real_begin = Store.begin_bulk_load
+
+    def recording_begin(self):
+        dropped.append(real_begin(self))
+        return dropped[-1]
+
+    with Catalog.open(tmp_path / "a.db") as rebuilt, Catalog.open(tmp_path / "b.db") as fresh:
+        for cat in (rebuilt, fresh):
+            cat.sync(other)
+            cat.sync(library.root)
+        monkeypatch.setattr(Store, "begin_bulk_load", recording_begin)
+        rebuilt.rebuild(library.root)  # 1 frame of 5: maintaining the indexes is cheaper
+        rebuilt.rebuild(other)  # 4 of 5: dropped and rebuilt after the load
+        assert dropped[0] == []
+        assert "ix_frames_sync" in [index.name for index in dropped[1]]
+        assert index_names(rebuilt) == index_names(fresh)
+        assert catalog_state(rebuilt) == catalog_state(fresh)
+        assert (rebuilt.count("portrait"), rebuilt.count("castle")) == (4, 1)
