@@ -12,6 +12,7 @@ old index as it was, and on SQLite the rows travel through staging files
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import multiprocessing as mp
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 CHUNK_FILES = 256  # files per reader task: big enough to amortise pickling
 BATCH_FILES = 2000  # files per sync transaction: short enough for the watcher
 PARALLEL_MIN_FILES = 2000  # below this, process start-up costs more than it saves
+KEEP_ALIVE_SECONDS = 0.2  # progress calls during a bulk load's long statements...
+KEEP_ALIVE_OPS = 100_000  # ...checked every this many SQLite VM steps
 
 
 @dataclass
@@ -178,6 +181,7 @@ class Writer:
         self.single = single_transaction
         self.pending = 0
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self.interrupted: BaseException | None = None
         if single_transaction and self.is_sqlite:
             # A bulk load's sorts and statement journals go to temporary files,
             # not memory (db.py's default): they grow with the load.  SQLite
@@ -197,12 +201,26 @@ class Writer:
 
         def handler() -> int:
             nonlocal last
-            if time.monotonic() - last >= 0.2:
+            if time.monotonic() - last >= KEEP_ALIVE_SECONDS:
                 last = time.monotonic()
-                beat()
+                try:
+                    beat()
+                except BaseException as exc:  # Ctrl-C, a watcher stopping: see reraising()
+                    self.interrupted = exc
+                    return 1  # SQLite aborts the statement ("interrupted")
             return 0  # go on
 
-        self._dbapi().set_progress_handler(handler, 100_000)
+        self._dbapi().set_progress_handler(handler, KEEP_ALIVE_OPS)
+
+    @contextlib.contextmanager
+    def reraising(self) -> Iterator[None]:
+        """Raise what interrupted a statement from keep_alive's callback, not "interrupted"."""
+        try:
+            yield
+        except Exception:
+            if self.interrupted is not None:
+                raise self.interrupted from None
+            raise
 
     def _dbapi(self) -> Any:
         return self.conn.connection.dbapi_connection
@@ -268,7 +286,8 @@ class Writer:
             if is_ok:
                 started = time.perf_counter()
                 if dropped_indexes is not None:
-                    self.store.end_bulk_load(dropped_indexes)
+                    with self.reraising():
+                        self.store.end_bulk_load(dropped_indexes)
                     log.info("%s: %d indexes built in %.1f s", self.result.root,
                              len(dropped_indexes), time.perf_counter() - started)
                 self._finish_counts()
@@ -396,7 +415,8 @@ def _read_staged(engine: Engine, root: str, differ: Differ, writer: Writer,
         if progress is not None:
             writer.keep_alive(lambda: progress(done, done))
         started = time.perf_counter()
-        writer.result.added = copy_staged(writer.conn, directory, writer.root_id)
+        with writer.reraising():
+            writer.result.added = copy_staged(writer.conn, directory, writer.root_id)
         log.info("%s: %d frames copied in %.1f s", root, writer.result.added,
                  time.perf_counter() - started)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import threading
 
+import pytest
+
 from kino_catalog import Catalog
 from kino_catalog import indexer as indexer_module
 from kino_catalog.cli import app
@@ -64,3 +66,31 @@ def test_a_bulk_load_keeps_calling_back_during_long_statements(catalog):
     with catalog.engine.connect() as conn:  # the pooled connection calls nothing any more
         conn.exec_driver_sql(long_statement).scalar()
     assert len(beats) == after_close
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_callback_raising_during_the_bulk_tail_stops_it_with_its_own_exception(
+        catalog, library, monkeypatch):
+    for i in range(30):
+        library.frame(1, i)
+    catalog.sync(library.root)
+    before = catalog.count()
+    library.frame(1, 99)
+    monkeypatch.setattr(indexer_module, "KEEP_ALIVE_SECONDS", 0.0)
+    monkeypatch.setattr(indexer_module, "KEEP_ALIVE_OPS", 50)
+    calls = []
+
+    def stop_while_writing(done, total):
+        calls.append((done, total))
+        if done == total:  # reading is over: the copy and index build call back now
+            raise _Stop  # as a watcher's stop() or Ctrl-C would
+
+    with pytest.raises(_Stop):
+        catalog.rebuild(library.root, progress=stop_while_writing)
+    assert calls[0] == (31, 30)  # the read phase: 31 files where the index had 30
+    assert calls[-1] == (31, 31)  # the tail's keep-alive call, which raised
+    assert catalog.count() == before  # rolled back: the old index, untouched
+    assert catalog.rebuild(library.root).added == 31
