@@ -55,19 +55,27 @@ class Differ:
         self.seen_folders: set[str] = set()
         self.image_updates: list[tuple[str, bool, int, int]] = []
 
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+        """A query's rows, fetched in batches; none in a bulk load (nothing is indexed yet).
+
+        A plain DB-API cursor: these rows are compared, not shown, and
+        SQLAlchemy's Row objects cost more than the query for big folders.
+        Batches keep a flat folder of a million frames (Kino's own layout)
+        from ever having all its rows in memory at once.
+        """
         if self.is_rebuild:
-            return []
-        # Plain DB-API cursor: these rows are compared, not shown, and SQLAlchemy's
-        # Row objects cost more than the query for 100k-row folders.
+            return
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql.replace("?", self.mark), params)
-            rows: list[Any] = list(cursor.fetchall())
+            while rows := cursor.fetchmany(10_000):
+                yield from rows
         finally:
             cursor.close()
-        self.conn.rollback()  # never pin an old snapshot while the writer commits
-        return rows
+            self.conn.rollback()  # never pin an old snapshot while the writer commits
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        return list(self._rows(sql, params))
 
     def tasks(self, root: str, scopes: list[str] | None = None) -> Iterator[list[Task]]:
         """Yield chunks of files that need reading: the whole root, or only ``scopes``.
@@ -104,26 +112,6 @@ class Differ:
         for parent, names in files.items():
             yield from self._diff_folder(_folder_of(root, parent, names), only=names)
 
-    def _frame_rows(self, folder: str) -> Iterator[tuple[Any, ...]]:
-        """(id, name, size, mtime_ns, image_name, image_exists, image_count) of a folder.
-
-        Fetched in batches: a flat folder of a million frames (Kino's own
-        layout) never has all its rows in memory at once.
-        """
-        if self.is_rebuild:
-            return
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(
-                "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
-                f"FROM frames WHERE root_id = {self.mark} AND folder = {self.mark}",
-                (self.root_id, folder))
-            while rows := cursor.fetchmany(10_000):
-                yield from rows
-        finally:
-            cursor.close()
-            self.conn.rollback()  # never pin an old snapshot while the writer commits
-
     def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[Task]:
         listing = {s.name: s for s in folder.sidecars}  # what is left of it is new
         broken = {b.stat.name: b for b in folder.broken}
@@ -135,7 +123,9 @@ class Differ:
         gone_frames: list[int] = []
         broken_frames: dict[str, int] = {}
         changed: list[tuple[FileStat, int]] = []
-        for row in self._frame_rows(folder.rel):
+        for row in self._rows(  # streamed: consumed whole before any write
+                "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
+                "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel)):
             name = row[1]
             if only is not None and name not in only:
                 continue

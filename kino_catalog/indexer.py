@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from kino_catalog.db import WRITE, placeholder
 from kino_catalog.differ import Differ, Task
 from kino_catalog.errors import UsageError
-from kino_catalog.rows import FRAME_COLUMNS, FailedFile, FrameRows, db_datetime, read_frame
+from kino_catalog.rows import FRAME_COLUMNS, FailedFile, FrameRows, db_datetime, read_frames
 from kino_catalog.scan import (
     Folder,
 )
@@ -81,7 +81,6 @@ class SyncResult:
                 "warnings": list(self.warnings)}
 
 
-
 def resolve_root(root: str | os.PathLike[str]) -> str:
     """The canonical absolute path of a library root.
 
@@ -118,10 +117,6 @@ def _now() -> dt.datetime:
 
 
 # ---------------------------------------------------------------- reading
-
-def _read_chunk(root: str, tasks: list[Task]) -> list[FrameRows | FailedFile | None]:
-    return [read_frame(root, folder, stat, hint) for folder, stat, _, _, hint in tasks]
-
 
 _Work = Callable[[list[Task]], Any]  # a picklable function of one chunk (a reader's job)
 
@@ -384,7 +379,7 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
                 _read_staged(engine, root, differ, writer, progress, expected)
             else:
                 done = 0
-                for tasks, outcomes in _ordered_map(partial(_read_chunk, root),
+                for tasks, outcomes in _ordered_map(partial(read_frames, root),
                                                     differ.tasks(root, scopes)):
                     writer.apply(tasks, outcomes)
                     done += len(tasks)

@@ -28,6 +28,8 @@ from kino_catalog.scan import locate_image
 from kino_catalog.sidecar import MAX_SIDECAR_BYTES, loads_exact, too_big_reason
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from kino_catalog.record import FrameRecord
     from kino_catalog.scan import FileStat
 
@@ -40,6 +42,7 @@ __all__ = [
     "FrameRows",
     "db_datetime",
     "read_frame",
+    "read_frames",
 ]
 
 # Column order of FrameRows.frame; the writer prepends id and root_id.
@@ -125,6 +128,12 @@ def read_frame(root: str, folder: str, file: FileStat,
     except SidecarError as exc:
         kind = "error" if is_expected or not isinstance(exc, SidecarParseError) else "not_sidecar"
         return FailedFile(folder, file.name, size, st.st_mtime_ns, kind, exc.reason)
+
+
+def read_frames(root: str, tasks: Sequence[tuple[str, FileStat, Any, Any, Any]],
+                ) -> list[FrameRows | FailedFile | None]:
+    """:func:`read_frame` for a chunk of (folder, stat, _, _, image hint) tasks (a reader's job)."""
+    return [read_frame(root, folder, stat, hint) for folder, stat, _, _, hint in tasks]
 
 
 def db_datetime(value: dt.datetime) -> str:

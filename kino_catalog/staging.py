@@ -31,7 +31,7 @@ from kino_catalog.rows import (
     FailedFile,
     FrameRows,
     db_datetime,
-    read_frame,
+    read_frames,
 )
 
 if TYPE_CHECKING:
@@ -115,8 +115,7 @@ def stage_chunk(directory: str, root: str,
     if stage is None or stage.pid != os.getpid():  # a forked reader: its own file
         stage = _open_stages[directory] = _StageFile(
             os.path.join(directory, f"stage-{os.getpid()}.db"))
-    return stage.add([read_frame(root, folder, stat, hint)
-                      for folder, stat, _, _, hint in tasks])
+    return stage.add(read_frames(root, tasks))
 
 
 @contextlib.contextmanager

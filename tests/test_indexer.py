@@ -14,6 +14,7 @@ from sqlalchemy import inspect, text
 from kino_catalog import Catalog, UsageError
 from kino_catalog import differ as differ_module
 from kino_catalog import indexer as indexer_module
+from kino_catalog import rows as rows_module
 from kino_catalog.corpus import generate_corpus
 from kino_catalog.indexer import sync_paths
 from kino_catalog.store import Store
@@ -54,7 +55,7 @@ def test_a_sync_with_nothing_changed_reads_nothing(catalog, library, monkeypatch
     for i in range(5):
         library.frame(1, i)
     catalog.sync(library.root)
-    monkeypatch.setattr(indexer_module, "read_frame", lambda *a, **k: pytest.fail("read"))
+    monkeypatch.setattr(rows_module, "read_frame", lambda *a, **k: pytest.fail("read"))
     result = catalog.sync(library.root)
     assert (result.unchanged, result.added, result.updated) == (5, 0, 0)
 
