@@ -111,8 +111,8 @@ class Store:
         self._executemany(self._param_sql, param_rows)
         self._executemany(self._tag_sql, tag_rows)
         if self.is_sqlite:
-            # Also during a rebuild: the writer would otherwise wait for the
-            # readers here, and re-tokenise everything alone at the end.
+            # In step with the frames (a bulk load on SQLite goes through
+            # staging.copy_staged instead, which fills it after its copy).
             prompt, negative = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negative_prompt")
             self._executemany(
                 "INSERT INTO frames_fts (rowid, prompt, negative_prompt) VALUES (?, ?, ?)",
