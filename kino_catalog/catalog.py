@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
@@ -18,6 +17,7 @@ from kino_catalog.query import to_ast
 from kino_catalog.queryplan import count_statement, search_statement
 from kino_catalog.regen import Edits, request_from_frame
 from kino_catalog.report import build_report
+from kino_catalog.scan import sequence_start
 from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import IndexError_, Lora, Project, Root, Tag
 
@@ -38,7 +38,6 @@ __all__ = ["Catalog"]
 
 
 _f = FrameRow.__table__.c
-_SEQUENCE_MEMBER = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)(?P<suffix>\.[^.]+)$")
 _roots = Root.__table__
 _errors = IndexError_.__table__
 
@@ -152,9 +151,9 @@ class Catalog:
             path = os.path.realpath(os.path.expanduser(text))
             folder, name = os.path.split(path)
             names = {name}
-            member = _SEQUENCE_MEMBER.match(name)
-            if member:  # any image of a PNG sequence names the frame of its first image
-                names.add(f"{member['prefix']}{0:0{len(member['index'])}d}{member['suffix']}")
+            first = sequence_start(name)
+            if first:  # any image of a PNG sequence names the frame of its first image
+                names.add(first)
             matches = []
             for root in self.roots():
                 if path.startswith(root.rstrip(os.sep) + os.sep):

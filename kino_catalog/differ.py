@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import stat as stat_module
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from kino_catalog.scan import (
     is_sidecar_name,
     list_folder,
     locate_image,
+    sequence_start,
     walk_root,
 )
 
@@ -220,13 +220,10 @@ def _affected_sidecars(name: str) -> set[str]:
     if suffix == ".json":
         return {name}
     names = {stem + ".json"}
-    match = _SEQUENCE_MEMBER.match(stem)
-    if match:  # any frame of a PNG sequence belongs to the sidecar beside frame 0
-        names.add(f"{match['prefix']}{0:0{len(match['index'])}d}.json")
+    first = sequence_start(stem + ".json")
+    if first:  # any frame of a PNG sequence belongs to the sidecar beside frame 0
+        names.add(first)
     return names
-
-
-_SEQUENCE_MEMBER = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)$")
 
 
 def _folder_of(root: str, rel: str, names: set[str]) -> Folder:

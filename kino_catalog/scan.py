@@ -27,6 +27,7 @@ __all__ = [
     "list_folder",
     "locate_image",
     "sequence_counts",
+    "sequence_start",
     "walk_root",
 ]
 
@@ -92,6 +93,17 @@ def sequence_counts(names: Iterable[str]) -> dict[tuple[str, int, str], int]:
                 key = (match["prefix"], len(match["index"]), match["suffix"])
                 counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def sequence_start(name: str) -> str | None:
+    """The name of the first member of the PNG sequence ``name`` belongs to, or None.
+
+    ``clip_seq_007.png`` -> ``clip_seq_000.png`` (same digit width and suffix).
+    """
+    match = _SEQUENCE_FILE.match(name)
+    if match is None:
+        return None
+    return f"{match['prefix']}{0:0{len(match['index'])}d}{match['suffix']}"
 
 
 def list_folder(directory: str, rel: str) -> Folder:
