@@ -241,14 +241,15 @@ def _mode_for(path: str | os.PathLike[str]) -> int:
     return 0o666 & ~umask
 
 
-def hash_file(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 hex digest of a file, read in chunks (images can be large).
+def hash_file(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """The hex digest of a file (SHA-256 unless told), read in chunks (images can be large).
 
     Raises:
         OSError: it cannot be read.
+        ValueError: ``hashlib`` does not know ``algorithm``.
     """
     with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def _system_info() -> dict[str, Any]:

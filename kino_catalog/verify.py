@@ -9,7 +9,6 @@ sidecar, never through ``output.path``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections import deque
@@ -152,8 +151,7 @@ def _check_hash(frame: Frame, recorded: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(algorithm, str) or not isinstance(value, str):
         return [_problem("changed_image", frame.image_path, "image_hash is malformed", frame.id)]
     try:
-        with open(frame.image_path, "rb") as fh:
-            actual = hashlib.file_digest(fh, algorithm.lower()).hexdigest()
+        actual = hash_file(frame.image_path, algorithm.lower())
     except ValueError:
         return [_problem("changed_image", frame.image_path,
                          f"unknown hash algorithm {algorithm!r}", frame.id)]
