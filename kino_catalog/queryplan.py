@@ -244,11 +244,22 @@ def _is_set_cheaper(conn: Connection, words: list[Text], limit: int) -> bool:
     the set wins below ``sqrt(limit * frames * 50 / 1.2)`` matches (~46,000
     for 50 of a million frames); matches are counted only up to that.
     """
-    frames_total = conn.execute(select(func.max(f.id))).scalar() or 0
+    frames_total = _last_id(conn)
     break_even = math.isqrt(int(limit * frames_total * _PROBE_US / _SET_US_PER_ROW)) + 1
     matches = _fts_matches(conn, words, break_even)
-    probes = limit * frames_total / max(matches, 1)
-    return matches < break_even and matches * _SET_US_PER_ROW <= probes * _PROBE_US
+    set_us, time_us = _set_and_time_us(matches, frames_total, limit)
+    return matches < break_even and set_us <= time_us
+
+
+def _last_id(conn: Connection) -> int:
+    """The highest frame id: the plans' estimate of the number of frames."""
+    return int(conn.execute(select(func.max(f.id))).scalar() or 0)
+
+
+def _set_and_time_us(matches: float, frames: int, limit: int) -> tuple[float, float]:
+    """Estimated cost (us) of fts-set (fetch and sort every match) and of time (probe
+    frames newest first until ``limit`` match, about ``limit * frames / matches``)."""
+    return matches * _SET_US_PER_ROW, limit * frames / max(matches, 1) * _PROBE_US
 
 
 def _recent_ids(conn: Connection, words: list[Text], limit: int, sort: str) -> list[int] | None:
@@ -294,8 +305,7 @@ def _recent_ids(conn: Connection, words: list[Text], limit: int, sort: str) -> l
         return None
     if not stray_count:
         return first
-    last_id = conn.execute(select(func.max(f.id))).scalar() or 0
-    is_probed, cost = _stray_cost(ids, stray_count, last_id, limit, newest=newest)
+    is_probed, cost = _stray_cost(ids, stray_count, _last_id(conn), limit, newest=newest)
     if cost is None:
         return None
     check = ("EXISTS (SELECT 1 FROM frames_fts WHERE frames_fts MATCH :words AND rowid = frames.id)"
@@ -315,7 +325,7 @@ def _stray_cost(ids: list[int], strays: int, last_id: int, limit: int, *,
     share = len(ids) / (max(ids) - min(ids) + 1)
     beyond = share * (min(ids) - 1 if newest else last_id - max(ids))
     probe_us, intersect_us = strays * _PROBE_US, beyond * _INTERSECT_US
-    other_us = min(share * last_id * _SET_US_PER_ROW, limit / share * _PROBE_US)
+    other_us = min(_set_and_time_us(share * last_id, last_id, limit))
     cost = min(probe_us, intersect_us)
     return probe_us <= intersect_us, (cost if cost < other_us else None)
 
