@@ -103,7 +103,8 @@ def _model(doc: dict[str, Any]) -> str | None:
 def shapes_for(cat: Catalog) -> list[Shape]:
     """The issue's query shapes, with names and words picked from the data."""
     total = _scalar(cat, "SELECT count(*) FROM frames")[0]
-    seed_key, seed = _scalar(cat, "SELECT seed_key, raw_json FROM frames WHERE seed_key IS NOT NULL"
+    seed_key, seed = _scalar(cat, "SELECT seed_key, raw_json FROM frames JOIN frame_documents "
+                                  "ON frame_id = id WHERE seed_key IS NOT NULL"
                                   " ORDER BY generated_at DESC LIMIT 1")
     seed = json.loads(seed)["parameters"]["seed"]
     model = _scalar(cat, "SELECT model_key FROM frames WHERE model_key IS NOT NULL GROUP BY "

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from kino_catalog.record import is_lora_list
 from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import Root
+from kino_catalog.schema import FrameDocument, Root
 from kino_catalog.sidecar import loads_exact
 
 if TYPE_CHECKING:
@@ -22,10 +22,14 @@ if TYPE_CHECKING:
 __all__ = ["FRAME_SELECT_COLUMNS", "Frame", "frame_select"]
 
 _f = FrameRow.__table__.c
+_d = FrameDocument.__table__.c
+# The document is a correlated look-up by primary key rather than a join, so
+# that it costs one probe per row returned and never sways a plan's join order.
 FRAME_SELECT_COLUMNS = (
     _f.id, Root.__table__.c.path, _f.folder, _f.name, _f.image_name, _f.image_exists,
     _f.image_count, _f.project_id, _f.plugin, _f.plugin_version, _f.task_id, _f.timestamp,
-    _f.generated_at, _f.raw_json,
+    _f.generated_at,
+    select(_d.raw_json).where(_d.frame_id == _f.id).scalar_subquery().label("raw_json"),
 )
 
 

@@ -50,8 +50,8 @@ FRAME_COLUMNS = (
     "folder", "name", "image_name", "image_exists", "image_count", "project_id", "plugin",
     "plugin_version", "task_id", "kino_frame_id", "timestamp", "generated_at", "prompt",
     "negative_prompt", "model_name", "model_key", "sampler", "scheduler", "seed_key", "steps",
-    "cfg_scale", "width", "height", "size", "mtime_ns", "content_hash", "raw_json",
-    "rating", "notes", "image_hash", "gpu", "driver",
+    "cfg_scale", "width", "height", "size", "mtime_ns", "content_hash", "rating", "notes",
+    "image_hash", "gpu", "driver",
 )
 # The writer prepends frame_id to LoRA and parameter rows.
 LORA_COLUMNS = ("role", "position", "name", "key", "strength_model", "strength_clip",
@@ -71,6 +71,7 @@ class FrameRows(NamedTuple):
     """
 
     frame: tuple[Any, ...]
+    raw_json: str  # the exact text, for frame_documents
     loras: list[tuple[Any, ...]]
     parameters: list[tuple[Any, ...]]
     project_id: int | None
@@ -183,7 +184,6 @@ def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
         _checked_int(record.steps, "steps", path), record.cfg_scale,
         _checked_int(record.width, "width", path), _checked_int(record.height, "height", path),
         size, mtime_ns, hashlib.blake2b(data, digest_size=16).hexdigest(),
-        data.decode("utf-8-sig"),
         extras.rating, text(extras.notes), extras.image_hash, text(extras.gpu),
         text(extras.driver),
     )
@@ -194,7 +194,7 @@ def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
     if text is _text:  # "a\u0000" and "a\ufffd" are one key now: keep the first
         loras, params = _first_by_key(loras, 2), _first_by_key(params, 1)
         tags = tuple(dict.fromkeys(tags))
-    return FrameRows(frame, loras, params, project_id, tags)
+    return FrameRows(frame, data.decode("utf-8-sig"), loras, params, project_id, tags)
 
 
 def _first_by_key(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:

@@ -9,8 +9,9 @@ writer attaches the files and copies every table with ``INSERT ... SELECT``
 time, so a rebuilt catalogue's frame ids follow time order: newest-first
 full-text plans walk FTS5 rowids backwards and find the newest matches first.
 
-Layout of a staging file: the catalogue's own columns (``rows.py``), keyed by
-``sid`` (the reader's running number), with LoRA, parameter and tag rows
+Layout of a staging file: the catalogue's own columns (``rows.py``; a frame's
+``raw_json`` beside its columns), keyed by ``sid`` (the reader's running
+number), with LoRA, parameter and tag rows
 clustered by ``sid`` so the copy reads them in the order it writes them.
 """
 
@@ -45,7 +46,7 @@ __all__ = ["StagedCounts", "copy_staged", "detach_staged", "stage_chunk", "stagi
 
 _FAILURE_COLUMNS = ("folder", "name", "kind", "reason", "size", "mtime_ns")
 _SCHEMA = (
-    f"CREATE TABLE frames (sid INTEGER PRIMARY KEY, {', '.join(FRAME_COLUMNS)})",
+    f"CREATE TABLE frames (sid INTEGER PRIMARY KEY, {', '.join(FRAME_COLUMNS)}, raw_json)",
     f"CREATE TABLE loras (sid INTEGER, {', '.join(LORA_COLUMNS)}, "
     "PRIMARY KEY (sid, role, position)) WITHOUT ROWID",
     f"CREATE TABLE parameters (sid INTEGER, {', '.join(PARAMETER_COLUMNS)}, "
@@ -85,7 +86,7 @@ class _StageFile:
         for outcome in outcomes:
             if isinstance(outcome, FrameRows):
                 key = (sid,)
-                frames.append(key + outcome.frame)
+                frames.append((sid, *outcome.frame, outcome.raw_json))
                 loras.extend(key + lora for lora in outcome.loras)
                 params.extend(key + param for param in outcome.parameters)
                 tags.extend((sid, tag) for tag in outcome.tags)
@@ -96,7 +97,7 @@ class _StageFile:
         self.next_sid = sid
         db = self.db
         db.execute("BEGIN")
-        db.executemany(_insert("frames", 1 + len(FRAME_COLUMNS)), frames)
+        db.executemany(_insert("frames", 2 + len(FRAME_COLUMNS)), frames)
         db.executemany(_insert("loras", 1 + len(LORA_COLUMNS)), loras)
         db.executemany(_insert("parameters", 1 + len(PARAMETER_COLUMNS)), params)
         db.executemany(_insert("tags", 2), tags)
@@ -199,11 +200,12 @@ def _copy(db: Any, schemas: list[str], root_id: int) -> int:
             f"SELECT o.id, {root_id}, {_prefixed('x', FRAME_COLUMNS)} "
             "FROM stage_order o CROSS JOIN {s}.frames x ON x.sid = o.sid "
             "WHERE o.stage = {i} AND o.id BETWEEN :low AND :high", ordered=True))]
-        for table, columns in (("loras", LORA_COLUMNS), ("parameters", PARAMETER_COLUMNS),
-                               ("tags", ("tag",))):
+        for table, staged, columns in (
+                ("frame_documents", "frames", ("raw_json",)), ("loras", "loras", LORA_COLUMNS),
+                ("parameters", "parameters", PARAMETER_COLUMNS), ("tags", "tags", ("tag",))):
             copies.append(f"INSERT INTO {table} (frame_id, {', '.join(columns)}) " + each(
                 f"SELECT o.id, {_prefixed('x', columns)} "
-                f"FROM stage_order o CROSS JOIN {{s}}.{table} x ON x.sid = o.sid "
+                f"FROM stage_order o CROSS JOIN {{s}}.{staged} x ON x.sid = o.sid "
                 "WHERE o.stage = {i} AND o.id BETWEEN :low AND :high", ordered=True))
         copies.append("INSERT INTO frames_fts (rowid, prompt, negative_prompt) "
                       "SELECT id, prompt, negative_prompt FROM frames "

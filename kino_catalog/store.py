@@ -60,6 +60,7 @@ class Store:
             "SELECT coalesce(max(id), 0) + 1 FROM frames").scalar_one() if self.is_sqlite else 0
         self._projects: set[int] = set()
         self._frame_sql = self._insert_sql("frames", ("id", "root_id", *FRAME_COLUMNS))
+        self._document_sql = self._insert_sql("frame_documents", ("frame_id", "raw_json"))
         self._lora_sql = self._insert_sql("loras", ("frame_id", *LORA_COLUMNS))
         self._param_sql = self._insert_sql("parameters", ("frame_id", *PARAMETER_COLUMNS))
         self._tag_sql = self._insert_sql("tags", ("frame_id", *TAG_COLUMNS))
@@ -90,23 +91,26 @@ class Store:
 
     # ------------------------------------------------------------ frames
     def insert_frames(self, frames: Sequence[tuple[int, FrameRows]]) -> None:
-        """Insert frames with the given ids, plus their LoRA and parameter rows."""
+        """Insert frames with the given ids, plus their document, LoRA, parameter and tag rows."""
         if not frames:
             return
         self._ensure_projects(rows.project_id for _, rows in frames)
         head = (self.root_id,)
         frame_rows: list[tuple[Any, ...]] = []
+        document_rows: list[tuple[int, str]] = []
         lora_rows: list[tuple[Any, ...]] = []
         param_rows: list[tuple[Any, ...]] = []
         tag_rows: list[tuple[Any, ...]] = []
         for frame_id, rows in frames:
             key = (frame_id,)
             frame_rows.append(key + head + rows.frame)
+            document_rows.append((frame_id, rows.raw_json))
             lora_rows.extend(key + lora for lora in rows.loras)
             param_rows.extend(key + param for param in rows.parameters)
             if rows.tags:
                 tag_rows.extend((frame_id, tag) for tag in rows.tags)
         self._executemany(self._frame_sql, frame_rows)
+        self._executemany(self._document_sql, document_rows)
         self._executemany(self._lora_sql, lora_rows)
         self._executemany(self._param_sql, param_rows)
         self._executemany(self._tag_sql, tag_rows)
@@ -119,7 +123,7 @@ class Store:
                 [(frame_id, rows.frame[prompt], rows.frame[negative]) for frame_id, rows in frames])
 
     def delete_frames(self, ids: Iterable[int]) -> int:
-        """Delete frames (their LoRA, parameter and tag rows cascade); returns the count."""
+        """Delete frames (document, LoRA, parameter and tag rows cascade); returns how many."""
         deleted = 0
         for chunk in chunked(ids, _ID_CHUNK):
             if self.is_sqlite:
@@ -164,7 +168,7 @@ class Store:
                     "INSERT INTO frames_fts (frames_fts, rowid, prompt, negative_prompt) "
                     "SELECT 'delete', id, prompt, negative_prompt FROM frames "
                     f"WHERE root_id = {mark}", (self.root_id,))
-        for table in ("loras", "parameters", "tags"):
+        for table in ("frame_documents", "loras", "parameters", "tags"):
             if only_root:
                 self.conn.exec_driver_sql(f"DELETE FROM {table}")
             else:

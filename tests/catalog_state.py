@@ -13,7 +13,7 @@ FRAME_FIELDS = (
     "f.project_id", "f.plugin", "f.plugin_version", "f.task_id", "f.kino_frame_id", "f.timestamp",
     "f.generated_at", "f.prompt", "f.negative_prompt", "f.model_name", "f.model_key", "f.sampler",
     "f.scheduler", "f.seed_key", "f.steps", "f.cfg_scale", "f.width", "f.height", "f.size",
-    "f.mtime_ns", "f.content_hash", "f.raw_json", "f.rating", "f.notes", "f.image_hash", "f.gpu",
+    "f.mtime_ns", "f.content_hash", "d.raw_json", "f.rating", "f.notes", "f.image_hash", "f.gpu",
     "f.driver",
 )
 
@@ -28,7 +28,10 @@ def _portable(value: Any) -> Any:
 
 
 def catalog_state(catalog: Catalog) -> dict[str, Any]:
-    """Frames, LoRA, parameter and tag rows, errors and FTS hits, keyed by path, never by id."""
+    """Frames (with documents), LoRA, parameter and tag rows, errors and FTS hits, keyed by path.
+
+    Never by id.  A frame without its document row would drop out of "frames".
+    """
     path = "r.path || '/' || f.folder || '/' || f.name"
     joins = "FROM frames f JOIN roots r ON r.id = f.root_id"
     with catalog.engine.connect() as conn:
@@ -36,7 +39,8 @@ def catalog_state(catalog: Catalog) -> dict[str, Any]:
             return {tuple(map(_portable, row)) for row in conn.exec_driver_sql(sql)}
 
         state = {
-            "frames": rows(f"SELECT {', '.join(FRAME_FIELDS)} {joins}"),
+            "frames": rows(f"SELECT {', '.join(FRAME_FIELDS)} {joins} "
+                           "JOIN frame_documents d ON d.frame_id = f.id"),
             "loras": rows(f"SELECT {path}, l.role, l.position, l.name, l.key, l.strength_model, "
                           f"l.strength_clip, l.generated_at {joins} JOIN loras l "
                           "ON l.frame_id = f.id"),

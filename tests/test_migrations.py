@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pytest_alembic import tests as alembic_tests
 from pytest_alembic.config import Config
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from kino_catalog import Catalog, CatalogError
 from kino_catalog.db import make_engine, migrations_dir, to_url
@@ -65,3 +65,30 @@ def test_open_sets_wal_mode(tmp_path):
     with Catalog.open(tmp_path / "c.db") as cat, cat.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_0004_moves_each_sidecar_text_to_frame_documents_and_back(alembic_runner, alembic_engine):
+    texts = {1: '{"plugin": "sdxl", "prompt": "caf\u00e9 \U0001f409"}',
+             2: '{\n  "plugin": "x"\n}'}
+    alembic_runner.migrate_up_to("0003")
+    with alembic_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO roots (id, path, added_at) "
+                             "VALUES (1, '/lib', '2026-01-01 00:00:00')")
+        conn.execute(text(
+            "INSERT INTO frames (id, root_id, folder, name, image_name, image_exists, "
+            "image_count, plugin, generated_at, size, mtime_ns, content_hash, raw_json) "
+            "VALUES (:id, 1, '', :name, 'f.png', false, 0, 'sdxl', '2026-01-01 00:00:00', 1, 1, "
+            "'h', :raw_json)"),
+            [{"id": i, "name": f"f{i}.json", "raw_json": raw} for i, raw in texts.items()])
+    alembic_runner.migrate_up_to("0004")
+    with alembic_engine.connect() as conn:
+        moved = dict(conn.exec_driver_sql("SELECT frame_id, raw_json FROM frame_documents").all())
+        columns = {c["name"] for c in inspect(conn).get_columns("frames")}
+    assert moved == texts
+    assert "raw_json" not in columns
+    alembic_runner.migrate_down_to("0003")
+    with alembic_engine.connect() as conn:
+        restored = dict(conn.exec_driver_sql("SELECT id, raw_json FROM frames").all())
+        tables = set(inspect(conn).get_table_names())
+    assert restored == texts
+    assert "frame_documents" not in tables

@@ -3,6 +3,7 @@
 from kino_catalog.schema.models import (
     Base,
     Frame,
+    FrameDocument,
     IndexError_,
     Lora,
     Parameter,
@@ -12,5 +13,5 @@ from kino_catalog.schema.models import (
     metadata,
 )
 
-__all__ = ["Base", "Frame", "IndexError_", "Lora", "Parameter", "Project", "Root", "Tag",
-           "metadata"]
+__all__ = ["Base", "Frame", "FrameDocument", "IndexError_", "Lora", "Parameter", "Project",
+           "Root", "Tag", "metadata"]

@@ -58,7 +58,7 @@ class Project(Base):
 
 
 class Frame(Base):
-    """One sidecar: where it is, its common parameters typed, and its exact JSON."""
+    """One sidecar: where it is and its common parameters typed (its exact JSON: FrameDocument)."""
 
     __tablename__ = "frames"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -89,7 +89,6 @@ class Frame(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[str] = mapped_column(String(32))  # blake2b-128 of the file bytes
-    raw_json: Mapped[str] = mapped_column(Text)  # the exact file text
     # 0003: what users and save options add to a sidecar (see kino_catalog.extras).
     rating: Mapped[int | None] = mapped_column(Integer)  # 0-5
     notes: Mapped[str | None] = mapped_column(Text)
@@ -117,6 +116,20 @@ class Frame(Base):
         Index("ix_frames_image_hash", "image_hash"),
         Index("ix_frames_rating", "rating", "generated_at"),
     )
+
+
+class FrameDocument(Base):
+    """A frame's sidecar text exactly as indexed (0004: moved out of ``frames``).
+
+    Only a frame being shown or regenerated needs it, and at ~1.2 KB it was
+    most of a ``frames`` row: in a table of its own it stays out of every
+    scan, sort and index build over the frames.
+    """
+
+    __tablename__ = "frame_documents"
+    frame_id: Mapped[int] = mapped_column(
+        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    raw_json: Mapped[str] = mapped_column(Text)  # the exact file text
 
 
 class Tag(Base):
