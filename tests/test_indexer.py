@@ -385,6 +385,16 @@ def test_a_rebuild_restores_every_index(catalog, library):
     assert index_names(catalog) == before
 
 
+def test_a_bulk_load_restores_the_full_text_buffer_setting(catalog, library):
+    library.frame(1, 1)
+    catalog.rebuild(library.root)
+    with catalog.engine.connect() as conn:
+        hashsize = conn.exec_driver_sql(
+            "SELECT v FROM frames_fts_config WHERE k = 'hashsize'").scalar()
+    assert hashsize == 1 << 20  # FTS5's default, not the bulk load's buffer
+    assert catalog.count("portrait") == 1  # the frame is in the full-text index
+
+
 def test_readers_are_never_locked_out_while_a_sync_writes(catalog, library):
     for i in range(3000):
         library.write(f"f{i % 7}/project_1_frame_{i}_variant_0.json", make_sidecar(), image=False)
