@@ -233,9 +233,8 @@ class Writer:
 
     def apply(self, tasks: list[Task], outcomes: list[FrameRows | FailedFile | None]) -> None:
         store, result = self.store, self.result
-        inserts: list[tuple[int, FrameRows]] = []
         new_frames: list[FrameRows] = []
-        replaced: list[int] = []
+        replaced: list[tuple[int, FrameRows]] = []
         failures: list[FailedFile] = []
         forget: list[tuple[str, str]] = []
         gone: list[int] = []
@@ -246,8 +245,7 @@ class Writer:
                     new_frames.append(outcome)
                     result.added += 1
                 else:
-                    replaced.append(frame_id)
-                    inserts.append((frame_id, outcome))
+                    replaced.append((frame_id, outcome))
                     result.updated += 1
                 if has_failure:
                     forget.append((folder, stat.name))
@@ -261,12 +259,12 @@ class Writer:
                 if has_failure:
                     forget.append((folder, stat.name))
         result.removed += store.delete_frames(gone)
-        store.delete_frames(replaced)
+        store.update_frames(replaced)
         # New ids in generation-time order, as a rebuild numbers them: the
         # newest-first full-text plan walks ids backwards.
         new_frames.sort(key=_time_order)
-        inserts.extend(zip(store.reserve_ids(len(new_frames)), new_frames, strict=True))
-        store.insert_frames(inserts)
+        store.insert_frames(list(zip(store.reserve_ids(len(new_frames)), new_frames,
+                                     strict=True)))
         store.forget_failures(forget)
         store.record_failures(failures)
         self._maybe_commit(len(tasks))

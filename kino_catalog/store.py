@@ -37,6 +37,13 @@ __all__ = ["Store", "chunked"]
 _BULK_TABLES: tuple[Table, ...] = (Frame.__table__, Lora.__table__, Parameter.__table__,  # type: ignore[assignment]
                                    Tag.__table__)
 _ID_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
+_PROMPT, _NEGATIVE = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negative_prompt")
+
+
+def _same_value(stored: Any, new: Any) -> bool:
+    """Whether a column already holds ``new`` (same type too, so 1 never stands for True)."""
+    return type(stored) is type(new) and stored == new and (
+        type(new) is not float or repr(stored) == repr(new))  # -0.0 is not 0.0
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
@@ -96,41 +103,106 @@ class Store:
             return
         self._ensure_projects(rows.project_id for _, rows in frames)
         head = (self.root_id,)
-        frame_rows: list[tuple[Any, ...]] = []
-        document_rows: list[tuple[int, str]] = []
+        self._executemany(self._frame_sql, [(frame_id, *head, *rows.frame)
+                                            for frame_id, rows in frames])
+        self._executemany(self._document_sql, [(frame_id, rows.raw_json)
+                                               for frame_id, rows in frames])
+        self._insert_children(frames)
+        if self.is_sqlite:
+            # In step with the frames (a bulk load on SQLite goes through
+            # staging.copy_staged instead, which fills it after its copy).
+            self._insert_full_text(frames)
+
+    def _insert_children(self, frames: Sequence[tuple[int, FrameRows]]) -> None:
+        """The LoRA, parameter and tag rows of frames whose frame rows are written."""
         lora_rows: list[tuple[Any, ...]] = []
         param_rows: list[tuple[Any, ...]] = []
         tag_rows: list[tuple[Any, ...]] = []
         for frame_id, rows in frames:
             key = (frame_id,)
-            frame_rows.append(key + head + rows.frame)
-            document_rows.append((frame_id, rows.raw_json))
             lora_rows.extend(key + lora for lora in rows.loras)
             param_rows.extend(key + param for param in rows.parameters)
-            if rows.tags:
-                tag_rows.extend((frame_id, tag) for tag in rows.tags)
-        self._executemany(self._frame_sql, frame_rows)
-        self._executemany(self._document_sql, document_rows)
+            tag_rows.extend((frame_id, tag) for tag in rows.tags)
         self._executemany(self._lora_sql, lora_rows)
         self._executemany(self._param_sql, param_rows)
         self._executemany(self._tag_sql, tag_rows)
+
+    def _insert_full_text(self, frames: Sequence[tuple[int, FrameRows]]) -> None:
+        self._executemany(
+            "INSERT INTO frames_fts (rowid, prompt, negative_prompt) VALUES (?, ?, ?)",
+            [(frame_id, rows.frame[_PROMPT], rows.frame[_NEGATIVE]) for frame_id, rows in frames])
+
+    def _delete_full_text(self, ids: Sequence[int]) -> None:
+        """Take frames out of FTS5 (external content: it needs their current text)."""
+        for chunk in chunked(ids, _ID_CHUNK):
+            self.conn.exec_driver_sql(self._ids_sql(
+                "INSERT INTO frames_fts (frames_fts, rowid, prompt, negative_prompt) "
+                "SELECT 'delete', id, prompt, negative_prompt FROM frames WHERE id IN ({})",
+                chunk), tuple(chunk))
+
+    def update_frames(self, frames: Sequence[tuple[int, FrameRows]]) -> None:
+        """Rewrite frames whose sidecar changed, in place, keeping their ids.
+
+        Only the columns whose values changed are SET: SQLite (like
+        PostgreSQL's HOT updates) then leaves alone every index that holds
+        none of them, and a rewritten sidecar usually changes a few values
+        (size, mtime, hash, a parameter).  Deleting and re-inserting the row
+        rewrote all fourteen indexes instead: 3x slower for a 1% change.
+        The document and the LoRA, parameter and tag rows are replaced; the
+        full-text entry only if a prompt changed.
+        """
+        if not frames:
+            return
+        old = self._current_rows([frame_id for frame_id, _ in frames])
+        gone = [(frame_id, rows) for frame_id, rows in frames if frame_id not in old]
+        if gone:  # deleted by another writer since the walk: the file is new again
+            self.insert_frames(gone)
+            frames = [(frame_id, rows) for frame_id, rows in frames if frame_id in old]
+        self._ensure_projects(rows.project_id for _, rows in frames)
+        by_columns: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
+        retext: list[tuple[int, FrameRows]] = []
+        for frame_id, rows in frames:
+            before = old[frame_id]
+            changed = tuple(i for i, (was, now) in enumerate(zip(before, rows.frame, strict=True))
+                            if not _same_value(was, now))
+            if changed:
+                by_columns.setdefault(changed, []).append(
+                    (*(rows.frame[i] for i in changed), frame_id))
+            if _PROMPT in changed or _NEGATIVE in changed:
+                retext.append((frame_id, rows))
+        ids = [frame_id for frame_id, _ in frames]
         if self.is_sqlite:
-            # In step with the frames (a bulk load on SQLite goes through
-            # staging.copy_staged instead, which fills it after its copy).
-            prompt, negative = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negative_prompt")
-            self._executemany(
-                "INSERT INTO frames_fts (rowid, prompt, negative_prompt) VALUES (?, ?, ?)",
-                [(frame_id, rows.frame[prompt], rows.frame[negative]) for frame_id, rows in frames])
+            self._delete_full_text([frame_id for frame_id, _ in retext])
+        m = self._mark
+        for changed, values in by_columns.items():
+            assignments = ", ".join(f"{FRAME_COLUMNS[i]} = {m}" for i in changed)
+            self._executemany(f"UPDATE frames SET {assignments} WHERE id = {m}", values)
+        self._executemany(f"UPDATE frame_documents SET raw_json = {m} WHERE frame_id = {m}",
+                          [(rows.raw_json, frame_id) for frame_id, rows in frames])
+        for chunk in chunked(ids, _ID_CHUNK):
+            for table in ("loras", "parameters", "tags"):
+                self.conn.exec_driver_sql(
+                    self._ids_sql(f"DELETE FROM {table} WHERE frame_id IN ({{}})", chunk),
+                    tuple(chunk))
+        self._insert_children(frames)
+        if self.is_sqlite:
+            self._insert_full_text(retext)
+
+    def _current_rows(self, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+        rows: dict[int, tuple[Any, ...]] = {}
+        for chunk in chunked(ids, _ID_CHUNK):
+            for row in self.conn.exec_driver_sql(self._ids_sql(
+                    f"SELECT id, {', '.join(FRAME_COLUMNS)} FROM frames WHERE id IN ({{}})",
+                    chunk), tuple(chunk)):
+                rows[row[0]] = tuple(row[1:])
+        return rows
 
     def delete_frames(self, ids: Iterable[int]) -> int:
         """Delete frames (document, LoRA, parameter and tag rows cascade); returns how many."""
         deleted = 0
         for chunk in chunked(ids, _ID_CHUNK):
             if self.is_sqlite:
-                self.conn.exec_driver_sql(self._ids_sql(
-                    "INSERT INTO frames_fts (frames_fts, rowid, prompt, negative_prompt) "
-                    "SELECT 'delete', id, prompt, negative_prompt FROM frames WHERE id IN ({})",
-                    chunk), tuple(chunk))
+                self._delete_full_text(chunk)
             result = self.conn.exec_driver_sql(
                 self._ids_sql("DELETE FROM frames WHERE id IN ({})", chunk), tuple(chunk))
             deleted += result.rowcount

@@ -17,6 +17,7 @@ from kino_catalog import indexer as indexer_module
 from kino_catalog import rows as rows_module
 from kino_catalog.corpus import generate_corpus
 from kino_catalog.indexer import sync_paths
+from kino_catalog.scan import FileStat
 from kino_catalog.store import Store
 from tests.catalog_state import catalog_state
 from tests.conftest import make_sidecar
@@ -241,6 +242,58 @@ def test_a_file_deleted_or_rewritten_between_listing_and_reading(catalog, librar
     assert catalog.get(changing).parameters["steps"] == 99
     again = catalog.sync(library.root)  # what was read is what is recorded
     assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
+
+
+def test_changed_sidecars_are_updated_in_place_exactly_as_a_rebuild_reads_them(any_catalog,
+                                                                                 library):
+    """Sync rewrites only changed columns of a changed frame; the result must equal a rebuild."""
+    changes = [
+        {"parameters": {"steps": 31}},
+        {"parameters": {"prompt": "a lighthouse at dusk"}},
+        {"parameters": {"model_name": "juggernautXL.safetensors", "loras": [
+            {"lora_name": "film_grain.safetensors", "strength_model": 0.4},
+            {"lora_name": "add_detail.safetensors", "strength_model": 1.0}]}},
+        {"project_id": 99, "tags": ["Keeper", "blue"], "rating": 4, "notes": "redo at 40"},
+        {"parameters": {"prompt": "nul\u0000inside", "negative_prompt": ...}},
+        {"parameters": {"cfg_scale": 7, "num_frames": 81, "seed": 2**64 - 1}},
+        {"timestamp": None},
+    ]
+    paths = [library.frame(12, i, timestamp=f"20251013_1505{i:02d}")
+             for i in range(len(changes) + 1)]
+    any_catalog.sync(library.root)
+    ids = {p.name: any_catalog.get(p).id for p in paths}
+    for path, change in zip(paths, changes, strict=False):
+        doc = make_sidecar(change.get("parameters"), **{
+            k: v for k, v in change.items() if k != "parameters"})
+        path.write_text(json.dumps(doc, indent=2, ensure_ascii=False))  # a NUL goes out escaped
+        os.utime(path, ns=(path.stat().st_mtime_ns, path.stat().st_mtime_ns + 10**9))
+    result = any_catalog.sync(library.root)
+    assert (result.updated, result.unchanged, result.errors) == (len(changes), 1, 0)
+    assert {p.name: any_catalog.get(p).id for p in paths} == ids  # in place: ids kept
+    assert any_catalog.count("lighthouse") == 1
+    assert any_catalog.count("cinematic") == len(paths) - 2  # two prompts were replaced
+    assert any_catalog.count("lora:film_grain") == 1
+    assert any_catalog.count("tag:keeper project:99") == 1
+    synced = catalog_state(any_catalog)
+    any_catalog.rebuild(library.root)
+    assert catalog_state(any_catalog) == synced
+
+
+def test_an_update_of_a_frame_another_writer_deleted_inserts_it_again(catalog, library):
+    path = library.frame(12, 1)
+    catalog.sync(library.root)
+    frame_id = catalog.get(path).id
+    stat = path.stat()
+    rows = rows_module.read_frame(str(library.root), "frames",
+                                  FileStat(path.name, stat.st_size, stat.st_mtime_ns))
+    assert isinstance(rows, rows_module.FrameRows)
+    with catalog.engine.connect().execution_options(kino_write=True) as conn, conn.begin():
+        store = Store(conn, 1)
+        store.delete_frames([frame_id])  # what another writer did since the walk
+        store.update_frames([(frame_id, rows)])
+    assert catalog.get(path).id == frame_id
+    assert catalog.count("lora:add_detail") == 1
+    assert catalog.count("cinematic") == 1  # back in the full-text index
 
 
 # ---------------------------------------------------------------- rebuild
