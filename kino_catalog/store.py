@@ -36,6 +36,16 @@ __all__ = ["Store", "chunked"]
 # Tables whose secondary indexes a rebuild drops and recreates around its load.
 _BULK_TABLES: tuple[Table, ...] = (Frame.__table__, Lora.__table__, Parameter.__table__,  # type: ignore[assignment]
                                    Tag.__table__)
+# Column order of the rows Store._insert appends to each table.
+_INSERT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "frames": ("id", "root_id", *FRAME_COLUMNS),
+    "frame_documents": ("frame_id", "raw_json"),
+    "loras": ("frame_id", *LORA_COLUMNS),
+    "parameters": ("frame_id", *PARAMETER_COLUMNS),
+    "tags": ("frame_id", *TAG_COLUMNS),
+    "index_errors": ("root_id", "folder", "name", "kind", "reason", "size", "mtime_ns",
+                     "recorded_at"),
+}
 _ID_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 _PROMPT, _NEGATIVE = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negative_prompt")
 
@@ -66,18 +76,32 @@ class Store:
         self._next_id = conn.exec_driver_sql(
             "SELECT coalesce(max(id), 0) + 1 FROM frames").scalar_one() if self.is_sqlite else 0
         self._projects: set[int] = set()
-        self._frame_sql = self._insert_sql("frames", ("id", "root_id", *FRAME_COLUMNS))
-        self._document_sql = self._insert_sql("frame_documents", ("frame_id", "raw_json"))
-        self._lora_sql = self._insert_sql("loras", ("frame_id", *LORA_COLUMNS))
-        self._param_sql = self._insert_sql("parameters", ("frame_id", *PARAMETER_COLUMNS))
-        self._tag_sql = self._insert_sql("tags", ("frame_id", *TAG_COLUMNS))
-        self._fail_sql = self._insert_sql(
-            "index_errors",
-            ("root_id", "folder", "name", "kind", "reason", "size", "mtime_ns", "recorded_at"))
+        self._insert_sql = {table: self._statement(table, columns)
+                            for table, columns in _INSERT_COLUMNS.items()}
 
-    def _insert_sql(self, table: str, columns: Sequence[str]) -> str:
+    def _statement(self, table: str, columns: Sequence[str]) -> str:
+        if not self.is_sqlite:
+            return f"COPY {table} ({', '.join(columns)}) FROM STDIN"
         marks = ", ".join([self._mark] * len(columns))
         return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+    def _insert(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Append rows to a table (columns: _INSERT_COLUMNS): executemany, or COPY on PostgreSQL.
+
+        psycopg runs an executemany as one statement per row (parsed, bound
+        and executed by the server, each a Python round trip); COPY streams
+        the rows in one command: a 100k-frame rebuild on PostgreSQL took
+        20.6 s with executemany.
+        """
+        if not rows:
+            return
+        if self.is_sqlite:
+            self.conn.exec_driver_sql(self._insert_sql[table], list(rows))
+            return
+        driver: Any = self.conn.connection.dbapi_connection  # a psycopg Connection
+        with driver.cursor() as cursor, cursor.copy(self._insert_sql[table]) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def _ids_sql(self, template: str, ids: Sequence[int]) -> str:
         return template.format(", ".join([self._mark] * len(ids)))
@@ -103,10 +127,8 @@ class Store:
             return
         self._ensure_projects(rows.project_id for _, rows in frames)
         head = (self.root_id,)
-        self._executemany(self._frame_sql, [(frame_id, *head, *rows.frame)
-                                            for frame_id, rows in frames])
-        self._executemany(self._document_sql, [(frame_id, rows.raw_json)
-                                               for frame_id, rows in frames])
+        self._insert("frames", [(frame_id, *head, *rows.frame) for frame_id, rows in frames])
+        self._insert("frame_documents", [(frame_id, rows.raw_json) for frame_id, rows in frames])
         self._insert_children(frames)
         if self.is_sqlite:
             # In step with the frames (a bulk load on SQLite goes through
@@ -123,9 +145,9 @@ class Store:
             lora_rows.extend(key + lora for lora in rows.loras)
             param_rows.extend(key + param for param in rows.parameters)
             tag_rows.extend((frame_id, tag) for tag in rows.tags)
-        self._executemany(self._lora_sql, lora_rows)
-        self._executemany(self._param_sql, param_rows)
-        self._executemany(self._tag_sql, tag_rows)
+        self._insert("loras", lora_rows)
+        self._insert("parameters", param_rows)
+        self._insert("tags", tag_rows)
 
     def _insert_full_text(self, frames: Sequence[tuple[int, FrameRows]]) -> None:
         self._executemany(
@@ -282,7 +304,7 @@ class Store:
             return
         self.forget_failures([(f.folder, f.name) for f in failures])
         now = db_datetime(dt.datetime.now().replace(microsecond=0))
-        self._executemany(self._fail_sql, [
+        self._insert("index_errors", [
             (self.root_id, f.folder, f.name, f.kind, f.reason, f.size, f.mtime_ns, now)
             for f in failures])
 

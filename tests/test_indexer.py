@@ -296,6 +296,21 @@ def test_an_update_of_a_frame_another_writer_deleted_inserts_it_again(catalog, l
     assert catalog.count("cinematic") == 1  # back in the full-text index
 
 
+def test_text_with_copy_escapes_is_stored_exactly(any_catalog, library):
+    """PostgreSQL loads rows with COPY: tabs, newlines, backslashes and \\N must survive."""
+    odd = "tab\there\nnew line, back\\slash, \\N, \\.\n\\.\r\u00e9\U0001f409 '\""
+    path = library.frame(12, 1, parameters={"prompt": odd, "style": odd}, notes=odd,
+                         tags=[odd])
+    any_catalog.sync(library.root)
+    with any_catalog.engine.connect() as conn:
+        stored = conn.execute(text(
+            "SELECT f.prompt, f.notes, p.value_text, t.tag FROM frames f "
+            "JOIN parameters p ON p.frame_id = f.id AND p.key = 'style' "
+            "JOIN tags t ON t.frame_id = f.id")).one()
+    assert tuple(stored) == (odd, odd, odd, odd.casefold())
+    assert any_catalog.get(path).parameters["prompt"] == odd
+
+
 # ---------------------------------------------------------------- rebuild
 
 @pytest.fixture(scope="module")
