@@ -8,6 +8,7 @@ writers cannot deadlock upgrading read transactions.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,8 @@ from sqlalchemy.engine import make_url
 from kino_catalog.errors import CatalogError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sqlalchemy.engine import Connection, Dialect, Engine
 
 __all__ = [
@@ -133,7 +136,7 @@ def migrate_to_head(engine: Engine) -> None:
         config = _alembic_config(conn)
         script = ScriptDirectory.from_config(config)
         heads = set(script.get_heads())
-        with conn.begin():
+        with _temp_files(conn), conn.begin():
             current = set(MigrationContext.configure(conn).get_current_heads())
             if current == heads:
                 return
@@ -144,6 +147,25 @@ def migrate_to_head(engine: Engine) -> None:
                     f"{', '.join(unknown)}, newer than this kino-catalog knows: upgrade "
                     "kino-catalog (or use another --db)")
             command.upgrade(config, "head")
+
+
+@contextlib.contextmanager
+def _temp_files(conn: Connection) -> Iterator[None]:
+    """SQLite's temporary data on disk while migrations run (set outside any transaction).
+
+    A migration that rewrites a whole table (0004's DROP COLUMN) inside the
+    upgrade's transaction keeps each changed page's old content in a
+    statement journal: in memory that was 2.4 GB for a million frames.
+    """
+    dbapi: Any = conn.connection.dbapi_connection
+    is_sqlite = conn.dialect.name == "sqlite"
+    if is_sqlite:
+        dbapi.execute("PRAGMA temp_store=FILE")
+    try:
+        yield
+    finally:
+        if is_sqlite:
+            dbapi.execute("PRAGMA temp_store=MEMORY")  # as _install_sqlite_hooks sets it
 
 
 def _is_known(script: Any, revision: str) -> bool:

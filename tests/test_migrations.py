@@ -65,6 +65,8 @@ def test_open_sets_wal_mode(tmp_path):
     with Catalog.open(tmp_path / "c.db") as cat, cat.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        # MEMORY again after the upgrade, which ran with temporary files
+        assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
 
 
 def test_0004_moves_each_sidecar_text_to_frame_documents_and_back(alembic_runner, alembic_engine):
