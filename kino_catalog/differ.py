@@ -123,6 +123,7 @@ class Differ:
         gone_frames: list[int] = []
         broken_frames: dict[str, int] = {}
         changed: list[tuple[FileStat, int]] = []
+        names, unchanged = folder.names, 0
         for row in self._rows(  # streamed: consumed whole before any write
                 "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
                 "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel)):
@@ -136,10 +137,16 @@ class Differ:
                 else:
                     gone_frames.append(row[0])
             elif row[2] == stat.size and row[3] == stat.mtime_ns:
-                self.result.unchanged += 1
-                self._check_image(folder, name, row)
+                unchanged += 1
+                image = row[4]
+                # The common case, inline (a million frames): its one same-stem
+                # PNG, not part of a sequence, is still there.
+                if not (row[5] and row[6] == 1 and image in names and "_seq_" not in image
+                        and image == name[:-5] + ".png"):
+                    self._check_image(folder, name, row)
             else:
                 changed.append((stat, row[0]))
+        self.result.unchanged += unchanged
         if gone_frames or gone_failures:
             self.writer.remove(gone_frames, gone_failures)
         self._record_broken(folder, broken, broken_frames, failed)
