@@ -27,13 +27,15 @@ from kino_catalog.scan import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from sqlalchemy.engine import Engine
 
     from kino_catalog.indexer import SyncResult, Writer
 
 __all__ = ["Differ", "Task"]
+
+PROGRESS_ROWS = 20_000  # unchanged files between two progress calls
 
 # A file to read: (folder, stat, id of its frame row or None, has a failure row,
 # its image as found in the folder listing or None: see rows.read_frame)
@@ -44,8 +46,12 @@ class Differ:
     """Compares each folder of the walk with the index (a read connection)."""
 
     def __init__(self, engine: Engine, root_id: int, writer: Writer, result: SyncResult,
-                 *, is_rebuild: bool, chunk_files: int) -> None:
+                 *, is_rebuild: bool, chunk_files: int,
+                 on_progress: Callable[[], None] | None = None) -> None:
         self.chunk_files = chunk_files
+        # Called as unchanged files are counted: a no-change sync yields no
+        # work at all, and its progress bar would otherwise sit still.
+        self.on_progress = on_progress
         self.is_rebuild = is_rebuild  # everything is new: the old rows are already deleted
         self.conn = engine.connect()
         self.root_id = root_id
@@ -138,6 +144,9 @@ class Differ:
                     gone_frames.append(row[0])
             elif row[2] == stat.size and row[3] == stat.mtime_ns:
                 unchanged += 1
+                if unchanged == PROGRESS_ROWS:
+                    self._count_unchanged(unchanged)
+                    unchanged = 0
                 image = row[4]
                 # The common case, inline (a million frames): its one same-stem
                 # PNG, not part of a sequence, is still there.
@@ -146,7 +155,7 @@ class Differ:
                     self._check_image(folder, name, row)
             else:
                 changed.append((stat, row[0]))
-        self.result.unchanged += unchanged
+        self._count_unchanged(unchanged)
         if gone_frames or gone_failures:
             self.writer.remove(gone_frames, gone_failures)
         self._record_broken(folder, broken, broken_frames, failed)
@@ -157,6 +166,11 @@ class Differ:
             if failure != (stat.size, stat.mtime_ns):  # else the same bad file as last time
                 yield self._task(folder, stat, None, failure is not None)
         self._flush_image_updates()
+
+    def _count_unchanged(self, count: int) -> None:
+        self.result.unchanged += count
+        if count and self.on_progress is not None:
+            self.on_progress()
 
     @staticmethod
     def _task(folder: Folder, stat: FileStat, frame_id: int | None, has_failure: bool) -> Task:

@@ -23,8 +23,8 @@ __all__ = ["FRAME_SELECT_COLUMNS", "Frame", "frame_select"]
 
 _f = FrameRow.__table__.c
 _d = FrameDocument.__table__.c
-# The document is a correlated look-up by primary key rather than a join, so
-# that it costs one probe per row returned and never sways a plan's join order.
+# The document is a correlated look-up by primary key rather than a join: one
+# probe per row that passes the WHERE, and it never sways a plan's join order.
 FRAME_SELECT_COLUMNS = (
     _f.id, Root.__table__.c.path, _f.folder, _f.name, _f.image_name, _f.image_exists,
     _f.image_count, _f.project_id, _f.plugin, _f.plugin_version, _f.task_id, _f.timestamp,

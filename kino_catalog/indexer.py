@@ -370,19 +370,23 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
     try:
         if bulk:
             dropped = writer.store.begin_bulk_load()
+        done = 0
+
+        def report() -> None:
+            if progress is not None:
+                progress(done + result.unchanged, expected)
+
         differ = Differ(engine, root_id, writer, result, is_rebuild=bulk,
-                        chunk_files=CHUNK_FILES)
+                        chunk_files=CHUNK_FILES, on_progress=report)
         try:
             if bulk and engine.dialect.name == "sqlite":
                 _read_staged(engine, root, differ, writer, progress, expected)
             else:
-                done = 0
                 for tasks, outcomes in _ordered_map(partial(read_frames, root),
                                                     differ.tasks(root, scopes)):
                     writer.apply(tasks, outcomes)
                     done += len(tasks)
-                    if progress is not None:
-                        progress(done + result.unchanged, expected)
+                    report()
         finally:
             differ.close()
         is_ok = True

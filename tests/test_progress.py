@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from kino_catalog import Catalog
+from kino_catalog import differ as differ_module
 from kino_catalog import indexer as indexer_module
 from kino_catalog.cli import app
 
@@ -96,3 +97,15 @@ def test_a_callback_raising_during_the_bulk_tail_stops_it_with_its_own_exception
     assert calls[-1] == (31, 31)  # the tail's keep-alive call, which raised
     assert catalog.count() == before  # rolled back: the old index, untouched
     assert catalog.rebuild(library.root).added == 31
+
+
+def test_a_no_change_sync_reports_progress_as_it_compares(catalog, library, monkeypatch):
+    for i in range(30):
+        library.frame(1, i)
+    catalog.sync(library.root)
+    monkeypatch.setattr(differ_module, "PROGRESS_ROWS", 4)
+    seen = []
+    result = catalog.sync(library.root, progress=lambda done, total: seen.append((done, total)))
+    assert result.unchanged == 30
+    assert [done for done, _ in seen] == [4, 8, 12, 16, 20, 24, 28, 30]
+    assert {total for _, total in seen} == {30}
