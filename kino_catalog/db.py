@@ -37,6 +37,7 @@ __all__ = [
 #: Execution options for a connection that will write (BEGIN IMMEDIATE on SQLite).
 WRITE = {"kino_write": True}
 BUSY_TIMEOUT_SECONDS = 60.0
+WAL_SIZE_LIMIT = 64 << 20  # bytes of write-ahead log kept on disk after a checkpoint
 
 
 def placeholder(dialect: Dialect) -> str:
@@ -90,6 +91,10 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster
+        # A rebuild grows the write-ahead log to about the catalogue's size;
+        # while another process (a `watch`) keeps a connection open, SQLite
+        # would keep that file at full size. Cut it back once it is reused.
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB

@@ -8,6 +8,7 @@ from pytest_alembic.config import Config
 from sqlalchemy import create_engine, inspect, text
 
 from kino_catalog import Catalog, CatalogError
+from kino_catalog import db as db_module
 from kino_catalog.db import make_engine, migrations_dir, to_url
 
 
@@ -65,6 +66,7 @@ def test_open_sets_wal_mode(tmp_path):
     with Catalog.open(tmp_path / "c.db") as cat, cat.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_size_limit").scalar() == 64 << 20
         # MEMORY again after the upgrade, which ran with temporary files
         assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
 
@@ -94,3 +96,21 @@ def test_0004_moves_each_sidecar_text_to_frame_documents_and_back(alembic_runner
         tables = set(inspect(conn).get_table_names())
     assert restored == texts
     assert "frame_documents" not in tables
+
+
+def test_the_write_ahead_log_is_cut_back_after_a_rebuild_while_others_stay_connected(
+        tmp_path, library, monkeypatch):
+    monkeypatch.setattr(db_module, "WAL_SIZE_LIMIT", 0)
+    for i in range(60):
+        library.frame(1, i)
+    wal = tmp_path / "c.db-wal"
+    with Catalog.open(tmp_path / "c.db") as cat, cat.engine.connect() as watcher:
+        watcher.exec_driver_sql("SELECT count(*) FROM frames").scalar()  # another connection,
+        watcher.rollback()  # open but idle, as a watcher's between its syncs
+        cat.rebuild(library.root)
+        after_rebuild = wal.stat().st_size
+        # What SQLite does by itself once the log passes 1,000 pages (a real rebuild's).
+        watcher.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        library.frame(1, 99)
+        cat.sync(library.root)  # the next write restarts the log from its beginning
+        assert wal.stat().st_size < after_rebuild  # without a limit it never shrinks
