@@ -14,14 +14,16 @@ import posixpath
 import stat as stat_module
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.db import placeholder
+from kino_catalog.db import make_engine, placeholder
 from kino_catalog.rows import FailedFile
 from kino_catalog.scan import (
     FileStat,
     Folder,
+    Share,
     is_sidecar_name,
     list_folder,
     locate_image,
+    owner,
     sequence_start,
     walk_root,
 )
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 
     from kino_catalog.indexer import SyncResult, Writer
 
-__all__ = ["Differ", "Task"]
+__all__ = ["Differ", "ShareDiff", "Task", "diff_share", "replay"]
 
 PROGRESS_ROWS = 20_000  # unchanged files between two progress calls
 
@@ -47,8 +49,14 @@ class Differ:
 
     def __init__(self, engine: Engine, root_id: int, writer: Writer, result: SyncResult,
                  *, is_rebuild: bool, chunk_files: int,
-                 on_progress: Callable[[], None] | None = None) -> None:
+                 on_progress: Callable[[], None] | None = None,
+                 share: Share | None = None) -> None:
         self.chunk_files = chunk_files
+        # One process's part of a split whole-root sync (see diff_share):
+        # every folder is listed, only this share's files are compared.
+        self.share = share
+        self.owns = owner(share) if share is not None else None
+        self.is_lead = share is None or share[0] == 0  # reports warnings, drops folders
         # Called as unchanged files are counted: a no-change sync yields no
         # work at all, and its progress bar would otherwise sit still.
         self.on_progress = on_progress
@@ -107,11 +115,13 @@ class Differ:
                 self.seen_folders.clear()
                 if is_dir:
                     # A bulk load keeps only sequence names; readers find other images.
-                    for folder in walk_root(root, self.result.warnings.append, start=scope,
-                                            with_names=not self.is_rebuild):
+                    warn = self.result.warnings.append if self.is_lead else None
+                    for folder in walk_root(root, warn, start=scope,
+                                            with_names=not self.is_rebuild, share=self.share):
                         self.seen_folders.add(folder.rel)
                         yield from self._diff_folder(folder)
-                self._remove_unseen_folders(scope)
+                if self.is_lead:
+                    self._remove_unseen_folders(scope)
             if not is_dir:
                 parent, name = posixpath.split(scope)
                 files.setdefault(parent, set()).update(_affected_sidecars(name))
@@ -121,9 +131,11 @@ class Differ:
     def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[Task]:
         listing = {s.name: s for s in folder.sidecars}  # what is left of it is new
         broken = {b.stat.name: b for b in folder.broken}
+        owns = self.owns
         failed = {name: (size, mtime) for name, size, mtime in self._query(
             "SELECT name, size, mtime_ns FROM index_errors WHERE root_id = ? AND folder = ?",
-            (self.root_id, folder.rel)) if only is None or name in only}
+            (self.root_id, folder.rel))
+            if (only is None or name in only) and (owns is None or owns(name))}
         gone_failures = [(folder.rel, name) for name in failed
                          if name not in listing and name not in broken]
         gone_frames: list[int] = []
@@ -134,7 +146,7 @@ class Differ:
                 "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
                 "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel)):
             name = row[1]
-            if only is not None and name not in only:
+            if (only is not None and name not in only) or (owns is not None and not owns(name)):
                 continue
             stat = listing.pop(name, None)
             if stat is None:
@@ -233,6 +245,53 @@ class Differ:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class _Recorder:
+    """The Writer's stand-in in a share's process: the parent replays its writes."""
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[str, tuple[Any, ...]]] = []
+        self.store = self  # the Differ calls writer.store.update_images
+
+    def remove(self, frame_ids: list[int], failure_keys: list[tuple[str, str]]) -> None:
+        self.ops.append(("remove", (frame_ids, failure_keys)))
+
+    def apply(self, tasks: list[Task], outcomes: list[Any]) -> None:
+        self.ops.append(("apply", (tasks, outcomes)))
+
+    def update_images(self, rows: list[tuple[str, bool, int, int]]) -> None:
+        self.ops.append(("update_images", (rows,)))
+
+
+# What a share's process sends back: the writes to replay, the files to read,
+# the number of unchanged files and the walk's warnings.
+ShareDiff = tuple[list[tuple[str, tuple[Any, ...]]], list[Task], int, list[str]]
+
+
+def diff_share(url: str, root: str, root_id: int, result: SyncResult, share: Share) -> ShareDiff:
+    """One process's part of a whole-root sync's comparison (see indexer.ShareWorkers).
+
+    Compares this share's files with the index on a connection of its own
+    and records, instead of doing, the writes the comparison calls for.
+    """
+    engine = make_engine(url)
+    recorder = _Recorder()
+    differ = Differ(engine, root_id, recorder, result,  # type: ignore[arg-type]
+                    is_rebuild=False, chunk_files=10_000, share=share)
+    try:
+        tasks = [task for chunk in differ.tasks(root) for task in chunk]
+    finally:
+        differ.close()
+        engine.dispose()
+    return recorder.ops, tasks, result.unchanged, result.warnings
+
+
+def replay(writer: Writer, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """Carry out the writes a share's process recorded, in its order."""
+    for name, args in ops:
+        target: Any = writer.store if name == "update_images" else writer
+        getattr(target, name)(*args)
 
 
 def _affected_sidecars(name: str) -> set[str]:

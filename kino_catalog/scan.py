@@ -23,11 +23,14 @@ __all__ = [
     "BrokenFile",
     "FileStat",
     "Folder",
+    "Share",
     "is_sidecar_name",
     "list_folder",
     "locate_image",
+    "owner",
     "sequence_counts",
     "sequence_start",
+    "share_key",
     "walk_root",
 ]
 
@@ -54,18 +57,52 @@ class BrokenFile:
     reason: str
 
 
+Share = tuple[int, int]  # (this share, number of shares) of a walk split between processes
+
+
+def share_key(name: str) -> str:
+    """What decides a file's share: files compared together (a sidecar, its same-stem
+    images, every member of its PNG sequence) have the same key."""
+    stem = name.rpartition(".")[0] or name
+    cut = stem.rfind("_seq_")
+    return stem[:cut] if cut >= 0 else stem
+
+
+def owner(share: Share) -> Callable[[str], bool]:
+    """Whether a file name belongs to ``share``.
+
+    ``hash`` is salted per interpreter, so every share of one walk must run
+    in processes forked from the same parent (they inherit its salt).
+    """
+    index, count = share
+    return lambda name: hash(share_key(name)) % count == index
+
+
 @dataclass(slots=True)
 class Folder:
-    """One folder of the walk: its sidecars and the names of every file in it."""
+    """One folder of the walk: its sidecars and the names of every file in it.
+
+    In a shared walk (``owns`` set) it holds only this share's files and
+    asks the disk about the others (rare: an ``output.filename`` naming
+    another frame's image).
+    """
 
     rel: str  # "/"-separated, relative to the root; "" for the root itself
     sidecars: list[FileStat] = field(default_factory=list)
     broken: list[BrokenFile] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
     _sequences: dict[tuple[str, int, str], int] | None = None
+    owns: Callable[[str], bool] | None = None
+    root: str = ""
 
     def has_file(self, name: str) -> bool:
-        return name in self.names
+        if name in self.names:
+            return True
+        return self.owns is not None and not self.owns(name) and _walked_file(
+            self.root, f"{self._directory()}/{name}")
+
+    def _directory(self) -> str:
+        return f"{self.root}/{self.rel}" if self.rel else self.root
 
     def sequence_size(self, image: str) -> int | None:
         """How many images of ``image``'s PNG sequence the folder holds; None if not one."""
@@ -78,6 +115,11 @@ class Folder:
 
     def count_sequence(self, prefix: str, width: int, suffix: str) -> int:
         """How many ``<prefix><width digits><suffix>`` images the folder holds."""
+        if self.owns is not None and not self.owns(f"{prefix}0{suffix}"):
+            # Another share's sequence: counted from a full listing, as a
+            # walk of the whole folder would count it.
+            whole = Folder(self.rel, names=list_folder(self._directory(), self.rel).names)
+            return whole.count_sequence(prefix, width, suffix)
         if self._sequences is None:
             self._sequences = sequence_counts(self.names)
         return self._sequences.get((prefix, width, suffix), 0)
@@ -126,7 +168,8 @@ def _is_inside(path: str, root: str) -> bool:
 
 
 def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
-              start: str = "", *, with_names: bool = True) -> Iterator[Folder]:
+              start: str = "", *, with_names: bool = True,
+              share: Share | None = None) -> Iterator[Folder]:
     """Yield every folder under ``root`` (a resolved absolute path), top down.
 
     ``start`` limits the walk to one subfolder (relative, "/"-separated); it
@@ -135,14 +178,17 @@ def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
     ``names`` keep only PNG-sequence members (counted from the listing, as a
     sync does); other images are then looked up on disk by the readers.  In
     Kino's flat layout the names of a million frames and images are ~250 MB.
+    With ``share`` every folder is still listed, but only that share's files
+    (:func:`owner`) are kept and stat'ed.
     """
     if start and os.path.islink(os.path.join(root, start)):
         return
+    owns = owner(share) if share is not None else None
     stack = [start]
     while stack:
         rel = stack.pop()
         path = f"{root}/{rel}" if rel else root
-        folder = Folder(rel)
+        folder = Folder(rel, owns=owns, root=root)
         add_name = folder.names.add if with_names else _sequence_members_of(folder.names)
         sidecars = folder.sidecars
         try:
@@ -153,6 +199,9 @@ def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
                     if name[0] == ".":
                         continue
                     try:
+                        if owns is not None and not owns(name) and not entry.is_dir(
+                                follow_symlinks=False):
+                            continue  # another share's file
                         if entry.is_file(follow_symlinks=False):
                             add_name(name)
                             if name.endswith(".json"):
@@ -169,6 +218,19 @@ def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
                 on_warning(f"cannot list {path}: {exc.strerror or exc}")
             continue
         yield folder
+
+
+def _walked_file(root: str, path: str) -> bool:
+    """Whether the walk lists ``path`` as a file: a regular file, or a symlink to
+    a regular file inside ``root``."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(path, strict=True)
+            return _is_inside(target, root) and stat.S_ISREG(os.stat(target).st_mode)
+    except (OSError, RuntimeError):
+        return False
+    return stat.S_ISREG(st.st_mode)
 
 
 def _sequence_members_of(names: set[str]) -> Callable[[str], None]:

@@ -575,3 +575,90 @@ def test_a_small_root_beside_a_big_one_is_rebuilt_without_dropping_indexes(
         assert index_names(rebuilt) == index_names(fresh)
         assert catalog_state(rebuilt) == catalog_state(fresh)
         assert (rebuilt.count("portrait"), rebuilt.count("castle")) == (4, 1)
+
+
+def test_a_sync_split_between_two_processes_agrees_with_one_process(tmp_path, library,
+                                                                    monkeypatch):
+    """The split comparison (every share lists all, compares its own files) changes nothing."""
+    from tests.conftest import PNG_8X8
+
+    root = library.root
+    for i in range(40):
+        library.frame(1 + i % 3, i, folder=f"p{i % 3}")
+    library.frame(4, 1, folder="gone")
+    seq = library.frame(5, 1, folder="p0", image=False)
+    for n in range(4):
+        (root / "p0" / f"{seq.stem}_seq_{n:03d}.png").write_bytes(PNG_8X8)
+    for i in range(6):  # images named by other frames' sidecars (likely another share's)
+        other = library.frame(6, i, folder=f"p{i % 3}", image=False)
+        doc = json.loads(other.read_text())
+        doc["output"]["filename"] = f"project_{1 + i % 3}_frame_{i + 3 * (i > 2)}_variant_0.png"
+        other.write_text(json.dumps(doc))
+    library.write("p2/notes.json", {"not": "a sidecar"}, image=False)
+    library.write("p2/project_1_frame_90_variant_0.json", b"{broken", image=False)
+    catalogs = {split: Catalog.open(tmp_path / f"{split}.db") for split in (True, False)}
+    try:
+        for cat in catalogs.values():
+            cat.sync(root)
+        # Everything a sync can meet: changed, new, deleted files and folders, images
+        # and sequence members that come and go, a file that breaks and one that heals.
+        library.frame(1, 0, folder="p0", parameters={"steps": 77})
+        library.frame(2, 1, folder="p1", parameters={"prompt": "a new prompt"})
+        library.frame(7, 1, folder="p2")
+        library.frame(7, 2, folder="new")
+        (root / "p0" / "project_1_frame_3_variant_0.json").unlink()
+        shutil.rmtree(root / "gone")
+        (root / "p0" / f"{seq.stem}_seq_004.png").write_bytes(PNG_8X8)
+        (root / "p1" / "project_2_frame_4_variant_0.png").unlink()
+        library.write("p2/project_3_frame_5_variant_0.json", b"[1,", image=False)
+        library.frame(1, 90, folder="p2", image=False)
+        results = {}
+        for split, cat in catalogs.items():
+            monkeypatch.setattr(indexer_module, "PARALLEL_DIFF_MIN_FILES", 1 if split else 10**9)
+            started = []
+            real_start = indexer_module._ShareWorkers.start
+
+            def start(engine, started=started, real_start=real_start):
+                workers = real_start(engine)
+                started.append(workers)
+                return workers
+
+            monkeypatch.setattr(indexer_module._ShareWorkers, "start", staticmethod(start))
+            results[split] = cat.sync(root).as_dict()
+            assert [workers is not None for workers in started] == ([True] if split else [])
+        for result in results.values():
+            result.pop("seconds")
+        assert results[True] == results[False]
+        counts = {k: results[True][k] for k in ("added", "updated", "removed", "errors")}
+        assert counts == {"added": 3, "updated": 2, "removed": 3, "errors": 1}
+        assert catalog_state(catalogs[True]) == catalog_state(catalogs[False])
+        with catalogs[True].engine.connect() as conn:
+            split_ids = conn.exec_driver_sql("SELECT id, folder, name FROM frames").all()
+        with catalogs[False].engine.connect() as conn:
+            one_ids = conn.exec_driver_sql("SELECT id, folder, name FROM frames").all()
+        assert sorted(split_ids) == sorted(one_ids)
+    finally:
+        for cat in catalogs.values():
+            cat.close()
+
+
+def test_a_failing_share_worker_fails_the_sync_and_leaves_no_process(catalog, library,
+                                                                     monkeypatch):
+    import multiprocessing
+
+    for i in range(12):
+        library.frame(1, i)
+    catalog.sync(library.root)
+    library.frame(1, 0, parameters={"steps": 99})
+    monkeypatch.setattr(indexer_module, "PARALLEL_DIFF_MIN_FILES", 1)
+
+    def broken(*args):
+        raise ValueError("share worker broke")
+
+    monkeypatch.setattr(indexer_module, "diff_share", broken)  # inherited by the fork
+    with pytest.raises(ValueError, match="share worker broke"):
+        catalog.sync(library.root)
+    assert multiprocessing.active_children() == []
+    assert catalog.count("steps:99") == 0  # nothing was written
+    monkeypatch.undo()
+    assert catalog.sync(library.root).updated == 1
