@@ -14,7 +14,7 @@ import posixpath
 import stat as stat_module
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.db import make_engine, placeholder
+from kino_catalog.db import placeholder
 from kino_catalog.rows import FailedFile
 from kino_catalog.scan import (
     FileStat,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from kino_catalog.indexer import SyncResult, Writer
 
-__all__ = ["Differ", "ShareDiff", "Task", "diff_share", "replay"]
+__all__ = ["Differ", "Task"]
 
 PROGRESS_ROWS = 20_000  # unchanged files between two progress calls
 
@@ -52,7 +52,7 @@ class Differ:
                  on_progress: Callable[[], None] | None = None,
                  share: Share | None = None) -> None:
         self.chunk_files = chunk_files
-        # One process's part of a split whole-root sync (see diff_share):
+        # One process's part of a split whole-root sync (see shares.py):
         # every folder is listed, only this share's files are compared.
         self.share = share
         self.owns = owner(share) if share is not None else None
@@ -245,53 +245,6 @@ class Differ:
 
     def close(self) -> None:
         self.conn.close()
-
-
-class _Recorder:
-    """The Writer's stand-in in a share's process: the parent replays its writes."""
-
-    def __init__(self) -> None:
-        self.ops: list[tuple[str, tuple[Any, ...]]] = []
-        self.store = self  # the Differ calls writer.store.update_images
-
-    def remove(self, frame_ids: list[int], failure_keys: list[tuple[str, str]]) -> None:
-        self.ops.append(("remove", (frame_ids, failure_keys)))
-
-    def apply(self, tasks: list[Task], outcomes: list[Any]) -> None:
-        self.ops.append(("apply", (tasks, outcomes)))
-
-    def update_images(self, rows: list[tuple[str, bool, int, int]]) -> None:
-        self.ops.append(("update_images", (rows,)))
-
-
-# What a share's process sends back: the writes to replay, the files to read,
-# the number of unchanged files and the walk's warnings.
-ShareDiff = tuple[list[tuple[str, tuple[Any, ...]]], list[Task], int, list[str]]
-
-
-def diff_share(url: str, root: str, root_id: int, result: SyncResult, share: Share) -> ShareDiff:
-    """One process's part of a whole-root sync's comparison (see indexer.ShareWorkers).
-
-    Compares this share's files with the index on a connection of its own
-    and records, instead of doing, the writes the comparison calls for.
-    """
-    engine = make_engine(url)
-    recorder = _Recorder()
-    differ = Differ(engine, root_id, recorder, result,  # type: ignore[arg-type]
-                    is_rebuild=False, chunk_files=10_000, share=share)
-    try:
-        tasks = [task for chunk in differ.tasks(root) for task in chunk]
-    finally:
-        differ.close()
-        engine.dispose()
-    return recorder.ops, tasks, result.unchanged, result.warnings
-
-
-def replay(writer: Writer, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
-    """Carry out the writes a share's process recorded, in its order."""
-    for name, args in ops:
-        target: Any = writer.store if name == "update_images" else writer
-        getattr(target, name)(*args)
 
 
 def _affected_sidecars(name: str) -> set[str]:

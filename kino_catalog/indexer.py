@@ -27,21 +27,21 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.db import WRITE, placeholder
-from kino_catalog.differ import Differ, Task, diff_share, replay
+from kino_catalog.differ import Differ, Task
 from kino_catalog.errors import UsageError
 from kino_catalog.rows import FRAME_COLUMNS, FailedFile, FrameRows, db_datetime, read_frames
 from kino_catalog.scan import (
     Folder,
-    Share,
 )
 from kino_catalog.schema import Root
+from kino_catalog.shares import ShareWorkers
 from kino_catalog.staging import (
     copy_staged,
     detach_staged,
     stage_chunk,
     staging_directory,
 )
-from kino_catalog.store import Store, chunked
+from kino_catalog.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -368,7 +368,7 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
         expected = sum(len(folder.names) for folder in _names_only(root))
     shares = None
     if not bulk and scopes is None and (expected or 0) >= PARALLEL_DIFF_MIN_FILES:
-        shares = _ShareWorkers.start(engine)  # before the writer opens its connection
+        shares = ShareWorkers.start(engine)  # before the writer opens its connection
     try:
         writer = Writer(engine, root_id, result, single_transaction=bulk)
     except BaseException:
@@ -394,7 +394,8 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
             else:
                 work = differ.tasks(root, scopes)
                 if shares is not None:
-                    work = shares.tasks(engine, root, root_id, writer)
+                    work = shares.tasks(engine, root, root_id, writer, SyncResult(root),
+                                        CHUNK_FILES)
                     report()
                 for tasks, outcomes in _ordered_map(partial(read_frames, root), work):
                     writer.apply(tasks, outcomes)
@@ -409,88 +410,6 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
         writer.close(is_ok=is_ok, dropped_indexes=dropped)
     result.seconds = time.perf_counter() - started
     return result
-
-
-class _ShareWorkers:
-    """Two processes that compare a big root with the index, each for its share of the files.
-
-    A no-change sync is a walk, a stat per sidecar and a comparison with the
-    index: one core's work.  Each worker lists every folder but stats and
-    compares only the files whose :func:`scan.share_key` hashes to its share
-    (differ.diff_share); this process replays the writes they call for.
-    They are forked before this process opens its write transaction and with
-    no catalogue connection open (SQLite keeps per-process lock state in
-    memory, which a forked child would inherit), and get their job once the
-    write lock is held, so no other writer changes the index while they read.
-    """
-
-    SHARES = 2
-
-    def __init__(self) -> None:
-        context = mp.get_context("fork")
-        self.links: list[tuple[Any, Any]] = []
-        for index in range(self.SHARES):
-            mine, theirs = context.Pipe()
-            process = context.Process(target=_share_worker, args=(theirs, (index, self.SHARES)),
-                                      daemon=True)
-            process.start()
-            theirs.close()
-            self.links.append((process, mine))
-
-    @classmethod
-    def start(cls, engine: Engine) -> _ShareWorkers | None:
-        """The workers, or None where they cannot run (one core, threads, an in-memory DB)."""
-        if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or (
-                "fork" not in mp.get_all_start_methods()) or (
-                engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")):
-            return None
-        engine.dispose()  # no catalogue connection may be open across the fork
-        if getattr(engine.pool, "checkedout", lambda: 1)():  # one is still in use
-            return None
-        return cls()
-
-    def tasks(self, engine: Engine, root: str, root_id: int,
-              writer: Writer) -> Iterator[list[Task]]:
-        """Run the comparison; replays its writes now and returns the files to read."""
-        url = engine.url.render_as_string(hide_password=False)
-        for _, link in self.links:
-            link.send((url, root, root_id))
-        tasks: list[Task] = []
-        for _, link in self.links:
-            status, answer = link.recv()
-            if status != "ok":
-                raise answer
-            ops, share_tasks, unchanged, warnings = answer
-            replay(writer, ops)
-            tasks.extend(share_tasks)
-            writer.result.unchanged += unchanged
-            writer.result.warnings.extend(warnings)
-        self.close()
-        return iter(list(chunked(tasks, CHUNK_FILES)))
-
-    def close(self) -> None:
-        for process, link in self.links:
-            with contextlib.suppress(OSError):
-                link.send(None)  # a worker still waiting for its job exits
-            link.close()
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-        self.links = []
-
-
-def _share_worker(link: Any, share: Share) -> None:
-    """A forked worker: wait for the job, send back its share of the comparison."""
-    try:
-        job = link.recv()
-        if job is not None:
-            url, root, root_id = job
-            link.send(("ok", diff_share(url, root, root_id, SyncResult(root), share)))
-    except BaseException as exc:  # the parent re-raises it
-        with contextlib.suppress(Exception):
-            link.send(("error", exc))
-    finally:
-        link.close()
 
 
 def _read_staged(engine: Engine, root: str, differ: Differ, writer: Writer,

@@ -15,6 +15,7 @@ from kino_catalog import Catalog, UsageError
 from kino_catalog import differ as differ_module
 from kino_catalog import indexer as indexer_module
 from kino_catalog import rows as rows_module
+from kino_catalog import shares as shares_module
 from kino_catalog.corpus import generate_corpus
 from kino_catalog.indexer import sync_paths
 from kino_catalog.scan import FileStat
@@ -616,14 +617,14 @@ def test_a_sync_split_between_two_processes_agrees_with_one_process(tmp_path, li
         for split, cat in catalogs.items():
             monkeypatch.setattr(indexer_module, "PARALLEL_DIFF_MIN_FILES", 1 if split else 10**9)
             started = []
-            real_start = indexer_module._ShareWorkers.start
+            real_start = shares_module.ShareWorkers.start
 
             def start(engine, started=started, real_start=real_start):
                 workers = real_start(engine)
                 started.append(workers)
                 return workers
 
-            monkeypatch.setattr(indexer_module._ShareWorkers, "start", staticmethod(start))
+            monkeypatch.setattr(shares_module.ShareWorkers, "start", staticmethod(start))
             results[split] = cat.sync(root).as_dict()
             assert [workers is not None for workers in started] == ([True] if split else [])
         for result in results.values():
@@ -655,10 +656,24 @@ def test_a_failing_share_worker_fails_the_sync_and_leaves_no_process(catalog, li
     def broken(*args):
         raise ValueError("share worker broke")
 
-    monkeypatch.setattr(indexer_module, "diff_share", broken)  # inherited by the fork
+    monkeypatch.setattr(shares_module, "diff_share", broken)  # inherited by the fork
     with pytest.raises(ValueError, match="share worker broke"):
         catalog.sync(library.root)
     assert multiprocessing.active_children() == []
     assert catalog.count("steps:99") == 0  # nothing was written
     monkeypatch.undo()
     assert catalog.sync(library.root).updated == 1
+
+
+def test_no_split_while_a_catalogue_connection_is_in_use(catalog, library, monkeypatch):
+    for i in range(5):
+        library.frame(1, i)
+    catalog.sync(library.root)
+    monkeypatch.setattr(indexer_module, "PARALLEL_DIFF_MIN_FILES", 1)
+    with catalog.engine.connect() as held:  # e.g. a caller still iterating search results
+        held.exec_driver_sql("SELECT 1").scalar()
+        assert shares_module.ShareWorkers.start(catalog.engine) is None  # never fork with it
+        assert catalog.sync(library.root).unchanged == 5  # compared in this process
+    workers = shares_module.ShareWorkers.start(catalog.engine)
+    assert workers is not None
+    workers.close()
