@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kino_catalog.db import make_engine
 from kino_catalog.differ import Differ, Task
+from kino_catalog.errors import CatalogError
 from kino_catalog.store import chunked
 
 if TYPE_CHECKING:
@@ -124,8 +125,12 @@ class ShareWorkers:
         for _, link in self.links:
             link.send((url, root, root_id, blank))
         tasks: list[Task] = []
-        for _, link in self.links:
-            status, answer = link.recv()
+        for process, link in self.links:
+            try:
+                status, answer = link.recv()
+            except EOFError:
+                raise CatalogError(f"a sync worker process ended without an answer "
+                                   f"(exit code {process.exitcode})") from None
             if status != "ok":
                 raise answer
             ops, share_tasks, unchanged, warnings = answer

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from kino_catalog import Catalog, UsageError
+from kino_catalog import Catalog, CatalogError, UsageError
 from kino_catalog import differ as differ_module
 from kino_catalog import indexer as indexer_module
 from kino_catalog import rows as rows_module
@@ -677,3 +677,15 @@ def test_no_split_while_a_catalogue_connection_is_in_use(catalog, library, monke
     workers = shares_module.ShareWorkers.start(catalog.engine)
     assert workers is not None
     workers.close()
+
+
+def test_a_share_worker_that_dies_fails_the_sync_with_one_line(catalog, library, monkeypatch):
+    for i in range(6):
+        library.frame(1, i)
+    catalog.sync(library.root)
+    monkeypatch.setattr(indexer_module, "PARALLEL_DIFF_MIN_FILES", 1)
+    monkeypatch.setattr(shares_module, "diff_share", lambda *args: os._exit(3))
+    with pytest.raises(CatalogError, match="worker process ended without an answer"):
+        catalog.sync(library.root)
+    monkeypatch.undo()
+    assert catalog.sync(library.root).unchanged == 6
