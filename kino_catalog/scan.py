@@ -118,8 +118,7 @@ class Folder:
         if self.owns is not None and not self.owns(f"{prefix}0{suffix}"):
             # Another share's sequence: counted from a full listing, as a
             # walk of the whole folder would count it.
-            whole = Folder(self.rel, names=list_folder(self._directory(), self.rel).names)
-            return whole.count_sequence(prefix, width, suffix)
+            return list_folder(self._directory(), self.rel).count_sequence(prefix, width, suffix)
         if self._sequences is None:
             self._sequences = sequence_counts(self.names)
         return self._sequences.get((prefix, width, suffix), 0)
@@ -221,16 +220,34 @@ def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
 
 
 def _walked_file(root: str, path: str) -> bool:
-    """Whether the walk lists ``path`` as a file: a regular file, or a symlink to
-    a regular file inside ``root``."""
+    """Whether the walk lists ``path`` as a file: a regular file, or a symlink it follows."""
     try:
         st = os.lstat(path)
-        if stat.S_ISLNK(st.st_mode):
-            target = os.path.realpath(path, strict=True)
-            return _is_inside(target, root) and stat.S_ISREG(os.stat(target).st_mode)
-    except (OSError, RuntimeError):
+    except OSError:
         return False
+    if stat.S_ISLNK(st.st_mode):
+        return _follow_link(path, root)[0] is not None
     return stat.S_ISREG(st.st_mode)
+
+
+def _follow_link(path: str, root: str) -> tuple[os.stat_result | None, str | None]:
+    """What the walk makes of a symlink: its target's stat if it is followed, else why not.
+
+    ``(stat, None)``: a regular file inside ``root``.  ``(None, reason)``: a
+    dangling link, a loop, or a file outside the root.  ``(None, None)``: a
+    link to a folder, which the walk never enters (and does not report).
+    """
+    try:
+        target = os.path.realpath(path, strict=True)
+        st = os.stat(target)
+    except (OSError, RuntimeError) as exc:
+        is_loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+        return None, "symlink loop" if is_loop else "dangling symlink"
+    if not stat.S_ISREG(st.st_mode):
+        return None, None
+    if not _is_inside(target, root):
+        return None, "symlink points outside the library root; not followed"
+    return st, None
 
 
 def _sequence_members_of(names: set[str]) -> Callable[[str], None]:
@@ -244,24 +261,11 @@ def _sequence_members_of(names: set[str]) -> Callable[[str], None]:
 def _visit_symlink(entry: os.DirEntry[str], root: str, folder: Folder,
                    add_name: Callable[[str], None]) -> None:
     name = entry.name
-    try:
-        target = os.path.realpath(entry.path, strict=True)
-        st = os.stat(target)
-    except (OSError, RuntimeError) as exc:  # dangling link or a loop
-        if is_sidecar_name(name):
+    st, reason = _follow_link(entry.path, root)
+    if st is None:  # not followed; a sidecar-named one is reported (folders never are)
+        if reason is not None and is_sidecar_name(name):
             lst = entry.stat(follow_symlinks=False)
-            is_loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
-            reason = "symlink loop" if is_loop else "dangling symlink"
             folder.broken.append(BrokenFile(FileStat(name, lst.st_size, lst.st_mtime_ns), reason))
-        return
-    if not stat.S_ISREG(st.st_mode):
-        return  # symlinked folders are never entered
-    if not _is_inside(target, root):
-        if is_sidecar_name(name):
-            lst = entry.stat(follow_symlinks=False)
-            folder.broken.append(BrokenFile(
-                FileStat(name, lst.st_size, lst.st_mtime_ns),
-                "symlink points outside the library root; not followed"))
         return
     add_name(name)
     if is_sidecar_name(name):
