@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from kino_catalog.scan import FileStat
 
 __all__ = [
+    "FAILURE_COLUMNS",
     "FRAME_COLUMNS",
     "LORA_COLUMNS",
     "PARAMETER_COLUMNS",
@@ -59,6 +60,8 @@ LORA_COLUMNS = ("role", "position", "name", "key", "strength_model", "strength_c
 PARAMETER_COLUMNS = ("key", "value_type", "value_num", "value_text")
 # The writer prepends frame_id to tag rows.
 TAG_COLUMNS = ("tag",)
+# Column order of FailedFile.row(); the writer adds root_id before, recorded_at after.
+FAILURE_COLUMNS = ("folder", "name", "kind", "reason", "size", "mtime_ns")
 
 _INT64 = 2**63
 
@@ -87,6 +90,10 @@ class FailedFile(NamedTuple):
     mtime_ns: int
     kind: str
     reason: str
+
+    def row(self) -> tuple[str, str, str, str, int, int]:
+        """Its index_errors columns, in FAILURE_COLUMNS order."""
+        return (self.folder, self.name, self.kind, self.reason, self.size, self.mtime_ns)
 
 
 def read_frame(root: str, folder: str, file: FileStat,

@@ -26,6 +26,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.rows import (
+    FAILURE_COLUMNS,
     FRAME_COLUMNS,
     LORA_COLUMNS,
     PARAMETER_COLUMNS,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["StagedCounts", "copy_staged", "detach_staged", "stage_chunk", "staging_directory"]
 
-_FAILURE_COLUMNS = ("folder", "name", "kind", "reason", "size", "mtime_ns")
 _SCHEMA = (
     f"CREATE TABLE frames (sid INTEGER PRIMARY KEY, {', '.join(FRAME_COLUMNS)}, raw_json)",
     f"CREATE TABLE loras (sid INTEGER, {', '.join(LORA_COLUMNS)}, "
@@ -52,7 +52,7 @@ _SCHEMA = (
     f"CREATE TABLE parameters (sid INTEGER, {', '.join(PARAMETER_COLUMNS)}, "
     "PRIMARY KEY (sid, key)) WITHOUT ROWID",
     "CREATE TABLE tags (sid INTEGER, tag, PRIMARY KEY (sid, tag)) WITHOUT ROWID",
-    f"CREATE TABLE failures ({', '.join(_FAILURE_COLUMNS)})",
+    f"CREATE TABLE failures ({', '.join(FAILURE_COLUMNS)})",
 )
 
 COPY_FRAMES = 20_000  # frames per copy statement (bounds SQLite's statement journal)
@@ -95,8 +95,7 @@ class _StageFile:
                 tags.extend((sid, tag) for tag in outcome.tags)
                 sid += 1
             elif isinstance(outcome, FailedFile):
-                failures.append((outcome.folder, outcome.name, outcome.kind, outcome.reason,
-                                 outcome.size, outcome.mtime_ns))
+                failures.append(outcome.row())
         self.next_sid = sid
         db = self.db
         db.execute("BEGIN")
@@ -104,7 +103,7 @@ class _StageFile:
         db.executemany(_insert("loras", 1 + len(LORA_COLUMNS)), loras)
         db.executemany(_insert("parameters", 1 + len(PARAMETER_COLUMNS)), params)
         db.executemany(_insert("tags", 2), tags)
-        db.executemany(_insert("failures", len(_FAILURE_COLUMNS)), failures)
+        db.executemany(_insert("failures", len(FAILURE_COLUMNS)), failures)
         db.execute("COMMIT")
         return len(frames), len(failures)
 
@@ -216,8 +215,8 @@ def _copy(db: Any, schemas: list[str], root_id: int) -> int:
         _fill_full_text(db, first_id)
         now = db_datetime(dt.datetime.now().replace(microsecond=0))
         db.execute(
-            f"INSERT INTO index_errors (root_id, {', '.join(_FAILURE_COLUMNS)}, recorded_at) "
-            + each(f"SELECT {root_id}, {', '.join(_FAILURE_COLUMNS)}, ? FROM {{s}}.failures"),
+            f"INSERT INTO index_errors (root_id, {', '.join(FAILURE_COLUMNS)}, recorded_at) "
+            + each(f"SELECT {root_id}, {', '.join(FAILURE_COLUMNS)}, ? FROM {{s}}.failures"),
             (now,) * len(schemas))
     finally:
         db.execute("DROP TABLE temp.stage_order")

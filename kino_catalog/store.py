@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kino_catalog.db import placeholder
 from kino_catalog.rows import (
+    FAILURE_COLUMNS,
     FRAME_COLUMNS,
     LORA_COLUMNS,
     PARAMETER_COLUMNS,
@@ -43,8 +44,7 @@ _INSERT_COLUMNS: dict[str, tuple[str, ...]] = {
     "loras": ("frame_id", *LORA_COLUMNS),
     "parameters": ("frame_id", *PARAMETER_COLUMNS),
     "tags": ("frame_id", *TAG_COLUMNS),
-    "index_errors": ("root_id", "folder", "name", "kind", "reason", "size", "mtime_ns",
-                     "recorded_at"),
+    "index_errors": ("root_id", *FAILURE_COLUMNS, "recorded_at"),
 }
 _ID_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 _PROMPT, _NEGATIVE = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negative_prompt")
@@ -305,8 +305,7 @@ class Store:
         self.forget_failures([(f.folder, f.name) for f in failures])
         now = db_datetime(dt.datetime.now().replace(microsecond=0))
         self._insert("index_errors", [
-            (self.root_id, f.folder, f.name, f.kind, f.reason, f.size, f.mtime_ns, now)
-            for f in failures])
+            (self.root_id, *f.row(), now) for f in failures])
 
     def forget_failures(self, keys: Sequence[tuple[str, str]]) -> None:
         """Drop failure records for (folder, name) keys that are fixed or gone."""
