@@ -31,6 +31,7 @@ __all__ = [
     "migrate_to_head",
     "migrations_dir",
     "placeholder",
+    "temp_files",
     "to_url",
 ]
 
@@ -141,7 +142,7 @@ def migrate_to_head(engine: Engine) -> None:
         config = _alembic_config(conn)
         script = ScriptDirectory.from_config(config)
         heads = set(script.get_heads())
-        with _temp_files(conn), conn.begin():
+        with temp_files(conn), conn.begin():
             current = set(MigrationContext.configure(conn).get_current_heads())
             if current == heads:
                 return
@@ -155,12 +156,14 @@ def migrate_to_head(engine: Engine) -> None:
 
 
 @contextlib.contextmanager
-def _temp_files(conn: Connection) -> Iterator[None]:
-    """SQLite's temporary data on disk while migrations run (set outside any transaction).
+def temp_files(conn: Connection) -> Iterator[None]:
+    """SQLite's temporary data in files, not memory, for the duration (no-op elsewhere).
 
-    A migration that rewrites a whole table (0004's DROP COLUMN) inside the
-    upgrade's transaction keeps each changed page's old content in a
-    statement journal: in memory that was 2.4 GB for a million frames.
+    For work whose sorts and statement journals grow with its size: a bulk
+    load, or a migration that rewrites a whole table (0004's DROP COLUMN kept
+    each changed page's old content in a statement journal: 2.4 GB in memory
+    for a million frames).  SQLite takes the pragma only outside a
+    transaction, so enter this before BEGIN.
     """
     dbapi: Any = conn.connection.dbapi_connection
     is_sqlite = conn.dialect.name == "sqlite"

@@ -26,13 +26,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.db import WRITE, placeholder
+from kino_catalog.db import WRITE, placeholder, temp_files
 from kino_catalog.differ import Differ, Task
 from kino_catalog.errors import UsageError
 from kino_catalog.rows import FRAME_COLUMNS, FailedFile, FrameRows, db_datetime, read_frames
-from kino_catalog.scan import (
-    Folder,
-)
+from kino_catalog.scan import Folder
 from kino_catalog.schema import Root
 from kino_catalog.shares import ShareWorkers
 from kino_catalog.staging import (
@@ -179,11 +177,9 @@ class Writer:
         self.pending = 0
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.interrupted: BaseException | None = None
-        if single_transaction and self.is_sqlite:
-            # A bulk load's sorts and statement journals go to temporary files,
-            # not memory (db.py's default): they grow with the load.  SQLite
-            # takes this pragma only outside a transaction, hence before BEGIN.
-            self._dbapi().execute("PRAGMA temp_store=FILE")
+        self._settings = contextlib.ExitStack()  # undone in close()
+        if single_transaction:  # a bulk load's sorts and journals grow with the load
+            self._settings.enter_context(temp_files(self.conn))
         self.store = self._begin()
 
     def keep_alive(self, beat: Callable[[], None]) -> None:
@@ -296,7 +292,7 @@ class Writer:
             if self.is_sqlite:
                 self._dbapi().set_progress_handler(None, 0)
                 detach_staged(self.conn)
-                self._dbapi().execute("PRAGMA temp_store=MEMORY")  # as db.py sets it
+            self._settings.close()
             self.conn.close()
 
     def _finish_counts(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -452,6 +453,14 @@ def test_a_rebuild_restores_every_index(catalog, library):
     assert "ix_loras_key" in before["loras"]
     catalog.rebuild(library.root)
     assert index_names(catalog) == before
+
+
+def test_a_bulk_load_leaves_its_connection_with_temporary_data_in_memory_again(catalog, library):
+    library.frame(1, 1)
+    catalog.rebuild(library.root)  # ran with temp_store=FILE on one pooled connection
+    with contextlib.ExitStack() as stack:  # every pooled connection at once, whichever it was
+        conns = [stack.enter_context(catalog.engine.connect()) for _ in range(5)]
+        assert [c.exec_driver_sql("PRAGMA temp_store").scalar() for c in conns] == [2] * 5
 
 
 def test_a_bulk_load_restores_the_full_text_buffer_setting(catalog, library):
