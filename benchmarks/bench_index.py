@@ -81,8 +81,9 @@ def run_op() -> None:
     seconds = time.perf_counter() - started
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"seconds": seconds, "rss_mb": own / 1024,
-                      "children_rss_mb": children / 1024}))
+    print(
+        json.dumps({"seconds": seconds, "rss_mb": own / 1024, "children_rss_mb": children / 1024})
+    )
 
 
 def measure(op: str, corpus: Path, db: Path) -> dict[str, float]:
@@ -93,8 +94,13 @@ def measure(op: str, corpus: Path, db: Path) -> dict[str, float]:
     process held when it started it.  (Hence the 1% change runs in a child
     too: listing a million paths here once inflated every later figure.)
     """
-    out = subprocess.run([sys.executable, __file__, "--_op", op, str(corpus), str(db)],
-                         check=True, capture_output=True, text=True, cwd=HERE.parent)
+    out = subprocess.run(
+        [sys.executable, __file__, "--_op", op, str(corpus), str(db)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -129,8 +135,7 @@ def main() -> int:
         from kino_catalog.corpus import generate_corpus
 
         print(f"generating {a.frames} sidecars in {corpus} ...", file=sys.stderr)
-        generate_corpus(corpus, a.frames, png=True, jobs=os.cpu_count() or 1,
-                        invalid_rate=0.001)
+        generate_corpus(corpus, a.frames, png=True, jobs=os.cpu_count() or 1, invalid_rate=0.001)
     work = Path(tempfile.mkdtemp(prefix="kino-bench-"))
     db = work / "bench.db"
     measure("walk+stat", corpus, db)  # warm the page cache
@@ -148,14 +153,20 @@ def main() -> int:
     seconds = {name: r["seconds"] for name, r in rows}
     walk, walk_stat, read = seconds["walk"], seconds["walk+stat"], seconds["read+json"]
     no_change = seconds["sync, no change"]
-    print(f"\n{a.frames:,} sidecars, {platform.machine()} x{os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
-    print(f"{'what':<28}{'seconds':>9}{'RSS main MB':>13}{'RSS worker MB':>15}{'x walk':>8}"
-          f"{'x walk+stat':>13}{'x read+json':>13}")
+    print(
+        f"\n{a.frames:,} sidecars, {platform.machine()} x{os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+    )
+    print(
+        f"{'what':<28}{'seconds':>9}{'RSS main MB':>13}{'RSS worker MB':>15}{'x walk':>8}"
+        f"{'x walk+stat':>13}{'x read+json':>13}"
+    )
     for name, r in rows:
-        print(f"{name:<28}{r['seconds']:>9.2f}{r['rss_mb']:>13.0f}{r['children_rss_mb']:>15.0f}"
-              f"{r['seconds'] / walk:>8.2f}{r['seconds'] / walk_stat:>13.2f}"
-              f"{r['seconds'] / read:>13.2f}")
+        print(
+            f"{name:<28}{r['seconds']:>9.2f}{r['rss_mb']:>13.0f}{r['children_rss_mb']:>15.0f}"
+            f"{r['seconds'] / walk:>8.2f}{r['seconds'] / walk_stat:>13.2f}"
+            f"{r['seconds'] / read:>13.2f}"
+        )
     one_pct = next(s for n, s in seconds.items() if n.startswith("sync, 1%"))
     print(f"\n1%-changed sync / no-change sync: {one_pct / no_change:.2f} (target < 2)")
     print(f"no-change sync / walk: {no_change / walk:.2f} (target < 1.3)")

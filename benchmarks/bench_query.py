@@ -84,8 +84,11 @@ def _lora_keys(doc: dict[str, Any]) -> set[str]:
     keys: set[str] = set()
     for role, items in params.items():
         if is_lora_list(role, items) and isinstance(items, list):
-            keys.update(normalise_name(item.get("lora_name", "")) for item in items
-                        if isinstance(item, dict))
+            keys.update(
+                normalise_name(item.get("lora_name", ""))
+                for item in items
+                if isinstance(item, dict)
+            )
     return keys
 
 
@@ -103,64 +106,119 @@ def _model(doc: dict[str, Any]) -> str | None:
 def shapes_for(cat: Catalog) -> list[Shape]:
     """The issue's query shapes, with names and words picked from the data."""
     total = _scalar(cat, "SELECT count(*) FROM frames")[0]
-    seed_key, seed = _scalar(cat, "SELECT seed_key, raw_json FROM frames JOIN frame_documents "
-                                  "ON frame_id = id WHERE seed_key IS NOT NULL"
-                                  " ORDER BY generated_at DESC LIMIT 1")
+    seed_key, seed = _scalar(
+        cat,
+        "SELECT seed_key, raw_json FROM frames JOIN frame_documents "
+        "ON frame_id = id WHERE seed_key IS NOT NULL"
+        " ORDER BY generated_at DESC LIMIT 1",
+    )
     seed = json.loads(seed)["parameters"]["seed"]
-    model = _scalar(cat, "SELECT model_key FROM frames WHERE model_key IS NOT NULL GROUP BY "
-                         "model_key ORDER BY count(*) DESC LIMIT 1")[0]
+    model = _scalar(
+        cat,
+        "SELECT model_key FROM frames WHERE model_key IS NOT NULL GROUP BY "
+        "model_key ORDER BY count(*) DESC LIMIT 1",
+    )[0]
     common_lora = _scalar(cat, "SELECT key FROM loras GROUP BY key ORDER BY count(*) DESC")[0]
-    rare_lora = _scalar(cat, "SELECT key FROM loras GROUP BY key HAVING count(*) >= 5 "
-                             "ORDER BY count(*) LIMIT 1")[0]
-    mid_lora = _scalar(cat, "SELECT key FROM loras GROUP BY key HAVING count(*) <= :n "
-                            "ORDER BY count(*) DESC LIMIT 1", n=total // 200)[0]
+    rare_lora = _scalar(
+        cat, "SELECT key FROM loras GROUP BY key HAVING count(*) >= 5 ORDER BY count(*) LIMIT 1"
+    )[0]
+    mid_lora = _scalar(
+        cat,
+        "SELECT key FROM loras GROUP BY key HAVING count(*) <= :n ORDER BY count(*) DESC LIMIT 1",
+        n=total // 200,
+    )[0]
     words = "SELECT term FROM frames_fts_vocab WHERE col = 'prompt' AND term GLOB '[a-z]*' AND "
     common_word = _scalar(cat, words + "1 ORDER BY doc DESC LIMIT 1")[0]
     mid_word = _scalar(cat, words + "doc <= :n ORDER BY doc DESC LIMIT 1", n=total // 100)[0]
     # Words in 2-15% of prompts were the slowest band before fts-recent (issue 4).
-    band_words = [_scalar(cat, words + "doc <= :n ORDER BY doc DESC LIMIT 1", n=total // d)[0]
-                  for d in (33, 8)]
+    band_words = [
+        _scalar(cat, words + "doc <= :n ORDER BY doc DESC LIMIT 1", n=total // d)[0]
+        for d in (33, 8)
+    ]
     rare_word = _scalar(cat, words + "doc BETWEEN 3 AND 20 ORDER BY term LIMIT 1")[0]
-    project = _scalar(cat, "SELECT project_id FROM frames WHERE project_id IS NOT NULL GROUP BY "
-                           "project_id ORDER BY count(*) DESC LIMIT 1")[0]
+    project = _scalar(
+        cat,
+        "SELECT project_id FROM frames WHERE project_id IS NOT NULL GROUP BY "
+        "project_id ORDER BY count(*) DESC LIMIT 1",
+    )[0]
     del seed_key
 
     def combined(doc: dict[str, Any]) -> bool:
         params = doc.get("parameters") or {}
         cfg = params.get("cfg_scale")
         when = _when(doc)
-        return (_model(doc) == model and common_lora in _lora_keys(doc)
-                and isinstance(cfg, int | float) and 5 <= cfg <= 8
-                and when is not None and dt.datetime(2024, 6, 1) <= when < dt.datetime(2025, 7, 1))
+        return (
+            _model(doc) == model
+            and common_lora in _lora_keys(doc)
+            and isinstance(cfg, int | float)
+            and 5 <= cfg <= 8
+            and when is not None
+            and dt.datetime(2024, 6, 1) <= when < dt.datetime(2025, 7, 1)
+        )
 
     return [
-        Shape("seed equality", f"seed:{seed}", "first50",
-              lambda d: (d.get("parameters") or {}).get("seed") == seed),
-        Shape("model equality, newest 50", f"model:{model}", "first50",
-              lambda d: _model(d) == model),
-        Shape("LoRA (most common), newest 50", f"lora:{common_lora}", "first50",
-              lambda d: common_lora in _lora_keys(d)),
-        Shape("LoRA (rare), newest 50", f"lora:{rare_lora}", "first50",
-              lambda d: rare_lora in _lora_keys(d)),
-        Shape("LoRA (mid-frequency), all frames", f"lora:{mid_lora}", "all",
-              lambda d: mid_lora in _lora_keys(d)),
-        Shape("word (common), newest 50", common_word, "first50",
-              lambda d: common_word in _words(d)),
+        Shape(
+            "seed equality",
+            f"seed:{seed}",
+            "first50",
+            lambda d: (d.get("parameters") or {}).get("seed") == seed,
+        ),
+        Shape(
+            "model equality, newest 50", f"model:{model}", "first50", lambda d: _model(d) == model
+        ),
+        Shape(
+            "LoRA (most common), newest 50",
+            f"lora:{common_lora}",
+            "first50",
+            lambda d: common_lora in _lora_keys(d),
+        ),
+        Shape(
+            "LoRA (rare), newest 50",
+            f"lora:{rare_lora}",
+            "first50",
+            lambda d: rare_lora in _lora_keys(d),
+        ),
+        Shape(
+            "LoRA (mid-frequency), all frames",
+            f"lora:{mid_lora}",
+            "all",
+            lambda d: mid_lora in _lora_keys(d),
+        ),
+        Shape(
+            "word (common), newest 50", common_word, "first50", lambda d: common_word in _words(d)
+        ),
         Shape("word (~1%), newest 50", mid_word, "first50", lambda d: mid_word in _words(d)),
         Shape("word (rare), newest 50", rare_word, "first50", lambda d: rare_word in _words(d)),
-        Shape("word (~3%), newest 50", band_words[0], "first50",
-              lambda d: band_words[0] in _words(d)),
-        Shape("word (~12%), newest 50", band_words[1], "first50",
-              lambda d: band_words[1] in _words(d)),
-        Shape("two words (~3% and ~12%), newest 50", " ".join(band_words), "first50",
-              lambda d: set(band_words) <= _words(d)),
-        Shape("combined: model+LoRA+cfg+date, newest 50",
-              f"model:{model} lora:{common_lora} cfg:5..8 date:2024-06..2025-06", "first50",
-              combined),
-        Shape("negated word, newest 50", f"-{common_word}", "first50",
-              lambda d: common_word not in _words(d)),
-        Shape("count: one model in one project", f"project:{project} model:{model}", "count",
-              lambda d: d.get("project_id") == project and _model(d) == model),
+        Shape(
+            "word (~3%), newest 50", band_words[0], "first50", lambda d: band_words[0] in _words(d)
+        ),
+        Shape(
+            "word (~12%), newest 50", band_words[1], "first50", lambda d: band_words[1] in _words(d)
+        ),
+        Shape(
+            "two words (~3% and ~12%), newest 50",
+            " ".join(band_words),
+            "first50",
+            lambda d: set(band_words) <= _words(d),
+        ),
+        Shape(
+            "combined: model+LoRA+cfg+date, newest 50",
+            f"model:{model} lora:{common_lora} cfg:5..8 date:2024-06..2025-06",
+            "first50",
+            combined,
+        ),
+        Shape(
+            "negated word, newest 50",
+            f"-{common_word}",
+            "first50",
+            lambda d: common_word not in _words(d),
+        ),
+        Shape(
+            "count: one model in one project",
+            f"project:{project} model:{model}",
+            "count",
+            lambda d: d.get("project_id") == project and _model(d) == model,
+        ),
     ]
 
 
@@ -174,6 +232,7 @@ def _when(doc: dict[str, Any], mtime: float | None = None) -> dt.datetime | None
 
 def time_shapes(cat: Catalog, shapes: list[Shape], repeat: int, explain: bool) -> None:
     for shape in shapes:
+
         def run(shape: Shape = shape) -> int:
             if shape.mode == "count":
                 return cat.count(shape.query)
@@ -204,8 +263,9 @@ def time_shapes(cat: Catalog, shapes: list[Shape], repeat: int, explain: bool) -
                     print("   ", row[-1], file=sys.stderr)
 
 
-def naive_pass(corpus: str, shapes: list[Shape], max_files: int | None
-               ) -> tuple[float, list[int], int]:
+def naive_pass(
+    corpus: str, shapes: list[Shape], max_files: int | None
+) -> tuple[float, list[int], int]:
     """One walk + json.load of the sidecars answering all shapes; (seconds, counts, files)."""
     started = time.perf_counter()
     hits: list[list[tuple[dt.datetime, str]]] = [[] for _ in shapes]
@@ -272,17 +332,20 @@ def main(argv: list[str] | None = None) -> int:
             note = f" (measured on {read:,} files: {naive_s:.1f} s, scaled to {frames:,})"
             naive_s *= frames / read
             counts = []  # a partial scan cannot check the result counts
-    print(f"\n{frames:,} frames, SQLite, {args.repeat} runs per shape after 2 warm-up runs; "
-          + (f"naive scan (one pass answering every shape): {naive_s:.1f} s{note}"
-             if naive_s else ""))
+    print(
+        f"\n{frames:,} frames, SQLite, {args.repeat} runs per shape after 2 warm-up runs; "
+        + (f"naive scan (one pass answering every shape): {naive_s:.1f} s{note}" if naive_s else "")
+    )
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("\n| shape | query | plan | results | p50 ms | p95 ms | CPU p50 ms | naive / p50 |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for i, shape in enumerate(shapes):
         ratio = f"{naive_s * 1000 / shape.p50_ms:,.0f}x" if naive_s else "-"
         check = "" if not counts or counts[i] == shape.results else f" (naive: {counts[i]})"
-        print(f"| {shape.name} | `{shape.query}` | {shape.plan} | {shape.results}{check} | "
-              f"{shape.p50_ms:.2f} | {shape.p95_ms:.2f} | {shape.cpu_p50_ms:.2f} | {ratio} |")
+        print(
+            f"| {shape.name} | `{shape.query}` | {shape.plan} | {shape.results}{check} | "
+            f"{shape.p50_ms:.2f} | {shape.p95_ms:.2f} | {shape.cpu_p50_ms:.2f} | {ratio} |"
+        )
     return 0
 
 

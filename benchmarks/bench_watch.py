@@ -43,8 +43,20 @@ class WatchProcess:
     def __init__(self, db: Path, root: Path, debounce_ms: int) -> None:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kino_catalog", "--db", str(db), "watch", "--debounce-ms",
-             str(debounce_ms), str(root)], stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "kino_catalog",
+                "--db",
+                str(db),
+                "watch",
+                "--debounce-ms",
+                str(debounce_ms),
+                str(root),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         threading.Thread(target=self._collect, daemon=True).start()
 
     def _collect(self) -> None:
@@ -75,8 +87,9 @@ def write_sidecar(path: Path, doc: dict[str, Any], seed: int, project: int) -> N
         out.write(json.dumps(doc, indent=2).encode())
 
 
-def measure_latency(cat: Catalog, root: Path, docs: list[dict[str, Any]], writes: int,
-                    rate: float) -> dict[str, float]:
+def measure_latency(
+    cat: Catalog, root: Path, docs: list[dict[str, Any]], writes: int, rate: float
+) -> dict[str, float]:
     folder = root / "live"
     folder.mkdir()
     written: dict[int, float] = {}
@@ -98,28 +111,43 @@ def measure_latency(cat: Catalog, root: Path, docs: list[dict[str, Any]], writes
     start = time.monotonic()
     for i in range(writes):
         time.sleep(max(0.0, start + i / rate - time.monotonic()))
-        write_sidecar(folder / f"project_4242_frame_{i}_variant_0.json", docs[i % len(docs)],
-                      10_000_000 + i, 4242)
+        write_sidecar(
+            folder / f"project_4242_frame_{i}_variant_0.json",
+            docs[i % len(docs)],
+            10_000_000 + i,
+            4242,
+        )
         written[10_000_000 + i] = time.monotonic()
     deadline = time.monotonic() + 30
     done.set()
     searcher.join()
     latencies = sorted(seen[s] - t for s, t in written.items() if s in seen)
     q = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {"writes": writes, "rate_per_s": rate, "lost": writes - len(latencies),
-            "p50_ms": q[49] * 1000, "p95_ms": q[94] * 1000, "p99_ms": q[98] * 1000,
-            "max_ms": latencies[-1] * 1000}
+    return {
+        "writes": writes,
+        "rate_per_s": rate,
+        "lost": writes - len(latencies),
+        "p50_ms": q[49] * 1000,
+        "p95_ms": q[94] * 1000,
+        "p99_ms": q[98] * 1000,
+        "max_ms": latencies[-1] * 1000,
+    }
 
 
-def measure_burst(cat: Catalog, root: Path, docs: list[dict[str, Any]], count: int,
-                  settle_timeout: float) -> dict[str, float]:
+def measure_burst(
+    cat: Catalog, root: Path, docs: list[dict[str, Any]], count: int, settle_timeout: float
+) -> dict[str, float]:
     folder = root / f"burst_{count}"
     folder.mkdir()
     before = cat.count()
     start = time.monotonic()
     for i in range(count):
-        write_sidecar(folder / f"project_4343_frame_{i}_variant_0.json", docs[i % len(docs)],
-                      20_000_000 + i, 4343)
+        write_sidecar(
+            folder / f"project_4343_frame_{i}_variant_0.json",
+            docs[i % len(docs)],
+            20_000_000 + i,
+            4343,
+        )
     written_s = time.monotonic() - start
     deadline = start + settle_timeout
     while cat.count() < before + count and time.monotonic() < deadline:
@@ -128,8 +156,13 @@ def measure_burst(cat: Catalog, root: Path, docs: list[dict[str, Any]], count: i
     on_disk = {str(p) for p in folder.iterdir() if p.suffix == ".json"}
     indexed = {f.sidecar_path for f in cat.iter_search("project:4343")}
     lost = len(on_disk - indexed)
-    return {"sidecars": count, "write_s": written_s, "absorbed_s": absorbed_s, "lost": lost,
-            "absorbed_per_s": count / absorbed_s}
+    return {
+        "sidecars": count,
+        "write_s": written_s,
+        "absorbed_s": absorbed_s,
+        "lost": lost,
+        "absorbed_per_s": count / absorbed_s,
+    }
 
 
 def main() -> int:
@@ -154,8 +187,10 @@ def main() -> int:
     print(f"library of {args.existing} frames ready in {time.monotonic() - t:.1f} s", flush=True)
     report: dict[str, object] = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu, "
-                   f"Python {platform.python_version()}",
-        "date": time.strftime("%Y-%m-%d %H:%M"), "command": " ".join(sys.argv)}
+        f"Python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "command": " ".join(sys.argv),
+    }
     watcher = WatchProcess(db, root, args.debounce_ms)
     try:
         watcher.wait_for_line("reconciled")

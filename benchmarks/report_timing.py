@@ -48,11 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus")
     ap.add_argument("--frames", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--regen-frames", type=int, default=0,
-                    help="also stream this many regen requests (0: skip)")
+    ap.add_argument(
+        "--regen-frames", type=int, default=0, help="also stream this many regen requests (0: skip)"
+    )
     a = ap.parse_args(argv)
-    print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"# {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}"
+    )
     with Catalog.open(a.db) as cat:
         if a.corpus:
             if not os.path.isdir(a.corpus):
@@ -61,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             cat.sync(a.corpus)
             print(f"sync: {time.perf_counter() - start:.1f} s")
         data = cat.report()
-        print(f"frames: {data['summary']['frames']:,}  "
-              f"projects: {data['summary']['projects']}")
+        print(f"frames: {data['summary']['frames']:,}  projects: {data['summary']['projects']}")
         whole = _best(a.runs, lambda: cat.report())
         print(f"report, whole catalogue: {whole:.2f} s")
         top_project = _largest_project(cat)
@@ -84,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
                     if written >= a.regen_frames:
                         break
             seconds = time.perf_counter() - start
-            print(f"regen stream: {written:,} requests in {seconds:.1f} s "
-                  f"({written / seconds:,.0f}/s), peak RSS {before:.0f} -> {_rss_mb():.0f} MB")
+            print(
+                f"regen stream: {written:,} requests in {seconds:.1f} s "
+                f"({written / seconds:,.0f}/s), peak RSS {before:.0f} -> {_rss_mb():.0f} MB"
+            )
     return 0
 
 
@@ -96,9 +100,13 @@ def _largest_project(cat: Catalog) -> int | None:
 
     c = Frame.__table__.c
     with cat.engine.connect() as conn:
-        row = conn.execute(select(c.project_id).where(c.project_id.is_not(None))
-                           .group_by(c.project_id).order_by(func.count().desc()).limit(1)
-                           ).first()
+        row = conn.execute(
+            select(c.project_id)
+            .where(c.project_id.is_not(None))
+            .group_by(c.project_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).first()
     return None if row is None else int(row[0])
 
 

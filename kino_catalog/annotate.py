@@ -46,6 +46,7 @@ __all__ = [
 MAX_ATTEMPTS = 5
 REINDEX_BATCH = 500  # sidecars per sync_paths call: one short write transaction each
 
+
 class SidecarConflictError(SidecarError):
     """Another program kept rewriting the sidecar while we tried to edit it."""
 
@@ -60,8 +61,12 @@ class EditResult:
     skipped: list[dict[str, str]] = field(default_factory=list)  # not applicable, not errors
 
     def as_dict(self) -> dict[str, Any]:
-        return {"changed": self.changed, "unchanged": self.unchanged, "failed": self.failed,
-                "skipped": self.skipped}
+        return {
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "skipped": self.skipped,
+        }
 
 
 def _snapshot(path: str) -> tuple[bytes, tuple[int, int, int]]:
@@ -70,8 +75,9 @@ def _snapshot(path: str) -> tuple[bytes, tuple[int, int, int]]:
     return data, (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def edit_sidecar(path: str, change: Callable[[dict[str, Any]], bool], *,
-                 attempts: int = MAX_ATTEMPTS) -> bool:
+def edit_sidecar(
+    path: str, change: Callable[[dict[str, Any]], bool], *, attempts: int = MAX_ATTEMPTS
+) -> bool:
     """Apply ``change`` to the sidecar at ``path`` without losing a concurrent rewrite.
 
     Every key ``change`` does not touch keeps its value (and its order); the
@@ -111,11 +117,13 @@ def edit_sidecar(path: str, change: Callable[[dict[str, Any]], bool], *,
         except OSError as exc:
             raise SidecarError(path, f"cannot write: {exc.strerror or exc}") from exc
     raise SidecarConflictError(
-        path, f"rewritten by another program during each of {attempts} attempts; left as is")
+        path, f"rewritten by another program during each of {attempts} attempts; left as is"
+    )
 
 
-def apply_edit(engine: Engine, targets: Iterable[tuple[str, str]],
-               change: Callable[[dict[str, Any]], bool]) -> EditResult:
+def apply_edit(
+    engine: Engine, targets: Iterable[tuple[str, str]], change: Callable[[dict[str, Any]], bool]
+) -> EditResult:
     """Edit each (root, sidecar path) and re-index the changed files in the same call.
 
     One bad file never stops the others: its reason lands in ``failed``.
@@ -123,9 +131,10 @@ def apply_edit(engine: Engine, targets: Iterable[tuple[str, str]],
     return apply_edits(engine, ((root, path, change) for root, path in targets))
 
 
-def apply_edits(engine: Engine,
-                edits: Iterable[tuple[str, str, Callable[[dict[str, Any]], bool]]],
-                ) -> EditResult:
+def apply_edits(
+    engine: Engine,
+    edits: Iterable[tuple[str, str, Callable[[dict[str, Any]], bool]]],
+) -> EditResult:
     """Like :func:`apply_edit` with a change of its own per (root, sidecar path)."""
     result = EditResult()
     pending: dict[str, list[str]] = defaultdict(list)
@@ -148,6 +157,7 @@ def apply_edits(engine: Engine,
 
 
 # ---------------------------------------------------------------- changes
+
 
 def add_tags(tags: Sequence[str]) -> Callable[[dict[str, Any]], bool]:
     """Append the tags a frame lacks (case-insensitively), keeping existing spellings."""

@@ -73,8 +73,12 @@ class Catalog:
     def __enter__(self) -> Catalog:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     # ------------------------------------------------------------ indexing
@@ -83,19 +87,26 @@ class Catalog:
         with self.engine.connect() as conn:
             return list(conn.execute(select(_roots.c.path).order_by(_roots.c.path)).scalars())
 
-    def sync(self, root: str | os.PathLike[str],
-             progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+    def sync(
+        self,
+        root: str | os.PathLike[str],
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> SyncResult:
         """Index new and changed sidecars under ``root`` and drop deleted ones."""
         return indexer.sync_root(self.engine, root, progress)
 
-    def rebuild(self, root: str | os.PathLike[str],
-                progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+    def rebuild(
+        self,
+        root: str | os.PathLike[str],
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> SyncResult:
         """Re-read every sidecar under ``root``; searches see the old index until done."""
         return indexer.rebuild_root(self.engine, root, progress)
 
     # ------------------------------------------------------------ reading
-    def search(self, query: str | Node = "", *, limit: int | None = 50,
-               sort: str = "newest") -> list[Frame]:
+    def search(
+        self, query: str | Node = "", *, limit: int | None = 50, sort: str = "newest"
+    ) -> list[Frame]:
         """Frames matching ``query``, ``limit=None`` (or 0) for all.
 
         Raises:
@@ -103,8 +114,9 @@ class Catalog:
         """
         return list(self.iter_search(query, limit=limit, sort=sort))
 
-    def iter_search(self, query: str | Node = "", *, limit: int | None = None,
-                    sort: str = "newest") -> Iterator[Frame]:
+    def iter_search(
+        self, query: str | Node = "", *, limit: int | None = None, sort: str = "newest"
+    ) -> Iterator[Frame]:
         """Stream matching frames without holding them all in memory.
 
         Raises:
@@ -162,8 +174,11 @@ class Catalog:
             if not matches:
                 raise UsageError(f"not in any indexed folder: {text}")
             conditions = [
-                (_roots.c.path == root) & (_f.folder == rel) &
-                (_f.name.in_(names) | _f.image_name.in_(names)) for root, rel in matches]
+                (_roots.c.path == root)
+                & (_f.folder == rel)
+                & (_f.name.in_(names) | _f.image_name.in_(names))
+                for root, rel in matches
+            ]
             stmt = stmt.where(or_(*conditions))
         with self.engine.connect() as conn:
             row = conn.execute(stmt.limit(1)).first()
@@ -173,38 +188,66 @@ class Catalog:
 
     def errors(self) -> list[dict[str, Any]]:
         """Sidecars that could not be indexed: path, reason, size, mtime_ns, recorded_at."""
-        stmt = select(_roots.c.path, _errors.c.folder, _errors.c.name, _errors.c.reason,
-                      _errors.c.size, _errors.c.mtime_ns, _errors.c.recorded_at).join_from(
-            _errors, _roots, _errors.c.root_id == _roots.c.id).where(
-            _errors.c.kind == "error").order_by(_roots.c.path, _errors.c.folder, _errors.c.name)
+        stmt = (
+            select(
+                _roots.c.path,
+                _errors.c.folder,
+                _errors.c.name,
+                _errors.c.reason,
+                _errors.c.size,
+                _errors.c.mtime_ns,
+                _errors.c.recorded_at,
+            )
+            .join_from(_errors, _roots, _errors.c.root_id == _roots.c.id)
+            .where(_errors.c.kind == "error")
+            .order_by(_roots.c.path, _errors.c.folder, _errors.c.name)
+        )
         with self.engine.connect() as conn:
-            return [{"path": os.path.join(root, folder, name), "reason": reason, "size": size,
-                     "mtime_ns": mtime_ns, "recorded_at": recorded.isoformat(timespec="seconds")}
-                    for root, folder, name, reason, size, mtime_ns, recorded in conn.execute(stmt)]
+            return [
+                {
+                    "path": os.path.join(root, folder, name),
+                    "reason": reason,
+                    "size": size,
+                    "mtime_ns": mtime_ns,
+                    "recorded_at": recorded.isoformat(timespec="seconds"),
+                }
+                for root, folder, name, reason, size, mtime_ns, recorded in conn.execute(stmt)
+            ]
 
     def stats(self) -> dict[str, Any]:
         """Catalogue health: counts of frames, projects, errors, missing images, roots."""
         with self.engine.connect() as conn:
+
             def scalar(stmt: Any) -> int:
                 return int(conn.execute(stmt).scalar_one())
 
             frames = FrameRow.__table__
-            roots = [{"path": path, "frames": count, "synced_at": (
-                synced.isoformat(timespec="seconds") if synced else None)}
+            roots = [
+                {
+                    "path": path,
+                    "frames": count,
+                    "synced_at": (synced.isoformat(timespec="seconds") if synced else None),
+                }
                 for path, synced, count in conn.execute(
                     select(_roots.c.path, _roots.c.synced_at, func.count(_f.id))
                     .join_from(_roots, frames, _f.root_id == _roots.c.id, isouter=True)
-                    .group_by(_roots.c.id).order_by(_roots.c.path))]
+                    .group_by(_roots.c.id)
+                    .order_by(_roots.c.path)
+                )
+            ]
             return {
                 "database": self.engine.url.render_as_string(hide_password=True),
                 "frames": scalar(select(func.count()).select_from(frames)),
                 "projects": scalar(select(func.count()).select_from(Project.__table__)),
-                "errors": scalar(select(func.count()).select_from(_errors)
-                                 .where(_errors.c.kind == "error")),
-                "ignored_files": scalar(select(func.count()).select_from(_errors)
-                                        .where(_errors.c.kind == "not_sidecar")),
-                "missing_images": scalar(select(func.count()).select_from(frames)
-                                         .where(_f.image_exists.is_(False))),
+                "errors": scalar(
+                    select(func.count()).select_from(_errors).where(_errors.c.kind == "error")
+                ),
+                "ignored_files": scalar(
+                    select(func.count()).select_from(_errors).where(_errors.c.kind == "not_sidecar")
+                ),
+                "missing_images": scalar(
+                    select(func.count()).select_from(frames).where(_f.image_exists.is_(False))
+                ),
                 "loras": scalar(select(func.count(func.distinct(Lora.__table__.c.key)))),
                 "roots": roots,
             }
@@ -212,8 +255,9 @@ class Catalog:
     # ------------------------------------------------------------ annotations
     # Tags, ratings and notes are written into the sidecars (annotate.py) and
     # re-indexed in the same call; refs are ids or paths as for get().
-    def _targets(self, refs: Iterable[int | str | os.PathLike[str] | Frame],
-                 query: str | Node | None) -> list[tuple[str, str]]:
+    def _targets(
+        self, refs: Iterable[int | str | os.PathLike[str] | Frame], query: str | Node | None
+    ) -> list[tuple[str, str]]:
         refs = list(refs)
         if (query is None) == (not refs):
             raise UsageError("name frames or give a query (not both)")
@@ -222,8 +266,14 @@ class Catalog:
         frames = [ref if isinstance(ref, Frame) else self.get(ref) for ref in refs]
         return [(f.root, f.sidecar_path) for f in frames]
 
-    def tag(self, tags: Iterable[str], refs: Iterable[int | str | os.PathLike[str] | Frame] = (),
-            *, query: str | Node | None = None, remove: bool = False) -> EditResult:
+    def tag(
+        self,
+        tags: Iterable[str],
+        refs: Iterable[int | str | os.PathLike[str] | Frame] = (),
+        *,
+        query: str | Node | None = None,
+        remove: bool = False,
+    ) -> EditResult:
         """Add (or with ``remove=True`` remove) tags on the named frames or a query's frames.
 
         Raises:
@@ -238,9 +288,13 @@ class Catalog:
         change = annotate.remove_tags(clean) if remove else annotate.add_tags(clean)
         return annotate.apply_edit(self.engine, self._targets(refs, query), change)
 
-    def rate(self, rating: int | None,
-             refs: Iterable[int | str | os.PathLike[str] | Frame] = (), *,
-             query: str | Node | None = None) -> EditResult:
+    def rate(
+        self,
+        rating: int | None,
+        refs: Iterable[int | str | os.PathLike[str] | Frame] = (),
+        *,
+        query: str | Node | None = None,
+    ) -> EditResult:
         """Set the rating (0-5; None removes it) of the named frames or a query's frames.
 
         Raises:
@@ -258,14 +312,14 @@ class Catalog:
         Raises:
             UsageError: no such frame.
         """
-        return annotate.apply_edit(self.engine, self._targets([ref], None),
-                                   annotate.set_notes(text))
+        return annotate.apply_edit(
+            self.engine, self._targets([ref], None), annotate.set_notes(text)
+        )
 
     def tags(self) -> list[tuple[str, int]]:
         """Every tag in use (case-folded) with its number of frames, most used first."""
         t = Tag.__table__.c
-        stmt = (select(t.tag, func.count()).group_by(t.tag)
-                .order_by(func.count().desc(), t.tag))
+        stmt = select(t.tag, func.count()).group_by(t.tag).order_by(func.count().desc(), t.tag)
         with self.engine.connect() as conn:
             return [(tag, int(n)) for tag, n in conn.execute(stmt)]
 
@@ -281,8 +335,9 @@ class Catalog:
         if root is not None:
             path = indexer.resolve_root(root)
             if path not in roots:
-                raise UsageError(f"{os.fspath(root)} is not a library folder of this catalogue "
-                                 "(sync it first)")
+                raise UsageError(
+                    f"{os.fspath(root)} is not a library folder of this catalogue (sync it first)"
+                )
             return path
         if not roots:
             raise UsageError("no library folder indexed yet: sync one first")
@@ -290,10 +345,16 @@ class Catalog:
             raise UsageError("the catalogue has several library folders: choose one with --root")
         return roots[0]
 
-    def save_preset(self, name: str, ref: int | str | os.PathLike[str] | Frame | None = None,
-                    *, from_file: str | os.PathLike[str] | None = None,
-                    open_keys: Iterable[str] = (), root: str | os.PathLike[str] | None = None,
-                    overwrite: bool = False) -> Preset:
+    def save_preset(
+        self,
+        name: str,
+        ref: int | str | os.PathLike[str] | Frame | None = None,
+        *,
+        from_file: str | os.PathLike[str] | None = None,
+        open_keys: Iterable[str] = (),
+        root: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+    ) -> Preset:
         """Save a frame's (or a JSON file's) parameters as preset ``name``.
 
         Without ``root``, a frame's preset goes to the frame's own library root.
@@ -315,9 +376,16 @@ class Catalog:
             params, plugin, version = presets.parameters_from_file(from_file)
             source = os.path.abspath(from_file)
             target = self.preset_root(root)
-        return presets.save_preset(target, name, params, open_keys=tuple(open_keys),
-                                   plugin=plugin, plugin_version=version, source=source,
-                                   overwrite=overwrite)
+        return presets.save_preset(
+            target,
+            name,
+            params,
+            open_keys=tuple(open_keys),
+            plugin=plugin,
+            plugin_version=version,
+            source=source,
+            overwrite=overwrite,
+        )
 
     def presets(self, root: str | os.PathLike[str] | None = None) -> list[Preset]:
         """The presets of one root, or of every root of the catalogue."""
@@ -327,11 +395,11 @@ class Catalog:
     def _preset_home(self, name: str, root: str | os.PathLike[str] | None) -> str:
         if root is not None:
             return self.preset_root(root)
-        found = [path for path in self.roots()
-                 if os.path.exists(presets.preset_path(path, name))]
+        found = [path for path in self.roots() if os.path.exists(presets.preset_path(path, name))]
         if len(found) > 1:
-            raise UsageError(f"preset {name!r} exists in several library folders: "
-                             "choose one with --root")
+            raise UsageError(
+                f"preset {name!r} exists in several library folders: choose one with --root"
+            )
         if not found:
             raise UsageError(f"no preset {name!r} in any library folder of this catalogue")
         return found[0]
@@ -354,19 +422,24 @@ class Catalog:
         return presets.delete_preset(self._preset_home(name, root), name)
 
     # ------------------------------------------------------------ integrity (verify.py)
-    def hash_images(self, query: str = "",
-                    progress: Callable[[int, int | None], None] | None = None) -> EditResult:
+    def hash_images(
+        self, query: str = "", progress: Callable[[int, int | None], None] | None = None
+    ) -> EditResult:
         """Record sha256 image hashes in matching sidecars that lack one (writes sidecars)."""
         return verify.hash_images(self, query, progress)
 
-    def verify(self, query: str = "", progress: Callable[[int, int | None], None] | None = None,
-               ) -> Iterator[dict[str, Any]]:
+    def verify(
+        self,
+        query: str = "",
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Stream problems: missing/changed/orphan images, output.filename mismatches."""
         return verify.verify_frames(self, query, progress)
 
     def duplicates(self) -> list[dict[str, Any]]:
         """Groups of frames whose recorded image hashes are equal."""
         return verify.duplicates(self)
+
     # ------------------------------------------------------------ watching
     def watch(self, *roots: str | os.PathLike[str], **options: Any) -> Watcher:
         """A Watcher that keeps ``roots`` live (not started: use ``with`` or ``.start()``).
@@ -382,24 +455,36 @@ class Catalog:
         return Watcher(self.engine, roots, **options)
 
     # ------------------------------------------------------------ regeneration, reports
-    def regen(self, frame: Frame | int | str | os.PathLike[str],
-              overrides: Mapping[str, Any] | None = None, *,
-              set_loras: Mapping[str, float] | None = None, drop_loras: Iterable[str] = (),
-              allow_new_keys: bool = False, rng: random.Random | None = None
-              ) -> dict[str, Any]:
+    def regen(
+        self,
+        frame: Frame | int | str | os.PathLike[str],
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        set_loras: Mapping[str, float] | None = None,
+        drop_loras: Iterable[str] = (),
+        allow_new_keys: bool = False,
+        rng: random.Random | None = None,
+    ) -> dict[str, Any]:
         """The Kino task body that regenerates ``frame`` (a Frame, id or path), with edits.
 
         Raises:
             UsageError: no such frame, or an override that does not fit.
         """
         found = frame if isinstance(frame, Frame) else self.get(frame)
-        return request_from_frame(found, Edits(
-            overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng))
+        return request_from_frame(
+            found, Edits(overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng)
+        )
 
-    def iter_regen(self, query: str | Node = "", overrides: Mapping[str, Any] | None = None,
-                   *, set_loras: Mapping[str, float] | None = None,
-                   drop_loras: Iterable[str] = (), allow_new_keys: bool = False,
-                   rng: random.Random | None = None) -> Iterator[dict[str, Any]]:
+    def iter_regen(
+        self,
+        query: str | Node = "",
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        set_loras: Mapping[str, float] | None = None,
+        drop_loras: Iterable[str] = (),
+        allow_new_keys: bool = False,
+        rng: random.Random | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Stream one request per frame matching ``query``, oldest first.
 
         Raises:
@@ -417,8 +502,9 @@ class Catalog:
             except UsageError as exc:
                 raise UsageError(f"frame {frame.id} ({frame.sidecar_path}): {exc}") from exc
 
-    def report(self, project_id: int | None = None, *, top: int = 20,
-               list_limit: int = 100) -> dict[str, Any]:
+    def report(
+        self, project_id: int | None = None, *, top: int = 20, list_limit: int = 100
+    ) -> dict[str, Any]:
         """Statistics for one project or the whole catalogue (see kino_catalog.report).
 
         Raises:
@@ -426,7 +512,11 @@ class Catalog:
         """
         if project_id is not None:
             with self.engine.connect() as conn:
-                if conn.execute(select(Project.__table__.c.id).where(
-                        Project.__table__.c.id == project_id)).first() is None:
+                if (
+                    conn.execute(
+                        select(Project.__table__.c.id).where(Project.__table__.c.id == project_id)
+                    ).first()
+                    is None
+                ):
                     raise UsageError(f"no project {project_id} in the catalogue")
         return build_report(self.engine, project_id, top=top, list_limit=list_limit)

@@ -95,8 +95,9 @@ class ChangeSet:
             times.append(next(iter(self._by_first.values())).first_seen + max_wait_seconds)
         return min(times, default=None)
 
-    def take_ready(self, now: float, debounce_seconds: float, max_wait_seconds: float,
-                   limit: int) -> dict[str, bool]:
+    def take_ready(
+        self, now: float, debounce_seconds: float, max_wait_seconds: float, limit: int
+    ) -> dict[str, bool]:
         """Remove and return up to ``limit`` ready paths as ``{path: is_folder}``.
 
         Ready means quiet for ``debounce_seconds`` or first seen at least
@@ -151,7 +152,7 @@ def is_watched(root: str, path: str, *, is_folder: bool) -> bool:
     """
     if not path.startswith(root.rstrip(os.sep) + os.sep):
         return False
-    rel = path[len(root):]
+    rel = path[len(root) :]
     if f"{os.sep}." in rel:
         return False
     return is_folder or rel.lower().endswith(WATCHED_SUFFIXES)
@@ -181,8 +182,9 @@ class Retries:
     (a half-written file whose last event went missing).
     """
 
-    def __init__(self, *, max_attempts: int = 5, max_backoff_seconds: float = 30.0,
-                 max_rechecks: int = 3) -> None:
+    def __init__(
+        self, *, max_attempts: int = 5, max_backoff_seconds: float = 30.0, max_rechecks: int = 3
+    ) -> None:
         self.max_attempts = max_attempts
         self.max_backoff_seconds = max_backoff_seconds
         self.max_rechecks = max_rechecks

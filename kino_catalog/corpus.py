@@ -96,8 +96,17 @@ UNICODE_PHRASES = [
     "赛博朋克", "한복", "🌸", "✨ sparkles ✨", "🔥", "🌙 moonlit", "Ünterwasser",
     "Ελληνικό ναό", "Москва зимой", "déjà vu", "piñata", "Åland",
 ]  # fmt: skip
-QUALITY_PREFIX = ["masterpiece", "best quality", "high resolution", "ultra detailed",
-                  "score_9", "score_8_up", "score_7_up", "photorealistic", "raw photo"]
+QUALITY_PREFIX = [
+    "masterpiece",
+    "best quality",
+    "high resolution",
+    "ultra detailed",
+    "score_9",
+    "score_8_up",
+    "score_7_up",
+    "photorealistic",
+    "raw photo",
+]
 NEGATIVES = [
     "lowres, bad anatomy, bad hands, text, error, missing fingers, extra digit",
     "blurry, low quality, worst quality, jpeg artifacts, watermark, signature",
@@ -115,14 +124,36 @@ autismmixSDXL illustriousXL noobaiXL wildcardxXL starlightXL protovisionXL cryst
 halcyonSDXL dynavisionXL samaritan3dCartoon thinkdiffusionXL unstableDiffusers newrealityXL
 colossusProjectXL afroditexl hassakuXL bluePencilXL mklanRealistic rundiffusionXL lustifySDXL
 pixelwaveXL""".split()
-WAN_MODELS = ["wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors",
-              "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors",
-              "wan2.2_i2v_A14B_Q8_0.gguf", "wan2.2_ti2v_5B_fp16.safetensors"]
-SAMPLERS = ["euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m_sde",
-            "dpmpp_sde", "ddim", "uni_pc", "lcm", "heun"]
+WAN_MODELS = [
+    "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors",
+    "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors",
+    "wan2.2_i2v_A14B_Q8_0.gguf",
+    "wan2.2_ti2v_5B_fp16.safetensors",
+]
+SAMPLERS = [
+    "euler",
+    "euler_ancestral",
+    "dpmpp_2m",
+    "dpmpp_2m_sde",
+    "dpmpp_3m_sde",
+    "dpmpp_sde",
+    "ddim",
+    "uni_pc",
+    "lcm",
+    "heun",
+]
 SAMPLER_WEIGHTS = [20, 14, 18, 22, 8, 6, 3, 4, 3, 2]
-SDXL_SIZES = [(1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216),
-              (1344, 768), (768, 1344), (1536, 640), (640, 1536)]
+SDXL_SIZES = [
+    (1024, 1024),
+    (1152, 896),
+    (896, 1152),
+    (1216, 832),
+    (832, 1216),
+    (1344, 768),
+    (768, 1344),
+    (1536, 640),
+    (640, 1536),
+]
 SIZE_WEIGHTS = [35, 8, 12, 10, 14, 5, 8, 2, 2]
 WAN_SIZES = [(832, 480), (480, 832), (1280, 720), (720, 1280), (640, 640)]
 LORA_STEMS = """
@@ -133,11 +164,26 @@ cyberpunk_city hair_detail wan_lightx2v_4step wan_camera_orbit wan_smooth_motion
 N_VOCAB, N_LORAS, N_MODELS, N_RARE = 2000, 300, 40, 50_000
 EPOCH_START = dt.datetime(2024, 1, 1)
 SPAN_SECONDS = 2 * 365 * 24 * 3600  # generation times spread over two years
-OPTIONAL_PARAM_KEYS = ("negative_prompt", "sampler", "cfg_scale", "steps", "loras",
-                       "high_loras", "low_loras", "width", "height")
+OPTIONAL_PARAM_KEYS = (
+    "negative_prompt",
+    "sampler",
+    "cfg_scale",
+    "steps",
+    "loras",
+    "high_loras",
+    "low_loras",
+    "width",
+    "height",
+)
 OPTIONAL_TOP_KEYS = ("plugin_version", "project_id", "output")
-INVALID_KINDS = ("truncated", "steps_as_string", "loras_as_object", "top_level_array",
-                 "non_utf8", "empty")
+INVALID_KINDS = (
+    "truncated",
+    "steps_as_string",
+    "loras_as_object",
+    "top_level_array",
+    "non_utf8",
+    "empty",
+)
 WAN_PNGS_WRITTEN = 3  # images written per wan22 sequence with png=True
 
 
@@ -204,9 +250,13 @@ def _build_tables() -> _Tables:
             seen.add(w)
             rare.append(w)
     return _Tables(
-        vocab=vocab, vocab_cum=_zipf_cum(len(vocab), 1.1, 4.0),
-        models=models, models_cum=_zipf_cum(len(models), 0.9),
-        loras=list(loras), loras_cum=_zipf_cum(N_LORAS, 1.0), rare=rare,
+        vocab=vocab,
+        vocab_cum=_zipf_cum(len(vocab), 1.1, 4.0),
+        models=models,
+        models_cum=_zipf_cum(len(models), 0.9),
+        loras=list(loras),
+        loras_cum=_zipf_cum(N_LORAS, 1.0),
+        rare=rare,
         samplers_cum=list(itertools.accumulate(SAMPLER_WEIGHTS)),
         sizes_cum=list(itertools.accumulate(SIZE_WEIGHTS)),
     )
@@ -270,12 +320,14 @@ def _lora_name(r: random.Random) -> str:
     if r.random() >= 0.04:
         return name
     stem = name.removesuffix(".safetensors")
-    return r.choice((
-        stem,                                                    # add_detail
-        "_".join(p[:1].upper() + p[1:] for p in stem.split("_")),  # Add_Detail
-        f"loras/{stem}.pt",                                      # loras/add_detail.pt
-        stem.replace("_", "-") + ".safetensors",                 # add-detail.safetensors
-    ))
+    return r.choice(
+        (
+            stem,  # add_detail
+            "_".join(p[:1].upper() + p[1:] for p in stem.split("_")),  # Add_Detail
+            f"loras/{stem}.pt",  # loras/add_detail.pt
+            stem.replace("_", "-") + ".safetensors",  # add-detail.safetensors
+        )
+    )
 
 
 def _sdxl_params(r: random.Random) -> dict[str, Any]:
@@ -303,8 +355,10 @@ def _wan_params(r: random.Random) -> dict[str, Any]:
     nf = r.choice((49, 81, 81, 81, 121))
 
     def lora_list(counts: tuple[int, ...]) -> list[dict[str, Any]]:
-        return [{"lora_name": _lora_name(r), "strength_model": round(r.uniform(0.3, 1.5), 2)}
-                for _ in range(r.choice(counts))]
+        return [
+            {"lora_name": _lora_name(r), "strength_model": round(r.uniform(0.3, 1.5), 2)}
+            for _ in range(r.choice(counts))
+        ]
 
     return {
         "prompt": _prompt(r),
@@ -320,8 +374,9 @@ def _wan_params(r: random.Random) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _make(seed: int, i: int, n: int, projects: int, out_root: str
-          ) -> tuple[str, dict[str, Any], float]:
+def _make(
+    seed: int, i: int, n: int, projects: int, out_root: str
+) -> tuple[str, dict[str, Any], float]:
     """(relative sidecar path, record, mtime as a POSIX timestamp) for frame i of n."""
     r = _frame_rng(seed, i)
     frame_id = i + 1
@@ -366,8 +421,9 @@ def _make(seed: int, i: int, n: int, projects: int, out_root: str
     return f"{rel_dir}/{stem}.json", rec, t.timestamp()
 
 
-def make_record(seed: int, i: int, n: int, projects: int, out_root: str
-                ) -> tuple[str, dict[str, Any]]:
+def make_record(
+    seed: int, i: int, n: int, projects: int, out_root: str
+) -> tuple[str, dict[str, Any]]:
     """Return (relative sidecar path, record) for frame i (0-based) of n, without disk I/O."""
     rel, rec, _ = _make(seed, i, n, projects, out_root)
     return rel, rec
@@ -407,8 +463,12 @@ def _tiny_png() -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
 
     raw = b"".join(b"\x00" + b"\x80\x40\x20" * 8 for _ in range(8))  # 8 rows of 8 RGB pixels
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 PNG_8X8 = _tiny_png()
@@ -470,9 +530,17 @@ def _work(job: _Job, start: int, stop: int) -> CorpusSummary:
     return CorpusSummary(stop - start, ninvalid, nbytes, nimages)
 
 
-def generate_corpus(out_dir: str | os.PathLike[str], frames: int, *, projects: int = 20,
-                    seed: int = 0, png: bool = False, jobs: int = 1,
-                    invalid_rate: float = 0.0, indent: int | None = 2) -> CorpusSummary:
+def generate_corpus(
+    out_dir: str | os.PathLike[str],
+    frames: int,
+    *,
+    projects: int = 20,
+    seed: int = 0,
+    png: bool = False,
+    jobs: int = 1,
+    invalid_rate: float = 0.0,
+    indent: int | None = 2,
+) -> CorpusSummary:
     """Write `frames` sidecars under out_dir/project_{pid}/; see the module docstring.
 
     indent=0 or None writes each sidecar on one line. The same arguments always
@@ -491,32 +559,53 @@ def generate_corpus(out_dir: str | os.PathLike[str], frames: int, *, projects: i
     else:
         with Pool(jobs) as pool:
             parts = pool.starmap(_work, [(job, a, b) for a, b in ranges], chunksize=1)
-    return CorpusSummary(sum(p.frames for p in parts), sum(p.invalid for p in parts),
-                         sum(p.bytes for p in parts), sum(p.images for p in parts))
+    return CorpusSummary(
+        sum(p.frames for p in parts),
+        sum(p.invalid for p in parts),
+        sum(p.bytes for p in parts),
+        sum(p.images for p in parts),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kino_catalog.corpus",
-                                 description="Write a deterministic corpus of Kino sidecars.")
+    ap = argparse.ArgumentParser(
+        prog="python -m kino_catalog.corpus",
+        description="Write a deterministic corpus of Kino sidecars.",
+    )
     ap.add_argument("out_dir")
     ap.add_argument("--frames", type=int, required=True)
     ap.add_argument("--projects", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--png", action="store_true", help="write tiny 8x8 PNGs beside sidecars")
     ap.add_argument("--jobs", type=int, default=1)
-    ap.add_argument("--invalid-rate", type=float, default=0.0,
-                    help="fraction of sidecars replaced by broken files (e.g. 0.01)")
+    ap.add_argument(
+        "--invalid-rate",
+        type=float,
+        default=0.0,
+        help="fraction of sidecars replaced by broken files (e.g. 0.01)",
+    )
     ap.add_argument("--indent", type=int, default=2, help="JSON indent (0 = one line)")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
-        s = generate_corpus(a.out_dir, a.frames, projects=a.projects, seed=a.seed, png=a.png,
-                            jobs=a.jobs, invalid_rate=a.invalid_rate, indent=a.indent)
+        s = generate_corpus(
+            a.out_dir,
+            a.frames,
+            projects=a.projects,
+            seed=a.seed,
+            png=a.png,
+            jobs=a.jobs,
+            invalid_rate=a.invalid_rate,
+            indent=a.indent,
+        )
     except ValueError as e:
         ap.error(str(e))
-    print(f"wrote {s.frames} sidecars ({s.invalid} invalid, {s.images} images, "
-          f"{s.bytes / 1e6:.1f} MB JSON) under {os.path.abspath(a.out_dir)} "
-          f"in {a.projects} projects, {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(
+        f"wrote {s.frames} sidecars ({s.invalid} invalid, {s.images} images, "
+        f"{s.bytes / 1e6:.1f} MB JSON) under {os.path.abspath(a.out_dir)} "
+        f"in {a.projects} projects, {time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -151,7 +151,8 @@ def migrate_to_head(engine: Engine) -> None:
                 raise CatalogError(
                     f"the catalogue {engine.url.render_as_string()} has schema revision "
                     f"{', '.join(unknown)}, newer than this kino-catalog knows: upgrade "
-                    "kino-catalog (or use another --db)")
+                    "kino-catalog (or use another --db)"
+                )
             command.upgrade(config, "head")
 
 

@@ -47,10 +47,18 @@ Task = tuple[str, FileStat, "int | None", bool, "tuple[str, bool, int] | None"]
 class Differ:
     """Compares each folder of the walk with the index (a read connection)."""
 
-    def __init__(self, engine: Engine, root_id: int, writer: Writer, result: SyncResult,
-                 *, is_rebuild: bool, chunk_files: int,
-                 on_progress: Callable[[], None] | None = None,
-                 share: Share | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        root_id: int,
+        writer: Writer,
+        result: SyncResult,
+        *,
+        is_rebuild: bool,
+        chunk_files: int,
+        on_progress: Callable[[], None] | None = None,
+        share: Share | None = None,
+    ) -> None:
         self.chunk_files = chunk_files
         # One process's part of a split whole-root sync (see shares.py):
         # every folder is listed, only this share's files are compared.
@@ -116,8 +124,9 @@ class Differ:
                 if is_dir:
                     # A bulk load keeps only sequence names; readers find other images.
                     warn = self.result.warnings.append if self.is_lead else None
-                    for folder in walk_root(root, warn, start=scope,
-                                            with_names=not self.is_rebuild, share=self.share):
+                    for folder in walk_root(
+                        root, warn, start=scope, with_names=not self.is_rebuild, share=self.share
+                    ):
                         self.seen_folders.add(folder.rel)
                         yield from self._diff_folder(folder)
                 if self.is_lead:
@@ -132,19 +141,26 @@ class Differ:
         listing = {s.name: s for s in folder.sidecars}  # what is left of it is new
         broken = {b.stat.name: b for b in folder.broken}
         owns = self.owns
-        failed = {name: (size, mtime) for name, size, mtime in self._query(
-            "SELECT name, size, mtime_ns FROM index_errors WHERE root_id = ? AND folder = ?",
-            (self.root_id, folder.rel))
-            if (only is None or name in only) and (owns is None or owns(name))}
-        gone_failures = [(folder.rel, name) for name in failed
-                         if name not in listing and name not in broken]
+        failed = {
+            name: (size, mtime)
+            for name, size, mtime in self._query(
+                "SELECT name, size, mtime_ns FROM index_errors WHERE root_id = ? AND folder = ?",
+                (self.root_id, folder.rel),
+            )
+            if (only is None or name in only) and (owns is None or owns(name))
+        }
+        gone_failures = [
+            (folder.rel, name) for name in failed if name not in listing and name not in broken
+        ]
         gone_frames: list[int] = []
         broken_frames: dict[str, int] = {}
         changed: list[tuple[FileStat, int]] = []
         names, unchanged = folder.names, 0
         for row in self._rows(  # streamed: consumed whole before any write
-                "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
-                "FROM frames WHERE root_id = ? AND folder = ?", (self.root_id, folder.rel)):
+            "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
+            "FROM frames WHERE root_id = ? AND folder = ?",
+            (self.root_id, folder.rel),
+        ):
             name = row[1]
             if (only is not None and name not in only) or (owns is not None and not owns(name)):
                 continue
@@ -162,8 +178,13 @@ class Differ:
                 image = row[4]
                 # The common case, inline (a million frames): its one same-stem
                 # PNG, not part of a sequence, is still there.
-                if not (row[5] and row[6] == 1 and image in names and "_seq_" not in image
-                        and image == name[:-5] + ".png"):
+                if not (
+                    row[5]
+                    and row[6] == 1
+                    and image in names
+                    and "_seq_" not in image
+                    and image == name[:-5] + ".png"
+                ):
                     self._check_image(folder, name, row)
             else:
                 changed.append((stat, row[0]))
@@ -191,20 +212,36 @@ class Differ:
         png = stat.name[:-5] + ".png"
         hint = None
         if png in folder.names:
-            hint = (png, True, 1) if "_seq_" not in png else locate_image(
-                stat.name, None, folder.has_file, folder.count_sequence)
+            hint = (
+                (png, True, 1)
+                if "_seq_" not in png
+                else locate_image(stat.name, None, folder.has_file, folder.count_sequence)
+            )
         return (folder.rel, stat, frame_id, has_failure, hint)
 
-    def _record_broken(self, folder: Folder, broken: dict[str, Any],
-                       frame_ids: dict[str, int], failed: dict[str, Any]) -> None:
-        fresh = [b for name, b in broken.items()
-                 if failed.get(name) != (b.stat.size, b.stat.mtime_ns)]
+    def _record_broken(
+        self,
+        folder: Folder,
+        broken: dict[str, Any],
+        frame_ids: dict[str, int],
+        failed: dict[str, Any],
+    ) -> None:
+        fresh = [
+            b for name, b in broken.items() if failed.get(name) != (b.stat.size, b.stat.mtime_ns)
+        ]
         if not fresh:
             return
-        tasks: list[Task] = [(folder.rel, b.stat, frame_ids.get(b.stat.name),
-                              b.stat.name in failed, None) for b in fresh]
-        self.writer.apply(tasks, [FailedFile(folder.rel, b.stat.name, b.stat.size,
-                                             b.stat.mtime_ns, "error", b.reason) for b in fresh])
+        tasks: list[Task] = [
+            (folder.rel, b.stat, frame_ids.get(b.stat.name), b.stat.name in failed, None)
+            for b in fresh
+        ]
+        self.writer.apply(
+            tasks,
+            [
+                FailedFile(folder.rel, b.stat.name, b.stat.size, b.stat.mtime_ns, "error", b.reason)
+                for b in fresh
+            ],
+        )
 
     def _check_image(self, folder: Folder, name: str, frame: tuple[Any, ...]) -> None:
         frame_id, _, _, _, image, exists, count = frame
@@ -233,11 +270,15 @@ class Differ:
         for table, key in (("frames", "id"), ("index_errors", "folder, name")):
             # Folders first (an index scan returning a handful of rows), rows
             # only for the vanished ones: a no-change sync fetches nothing.
-            folders = [row[0] for row in self._query(
-                f"SELECT DISTINCT folder FROM {table} WHERE {where}", params)]
+            folders = [
+                row[0]
+                for row in self._query(f"SELECT DISTINCT folder FROM {table} WHERE {where}", params)
+            ]
             for gone in (folder for folder in folders if folder not in self.seen_folders):
-                rows = self._query(f"SELECT {key} FROM {table} WHERE root_id = ? AND folder = ?",
-                                   (self.root_id, gone))
+                rows = self._query(
+                    f"SELECT {key} FROM {table} WHERE root_id = ? AND folder = ?",
+                    (self.root_id, gone),
+                )
                 if table == "frames":
                     self.writer.remove([row[0] for row in rows], [])
                 else:

@@ -34,8 +34,9 @@ class NotASidecarError(SidecarError):
 class QueryError(KinoError):
     """A malformed query; names the offending term and where it starts."""
 
-    def __init__(self, query: str, explanation: str, term: str | None = None,
-                 position: int | None = None) -> None:
+    def __init__(
+        self, query: str, explanation: str, term: str | None = None, position: int | None = None
+    ) -> None:
         super().__init__(query, explanation, term, position)
         self.query = query
         self.explanation = explanation

@@ -87,8 +87,13 @@ def parse_extras(doc: dict[str, Any], path: str) -> Extras:
     Raises:
         SidecarSchemaError: one of them has the wrong shape.
     """
-    if ("tags" not in doc and "rating" not in doc and "notes" not in doc
-            and "image_hash" not in doc and "system_info" not in doc):
+    if (
+        "tags" not in doc
+        and "rating" not in doc
+        and "notes" not in doc
+        and "image_hash" not in doc
+        and "system_info" not in doc
+    ):
         return NO_EXTRAS  # a plain Kino sidecar: ~0.1 us on the indexer's hot path
     tags = doc.get("tags")
     if tags is None:
@@ -114,8 +119,12 @@ def parse_extras(doc: dict[str, Any], path: str) -> Extras:
 def _image_hash(value: Any, path: str) -> str | None:
     if value is None:
         return None
-    if (type(value) is not dict or type(value.get("algorithm")) is not str
-            or type(value.get("value")) is not str or not value["value"].strip()):
+    if (
+        type(value) is not dict
+        or type(value.get("algorithm")) is not str
+        or type(value.get("value")) is not str
+        or not value["value"].strip()
+    ):
         raise _fail(path, "image_hash", '{"algorithm": str, "value": str}', value)
     return hash_key(value["algorithm"], value["value"])
 

@@ -26,8 +26,18 @@ _d = FrameDocument.__table__.c
 # The document is a correlated look-up by primary key rather than a join: one
 # probe per row that passes the WHERE, and it never sways a plan's join order.
 FRAME_SELECT_COLUMNS = (
-    _f.id, Root.__table__.c.path, _f.folder, _f.name, _f.image_name, _f.image_exists,
-    _f.image_count, _f.project_id, _f.plugin, _f.plugin_version, _f.task_id, _f.timestamp,
+    _f.id,
+    Root.__table__.c.path,
+    _f.folder,
+    _f.name,
+    _f.image_name,
+    _f.image_exists,
+    _f.image_count,
+    _f.project_id,
+    _f.plugin,
+    _f.plugin_version,
+    _f.task_id,
+    _f.timestamp,
     _f.generated_at,
     select(_d.raw_json).where(_d.frame_id == _f.id).scalar_subquery().label("raw_json"),
 )
@@ -36,7 +46,8 @@ FRAME_SELECT_COLUMNS = (
 def frame_select() -> Select[Any]:
     """SELECT of the columns a Frame needs, joined to its root."""
     return select(*FRAME_SELECT_COLUMNS).join_from(
-        FrameRow.__table__, Root.__table__, _f.root_id == Root.__table__.c.id)
+        FrameRow.__table__, Root.__table__, _f.root_id == Root.__table__.c.id
+    )
 
 
 @dataclass(frozen=True)
@@ -88,12 +99,14 @@ class Frame:
                 continue
             for item in items:
                 entry = item if isinstance(item, dict) else {"lora_name": item}
-                found.append({
-                    "lora_name": entry.get("lora_name", entry.get("name")),
-                    "strength_model": entry.get("strength_model"),
-                    "strength_clip": entry.get("strength_clip"),
-                    "role": role,
-                })
+                found.append(
+                    {
+                        "lora_name": entry.get("lora_name", entry.get("name")),
+                        "strength_model": entry.get("strength_model"),
+                        "strength_clip": entry.get("strength_clip"),
+                        "role": role,
+                    }
+                )
         return found
 
     def to_dict(self) -> dict[str, Any]:

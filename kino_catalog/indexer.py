@@ -75,10 +75,17 @@ class SyncResult:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"root": self.root, "added": self.added, "updated": self.updated,
-                "removed": self.removed, "unchanged": self.unchanged, "errors": self.errors,
-                "ignored": self.ignored, "seconds": round(self.seconds, 3),
-                "warnings": list(self.warnings)}
+        return {
+            "root": self.root,
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "errors": self.errors,
+            "ignored": self.ignored,
+            "seconds": round(self.seconds, 3),
+            "warnings": list(self.warnings),
+        }
 
 
 def resolve_root(root: str | os.PathLike[str]) -> str:
@@ -101,11 +108,14 @@ def _ensure_root(conn: Connection, path: str) -> int:
     for other in known:
         # Nested roots would index the same sidecars twice under two names.
         if path.startswith(other.rstrip(os.sep) + os.sep):
-            raise UsageError(f"{path} is inside {other}, which is already indexed: "
-                             f"sync {other} instead")
+            raise UsageError(
+                f"{path} is inside {other}, which is already indexed: sync {other} instead"
+            )
         if other.startswith(path.rstrip(os.sep) + os.sep):
-            raise UsageError(f"{path} contains {other}, which is already indexed on its "
-                             "own: sync that folder, or use a new catalogue (--db) for this one")
+            raise UsageError(
+                f"{path} contains {other}, which is already indexed on its "
+                "own: sync that folder, or use a new catalogue (--db) for this one"
+            )
     result = conn.execute(table.insert().values(path=path, added_at=_now()))
     key = result.inserted_primary_key
     assert key is not None
@@ -129,14 +139,18 @@ def _process_pool() -> Executor | None:
     is only safe while no other thread runs (a watcher's threads might hold
     locks), so then the work stays in this process.
     """
-    if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or (
-            "fork" not in mp.get_all_start_methods()):
+    if (
+        (os.cpu_count() or 1) < 2
+        or threading.active_count() > 1
+        or ("fork" not in mp.get_all_start_methods())
+    ):
         return None
     return ProcessPoolExecutor(2, mp_context=mp.get_context("fork"))
 
 
-def _ordered_map(work: _Work, chunks: Iterable[list[Task]],
-                 in_flight: int = 8) -> Iterator[tuple[list[Task], Any]]:
+def _ordered_map(
+    work: _Work, chunks: Iterable[list[Task]], in_flight: int = 8
+) -> Iterator[tuple[list[Task], Any]]:
     """Run ``work`` on chunks in order, lazily (bounded memory), in processes once it is big.
 
     Small syncs (the common case) stay in this process: starting workers
@@ -165,11 +179,13 @@ def _ordered_map(work: _Work, chunks: Iterable[list[Task]],
 
 # ---------------------------------------------------------------- the writer
 
+
 class Writer:
     """Applies read results; commits every BATCH_FILES files unless in one transaction."""
 
-    def __init__(self, engine: Engine, root_id: int, result: SyncResult, *,
-                 single_transaction: bool) -> None:
+    def __init__(
+        self, engine: Engine, root_id: int, result: SyncResult, *, single_transaction: bool
+    ) -> None:
         self.conn = engine.connect().execution_options(**WRITE)
         self.root_id = root_id
         self.result = result
@@ -236,8 +252,7 @@ class Writer:
         failures: list[FailedFile] = []
         forget: list[tuple[str, str]] = []
         gone: list[int] = []
-        for (folder, stat, frame_id, has_failure, _), outcome in zip(tasks, outcomes,
-                                                                     strict=True):
+        for (folder, stat, frame_id, has_failure, _), outcome in zip(tasks, outcomes, strict=True):
             if isinstance(outcome, FrameRows):
                 if frame_id is None:
                     new_frames.append(outcome)
@@ -261,8 +276,7 @@ class Writer:
         # New ids in generation-time order, as a rebuild numbers them: the
         # newest-first full-text plan walks ids backwards.
         new_frames.sort(key=_time_order)
-        store.insert_frames(list(zip(store.reserve_ids(len(new_frames)), new_frames,
-                                     strict=True)))
+        store.insert_frames(list(zip(store.reserve_ids(len(new_frames)), new_frames, strict=True)))
         store.forget_failures(forget)
         store.record_failures(failures)
         self._maybe_commit(len(tasks))
@@ -279,13 +293,16 @@ class Writer:
                 if dropped_indexes is not None:
                     with self.reraising():
                         self.store.end_bulk_load(dropped_indexes)
-                    log.info("%s: %d indexes built in %.1f s", self.result.root,
-                             len(dropped_indexes), time.perf_counter() - started)
+                    log.info(
+                        "%s: %d indexes built in %.1f s",
+                        self.result.root,
+                        len(dropped_indexes),
+                        time.perf_counter() - started,
+                    )
                 self._finish_counts()
                 started = time.perf_counter()
                 self.conn.commit()
-                log.info("%s: committed in %.1f s", self.result.root,
-                         time.perf_counter() - started)
+                log.info("%s: committed in %.1f s", self.result.root, time.perf_counter() - started)
             else:
                 self.conn.rollback()
         finally:
@@ -298,11 +315,12 @@ class Writer:
     def _finish_counts(self) -> None:
         m = placeholder(self.conn.dialect)
         self.conn.exec_driver_sql(
-            f"UPDATE roots SET synced_at = {m} WHERE id = {m}",
-            (db_datetime(_now()), self.root_id))
+            f"UPDATE roots SET synced_at = {m} WHERE id = {m}", (db_datetime(_now()), self.root_id)
+        )
         rows = self.conn.exec_driver_sql(
             f"SELECT kind, count(*) FROM index_errors WHERE root_id = {m} GROUP BY kind",
-            (self.root_id,)).all()
+            (self.root_id,),
+        ).all()
         counts: dict[str, int] = {kind: int(n) for kind, n in rows}
         self.result.errors = counts.get("error", 0)
         self.result.ignored = counts.get("not_sidecar", 0)
@@ -342,12 +360,19 @@ def _expected_files(engine: Engine, root_id: int) -> int | None:
         count = conn.exec_driver_sql(
             f"SELECT (SELECT count(*) FROM frames WHERE root_id = {mark}) + "
             f"(SELECT count(*) FROM index_errors WHERE root_id = {mark})",
-            (root_id, root_id)).scalar()
+            (root_id, root_id),
+        ).scalar()
     return int(count) if count else None
 
 
-def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] | None,
-         *, rebuild: bool, scopes: list[str] | None = None) -> SyncResult:
+def _run(
+    engine: Engine,
+    root: str,
+    progress: Callable[[int, int | None], None] | None,
+    *,
+    rebuild: bool,
+    scopes: list[str] | None = None,
+) -> SyncResult:
     started = time.perf_counter()
     root = resolve_root(root)
     result = SyncResult(root)
@@ -382,16 +407,24 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
             if progress is not None:
                 progress(done + result.unchanged, expected)
 
-        differ = Differ(engine, root_id, writer, result, is_rebuild=bulk,
-                        chunk_files=CHUNK_FILES, on_progress=report)
+        differ = Differ(
+            engine,
+            root_id,
+            writer,
+            result,
+            is_rebuild=bulk,
+            chunk_files=CHUNK_FILES,
+            on_progress=report,
+        )
         try:
             if bulk and engine.dialect.name == "sqlite":
                 _read_staged(engine, root, differ, writer, progress, expected)
             else:
                 work = differ.tasks(root, scopes)
                 if shares is not None:
-                    work = shares.tasks(engine, root, root_id, writer, SyncResult(root),
-                                        CHUNK_FILES)
+                    work = shares.tasks(
+                        engine, root, root_id, writer, SyncResult(root), CHUNK_FILES
+                    )
                     report()
                 for tasks, outcomes in _ordered_map(partial(read_frames, root), work):
                     writer.apply(tasks, outcomes)
@@ -408,9 +441,14 @@ def _run(engine: Engine, root: str, progress: Callable[[int, int | None], None] 
     return result
 
 
-def _read_staged(engine: Engine, root: str, differ: Differ, writer: Writer,
-                 progress: Callable[[int, int | None], None] | None,
-                 expected: int | None) -> None:
+def _read_staged(
+    engine: Engine,
+    root: str,
+    differ: Differ,
+    writer: Writer,
+    progress: Callable[[int, int | None], None] | None,
+    expected: int | None,
+) -> None:
     """A bulk load on SQLite: readers stage their rows in files, then one C-speed copy."""
     started = time.perf_counter()
     with staging_directory(engine.url.database) as directory:
@@ -419,19 +457,27 @@ def _read_staged(engine: Engine, root: str, differ: Differ, writer: Writer,
             done += len(tasks)
             if progress is not None:
                 progress(done, expected)
-        log.info("%s: %d files read and staged in %.1f s", root, done,
-                 time.perf_counter() - started)
+        log.info(
+            "%s: %d files read and staged in %.1f s", root, done, time.perf_counter() - started
+        )
         if progress is not None:
             writer.keep_alive(lambda: progress(done, done))
         started = time.perf_counter()
         with writer.reraising():
             writer.result.added = copy_staged(writer.conn, directory, writer.root_id)
-        log.info("%s: %d frames copied in %.1f s", root, writer.result.added,
-                 time.perf_counter() - started)
+        log.info(
+            "%s: %d frames copied in %.1f s",
+            root,
+            writer.result.added,
+            time.perf_counter() - started,
+        )
 
 
-def sync_root(engine: Engine, root: str | os.PathLike[str],
-              progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+def sync_root(
+    engine: Engine,
+    root: str | os.PathLike[str],
+    progress: Callable[[int, int | None], None] | None = None,
+) -> SyncResult:
     """Bring the index of one root up to date with the files on disk.
 
     Raises:
@@ -440,8 +486,9 @@ def sync_root(engine: Engine, root: str | os.PathLike[str],
     return _run(engine, os.fspath(root), progress, rebuild=False)
 
 
-def sync_paths(engine: Engine, root: str | os.PathLike[str],
-               paths: Iterable[str | os.PathLike[str]]) -> SyncResult:
+def sync_paths(
+    engine: Engine, root: str | os.PathLike[str], paths: Iterable[str | os.PathLike[str]]
+) -> SyncResult:
     """Bring the index up to date for some paths under ``root`` only (the watcher's call).
 
     Each path (absolute, or relative to the root) may be a sidecar, an image
@@ -466,8 +513,11 @@ def _relative(root: str, path: str | os.PathLike[str]) -> str | None:
     return os.path.relpath(full, root).replace(os.sep, "/")
 
 
-def rebuild_root(engine: Engine, root: str | os.PathLike[str],
-                 progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+def rebuild_root(
+    engine: Engine,
+    root: str | os.PathLike[str],
+    progress: Callable[[int, int | None], None] | None = None,
+) -> SyncResult:
     """Re-read every sidecar of a root and replace its index atomically.
 
     Raises:

@@ -45,8 +45,17 @@ if TYPE_CHECKING:
 
     from watchdog.observers.api import BaseObserver
 
-__all__ = ["OverflowSpy", "RecordingHandler", "WatchedRoot", "halt", "is_alive", "launch",
-           "launch_or_poll", "native_observer", "polling_observer"]
+__all__ = [
+    "OverflowSpy",
+    "RecordingHandler",
+    "WatchedRoot",
+    "halt",
+    "is_alive",
+    "launch",
+    "launch_or_poll",
+    "native_observer",
+    "polling_observer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +66,14 @@ log = logging.getLogger(__name__)
 # and a burst costs a third fewer events.  Polling observers only know
 # "modified".
 CLOSE_EVENTS: list[type[FileSystemEvent]] = [
-    FileCreatedEvent, FileClosedEvent, FileDeletedEvent, FileMovedEvent,
-    DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
+    FileCreatedEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
 MODIFY_EVENTS = [*CLOSE_EVENTS, FileModifiedEvent, FileAttribEvent]
 WATCHDOG_INOTIFY_LOGGER = "watchdog.observers.inotify_c"
 
@@ -76,8 +91,9 @@ def polling_observer(interval_seconds: float) -> Callable[[], BaseObserver]:
 class RecordingHandler(FileSystemEventHandler):
     """Passes each event to ``record``; an exception goes to ``on_error``, never to watchdog."""
 
-    def __init__(self, record: Callable[[FileSystemEvent], None],
-                 on_error: Callable[[], None]) -> None:
+    def __init__(
+        self, record: Callable[[FileSystemEvent], None], on_error: Callable[[], None]
+    ) -> None:
         self.record = record
         self.on_error = on_error
 
@@ -112,8 +128,9 @@ class OverflowSpy(logging.Handler):
         logging.getLogger(WATCHDOG_INOTIFY_LOGGER).removeHandler(self)
 
 
-def launch(make: Callable[[], BaseObserver], path: str,
-           handler: FileSystemEventHandler) -> BaseObserver:
+def launch(
+    make: Callable[[], BaseObserver], path: str, handler: FileSystemEventHandler
+) -> BaseObserver:
     """A started observer watching ``path`` recursively.
 
     Raises:
@@ -130,9 +147,12 @@ def launch(make: Callable[[], BaseObserver], path: str,
     return observer
 
 
-def launch_or_poll(make: Callable[[], BaseObserver], path: str, handler: FileSystemEventHandler,
-                   poll_interval_seconds: float,
-                   ) -> tuple[BaseObserver | None, Callable[[], BaseObserver]]:
+def launch_or_poll(
+    make: Callable[[], BaseObserver],
+    path: str,
+    handler: FileSystemEventHandler,
+    poll_interval_seconds: float,
+) -> tuple[BaseObserver | None, Callable[[], BaseObserver]]:
     """``launch``, falling back to polling when inotify refuses (its watch limit, say).
 
     Returns the observer (None if even that failed: the caller retries
@@ -199,13 +219,18 @@ class WatchedRoot:
             return False
         return stat.S_ISDIR(st.st_mode) and st.st_dev == self.device
 
-    def watch(self, make: Callable[[], BaseObserver], handler: FileSystemEventHandler,
-              poll_interval_seconds: float) -> Callable[[], BaseObserver]:
+    def watch(
+        self,
+        make: Callable[[], BaseObserver],
+        handler: FileSystemEventHandler,
+        poll_interval_seconds: float,
+    ) -> Callable[[], BaseObserver]:
         """Start an observer unless one runs; returns the observer factory to use from now on."""
         with self._lock:
             if self.observer is None:
-                self.observer, make = launch_or_poll(make, self.path, handler,
-                                                     poll_interval_seconds)
+                self.observer, make = launch_or_poll(
+                    make, self.path, handler, poll_interval_seconds
+                )
         return make
 
     def unwatch(self) -> None:

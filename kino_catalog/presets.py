@@ -55,19 +55,30 @@ class Preset:
 
     def as_document(self) -> dict[str, Any]:
         """A sidecar-shaped document, for building a request like from a frame's sidecar."""
-        return {"plugin": self.plugin, "plugin_version": self.plugin_version,
-                "parameters": dict(self.parameters)}
+        return {
+            "plugin": self.plugin,
+            "plugin_version": self.plugin_version,
+            "parameters": dict(self.parameters),
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "plugin": self.plugin, "plugin_version": self.plugin_version,
-                "parameters": self.parameters, "open": list(self.open_keys),
-                "source": self.source, "path": self.path}
+        return {
+            "name": self.name,
+            "plugin": self.plugin,
+            "plugin_version": self.plugin_version,
+            "parameters": self.parameters,
+            "open": list(self.open_keys),
+            "source": self.source,
+            "path": self.path,
+        }
 
 
 def _check_name(name: str) -> str:
     if not _NAME.match(name):
-        raise UsageError(f"bad preset name {name!r}: use letters, digits, '.', '_' and '-', "
-                         "starting with a letter or digit")
+        raise UsageError(
+            f"bad preset name {name!r}: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
     return name
 
 
@@ -80,10 +91,17 @@ def preset_path(root: str | os.PathLike[str], name: str) -> str:
     return os.path.join(os.fspath(root), PRESETS_FOLDER, _check_name(name) + ".json")
 
 
-def save_preset(root: str | os.PathLike[str], name: str, parameters: dict[str, Any], *,
-                open_keys: tuple[str, ...] | list[str] = (), plugin: str | None = None,
-                plugin_version: str | None = None, source: str | None = None,
-                overwrite: bool = False) -> Preset:
+def save_preset(
+    root: str | os.PathLike[str],
+    name: str,
+    parameters: dict[str, Any],
+    *,
+    open_keys: tuple[str, ...] | list[str] = (),
+    plugin: str | None = None,
+    plugin_version: str | None = None,
+    source: str | None = None,
+    overwrite: bool = False,
+) -> Preset:
     """Write a preset (atomically); ``open_keys`` are dropped from the parameters.
 
     Raises:
@@ -94,10 +112,19 @@ def save_preset(root: str | os.PathLike[str], name: str, parameters: dict[str, A
         raise UsageError(f"preset {name!r} exists ({path}); use --force to replace it")
     open_keys = tuple(dict.fromkeys(open_keys))
     kept = {key: value for key, value in parameters.items() if key not in open_keys}
-    doc = {"kind": PRESET_KIND, "version": 1, "name": name,
-           "created_at": dt.datetime.now().replace(microsecond=0).isoformat(),
-           "preset": {"plugin": plugin, "plugin_version": plugin_version,
-                      "parameters": kept, "open": list(open_keys), "source": source}}
+    doc = {
+        "kind": PRESET_KIND,
+        "version": 1,
+        "name": name,
+        "created_at": dt.datetime.now().replace(microsecond=0).isoformat(),
+        "preset": {
+            "plugin": plugin,
+            "plugin_version": plugin_version,
+            "parameters": kept,
+            "open": list(open_keys),
+            "source": source,
+        },
+    }
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_atomic(path, dumps_sidecar(doc))
     return Preset(name, kept, open_keys, plugin, plugin_version, source, path)
@@ -122,8 +149,15 @@ def load_preset(root: str | os.PathLike[str], name: str) -> Preset:
     open_keys = body.get("open") or []
     if not isinstance(open_keys, list) or not all(isinstance(k, str) for k in open_keys):
         raise SidecarParseError(path, "preset 'open' must be a list of key names")
-    return Preset(name, body["parameters"], tuple(open_keys), body.get("plugin"),
-                  body.get("plugin_version"), body.get("source"), path)
+    return Preset(
+        name,
+        body["parameters"],
+        tuple(open_keys),
+        body.get("plugin"),
+        body.get("plugin_version"),
+        body.get("source"),
+        path,
+    )
 
 
 def list_presets(root: str | os.PathLike[str]) -> list[Preset]:
@@ -156,8 +190,9 @@ def delete_preset(root: str | os.PathLike[str], name: str) -> str:
     return path
 
 
-def parameters_from_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | None,
-                                                                  str | None]:
+def parameters_from_file(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], str | None, str | None]:
     """(parameters, plugin, plugin_version) from a sidecar, a preset or a bare parameters file.
 
     Raises:
@@ -173,13 +208,19 @@ def parameters_from_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], 
         raise UsageError(f"{name}: expected a JSON object")
     if doc.get("kind") == PRESET_KIND and isinstance(doc.get("preset"), dict):
         body = doc["preset"]
-        doc = {"parameters": body.get("parameters"), "plugin": body.get("plugin"),
-               "plugin_version": body.get("plugin_version")}
+        doc = {
+            "parameters": body.get("parameters"),
+            "plugin": body.get("plugin"),
+            "plugin_version": body.get("plugin_version"),
+        }
     if "parameters" in doc:
         params = doc["parameters"]
         if not isinstance(params, dict):
             raise UsageError(f"{name}: 'parameters' must be an object")
         plugin, version = doc.get("plugin"), doc.get("plugin_version")
-        return (params, plugin if isinstance(plugin, str) else None,
-                version if isinstance(version, str) else None)
+        return (
+            params,
+            plugin if isinstance(plugin, str) else None,
+            version if isinstance(version, str) else None,
+        )
     return doc, None, None  # a bare parameters object

@@ -78,12 +78,21 @@ fts = table("frames_fts", column("rowid"), column("rank"))
 FTS_COLUMNS = {"prompt": "prompt", "neg": "negative_prompt"}
 
 _NUMBER_COLUMNS = {
-    "steps": f.steps, "cfg": f.cfg_scale, "width": f.width, "height": f.height,
-    "project": f.project_id, "task": f.task_id, "rating": f.rating,
+    "steps": f.steps,
+    "cfg": f.cfg_scale,
+    "width": f.width,
+    "height": f.height,
+    "project": f.project_id,
+    "task": f.task_id,
+    "rating": f.rating,
 }
 _NAME_COLUMNS = {
-    "sampler": f.sampler, "scheduler": f.scheduler, "plugin": f.plugin,
-    "version": f.plugin_version, "gpu": f.gpu, "driver": f.driver,
+    "sampler": f.sampler,
+    "scheduler": f.scheduler,
+    "plugin": f.plugin,
+    "version": f.plugin_version,
+    "gpu": f.gpu,
+    "driver": f.driver,
 }
 #: Fields the grammar knows but no sidecar data backs yet (none since issue 8 added
 #: tags, ratings, notes, image hashes and system info).
@@ -99,7 +108,8 @@ _PG_SPACES = " " * len(_PUNCTUATION)
 # "東京" inside "東京の夜", so such terms match as substrings (see needs_substring).
 _UNSPACED = re.compile(
     "[\u0e00-\u0e7f\u2e80-\u2fdf\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003ffff]")
+    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003ffff]"
+)
 
 
 def to_ast(query: str | Node) -> Node:
@@ -220,8 +230,13 @@ def _defined(column: Any, condition: ColumnElement[bool]) -> ColumnElement[bool]
 
 
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
-    ops = {"=": column.__eq__, ">": column.__gt__, ">=": column.__ge__,
-           "<": column.__lt__, "<=": column.__le__}
+    ops = {
+        "=": column.__eq__,
+        ">": column.__gt__,
+        ">=": column.__ge__,
+        "<": column.__lt__,
+        "<=": column.__le__,
+    }
     return _defined(column, ops[op](value))
 
 
@@ -280,9 +295,12 @@ class Compiler:
             return self.text(node)
         if isinstance(node, Lora):
             # Correlate only frames: a search driven by ``loras`` has it outside too.
-            return select(loras.c.frame_id).where(
-                loras.c.frame_id == f.id, lora_condition(node, self.dialect)
-            ).correlate(frames).exists()
+            return (
+                select(loras.c.frame_id)
+                .where(loras.c.frame_id == f.id, lora_condition(node, self.dialect))
+                .correlate(frames)
+                .exists()
+            )
         if isinstance(node, Match):
             return self._match(node)
         if isinstance(node, Compare):
@@ -298,8 +316,12 @@ class Compiler:
         term = unparse(node)
         query = self.query if self.query is not None else term
         position = query.lower().find(field + ":")
-        return QueryError(query, f"'{field}:' is not available yet (no indexed data backs it)",
-                          term=term, position=position if position >= 0 else None)
+        return QueryError(
+            query,
+            f"'{field}:' is not available yet (no indexed data backs it)",
+            term=term,
+            position=position if position >= 0 else None,
+        )
 
     # ------------------------------------------------------------ full text
     def text(self, node: Text) -> ColumnElement[bool]:
@@ -313,16 +335,20 @@ class Compiler:
             pattern = "%" + like_pattern(_ascii_lower(node.value)) + "%"
             return _defined(column, func.lower(column).like(pattern, escape="\\"))
         if self.dialect == "sqlite":
-            return f.id.in_(select(fts.c.rowid).where(
-                literal_column("frames_fts").op("MATCH")(fts_phrase(node))))
+            return f.id.in_(
+                select(fts.c.rowid).where(
+                    literal_column("frames_fts").op("MATCH")(fts_phrase(node))
+                )
+            )
         matches: ColumnElement[bool] = pg_vector(column).bool_op("@@")(self.pg_tsquery(node))
         return matches
 
     def pg_tsquery(self, node: Text) -> Any:
         """The tsquery of a word/phrase term, tokenised like the indexed text."""
         if not node.is_prefix:
-            return func.phraseto_tsquery("simple", func.translate(
-                node.value, _const(_PUNCTUATION), _const(_PG_SPACES)))
+            return func.phraseto_tsquery(
+                "simple", func.translate(node.value, _const(_PUNCTUATION), _const(_PG_SPACES))
+            )
         words = text_tokens(node.value)
         lexemes = " <-> ".join("'" + word.replace("'", "''") + "'" for word in words)
         return func.to_tsquery("simple", lexemes + ":*")
@@ -336,31 +362,41 @@ class Compiler:
             if node.is_glob and is_written_glob(node.value):
                 return _name_match(f.model_name, node.value, True)
             if node.is_glob:  # the key (no folder/extension) or the name as written
-                return or_(_defined(f.model_key, _glob(f.model_key, key, self.dialect)),
-                           _name_match(f.model_name, node.value, True))
+                return or_(
+                    _defined(f.model_key, _glob(f.model_key, key, self.dialect)),
+                    _name_match(f.model_name, node.value, True),
+                )
             return _defined(f.model_key, f.model_key == key)
         if node.field in _NAME_COLUMNS:
             return _name_match(_NAME_COLUMNS[node.field], node.value, node.is_glob)
         if node.field == "tag":  # tags are stored case-folded (extras.tag_key)
             t = tags.c
             wanted = tag_key(node.value)
-            return exists().where(t.frame_id == f.id, _glob(t.tag, wanted, self.dialect)
-                                  if node.is_glob else t.tag == wanted)
+            return exists().where(
+                t.frame_id == f.id,
+                _glob(t.tag, wanted, self.dialect) if node.is_glob else t.tag == wanted,
+            )
         if node.field == "hash":  # "sha256:<hex>", or just the hex digits
             value = node.value.strip().lower()
             wanted = value if ":" in value else f"{HASH_ALGORITHM}:{value}"
-            return _defined(f.image_hash, _glob(f.image_hash, wanted, self.dialect)
-                            if node.is_glob else f.image_hash == wanted)
+            return _defined(
+                f.image_hash,
+                _glob(f.image_hash, wanted, self.dialect)
+                if node.is_glob
+                else f.image_hash == wanted,
+            )
         if node.field == "path":
             relative = func.ltrim(f.folder + "/" + f.name, "/")
             return _name_match(relative, node.value, node.is_glob)
         p = parameters.c
-        return exists().where(p.frame_id == f.id, p.key == node.field,
-                              _name_match(p.value_text, node.value, node.is_glob))
+        return exists().where(
+            p.frame_id == f.id,
+            p.key == node.field,
+            _name_match(p.value_text, node.value, node.is_glob),
+        )
 
     # ------------------------------------------------------------ numbers
-    def _number(self, node: Compare | Range, bounds: list[tuple[str, Any]]
-                ) -> ColumnElement[bool]:
+    def _number(self, node: Compare | Range, bounds: list[tuple[str, Any]]) -> ColumnElement[bool]:
         field = node.field
         if field in UNSUPPORTED_FIELDS:
             raise self.unsupported(node, field)
@@ -375,8 +411,9 @@ class Compiler:
                 # Beyond double precision: compare the exact digits.
                 conditions.append(and_(p.value_type == "int", p.value_text == str(value)))
             else:
-                conditions.append(and_(p.value_type.in_(("int", "float")),
-                                       _compare(p.value_num, op, value)))
+                conditions.append(
+                    and_(p.value_type.in_(("int", "float")), _compare(p.value_num, op, value))
+                )
         return exists().where(*conditions)
 
 
@@ -402,8 +439,10 @@ def _moment(value: dt.datetime, dialect: str) -> Any:
 
 def pg_vector(column: Any) -> Any:
     """The tsvector expression the PostgreSQL full-text indexes are built on (0002)."""
-    return func.to_tsvector(_const("simple"), func.translate(
-        func.coalesce(column, _const("")), _const(_PUNCTUATION), _const(_PG_SPACES)))
+    return func.to_tsvector(
+        _const("simple"),
+        func.translate(func.coalesce(column, _const("")), _const(_PUNCTUATION), _const(_PG_SPACES)),
+    )
 
 
 def _const(value: str) -> Any:

@@ -18,8 +18,21 @@ FieldKind: TypeAlias = Literal["text", "name", "lora", "int", "float", "date"]
 #: Canonical field name -> what kind of value it holds (the SQL layer's registry).
 FIELD_KINDS: Final[dict[str, FieldKind]] = {
     **dict.fromkeys(("prompt", "neg", "notes"), "text"),
-    **dict.fromkeys(("model", "sampler", "scheduler", "plugin", "version", "path", "tag",
-                     "hash", "gpu", "driver"), "name"),
+    **dict.fromkeys(
+        (
+            "model",
+            "sampler",
+            "scheduler",
+            "plugin",
+            "version",
+            "path",
+            "tag",
+            "hash",
+            "gpu",
+            "driver",
+        ),
+        "name",
+    ),
     "lora": "lora",
     **dict.fromkeys(("seed", "steps", "width", "height", "project", "task", "rating"), "int"),
     "cfg": "float",
@@ -27,9 +40,15 @@ FIELD_KINDS: Final[dict[str, FieldKind]] = {
 }
 #: Other spellings (mostly the sidecar's own key names) -> canonical field name.
 FIELD_ALIASES: Final[dict[str, str]] = {
-    "cfg_scale": "cfg", "model_name": "model", "negative_prompt": "neg",
-    "project_id": "project", "task_id": "task", "plugin_version": "version",
-    "loras": "lora", "high_loras": "lora", "low_loras": "lora",
+    "cfg_scale": "cfg",
+    "model_name": "model",
+    "negative_prompt": "neg",
+    "project_id": "project",
+    "task_id": "task",
+    "plugin_version": "version",
+    "loras": "lora",
+    "high_loras": "lora",
+    "low_loras": "lora",
 }
 _MAX_DEPTH: Final = 64  # nesting limit for parentheses, so a hostile query cannot recurse deep
 
@@ -156,7 +175,8 @@ _BARE_VALUE_RE = re.compile(r'(?!//)[^\s"()<>!=@][^\s"()@]*\Z')
 _RELATIVE_RE = re.compile(r"([+-]?)([0-9]+)([hdwmy])")
 _UNIT_HOURS = {"h": 1, "d": 24, "w": 24 * 7, "m": 24 * 30, "y": 24 * 365}
 _ABSOLUTE_RE = re.compile(
-    r"([0-9]{4})(?:-([0-9]{1,2})(?:-([0-9]{1,2})(?:t([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?)?)?)?")
+    r"([0-9]{4})(?:-([0-9]{1,2})(?:-([0-9]{1,2})(?:t([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?)?)?)?"
+)
 _DAY = dt.timedelta(days=1)
 
 
@@ -220,8 +240,9 @@ def _lex(query: str) -> list[_Token]:
             i += 1
         elif char == "-":
             if i + 1 == n or query[i + 1].isspace() or query[i + 1] == ")":
-                raise QueryError(query, "a lone '-' negates nothing; write -term or -(...)",
-                                 term="-", position=i)
+                raise QueryError(
+                    query, "a lone '-' negates nothing; write -term or -(...)", term="-", position=i
+                )
             tokens.append(_Token("-", "-", i))
             i += 1
         else:
@@ -245,8 +266,9 @@ def _lex_term(query: str, start: int) -> tuple[_Token, int]:
                 quoted.append(True)
                 i += 1
             if i == n:
-                raise QueryError(query, "unclosed quote: add a closing '\"'",
-                                 term=query[start:], position=start)
+                raise QueryError(
+                    query, "unclosed quote: add a closing '\"'", term=query[start:], position=start
+                )
         else:
             depth += {"(": 1, ")": -1}.get(char, 0)
             chars.append(char)
@@ -296,8 +318,12 @@ class _Parser:
         while (token := self._peek()).kind not in ("OR", ")", "end"):
             parts.append(self._unary())
         if not parts:  # callers rule out "end" here
-            raise self._error(token, "OR needs a term before it" if token.kind == "OR"
-                              else "unexpected ')' without a matching '('")
+            raise self._error(
+                token,
+                "OR needs a term before it"
+                if token.kind == "OR"
+                else "unexpected ')' without a matching '('",
+            )
         return And.of(*parts)
 
     def _unary(self) -> Node:
@@ -305,8 +331,9 @@ class _Parser:
         while (token := self._take()).kind == "-":
             negations += 1
         if token.kind in ("OR", ")", "end"):  # _and saw a "-" before this token
-            raise self._error(self.tokens[self.index - 2],
-                              "'-' must be followed by a term or a group")
+            raise self._error(
+                self.tokens[self.index - 2], "'-' must be followed by a term or a group"
+            )
         node = self._group(token) if token.kind == "(" else self._term(token)
         for _ in range(negations):  # -(-x) and --x are x: the AST never holds Not(Not(...))
             node = node.node if isinstance(node, Not) else Not(node)
@@ -324,7 +351,7 @@ class _Parser:
             raise self._error(opening, f"more than {_MAX_DEPTH} nested parentheses")
         if (following := self._peek()).kind == ")":
             end = following.position + 1
-            raise self._error(opening, "empty parentheses", self.query[opening.position:end])
+            raise self._error(opening, "empty parentheses", self.query[opening.position : end])
         unclosed = self._error(opening, "unclosed '(': add a ')'")
         if following.kind == "end":
             raise unclosed
@@ -338,22 +365,24 @@ class _Parser:
 def _term_node(token: _Token, now: dt.datetime) -> Node:
     text, quoted = token.text, token.quoted
     match = _FIELD_RE.match(text)
-    if match and not any(quoted[:match.end()]):
+    if match and not any(quoted[: match.end()]):
         end = match.end()
-        is_url = text[end:end + 2] == "//" and not quoted[end]
+        is_url = text[end : end + 2] == "//" and not quoted[end]
         if not is_url:
             name = match[1].lower()
             if end == len(text):
                 raise _InvalidTermError(f"expected a value after '{match[1]}:'")
-            return _field_node(FIELD_ALIASES.get(name, name), text[end:], quoted[end:],
-                               token.is_quoted, now)
+            return _field_node(
+                FIELD_ALIASES.get(name, name), text[end:], quoted[end:], token.is_quoted, now
+            )
     if not text:
         raise _InvalidTermError("empty phrase")
     return _text_node("prompt", text, quoted, token.is_quoted)
 
 
-def _field_node(field: str, value: str, quoted: tuple[bool, ...], is_quoted: bool,
-                now: dt.datetime) -> Node:
+def _field_node(
+    field: str, value: str, quoted: tuple[bool, ...], is_quoted: bool, now: dt.datetime
+) -> Node:
     kind = FIELD_KINDS.get(field)
     if kind == "int" or kind == "float":
         return _number_node(field, kind, value)
@@ -390,7 +419,7 @@ def _lora_node(value: str, quoted: tuple[bool, ...]) -> Lora:
         raise _InvalidTermError("expected a LoRA name before '@'")
     if at < 0:
         return Lora(name, _is_glob(name))
-    strength = _number_node("the LoRA strength", "float", value[at + 1:])
+    strength = _number_node("the LoRA strength", "float", value[at + 1 :])
     if isinstance(strength, Range):
         return Lora(name, _is_glob(name), strength.low, strength.high)
     if strength.op in (">", "<"):
@@ -406,15 +435,18 @@ def _is_glob(value: str) -> bool:
 
 def _split_bounds(field: str, value: str, expected: str) -> tuple[str, str, str | None]:
     """Split ``>=5`` into (">=", "5", None) and ``20..30`` into ("", "20", "30")."""
-    op = value[:len(value) - len(value.lstrip("<>=!"))]
-    rest = value[len(op):]
+    op = value[: len(value) - len(value.lstrip("<>=!"))]
+    rest = value[len(op) :]
     if op not in _OPERATORS:
-        raise _InvalidTermError(f"unknown operator {op!r} for {field}: use =, >, >=, <, <=,"
-                                " a range like 20..30, or -term to negate")
+        raise _InvalidTermError(
+            f"unknown operator {op!r} for {field}: use =, >, >=, <, <=,"
+            " a range like 20..30, or -term to negate"
+        )
     if ".." not in rest:
         if not rest:
-            raise _InvalidTermError(f"expected {expected} for {field}"
-                                    + (f" after {op!r}" if op else ""))
+            raise _InvalidTermError(
+                f"expected {expected} for {field}" + (f" after {op!r}" if op else "")
+            )
         return op, rest, None
     if op:
         raise _InvalidTermError(f"an operator cannot be combined with a range for {field}")
@@ -456,8 +488,12 @@ def _date_node(value: str, now: dt.datetime) -> DateRange:
     high: dt.datetime | None
     if second is None:
         start, end = _period(first, now, is_alone=op in ("", "="))
-        low, high = {">": (end, None), ">=": (start, None), "<": (None, start),
-                     "<=": (None, end)}.get(op, (start, end))
+        low, high = {
+            ">": (end, None),
+            ">=": (start, None),
+            "<": (None, start),
+            "<=": (None, end),
+        }.get(op, (start, end))
     else:
         low = _period(first, now, is_alone=False)[0] if first else None
         high = _period(second, now, is_alone=False)[1] if second else None
@@ -488,15 +524,22 @@ def _period(text: str, now: dt.datetime, *, is_alone: bool) -> tuple[dt.datetime
             return _absolute_period(absolute)
     except (ValueError, OverflowError) as exc:
         raise _InvalidTermError(f"invalid date {text!r}: {exc}") from exc
-    raise _InvalidTermError("expected a date like 2025-10-13, 2025-10, 2025-10-13T15:05,"
-                            f" today or -7d, got {text!r}")
+    raise _InvalidTermError(
+        f"expected a date like 2025-10-13, 2025-10, 2025-10-13T15:05, today or -7d, got {text!r}"
+    )
 
 
 def _absolute_period(match: re.Match[str]) -> tuple[dt.datetime, dt.datetime]:
     year = int(match[1])
     month, day, hour, minute, second = (None if g is None else int(g) for g in match.groups()[1:])
-    start = dt.datetime(year, 1 if month is None else month, 1 if day is None else day,
-                        hour or 0, minute or 0, second or 0)
+    start = dt.datetime(
+        year,
+        1 if month is None else month,
+        1 if day is None else day,
+        hour or 0,
+        minute or 0,
+        second or 0,
+    )
     if month is None:
         return start, start.replace(year=year + 1)
     if day is None:
@@ -521,8 +564,7 @@ def unparse(node: Node) -> str:
 def _unparse(node: Node) -> str:
     match node:
         case And(nodes):
-            return " ".join(f"({_unparse(n)})" if isinstance(n, Or) else _unparse(n)
-                            for n in nodes)
+            return " ".join(f"({_unparse(n)})" if isinstance(n, Or) else _unparse(n) for n in nodes)
         case Or(nodes):
             return " OR ".join(_unparse(n) for n in nodes)
         case Not(child):
@@ -535,9 +577,15 @@ def _unparse(node: Node) -> str:
             is_generic = field not in FIELD_KINDS
             return f"{field}:{_unparse_value(value, is_generic=is_generic)}"
         case Lora(name, _, low, high):
-            strength = "" if low is None and high is None else (
-                f"@{_unparse_number(low)}" if low == high
-                else f"@{_unparse_number(low)}..{_unparse_number(high)}")
+            strength = (
+                ""
+                if low is None and high is None
+                else (
+                    f"@{_unparse_number(low)}"
+                    if low == high
+                    else f"@{_unparse_number(low)}..{_unparse_number(high)}"
+                )
+            )
             return f"lora:{_unparse_value(name)}{strength}"
         case Compare(field, op, value):
             return f"{field}:{'' if op == '=' else op}{_unparse_number(value)}"

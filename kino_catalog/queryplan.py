@@ -98,8 +98,7 @@ def _conjuncts(node: Node) -> list[Node]:
 
 
 def _is_word(node: Node) -> bool:
-    return isinstance(node, Text) and node.field in FTS_COLUMNS and not needs_substring(
-        node.value)
+    return isinstance(node, Text) and node.field in FTS_COLUMNS and not needs_substring(node.value)
 
 
 def _fts_matches(conn: Connection, words: list[Text], cap: int) -> int:
@@ -108,8 +107,11 @@ def _fts_matches(conn: Connection, words: list[Text], cap: int) -> int:
     Counting stops early, so a word in 70% of a million prompts costs a few
     ms to rule out, where FTS5's vocabulary table would walk its whole list.
     """
-    matching = select(fts.c.rowid).where(
-        literal_column("frames_fts").op("MATCH")(_all_of(words))).limit(cap)
+    matching = (
+        select(fts.c.rowid)
+        .where(literal_column("frames_fts").op("MATCH")(_all_of(words)))
+        .limit(cap)
+    )
     return int(conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one())
 
 
@@ -130,7 +132,8 @@ class _Builder:
         if _is_word(node):
             assert isinstance(node, Text)
             return exists().where(
-                literal_column("frames_fts").op("MATCH")(fts_phrase(node)), fts.c.rowid == f.id)
+                literal_column("frames_fts").op("MATCH")(fts_phrase(node)), fts.c.rowid == f.id
+            )
         if isinstance(node, Not) and _is_word(node.node):
             return not_(self._probed(node.node))
         return self.compiler.compile(node)
@@ -143,8 +146,12 @@ class _Builder:
             return candidates[0] if candidates else None
 
         def uses(node: Lora) -> int:
-            capped = select(loras.c.frame_id).where(
-                loras.c.key == normalise_name(node.name)).limit(10_000).subquery()
+            capped = (
+                select(loras.c.frame_id)
+                .where(loras.c.key == normalise_name(node.name))
+                .limit(10_000)
+                .subquery()
+            )
             return int(self.conn.execute(select(func.count()).select_from(capped)).scalar_one())
 
         return min(candidates, key=uses)
@@ -153,12 +160,21 @@ class _Builder:
         """FROM loras JOIN frames, one row per frame (its first use of the LoRA)."""
         other = _earlier_use
         earlier = exists().where(
-            other.c.frame_id == loras.c.frame_id, lora_condition(driver, self.dialect, other),
-            tuple_(other.c.role, other.c.position) < tuple_(loras.c.role, loras.c.position))
-        dates = [date_condition(n, loras.c.generated_at, self.dialect) for n in rest
-                 if isinstance(n, DateRange)]
-        condition = and_(lora_condition(driver, self.dialect), not_(earlier), *dates,
-                         self.where(rest, probe_text=True))
+            other.c.frame_id == loras.c.frame_id,
+            lora_condition(driver, self.dialect, other),
+            tuple_(other.c.role, other.c.position) < tuple_(loras.c.role, loras.c.position),
+        )
+        dates = [
+            date_condition(n, loras.c.generated_at, self.dialect)
+            for n in rest
+            if isinstance(n, DateRange)
+        ]
+        condition = and_(
+            lora_condition(driver, self.dialect),
+            not_(earlier),
+            *dates,
+            self.where(rest, probe_text=True),
+        )
         joined = loras.join(frames, f.id == loras.c.frame_id).join(roots, f.root_id == roots.c.id)
         return joined, condition
 
@@ -172,8 +188,14 @@ def _equality(nodes: list[Node], field: str) -> Node | None:
     return None
 
 
-def search_statement(conn: Connection, node: Node, *, sort: str = "newest",
-                     limit: int | None = None, query: str | None = None) -> Plan:
+def search_statement(
+    conn: Connection,
+    node: Node,
+    *,
+    sort: str = "newest",
+    limit: int | None = None,
+    query: str | None = None,
+) -> Plan:
     """The SELECT of frame columns for a search, with the access path chosen for it.
 
     Raises:
@@ -188,50 +210,88 @@ def search_statement(conn: Connection, node: Node, *, sort: str = "newest",
     if sort == "relevance" and words and b.dialect == "sqlite":
         # FTS5 ranks every match in one pass; a correlated rank per frame would
         # cost a probe (~50 us) per match.
-        ranked = select(fts.c.rowid, fts.c.rank).where(literal_column("frames_fts").op("MATCH")(
-            _all_of(words))).subquery()  # type: ignore[arg-type]
-        return Plan("relevance", base.select_from(frames_roots.join(
-            ranked, ranked.c.rowid == f.id)).where(b.where(nodes)).order_by(
-            ranked.c.rank, *order_by("newest")).limit(limit))
+        ranked = (
+            select(fts.c.rowid, fts.c.rank)
+            .where(literal_column("frames_fts").op("MATCH")(_all_of(words)))
+            .subquery()
+        )  # type: ignore[arg-type]
+        return Plan(
+            "relevance",
+            base.select_from(frames_roots.join(ranked, ranked.c.rowid == f.id))
+            .where(b.where(nodes))
+            .order_by(ranked.c.rank, *order_by("newest"))
+            .limit(limit),
+        )
     if sort == "relevance" and words:
-        return Plan("relevance", base.select_from(frames_roots).where(b.where(nodes)).order_by(
-            _relevance(b.dialect, words), *order_by("newest")).limit(limit))
+        return Plan(
+            "relevance",
+            base.select_from(frames_roots)
+            .where(b.where(nodes))
+            .order_by(_relevance(b.dialect, words), *order_by("newest"))
+            .limit(limit),
+        )
     if sort == "relevance":
         orders = order_by("newest")
         sort = "newest"
     is_time = sort in _TIME_SORTS
     if not is_time or _equality(nodes, "seed") is not None:
-        return Plan("filter", base.select_from(frames_roots).where(b.where(nodes))
-                    .order_by(*orders).limit(limit))
+        return Plan(
+            "filter",
+            base.select_from(frames_roots).where(b.where(nodes)).order_by(*orders).limit(limit),
+        )
     if b.dialect == "sqlite" and words and limit and len(words) == len(nodes):
         recent = _recent_ids(conn, words, limit, sort)  # type: ignore[arg-type]
         if recent is not None:
-            return Plan("fts-recent", base.select_from(frames_roots).where(f.id.in_(recent))
-                        .order_by(*orders).limit(limit))
+            return Plan(
+                "fts-recent",
+                base.select_from(frames_roots)
+                .where(f.id.in_(recent))
+                .order_by(*orders)
+                .limit(limit),
+            )
     if b.dialect == "sqlite" and words and limit:
         if _is_set_cheaper(conn, words, limit):  # type: ignore[arg-type]
             if len(words) == len(nodes):  # words only: sort candidates on a covering index
                 newest = _newest_matching(words, limit, sort)  # type: ignore[arg-type]
-                return Plan("fts-set", base.select_from(frames_roots).where(f.id.in_(newest))
-                            .order_by(*orders).limit(limit))
-            return Plan("fts-set", base.select_from(frames_roots).where(b.where(nodes))
-                        .order_by(*orders).limit(limit))
+                return Plan(
+                    "fts-set",
+                    base.select_from(frames_roots)
+                    .where(f.id.in_(newest))
+                    .order_by(*orders)
+                    .limit(limit),
+                )
+            return Plan(
+                "fts-set",
+                base.select_from(frames_roots).where(b.where(nodes)).order_by(*orders).limit(limit),
+            )
     driver = b.lora_driver(nodes)
     if driver is not None:
         rest = [n for n in nodes if n is not driver]
         joined, condition = b.lora_from(driver, rest)
         direction = "desc" if sort == "newest" else "asc"
-        lora_order = [getattr(loras.c.generated_at, direction)(),
-                      getattr(loras.c.frame_id, direction)()]
-        return Plan("lora", base.select_from(joined).where(condition)
-                    .order_by(*lora_order).limit(limit))
+        lora_order = [
+            getattr(loras.c.generated_at, direction)(),
+            getattr(loras.c.frame_id, direction)(),
+        ]
+        return Plan(
+            "lora", base.select_from(joined).where(condition).order_by(*lora_order).limit(limit)
+        )
     for field in ("model", "project"):
         if _equality(nodes, field) is not None:
-            return Plan(field, base.select_from(frames_roots)
-                        .where(b.where(nodes, probe_text=bool(limit)))
-                        .order_by(*orders).limit(limit))
-    return Plan("time", base.select_from(frames_roots)
-                .where(b.where(nodes, probe_text=bool(limit))).order_by(*orders).limit(limit))
+            return Plan(
+                field,
+                base.select_from(frames_roots)
+                .where(b.where(nodes, probe_text=bool(limit)))
+                .order_by(*orders)
+                .limit(limit),
+            )
+    return Plan(
+        "time",
+        base.select_from(frames_roots)
+        .where(b.where(nodes, probe_text=bool(limit)))
+        .order_by(*orders)
+        .limit(limit),
+    )
 
 
 def _is_set_cheaper(conn: Connection, words: list[Text], limit: int) -> bool:
@@ -287,20 +347,30 @@ def _recent_ids(conn: Connection, words: list[Text], limit: int, sort: str) -> l
     way, past, beyond = ("DESC", ">", "<") if newest else ("ASC", "<", ">")
     matching = "SELECT rowid FROM frames_fts WHERE frames_fts MATCH :words"
     candidates_max = limit * _RECENT_CANDIDATES
-    candidates = conn.execute(text(
-        "SELECT id, generated_at FROM frames INDEXED BY ix_frames_id_generated_at WHERE id IN "
-        f"({matching} ORDER BY rowid {way} LIMIT :k) ORDER BY generated_at {way}, id {way}"
-    ), {"words": _all_of(words), "k": candidates_max}).all()
+    candidates = conn.execute(
+        text(
+            "SELECT id, generated_at FROM frames INDEXED BY ix_frames_id_generated_at WHERE id IN "
+            f"({matching} ORDER BY rowid {way} LIMIT :k) ORDER BY generated_at {way}, id {way}"
+        ),
+        {"words": _all_of(words), "k": candidates_max},
+    ).all()
     first = [int(row[0]) for row in candidates[:limit]]
     if len(candidates) < candidates_max:
         return first
     ids = [int(row[0]) for row in candidates]
-    edge = {"words": _all_of(words), "edge_time": candidates[limit - 1][1],
-            "edge_id": min(ids) if newest else max(ids)}
+    edge = {
+        "words": _all_of(words),
+        "edge_time": candidates[limit - 1][1],
+        "edge_id": min(ids) if newest else max(ids),
+    }
     strays = f"FROM frames INDEXED BY ix_frames_generated_at WHERE generated_at {past} :edge_time"
-    walked, stray_count = conn.execute(text(
-        f"SELECT count(*), count(CASE WHEN id {beyond} :edge_id THEN 1 END) FROM "
-        f"(SELECT id {strays} LIMIT :walk)"), {**edge, "walk": limit * _RECENT_WALK}).one()
+    walked, stray_count = conn.execute(
+        text(
+            f"SELECT count(*), count(CASE WHEN id {beyond} :edge_id THEN 1 END) FROM "
+            f"(SELECT id {strays} LIMIT :walk)"
+        ),
+        {**edge, "walk": limit * _RECENT_WALK},
+    ).one()
     if walked >= limit * _RECENT_WALK:
         return None
     if not stray_count:
@@ -308,14 +378,18 @@ def _recent_ids(conn: Connection, words: list[Text], limit: int, sort: str) -> l
     is_probed, cost = _stray_cost(ids, stray_count, _last_id(conn), limit, newest=newest)
     if cost is None:
         return None
-    check = ("EXISTS (SELECT 1 FROM frames_fts WHERE frames_fts MATCH :words AND rowid = frames.id)"
-             if is_probed else f"id IN ({matching} AND rowid {beyond} :edge_id)")
+    check = (
+        "EXISTS (SELECT 1 FROM frames_fts WHERE frames_fts MATCH :words AND rowid = frames.id)"
+        if is_probed
+        else f"id IN ({matching} AND rowid {beyond} :edge_id)"
+    )
     found = conn.execute(text(f"SELECT id {strays} AND id {beyond} :edge_id AND {check}"), edge)
     return first + [int(i) for i in found.scalars()]
 
 
-def _stray_cost(ids: list[int], strays: int, last_id: int, limit: int, *,
-                newest: bool) -> tuple[bool, float | None]:
+def _stray_cost(
+    ids: list[int], strays: int, last_id: int, limit: int, *, newest: bool
+) -> tuple[bool, float | None]:
     """How to check the strays (probe each, or intersect) and its cost in us; None if too dear.
 
     The candidates' id span gives the words' share of frames, hence how many
@@ -338,11 +412,15 @@ def _newest_matching(words: list[Text], limit: int, sort: str) -> Any:
     JSON, often on overflow pages) just to read its time.  Values stay bound.
     """
     direction = "DESC" if sort == "newest" else "ASC"
-    return text(
-        "SELECT id FROM frames INDEXED BY ix_frames_id_generated_at WHERE id IN "
-        "(SELECT rowid FROM frames_fts WHERE frames_fts MATCH :words) "
-        f"ORDER BY generated_at {direction}, id {direction} LIMIT :limit"
-    ).bindparams(limit=limit, words=_all_of(words)).columns(column("id"))
+    return (
+        text(
+            "SELECT id FROM frames INDEXED BY ix_frames_id_generated_at WHERE id IN "
+            "(SELECT rowid FROM frames_fts WHERE frames_fts MATCH :words) "
+            f"ORDER BY generated_at {direction}, id {direction} LIMIT :limit"
+        )
+        .bindparams(limit=limit, words=_all_of(words))
+        .columns(column("id"))
+    )
 
 
 def _all_of(words: list[Text]) -> str:
@@ -353,8 +431,13 @@ def _all_of(words: list[Text]) -> str:
 def _relevance(dialect: str, words: list[Node]) -> Any:
     """Best-first on PostgreSQL: the sum of ts_rank over the query's words."""
     compiler = Compiler(dialect)
-    ranks = [func.ts_rank(pg_vector(getattr(f, FTS_COLUMNS[w.field])),  # type: ignore[attr-defined]
-                          compiler.pg_tsquery(w)) for w in words]  # type: ignore[arg-type]
+    ranks = [
+        func.ts_rank(
+            pg_vector(getattr(f, FTS_COLUMNS[w.field])),  # type: ignore[attr-defined]
+            compiler.pg_tsquery(w),
+        )
+        for w in words
+    ]  # type: ignore[arg-type]
     total: Any = ranks[0]
     for rank in ranks[1:]:
         total = total + rank
@@ -376,7 +459,16 @@ def count_statement(conn: Connection, node: Node, query: str | None = None) -> S
     condition = lora_condition(driver, b.dialect)
     if not rest:  # the covering index alone answers it
         return select(func.count(func.distinct(loras.c.frame_id))).where(condition)
-    return select(func.count(func.distinct(loras.c.frame_id))).select_from(
-        loras.join(frames, f.id == loras.c.frame_id)).where(
-        condition, *(date_condition(n, loras.c.generated_at, b.dialect) for n in rest
-                     if isinstance(n, DateRange)), b.where(rest))
+    return (
+        select(func.count(func.distinct(loras.c.frame_id)))
+        .select_from(loras.join(frames, f.id == loras.c.frame_id))
+        .where(
+            condition,
+            *(
+                date_condition(n, loras.c.generated_at, b.dialect)
+                for n in rest
+                if isinstance(n, DateRange)
+            ),
+            b.where(rest),
+        )
+    )

@@ -36,10 +36,20 @@ __all__ = [
 
 # Parameters that get a typed column on `frames` (or rows in `loras`); every
 # other key of `parameters` goes to the generic `parameters` table.
-TYPED_PARAMETERS = frozenset({
-    "prompt", "negative_prompt", "model_name", "sampler", "scheduler",
-    "seed", "steps", "cfg_scale", "width", "height",
-})
+TYPED_PARAMETERS = frozenset(
+    {
+        "prompt",
+        "negative_prompt",
+        "model_name",
+        "sampler",
+        "scheduler",
+        "seed",
+        "steps",
+        "cfg_scale",
+        "width",
+        "height",
+    }
+)
 
 _MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
 _FOLD = re.compile(r"[\s_-]+")
@@ -126,8 +136,14 @@ def parse_timestamp(value: str | None) -> dt.datetime | None:
         return None
     if len(value) == 15 and value[8] == "_" and value.replace("_", "", 1).isdigit():
         try:  # strptime is ~20x slower, and this runs once per frame
-            return dt.datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]),
-                               int(value[9:11]), int(value[11:13]), int(value[13:15]))
+            return dt.datetime(
+                int(value[0:4]),
+                int(value[4:6]),
+                int(value[6:8]),
+                int(value[9:11]),
+                int(value[11:13]),
+                int(value[13:15]),
+            )
         except ValueError:
             return None
     try:
@@ -144,6 +160,7 @@ def parse_timestamp(value: str | None) -> dt.datetime | None:
 # ranges and sorting stay exact at any size on SQLite and PostgreSQL alike:
 # "1" + 3-digit length + digits for n >= 0, "0" + complemented length and
 # nine's-complemented digits for n < 0.
+
 
 def encode_int_key(value: int) -> str:
     """Encode an int as an order-preserving digit string (see above)."""
@@ -167,18 +184,26 @@ _NINES = str.maketrans("0123456789", "9876543210")
 
 # ---------------------------------------------------------------- parsing
 
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
     return (_is_int(value) or isinstance(value, float)) and not (
-        isinstance(value, float) and not math.isfinite(value))
+        isinstance(value, float) and not math.isfinite(value)
+    )
 
 
 def _describe(value: Any) -> str:
-    kind = {str: "a string", bool: "a boolean", list: "a list", dict: "an object",
-            float: "a number", int: "an integer"}.get(type(value), type(value).__name__)
+    kind = {
+        str: "a string",
+        bool: "a boolean",
+        list: "a list",
+        dict: "an object",
+        float: "a number",
+        int: "an integer",
+    }.get(type(value), type(value).__name__)
     shown = repr(value) if isinstance(value, (str, int, float)) else ""
     if len(shown) > 40:
         shown = shown[:37] + "..."
@@ -229,11 +254,14 @@ class _Checker:
 def is_lora_list(key: str, value: Any) -> bool:
     """`loras` (whatever its value: a wrong type is an error) or a plugin's `*_loras` list."""
     return (key == "loras" and value is not None) or (
-        key.endswith("_loras") and isinstance(value, list))
+        key.endswith("_loras") and isinstance(value, list)
+    )
 
 
-def _split_parameters(params: dict[str, Any], check: _Checker,
-                      ) -> tuple[tuple[LoraUse, ...], tuple[tuple[str, Any], ...]]:
+def _split_parameters(
+    params: dict[str, Any],
+    check: _Checker,
+) -> tuple[tuple[LoraUse, ...], tuple[tuple[str, Any], ...]]:
     """One pass over ``parameters``: LoRA uses, and the keys without a typed column."""
     uses: list[LoraUse] = []
     extra: list[tuple[str, Any]] = []
@@ -261,9 +289,16 @@ def _lora_uses(role: str, items: Any, check: _Checker) -> list[LoraUse]:
         name = check.str_(item, "lora_name", at) or check.str_(item, "name", at)
         if not name:
             raise SidecarSchemaError(check.path, f"{at}lora_name is missing")
-        uses.append(LoraUse(role, position, name, normalise_name(name),
-                            check.number(item, "strength_model", at),
-                            check.number(item, "strength_clip", at)))
+        uses.append(
+            LoraUse(
+                role,
+                position,
+                name,
+                normalise_name(name),
+                check.number(item, "strength_model", at),
+                check.number(item, "strength_clip", at),
+            )
+        )
     return uses
 
 
@@ -318,8 +353,9 @@ def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> Fr
         generated_at=parse_timestamp(timestamp),
         task_id=check.id_(doc, "task_id"),
         # Kino's in-place regeneration drops project_id; its file name keeps it.
-        project_id=_first_not_none(check.id_(doc, "project_id"),
-                                   project_from_name(os.path.basename(path))),
+        project_id=_first_not_none(
+            check.id_(doc, "project_id"), project_from_name(os.path.basename(path))
+        ),
         kino_frame_id=check.id_(doc, "frame_id"),
         prompt=check.str_(params, "prompt", p),
         negative_prompt=check.str_(params, "negative_prompt", p),

@@ -95,8 +95,10 @@ def parse_strengths(items: Iterable[str]) -> dict[str, float]:
     Raises:
         UsageError: a strength that is not a finite number.
     """
-    return {name: _to_float("--set-lora " + name, text)
-            for name, text in parse_assignments(items, "--set-lora").items()}
+    return {
+        name: _to_float("--set-lora " + name, text)
+        for name, text in parse_assignments(items, "--set-lora").items()
+    }
 
 
 # ---------------------------------------------------------------- values
@@ -194,16 +196,20 @@ def apply_edits(parameters: dict[str, Any], plugin: str, edits: Edits) -> dict[s
     params = copy.deepcopy(parameters)
     for key, value in edits.overrides.items():
         if key not in params and not edits.allow_new_keys:
-            raise UsageError(f"--set {key}: the frame has no parameter {key!r} "
-                             "(use --allow-new-keys to add it)")
+            raise UsageError(
+                f"--set {key}: the frame has no parameter {key!r} (use --allow-new-keys to add it)"
+            )
         original = params.get(key)
         if key == "seed" and isinstance(value, str):
             seed = _seed(plugin, original, value, edits.rng)
             if seed is not None:
                 params[key] = seed
                 continue
-        params[key] = convert(key, original, value) if key in params else (
-            _guess(value) if isinstance(value, str) else value)
+        params[key] = (
+            convert(key, original, value)
+            if key in params
+            else (_guess(value) if isinstance(value, str) else value)
+        )
     for name in edits.drop_loras:
         _drop_lora(params, name, edits.allow_new_keys)
     for name, strength in edits.set_loras.items():
@@ -212,13 +218,19 @@ def apply_edits(parameters: dict[str, Any], plugin: str, edits: Edits) -> dict[s
 
 
 def _lora_lists(params: dict[str, Any]) -> list[tuple[str, list[Any]]]:
-    return [(role, items) for role, items in params.items()
-            if is_lora_list(role, items) and isinstance(items, list)]
+    return [
+        (role, items)
+        for role, items in params.items()
+        if is_lora_list(role, items) and isinstance(items, list)
+    ]
 
 
 def _item_key(item: Any) -> str | None:
-    name = item if isinstance(item, str) else (
-        item.get("lora_name", item.get("name")) if isinstance(item, dict) else None)
+    name = (
+        item
+        if isinstance(item, str)
+        else (item.get("lora_name", item.get("name")) if isinstance(item, dict) else None)
+    )
     return normalise_name(name) if isinstance(name, str) else None
 
 
@@ -248,8 +260,9 @@ def _set_lora(params: dict[str, Any], name: str, strength: float, is_lenient: bo
     if found:
         return
     if not is_lenient:
-        raise UsageError(f"--set-lora {name}: the frame uses no such LoRA "
-                         "(use --allow-new-keys to add it)")
+        raise UsageError(
+            f"--set-lora {name}: the frame uses no such LoRA (use --allow-new-keys to add it)"
+        )
     if "loras" not in params and lists:
         roles = ", ".join(role for role, _ in lists)
         raise UsageError(f"--set-lora {name}: cannot tell which list ({roles}) should get it")
@@ -275,9 +288,14 @@ def _name(sidecar: str | None, plugin: str) -> str:
     return f"regenerate {stem}"
 
 
-def request_from_document(document: dict[str, Any], *, sidecar: str | None = None,
-                          project_id: int | None = None, edits: Edits | None = None,
-                          extra_source: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def request_from_document(
+    document: dict[str, Any],
+    *,
+    sidecar: str | None = None,
+    project_id: int | None = None,
+    edits: Edits | None = None,
+    extra_source: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The Kino task body that reproduces a sidecar document (see DESIGN.md §6).
 
     ``project_id`` is the fallback when the document has none (Kino's
@@ -300,8 +318,12 @@ def request_from_document(document: dict[str, Any], *, sidecar: str | None = Non
         "timestamp": document.get("timestamp"),
     }
     source.update(extra_source or {})
-    return {"name": _name(sidecar, plugin), "type": plugin,
-            "data": {"parameters": params, "project_id": project_id}, "source": source}
+    return {
+        "name": _name(sidecar, plugin),
+        "type": plugin,
+        "data": {"parameters": params, "project_id": project_id},
+        "source": source,
+    }
 
 
 def request_from_preset(preset: Preset, edits: Edits) -> dict[str, Any]:
@@ -317,50 +339,68 @@ def request_from_preset(preset: Preset, edits: Edits) -> dict[str, Any]:
     """
     missing = preset.missing(dict(edits.overrides))
     if missing:
-        raise UsageError(f"preset {preset.name!r} leaves {', '.join(missing)} open: "
-                         f"give {' '.join(f'--set {key}=...' for key in missing)}")
-    new = [key for key in edits.overrides
-           if key not in preset.parameters and key not in preset.open_keys]
+        raise UsageError(
+            f"preset {preset.name!r} leaves {', '.join(missing)} open: "
+            f"give {' '.join(f'--set {key}=...' for key in missing)}"
+        )
+    new = [
+        key
+        for key in edits.overrides
+        if key not in preset.parameters and key not in preset.open_keys
+    ]
     if new and not edits.allow_new_keys:
-        raise UsageError(f"preset {preset.name!r} has no {', '.join(map(repr, new))} "
-                         "(use --allow-new-keys to add it)")
+        raise UsageError(
+            f"preset {preset.name!r} has no {', '.join(map(repr, new))} "
+            "(use --allow-new-keys to add it)"
+        )
     if not preset.plugin:
-        raise UsageError(f"preset {preset.name!r} does not name its plugin; save it from a "
-                         "frame or a sidecar file")
+        raise UsageError(
+            f"preset {preset.name!r} does not name its plugin; save it from a "
+            "frame or a sidecar file"
+        )
     return request_from_document(
-        preset.as_document(), edits=dataclasses.replace(edits, allow_new_keys=True),
-        extra_source={"preset": preset.path})
+        preset.as_document(),
+        edits=dataclasses.replace(edits, allow_new_keys=True),
+        extra_source={"preset": preset.path},
+    )
 
 
 def request_from_frame(frame: Frame, edits: Edits | None = None) -> dict[str, Any]:
     """The Kino task body for a catalogued frame."""
     return request_from_document(
-        frame.document, sidecar=frame.sidecar_path, project_id=frame.project_id, edits=edits,
-        extra_source={"image": frame.image_path, "catalog_id": frame.id})
+        frame.document,
+        sidecar=frame.sidecar_path,
+        project_id=frame.project_id,
+        edits=edits,
+        extra_source={"image": frame.image_path, "catalog_id": frame.id},
+    )
 
 
-def _request_from_value(value: Any, path: str, where: str,
-                        edits: Edits | None) -> dict[str, Any]:
+def _request_from_value(value: Any, path: str, where: str, edits: Edits | None) -> dict[str, Any]:
     """A parsed JSON value from a --from file: a saved request or a saved sidecar."""
     if isinstance(value, dict) and "type" in value and isinstance(value.get("data"), dict):
         if not isinstance(value["type"], str) or not isinstance(
-                value["data"].get("parameters"), dict):
+            value["data"].get("parameters"), dict
+        ):
             raise UsageError(f"{where}: a request needs a plugin `type` and `data.parameters`")
         request = copy.deepcopy(value)  # anything else it carries goes to Kino unchanged
         if edits is not None and not edits.is_empty:
             request["data"]["parameters"] = apply_edits(
-                value["data"]["parameters"], value["type"], edits)
+                value["data"]["parameters"], value["type"], edits
+            )
         return request
     try:
         parse_record(value, where)
     except SidecarError as exc:  # NotASidecarError included: the user named this file
-        raise UsageError(f"{where}: not a Kino sidecar or regeneration request "
-                         f"({exc.reason})") from exc
+        raise UsageError(
+            f"{where}: not a Kino sidecar or regeneration request ({exc.reason})"
+        ) from exc
     return request_from_document(value, sidecar=os.path.abspath(path), edits=edits)
 
 
-def read_request_files(paths: Iterable[str | os.PathLike[str]],
-                       edits: Edits | None = None) -> Iterator[dict[str, Any]]:
+def read_request_files(
+    paths: Iterable[str | os.PathLike[str]], edits: Edits | None = None
+) -> Iterator[dict[str, Any]]:
     """Requests from saved sidecars or request files (one object, an array, or JSON lines).
 
     JSON-lines files are read a line at a time, so a batch written by

@@ -48,9 +48,23 @@ if TYPE_CHECKING:
 __all__ = ["REPORT_VERSION", "SECTIONS", "build_report"]
 
 REPORT_VERSION = 1
-SECTIONS = ("summary", "per_day", "per_week", "plugins", "models", "loras", "lora_lists",
-            "samplers", "schedulers", "steps", "cfg_scale", "resolutions", "seeds_reused",
-            "missing_images", "errors")
+SECTIONS = (
+    "summary",
+    "per_day",
+    "per_week",
+    "plugins",
+    "models",
+    "loras",
+    "lora_lists",
+    "samplers",
+    "schedulers",
+    "steps",
+    "cfg_scale",
+    "resolutions",
+    "seeds_reused",
+    "missing_images",
+    "errors",
+)
 
 _frames = Frame.__table__
 _loras = Lora.__table__
@@ -71,14 +85,14 @@ def _float(value: Any) -> float | None:
 class _Report:
     """One report's queries, sharing a connection and the scope's conditions."""
 
-    def __init__(self, conn: Connection, project_id: int | None, top: int,
-                 list_limit: int) -> None:
+    def __init__(self, conn: Connection, project_id: int | None, top: int, list_limit: int) -> None:
         self.conn = conn
         self.project_id = project_id
         self.top = top
         self.list_limit = list_limit
         self.scope: ColumnElement[bool] = (
-            f.project_id == project_id if project_id is not None else true())
+            f.project_id == project_id if project_id is not None else true()
+        )
 
     def rows(self, stmt: Any) -> list[Any]:
         return list(self.conn.execute(stmt))
@@ -96,27 +110,32 @@ class _Report:
     def summary(self, facets: list[tuple[Any, ...]]) -> dict[str, Any]:
         # MIN and MAX alone are each one probe of the generated_at index; with
         # other aggregates beside them SQLite would scan the table instead.
-        first = self.conn.execute(select(func.min(f.generated_at)).where(self.scope)
-                                  ).scalar_one()
-        last = self.conn.execute(select(func.max(f.generated_at)).where(self.scope)
-                                 ).scalar_one()
-        projects = self.conn.execute(select(func.count(func.distinct(f.project_id)))
-                                     .where(self.scope)).scalar_one()
-        models = self.conn.execute(select(func.count(func.distinct(f.model_key)))
-                                   .where(self.scope)).scalar_one()
+        first = self.conn.execute(select(func.min(f.generated_at)).where(self.scope)).scalar_one()
+        last = self.conn.execute(select(func.max(f.generated_at)).where(self.scope)).scalar_one()
+        projects = self.conn.execute(
+            select(func.count(func.distinct(f.project_id))).where(self.scope)
+        ).scalar_one()
+        models = self.conn.execute(
+            select(func.count(func.distinct(f.model_key))).where(self.scope)
+        ).scalar_one()
         # Two statements, so each COUNT(DISTINCT) reads its own covering index.
-        loras = self.conn.execute(self.lora_scope(select(func.count(func.distinct(lo.key))))
-                                  ).scalar_one()
+        loras = self.conn.execute(
+            self.lora_scope(select(func.count(func.distinct(lo.key))))
+        ).scalar_one()
         # GROUP BY walks the primary key (frame_id first) in order; COUNT(DISTINCT)
         # would sort 1.5M uses in a temporary tree first (0.5 s against 8 s at 1M).
         per_frame = self.lora_scope(select(lo.frame_id).group_by(lo.frame_id)).subquery()
-        with_loras = self.conn.execute(select(func.count()).select_from(per_frame)
-                                       ).scalar_one()
-        return {"frames": sum(row[-1] for row in facets), "projects": projects,
-                "first_generated_at": _iso(first), "last_generated_at": _iso(last),
-                "models": models, "loras": loras, "frames_with_loras": with_loras,
-                "missing_images": sum(row[-1] for row in facets if row[-2] is False
-                                      or row[-2] == 0)}
+        with_loras = self.conn.execute(select(func.count()).select_from(per_frame)).scalar_one()
+        return {
+            "frames": sum(row[-1] for row in facets),
+            "projects": projects,
+            "first_generated_at": _iso(first),
+            "last_generated_at": _iso(last),
+            "models": models,
+            "loras": loras,
+            "frames_with_loras": with_loras,
+            "missing_images": sum(row[-1] for row in facets if row[-2] is False or row[-2] == 0),
+        }
 
     def per_day(self) -> list[dict[str, Any]]:
         if self.conn.dialect.name == "postgresql":
@@ -128,13 +147,22 @@ class _Report:
     def models(self) -> list[dict[str, Any]]:
         # model_key is indexed; the name shown is the first spelling found for
         # each top key, so the GROUP BY never touches the wide rows.
-        top = self.rows(select(f.model_key, func.count().label("n")).where(self.scope)
-                        .group_by(f.model_key).order_by(func.count().desc(), f.model_key)
-                        .limit(self.top))
+        top = self.rows(
+            select(f.model_key, func.count().label("n"))
+            .where(self.scope)
+            .group_by(f.model_key)
+            .order_by(func.count().desc(), f.model_key)
+            .limit(self.top)
+        )
         found = []
         for key, frames in top:
-            name = None if key is None else self.conn.execute(
-                select(f.model_name).where(f.model_key == key).limit(1)).scalar_one()
+            name = (
+                None
+                if key is None
+                else self.conn.execute(
+                    select(f.model_name).where(f.model_key == key).limit(1)
+                ).scalar_one()
+            )
             found.append({"model": name, "key": key, "frames": frames})
         return found
 
@@ -145,20 +173,41 @@ class _Report:
         # there: going through it means a random row lookup per use of a
         # common LoRA, several times slower at 1M frames than reading in order.
         frames = func.count(func.distinct(lo.frame_id))
-        top = self.rows(self.lora_scope(
-            select(lo.key, frames).group_by(lo.key).order_by(frames.desc(), lo.key)
-            .limit(self.top)))
+        top = self.rows(
+            self.lora_scope(
+                select(lo.key, frames)
+                .group_by(lo.key)
+                .order_by(frames.desc(), lo.key)
+                .limit(self.top)
+            )
+        )
         keys = [key for key, _n in top]
         unindexed = lo.key.op("||")(literal_column("''"))
-        by_list = self.rows(self.lora_scope(
-            select(lo.key, lo.role, frames, func.count(), func.count(lo.strength_model),
-                   func.sum(lo.strength_model), func.min(lo.strength_model),
-                   func.max(lo.strength_model))
-            .where(unindexed.in_(keys)).group_by(lo.role, lo.key).order_by(lo.key, lo.role)))
-        spellings = self.rows(self.lora_scope(
-            select(lo.key, lo.name, func.count())
-            .where(unindexed.in_(keys)).group_by(lo.name, lo.key)
-            .order_by(lo.key, func.count().desc(), lo.name)))
+        by_list = self.rows(
+            self.lora_scope(
+                select(
+                    lo.key,
+                    lo.role,
+                    frames,
+                    func.count(),
+                    func.count(lo.strength_model),
+                    func.sum(lo.strength_model),
+                    func.min(lo.strength_model),
+                    func.max(lo.strength_model),
+                )
+                .where(unindexed.in_(keys))
+                .group_by(lo.role, lo.key)
+                .order_by(lo.key, lo.role)
+            )
+        )
+        spellings = self.rows(
+            self.lora_scope(
+                select(lo.key, lo.name, func.count())
+                .where(unindexed.in_(keys))
+                .group_by(lo.name, lo.key)
+                .order_by(lo.key, func.count().desc(), lo.name)
+            )
+        )
         names: dict[str, str] = {}
         for key, name, _n in spellings:  # the most used spelling names the LoRA
             names.setdefault(key, name)
@@ -168,34 +217,57 @@ class _Report:
             counted = sum(r[2] for r in rows)
             lows = [r[4] for r in rows if r[4] is not None]
             highs = [r[5] for r in rows if r[5] is not None]
-            return {"uses": sum(r[1] for r in rows),
-                    "mean_strength": float(sum(r[3] for r in rows if r[3] is not None)
-                                           / counted) if counted else None,
-                    "min_strength": _float(min(lows)) if lows else None,
-                    "max_strength": _float(max(highs)) if highs else None}
+            return {
+                "uses": sum(r[1] for r in rows),
+                "mean_strength": float(sum(r[3] for r in rows if r[3] is not None) / counted)
+                if counted
+                else None,
+                "min_strength": _float(min(lows)) if lows else None,
+                "max_strength": _float(max(highs)) if highs else None,
+            }
 
         per_key: dict[str, list[Any]] = {key: [] for key in keys}
         for key, _role, *rest in by_list:
             per_key[key].append(rest)
         order = {key: i for i, key in enumerate(keys)}
-        return ([{"lora": names[key], "key": key, "frames": n, **stats(per_key[key])}
-                 for key, n in top],
-                [{"lora": names[key], "key": key, "list": role, "frames": rest[0],
-                  **stats([rest])}
-                 for key, role, *rest in sorted(by_list, key=lambda r: (order[r[0]], r[1]))])
+        return (
+            [
+                {"lora": names[key], "key": key, "frames": n, **stats(per_key[key])}
+                for key, n in top
+            ],
+            [
+                {"lora": names[key], "key": key, "list": role, "frames": rest[0], **stats([rest])}
+                for key, role, *rest in sorted(by_list, key=lambda r: (order[r[0]], r[1]))
+            ],
+        )
 
     def seeds(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
-        per_seed = (select(f.seed_key, func.count().label("n")).where(
-            self.scope, f.seed_key.is_not(None)).group_by(f.seed_key).subquery())
-        with_seed, distinct, reused, frames_reused = self.conn.execute(select(
-            func.coalesce(func.sum(per_seed.c.n), 0), func.count(),
-            func.count().filter(per_seed.c.n > 1),
-            func.coalesce(func.sum(per_seed.c.n).filter(per_seed.c.n > 1), 0),
-        )).one()
-        top = self.rows(select(per_seed.c.seed_key, per_seed.c.n).where(per_seed.c.n > 1)
-                        .order_by(per_seed.c.n.desc(), per_seed.c.seed_key).limit(self.top))
-        counts = {"frames_with_seed": int(with_seed), "distinct_seeds": distinct,
-                  "reused_seeds": reused, "frames_with_reused_seed": int(frames_reused)}
+        per_seed = (
+            select(f.seed_key, func.count().label("n"))
+            .where(self.scope, f.seed_key.is_not(None))
+            .group_by(f.seed_key)
+            .subquery()
+        )
+        with_seed, distinct, reused, frames_reused = self.conn.execute(
+            select(
+                func.coalesce(func.sum(per_seed.c.n), 0),
+                func.count(),
+                func.count().filter(per_seed.c.n > 1),
+                func.coalesce(func.sum(per_seed.c.n).filter(per_seed.c.n > 1), 0),
+            )
+        ).one()
+        top = self.rows(
+            select(per_seed.c.seed_key, per_seed.c.n)
+            .where(per_seed.c.n > 1)
+            .order_by(per_seed.c.n.desc(), per_seed.c.seed_key)
+            .limit(self.top)
+        )
+        counts = {
+            "frames_with_seed": int(with_seed),
+            "distinct_seeds": distinct,
+            "reused_seeds": reused,
+            "frames_with_reused_seed": int(frames_reused),
+        }
         return counts, [{"seed": decode_int_key(key), "frames": n} for key, n in top]
 
     def missing_images(self, count: int) -> list[dict[str, Any]]:
@@ -206,10 +278,17 @@ class _Report:
             select(f.id, _roots.c.path, f.folder, f.name, f.image_name)
             .join_from(_frames, _roots, f.root_id == _roots.c.id)
             .where(self.scope, f.image_exists.is_(False))
-            .order_by(f.id).limit(self.list_limit))
-        return [{"id": id_, "sidecar": os.path.join(root, folder, name),
-                 "image": os.path.join(root, folder, image)}
-                for id_, root, folder, name, image in rows]
+            .order_by(f.id)
+            .limit(self.list_limit)
+        )
+        return [
+            {
+                "id": id_,
+                "sidecar": os.path.join(root, folder, name),
+                "image": os.path.join(root, folder, image),
+            }
+            for id_, root, folder, name, image in rows
+        ]
 
     def errors(self) -> tuple[int, list[dict[str, Any]]]:
         cond: ColumnElement[bool] = _errors.c.kind == "error"
@@ -218,14 +297,20 @@ class _Report:
             # Kino file name is the only clue, as it is for regenerated frames.
             pattern = f"project\\_{self.project_id}\\_frame\\_%"
             cond = and_(cond, _errors.c.name.like(pattern, escape="\\"))
-        count = self.conn.execute(select(func.count()).select_from(_errors).where(cond)
-                                  ).scalar_one()
+        count = self.conn.execute(
+            select(func.count()).select_from(_errors).where(cond)
+        ).scalar_one()
         rows = self.rows(
             select(_roots.c.path, _errors.c.folder, _errors.c.name, _errors.c.reason)
-            .join_from(_errors, _roots, _errors.c.root_id == _roots.c.id).where(cond)
-            .order_by(_roots.c.path, _errors.c.folder, _errors.c.name).limit(self.list_limit))
-        return count, [{"path": os.path.join(root, folder, name), "reason": reason}
-                       for root, folder, name, reason in rows]
+            .join_from(_errors, _roots, _errors.c.root_id == _roots.c.id)
+            .where(cond)
+            .order_by(_roots.c.path, _errors.c.folder, _errors.c.name)
+            .limit(self.list_limit)
+        )
+        return count, [
+            {"path": os.path.join(root, folder, name), "reason": reason}
+            for root, folder, name, reason in rows
+        ]
 
 
 def _rollup(rows: list[tuple[Any, ...]], *indices: int) -> list[tuple[Any, ...]]:
@@ -239,6 +324,7 @@ def _rollup(rows: list[tuple[Any, ...]], *indices: int) -> list[tuple[Any, ...]]
 
 def _ordered(rows: list[tuple[Any, ...]], *, by_value: bool = False) -> list[tuple[Any, ...]]:
     """Most frames first (or by value), values ascending, a missing value (null) last."""
+
     def value(row: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple((v is None, v) for v in row[:-1])
 
@@ -253,15 +339,21 @@ def _per_week(per_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
         day = dt.date.fromisoformat(item["day"])
         year, week, weekday = day.isocalendar()
         label = f"{year}-W{week:02d}"
-        entry = weeks.setdefault(label, {
-            "week": label, "starts": (day - dt.timedelta(days=weekday - 1)).isoformat(),
-            "frames": 0})
+        entry = weeks.setdefault(
+            label,
+            {
+                "week": label,
+                "starts": (day - dt.timedelta(days=weekday - 1)).isoformat(),
+                "frames": 0,
+            },
+        )
         entry["frames"] += item["frames"]
     return list(weeks.values())
 
 
-def build_report(engine: Engine, project_id: int | None = None, *, top: int = 20,
-                 list_limit: int = 100) -> dict[str, Any]:
+def build_report(
+    engine: Engine, project_id: int | None = None, *, top: int = 20, list_limit: int = 100
+) -> dict[str, Any]:
     """The report data for one project (``project_id``) or the whole catalogue.
 
     ``top`` bounds the ranked lists (models, LoRAs, reused seeds);
@@ -280,8 +372,7 @@ def build_report(engine: Engine, project_id: int | None = None, *, top: int = 20
             # Two GROUP BYs give every per-frame distribution: one full pass over
             # the wide frames rows per group, not one per section (columns are
             # split so the number of groups stays small).
-            facets = r.grouped(f.plugin, f.plugin_version, f.sampler, f.scheduler,
-                               f.image_exists)
+            facets = r.grouped(f.plugin, f.plugin_version, f.sampler, f.scheduler, f.image_exists)
             shapes = r.grouped(f.steps, f.cfg_scale, f.width, f.height)
             summary = r.summary(facets)
             per_day = r.per_day()
@@ -290,22 +381,28 @@ def build_report(engine: Engine, project_id: int | None = None, *, top: int = 20
             error_count, errors = r.errors()
             plugins = _ordered(_rollup(facets, 0, 1))
 
-            def table(name: str, rows: list[tuple[Any, ...]], *, by_value: bool = False
-                      ) -> list[dict[str, Any]]:
+            def table(
+                name: str, rows: list[tuple[Any, ...]], *, by_value: bool = False
+            ) -> list[dict[str, Any]]:
                 return [{name: v, "frames": n} for v, n in _ordered(rows, by_value=by_value)]
 
             data: dict[str, Any] = {
                 "report_version": REPORT_VERSION,
                 "created_at": _iso(dt.datetime.now().replace(microsecond=0)),
-                "scope": {"project_id": project_id,
-                          "database": engine.url.render_as_string(hide_password=True)},
-                "summary": {**summary, "days_active": len(per_day),
-                            "plugins": len({p for p, _v, _n in plugins}), **seed_counts,
-                            "sidecars_in_error": error_count},
+                "scope": {
+                    "project_id": project_id,
+                    "database": engine.url.render_as_string(hide_password=True),
+                },
+                "summary": {
+                    **summary,
+                    "days_active": len(per_day),
+                    "plugins": len({p for p, _v, _n in plugins}),
+                    **seed_counts,
+                    "sidecars_in_error": error_count,
+                },
                 "per_day": per_day,
                 "per_week": _per_week(per_day),
-                "plugins": [{"plugin": p, "plugin_version": v, "frames": n}
-                            for p, v, n in plugins],
+                "plugins": [{"plugin": p, "plugin_version": v, "frames": n} for p, v, n in plugins],
                 "models": r.models(),
                 "loras": lora_top,
                 "lora_lists": lora_lists,
@@ -313,8 +410,10 @@ def build_report(engine: Engine, project_id: int | None = None, *, top: int = 20
                 "schedulers": table("scheduler", _rollup(facets, 3)),
                 "steps": table("steps", _rollup(shapes, 0), by_value=True),
                 "cfg_scale": table("cfg_scale", _rollup(shapes, 1), by_value=True),
-                "resolutions": [{"width": w, "height": h, "frames": n}
-                                for w, h, n in _ordered(_rollup(shapes, 2, 3))],
+                "resolutions": [
+                    {"width": w, "height": h, "frames": n}
+                    for w, h, n in _ordered(_rollup(shapes, 2, 3))
+                ],
                 "seeds_reused": seeds_reused,
                 "missing_images": r.missing_images(summary["missing_images"]),
                 "errors": errors,

@@ -39,9 +39,11 @@ def bar_chart(labels: list[str], values: list[float], *, title: str) -> str:
     bar_h, gap, label_w, plot_w = 16, 4, 260, 480
     height = len(values) * (bar_h + gap) + 8
     top = max(values) or 1
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 90}" '
-             f'height="{height}" role="img" aria-label="{_esc(title)}">',
-             f"<title>{_esc(title)}</title>"]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 90}" '
+        f'height="{height}" role="img" aria-label="{_esc(title)}">',
+        f"<title>{_esc(title)}</title>",
+    ]
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 4 + i * (bar_h + gap)
         width = max(1.0, plot_w * value / top) if value else 0.0
@@ -50,7 +52,8 @@ def bar_chart(labels: list[str], values: list[float], *, title: str) -> str:
             f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end">{_esc(short)}</text>'
             f'<rect class="bar" x="{label_w}" y="{y}" width="{width:.1f}" height="{bar_h}">'
             f"<title>{_esc(label)}: {value:g}</title></rect>"
-            f'<text x="{label_w + width + 4:.1f}" y="{y + 12}">{value:g}</text>')
+            f'<text x="{label_w + width + 4:.1f}" y="{y + 12}">{value:g}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -63,16 +66,20 @@ def column_chart(labels: list[str], values: list[float], *, title: str) -> str:
     plot_h, width = 160, col_w * len(values) + 60
     top = max(values) or 1
     step = max(1, len(values) // 12)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{plot_h + 40}" '
-             f'role="img" aria-label="{_esc(title)}"><title>{_esc(title)}</title>',
-             f'<line class="axis" x1="40" y1="{plot_h + 4}" x2="{width}" y2="{plot_h + 4}"/>',
-             f'<text x="36" y="12" text-anchor="end">{top:g}</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{plot_h + 40}" '
+        f'role="img" aria-label="{_esc(title)}"><title>{_esc(title)}</title>',
+        f'<line class="axis" x1="40" y1="{plot_h + 4}" x2="{width}" y2="{plot_h + 4}"/>',
+        f'<text x="36" y="12" text-anchor="end">{top:g}</text>',
+    ]
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         h = plot_h * value / top
         x = 40 + i * col_w
-        parts.append(f'<rect class="bar" x="{x}" y="{plot_h + 4 - h:.1f}" '
-                     f'width="{max(1, col_w - 1)}" height="{h:.1f}">'
-                     f"<title>{_esc(label)}: {value:g}</title></rect>")
+        parts.append(
+            f'<rect class="bar" x="{x}" y="{plot_h + 4 - h:.1f}" '
+            f'width="{max(1, col_w - 1)}" height="{h:.1f}">'
+            f"<title>{_esc(label)}: {value:g}</title></rect>"
+        )
         if i % step == 0:
             parts.append(f'<text x="{x}" y="{plot_h + 20}">{_esc(label)}</text>')
     parts.append("</svg>")
@@ -89,13 +96,16 @@ def _table(table: ReportTable) -> str:
         for value, column in zip(row, table.columns, strict=True):
             is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
             shown = f"{value:.3f}" if isinstance(value, float) and "strength" in column else value
-            cells.append(f'<td class="n">{_esc(shown)}</td>' if is_num
-                         else f"<td>{_esc(shown)}</td>")
+            cells.append(
+                f'<td class="n">{_esc(shown)}</td>' if is_num else f"<td>{_esc(shown)}</td>"
+            )
         body.append("<tr>" + "".join(cells) + "</tr>")
     rows = "\n".join(body)
     if len(table.rows) > 60:  # long tables fold away so the charts stay in view
-        return (f"<details><summary>{len(table.rows)} rows</summary><table><tr>{head}</tr>"
-                f"\n{rows}</table></details>")
+        return (
+            f"<details><summary>{len(table.rows)} rows</summary><table><tr>{head}</tr>"
+            f"\n{rows}</table></details>"
+        )
     return f"<table><tr>{head}</tr>\n{rows}</table>"
 
 
@@ -105,8 +115,9 @@ def _chart(table: ReportTable, spec: tuple[tuple[str, ...], str]) -> str:
     if value_col not in table.columns or not idx:
         return ""
     v = table.columns.index(value_col)
-    labels = [" ".join("(none)" if row[i] is None else str(row[i]) for i in idx)
-              for row in table.rows]
+    labels = [
+        " ".join("(none)" if row[i] is None else str(row[i]) for i in idx) for row in table.rows
+    ]
     if table.section == "resolutions":
         labels = [label.replace(" ", "\u00d7") for label in labels]
     values = [float(row[v]) for row in table.rows]
@@ -114,15 +125,22 @@ def _chart(table: ReportTable, spec: tuple[tuple[str, ...], str]) -> str:
     return make(labels, values, title=table.title)
 
 
-def render_html(data: dict[str, Any], tables: list[ReportTable], heading: str,
-                charts: dict[str, tuple[tuple[str, ...], str]]) -> str:
+def render_html(
+    data: dict[str, Any],
+    tables: list[ReportTable],
+    heading: str,
+    charts: dict[str, tuple[tuple[str, ...], str]],
+) -> str:
     """One HTML page: headings, charts and tables; opens from disk with no network."""
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>{_esc(heading)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{_esc(heading)}</h1>",
-             f'<p class="muted">Created {_esc(data["created_at"])} from '
-             f'{_esc(data["scope"]["database"])}.</p>']
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(heading)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_esc(heading)}</h1>",
+        f'<p class="muted">Created {_esc(data["created_at"])} from '
+        f"{_esc(data['scope']['database'])}.</p>",
+    ]
     for table in tables:
         parts.append(f'<section id="{_esc(table.section)}"><h2>{_esc(table.title)}</h2>')
         if table.section in charts and table.rows:

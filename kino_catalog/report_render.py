@@ -20,20 +20,33 @@ TEXT_WEEKS = 26  # the text view is for a terminal: recent weeks; other formats 
 TEXT_LISTED = 20  # listed frames (missing images, errors) shown in text; others list more
 
 _TITLES = {
-    "summary": "Summary", "per_day": "Frames per day", "per_week": "Frames per week",
-    "plugins": "Plugins", "models": "Top models", "loras": "Top LoRAs",
-    "lora_lists": "Top LoRAs by list", "samplers": "Samplers", "schedulers": "Schedulers",
-    "steps": "Steps", "cfg_scale": "CFG scale", "resolutions": "Resolutions",
-    "seeds_reused": "Seeds used more than once", "missing_images": "Frames whose image is missing",
+    "summary": "Summary",
+    "per_day": "Frames per day",
+    "per_week": "Frames per week",
+    "plugins": "Plugins",
+    "models": "Top models",
+    "loras": "Top LoRAs",
+    "lora_lists": "Top LoRAs by list",
+    "samplers": "Samplers",
+    "schedulers": "Schedulers",
+    "steps": "Steps",
+    "cfg_scale": "CFG scale",
+    "resolutions": "Resolutions",
+    "seeds_reused": "Seeds used more than once",
+    "missing_images": "Frames whose image is missing",
     "errors": "Sidecars in error",
 }
 _STRENGTHS = ("mean_strength", "min_strength", "max_strength")
 # section -> (label column(s), value column) of its bar chart in HTML
 _CHARTS = {
-    "per_week": (("week",), "frames"), "plugins": (("plugin", "plugin_version"), "frames"),
-    "models": (("model",), "frames"), "loras": (("lora",), "frames"),
-    "samplers": (("sampler",), "frames"), "schedulers": (("scheduler",), "frames"),
-    "steps": (("steps",), "frames"), "cfg_scale": (("cfg_scale",), "frames"),
+    "per_week": (("week",), "frames"),
+    "plugins": (("plugin", "plugin_version"), "frames"),
+    "models": (("model",), "frames"),
+    "loras": (("lora",), "frames"),
+    "samplers": (("sampler",), "frames"),
+    "schedulers": (("scheduler",), "frames"),
+    "steps": (("steps",), "frames"),
+    "cfg_scale": (("cfg_scale",), "frames"),
     "resolutions": (("width", "height"), "frames"),
 }
 
@@ -48,8 +61,7 @@ class ReportTable:
     rows: list[tuple[Any, ...]]
 
 
-def report_tables(data: dict[str, Any], sections: tuple[str, ...] = SECTIONS
-                  ) -> list[ReportTable]:
+def report_tables(data: dict[str, Any], sections: tuple[str, ...] = SECTIONS) -> list[ReportTable]:
     """Every requested section of ``data`` as a table (summary as key/value rows)."""
     found = []
     for section in sections:
@@ -65,14 +77,20 @@ def report_tables(data: dict[str, Any], sections: tuple[str, ...] = SECTIONS
 
 
 _EMPTY_COLUMNS = {
-    "per_day": ("day", "frames"), "per_week": ("week", "starts", "frames"),
-    "plugins": ("plugin", "plugin_version", "frames"), "models": ("model", "key", "frames"),
+    "per_day": ("day", "frames"),
+    "per_week": ("week", "starts", "frames"),
+    "plugins": ("plugin", "plugin_version", "frames"),
+    "models": ("model", "key", "frames"),
     "loras": ("lora", "key", "frames", "uses", *_STRENGTHS),
     "lora_lists": ("lora", "key", "list", "frames", "uses", *_STRENGTHS),
-    "samplers": ("sampler", "frames"), "schedulers": ("scheduler", "frames"),
-    "steps": ("steps", "frames"), "cfg_scale": ("cfg_scale", "frames"),
-    "resolutions": ("width", "height", "frames"), "seeds_reused": ("seed", "frames"),
-    "missing_images": ("id", "sidecar", "image"), "errors": ("path", "reason"),
+    "samplers": ("sampler", "frames"),
+    "schedulers": ("scheduler", "frames"),
+    "steps": ("steps", "frames"),
+    "cfg_scale": ("cfg_scale", "frames"),
+    "resolutions": ("width", "height", "frames"),
+    "seeds_reused": ("seed", "frames"),
+    "missing_images": ("id", "sidecar", "image"),
+    "errors": ("path", "reason"),
 }
 
 
@@ -90,8 +108,9 @@ def _heading(data: dict[str, Any]) -> str:
     return f"Kino catalogue report: {what}"
 
 
-def render_report(data: dict[str, Any], fmt: str, section: str | None = None,
-                  console: Console | None = None) -> str:
+def render_report(
+    data: dict[str, Any], fmt: str, section: str | None = None, console: Console | None = None
+) -> str:
     """The report in ``fmt``; text goes to ``console`` when given (colours on a terminal).
 
     Raises:
@@ -140,23 +159,33 @@ def _markdown(data: dict[str, Any], tables: list[ReportTable]) -> str:
             lines += ["None.", ""]
             continue
         lines.append("| " + " | ".join(table.columns) + " |")
-        lines.append("|" + "|".join(" ---: " if _is_numeric(table, i) else " --- "
-                                    for i in range(len(table.columns))) + "|")
-        lines += ["| " + " | ".join(_md_cell(v, c) for v, c in zip(row, table.columns,
-                                                                     strict=True)) + " |"
-                  for row in table.rows]
+        lines.append(
+            "|"
+            + "|".join(
+                " ---: " if _is_numeric(table, i) else " --- " for i in range(len(table.columns))
+            )
+            + "|"
+        )
+        lines += [
+            "| "
+            + " | ".join(_md_cell(v, c) for v, c in zip(row, table.columns, strict=True))
+            + " |"
+            for row in table.rows
+        ]
         lines.append("")
     return "\n".join(lines)
 
 
 def _is_numeric(table: ReportTable, index: int) -> bool:
     values = [row[index] for row in table.rows if row[index] is not None]
-    return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                for v in values)
+    return bool(values) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    )
 
 
-def _text(data: dict[str, Any], tables: list[ReportTable], console: Console | None, *,
-          is_single: bool) -> str:
+def _text(
+    data: dict[str, Any], tables: list[ReportTable], console: Console | None, *, is_single: bool
+) -> str:
     from rich.console import Console
     from rich.table import Table
 
@@ -177,8 +206,9 @@ def _text(data: dict[str, Any], tables: list[ReportTable], console: Console | No
             rows = rows[:TEXT_LISTED]
         shown = Table(box=None, header_style="bold", pad_edge=False, show_header=bool(rows))
         for i, column in enumerate(table.columns):
-            shown.add_column(column, justify="right" if _is_numeric(table, i) else "left",
-                             overflow="fold")
+            shown.add_column(
+                column, justify="right" if _is_numeric(table, i) else "left", overflow="fold"
+            )
         for row in rows:
             shown.add_row(*(_cell(v, c) for v, c in zip(row, table.columns, strict=True)))
         if not rows:

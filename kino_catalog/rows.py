@@ -48,15 +48,48 @@ __all__ = [
 
 # Column order of FrameRows.frame; the writer prepends id and root_id.
 FRAME_COLUMNS = (
-    "folder", "name", "image_name", "image_exists", "image_count", "project_id", "plugin",
-    "plugin_version", "task_id", "kino_frame_id", "timestamp", "generated_at", "prompt",
-    "negative_prompt", "model_name", "model_key", "sampler", "scheduler", "seed_key", "steps",
-    "cfg_scale", "width", "height", "size", "mtime_ns", "content_hash", "rating", "notes",
-    "image_hash", "gpu", "driver",
+    "folder",
+    "name",
+    "image_name",
+    "image_exists",
+    "image_count",
+    "project_id",
+    "plugin",
+    "plugin_version",
+    "task_id",
+    "kino_frame_id",
+    "timestamp",
+    "generated_at",
+    "prompt",
+    "negative_prompt",
+    "model_name",
+    "model_key",
+    "sampler",
+    "scheduler",
+    "seed_key",
+    "steps",
+    "cfg_scale",
+    "width",
+    "height",
+    "size",
+    "mtime_ns",
+    "content_hash",
+    "rating",
+    "notes",
+    "image_hash",
+    "gpu",
+    "driver",
 )
 # The writer prepends frame_id to LoRA and parameter rows.
-LORA_COLUMNS = ("role", "position", "name", "key", "strength_model", "strength_clip",
-                "generated_at")
+LORA_COLUMNS = (
+    "role",
+    "position",
+    "name",
+    "key",
+    "strength_model",
+    "strength_clip",
+    "generated_at",
+)
 PARAMETER_COLUMNS = ("key", "value_type", "value_num", "value_text")
 # The writer prepends frame_id to tag rows.
 TAG_COLUMNS = ("tag",)
@@ -96,8 +129,9 @@ class FailedFile(NamedTuple):
         return (self.folder, self.name, self.kind, self.reason, self.size, self.mtime_ns)
 
 
-def read_frame(root: str, folder: str, file: FileStat,
-               image_hint: tuple[str, bool, int] | None = None) -> FrameRows | FailedFile | None:
+def read_frame(
+    root: str, folder: str, file: FileStat, image_hint: tuple[str, bool, int] | None = None
+) -> FrameRows | FailedFile | None:
     """Read, validate and flatten one sidecar; None if it vanished meanwhile.
 
     ``image_hint`` is the caller's :func:`locate_image` answer from a folder
@@ -115,15 +149,24 @@ def read_frame(root: str, folder: str, file: FileStat,
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return FailedFile(folder, file.name, file.size, file.mtime_ns, "error",
-                          f"cannot read: {exc.strerror or exc}")
+        return FailedFile(
+            folder,
+            file.name,
+            file.size,
+            file.mtime_ns,
+            "error",
+            f"cannot read: {exc.strerror or exc}",
+        )
 
     def has_file(name: str) -> bool:
         return os.path.isfile(f"{directory}/{name}")
 
     size = max(st.st_size, len(data))
-    is_expected = image_hint is not None or is_kino_name(file.name) or has_file(
-        file.name[: -len(".json")] + ".png")
+    is_expected = (
+        image_hint is not None
+        or is_kino_name(file.name)
+        or has_file(file.name[: -len(".json")] + ".png")
+    )
     try:
         if size > MAX_SIDECAR_BYTES:
             raise SidecarParseError(path, too_big_reason(size))
@@ -138,8 +181,10 @@ def read_frame(root: str, folder: str, file: FileStat,
         return FailedFile(folder, file.name, size, st.st_mtime_ns, kind, exc.reason)
 
 
-def read_frames(root: str, tasks: Sequence[tuple[str, FileStat, Any, Any, Any]],
-                ) -> list[FrameRows | FailedFile | None]:
+def read_frames(
+    root: str,
+    tasks: Sequence[tuple[str, FileStat, Any, Any, Any]],
+) -> list[FrameRows | FailedFile | None]:
     """:func:`read_frame` for a chunk of (folder, stat, _, _, image hint) tasks (a reader's job)."""
     return [read_frame(root, folder, stat, hint) for folder, stat, _, _, hint in tasks]
 
@@ -169,8 +214,15 @@ def _same(value: str | None) -> str | None:
     return value
 
 
-def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
-          mtime_ns: int, image: tuple[str, bool, int]) -> FrameRows:
+def _rows(
+    record: FrameRecord,
+    folder: str,
+    name: str,
+    data: bytes,
+    size: int,
+    mtime_ns: int,
+    image: tuple[str, bool, int],
+) -> FrameRows:
     path = f"{folder}/{name}"
     extras = record.extras
     image_name, image_exists, image_count = image
@@ -179,23 +231,50 @@ def _rows(record: FrameRecord, folder: str, name: str, data: bytes, size: int,
     generated_at = db_datetime(record.generated_at or dt.datetime.fromtimestamp(mtime_ns / 1e9))
     project_id = _checked_int(record.project_id, "project_id", path)
     frame = (
-        folder, name, image_name, image_exists, image_count, project_id,
-        text(record.plugin), text(record.plugin_version),
+        folder,
+        name,
+        image_name,
+        image_exists,
+        image_count,
+        project_id,
+        text(record.plugin),
+        text(record.plugin_version),
         _checked_int(record.task_id, "task_id", path),
         _checked_int(record.kino_frame_id, "frame_id", path),
-        text(record.timestamp), generated_at,
-        text(record.prompt), text(record.negative_prompt), text(record.model_name),
+        text(record.timestamp),
+        generated_at,
+        text(record.prompt),
+        text(record.negative_prompt),
+        text(record.model_name),
         normalise_name(record.model_name) if record.model_name else None,
-        text(record.sampler), text(record.scheduler),
+        text(record.sampler),
+        text(record.scheduler),
         encode_int_key(record.seed) if record.seed is not None else None,
-        _checked_int(record.steps, "steps", path), record.cfg_scale,
-        _checked_int(record.width, "width", path), _checked_int(record.height, "height", path),
-        size, mtime_ns, hashlib.blake2b(data, digest_size=16).hexdigest(),
-        extras.rating, text(extras.notes), extras.image_hash, text(extras.gpu),
+        _checked_int(record.steps, "steps", path),
+        record.cfg_scale,
+        _checked_int(record.width, "width", path),
+        _checked_int(record.height, "height", path),
+        size,
+        mtime_ns,
+        hashlib.blake2b(data, digest_size=16).hexdigest(),
+        extras.rating,
+        text(extras.notes),
+        extras.image_hash,
+        text(extras.gpu),
         text(extras.driver),
     )
-    loras = [(text(u.role), u.position, text(u.name), u.key, u.strength_model, u.strength_clip,
-              generated_at) for u in record.loras]
+    loras = [
+        (
+            text(u.role),
+            u.position,
+            text(u.name),
+            u.key,
+            u.strength_model,
+            u.strength_clip,
+            generated_at,
+        )
+        for u in record.loras
+    ]
     params = [_parameter_row(text(key) or "", value) for key, value in record.extra_parameters]
     tags = tuple(text(tag) or "" for tag in extras.tag_keys)
     if text is _text:  # "a\u0000" and "a\ufffd" are one key now: keep the first

@@ -98,8 +98,11 @@ class Folder:
     def has_file(self, name: str) -> bool:
         if name in self.names:
             return True
-        return self.owns is not None and not self.owns(name) and _walked_file(
-            self.root, f"{self._directory()}/{name}")
+        return (
+            self.owns is not None
+            and not self.owns(name)
+            and _walked_file(self.root, f"{self._directory()}/{name}")
+        )
 
     def _directory(self) -> str:
         return f"{self.root}/{self.rel}" if self.rel else self.root
@@ -166,9 +169,14 @@ def _is_inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
-              start: str = "", *, with_names: bool = True,
-              share: Share | None = None) -> Iterator[Folder]:
+def walk_root(
+    root: str,
+    on_warning: Callable[[str], None] | None = None,
+    start: str = "",
+    *,
+    with_names: bool = True,
+    share: Share | None = None,
+) -> Iterator[Folder]:
     """Yield every folder under ``root`` (a resolved absolute path), top down.
 
     ``start`` limits the walk to one subfolder (relative, "/"-separated); it
@@ -198,8 +206,11 @@ def walk_root(root: str, on_warning: Callable[[str], None] | None = None,
                     if name[0] == ".":
                         continue
                     try:
-                        if owns is not None and not owns(name) and not entry.is_dir(
-                                follow_symlinks=False):
+                        if (
+                            owns is not None
+                            and not owns(name)
+                            and not entry.is_dir(follow_symlinks=False)
+                        ):
                             continue  # another share's file
                         if entry.is_file(follow_symlinks=False):
                             add_name(name)
@@ -258,8 +269,9 @@ def _sequence_members_of(names: set[str]) -> Callable[[str], None]:
     return add
 
 
-def _visit_symlink(entry: os.DirEntry[str], root: str, folder: Folder,
-                   add_name: Callable[[str], None]) -> None:
+def _visit_symlink(
+    entry: os.DirEntry[str], root: str, folder: Folder, add_name: Callable[[str], None]
+) -> None:
     name = entry.name
     st, reason = _follow_link(entry.path, root)
     if st is None:  # not followed; a sidecar-named one is reported (folders never are)
@@ -272,10 +284,12 @@ def _visit_symlink(entry: os.DirEntry[str], root: str, folder: Folder,
         folder.sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
 
 
-def locate_image(sidecar_name: str, output_filename: str | None,
-                 has_file: Callable[[str], bool],
-                 count_sequence: Callable[[str, int, str], int] | None = None,
-                 ) -> tuple[str, bool, int]:
+def locate_image(
+    sidecar_name: str,
+    output_filename: str | None,
+    has_file: Callable[[str], bool],
+    count_sequence: Callable[[str, int, str], int] | None = None,
+) -> tuple[str, bool, int]:
     """Find a sidecar's image in its own folder: ``(image_name, exists, count)``.
 
     Looks for the same stem with ``.png``, then for ``output.filename`` (its
@@ -289,8 +303,11 @@ def locate_image(sidecar_name: str, output_filename: str | None,
     named = re.split(r"[/\\]", output_filename)[-1] if output_filename else ""
     if named in (".", ".."):
         named = ""
-    candidates = [stem + ".png", *([named] if named else []),
-                  *(stem + suffix for suffix in IMAGE_SUFFIXES[1:])]
+    candidates = [
+        stem + ".png",
+        *([named] if named else []),
+        *(stem + suffix for suffix in IMAGE_SUFFIXES[1:]),
+    ]
     image = next((c for c in candidates if has_file(c)), None)
     if image is None:  # name the file Kino said it wrote (kept for later re-checks)
         return named or candidates[0], False, 0

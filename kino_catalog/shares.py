@@ -61,8 +61,15 @@ def diff_share(url: str, root: str, root_id: int, result: SyncResult, share: Sha
     """
     engine = make_engine(url)
     recorder = _Recorder()
-    differ = Differ(engine, root_id, recorder, result,  # type: ignore[arg-type]
-                    is_rebuild=False, chunk_files=10_000, share=share)
+    differ = Differ(
+        engine,
+        root_id,
+        recorder,
+        result,  # type: ignore[arg-type]
+        is_rebuild=False,
+        chunk_files=10_000,
+        share=share,
+    )
     try:
         tasks = [task for chunk in differ.tasks(root) for task in chunk]
     finally:
@@ -97,8 +104,9 @@ class ShareWorkers:
         self.links: list[tuple[Any, Any]] = []
         for index in range(self.SHARES):
             mine, theirs = context.Pipe()
-            process = context.Process(target=_share_worker, args=(theirs, (index, self.SHARES)),
-                                      daemon=True)
+            process = context.Process(
+                target=_share_worker, args=(theirs, (index, self.SHARES)), daemon=True
+            )
             process.start()
             theirs.close()
             self.links.append((process, mine))
@@ -106,17 +114,27 @@ class ShareWorkers:
     @classmethod
     def start(cls, engine: Engine) -> ShareWorkers | None:
         """The workers, or None where they cannot run (one core, threads, an in-memory DB)."""
-        if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or (
-                "fork" not in mp.get_all_start_methods()) or (
-                engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")):
+        if (
+            (os.cpu_count() or 1) < 2
+            or threading.active_count() > 1
+            or ("fork" not in mp.get_all_start_methods())
+            or (engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"))
+        ):
             return None
         if getattr(engine.pool, "checkedout", lambda: 1)():  # a connection is in use
             return None
         engine.dispose()  # no catalogue connection may be open across the fork
         return cls()
 
-    def tasks(self, engine: Engine, root: str, root_id: int, writer: Writer,
-              blank: SyncResult, chunk_files: int) -> Iterator[list[Task]]:
+    def tasks(
+        self,
+        engine: Engine,
+        root: str,
+        root_id: int,
+        writer: Writer,
+        blank: SyncResult,
+        chunk_files: int,
+    ) -> Iterator[list[Task]]:
         """Run the comparison; replays its writes now and returns the files to read.
 
         ``blank`` is an empty result for the workers to count into.
@@ -129,8 +147,9 @@ class ShareWorkers:
             try:
                 status, answer = link.recv()
             except EOFError:
-                raise CatalogError(f"a sync worker process ended without an answer "
-                                   f"(exit code {process.exitcode})") from None
+                raise CatalogError(
+                    f"a sync worker process ended without an answer (exit code {process.exitcode})"
+                ) from None
             if status != "ok":
                 raise answer
             ops, share_tasks, unchanged, warnings = answer

@@ -123,8 +123,11 @@ def loads_exact(data: bytes, path: str = "<bytes>") -> Any:
         pass  # the slow path below gives the precise, user-facing reason
     else:
         keys, has_huge_float = _scan(doc)
-        if (not has_huge_float and data.count(b'":') == keys
-                and not _SPACE_BEFORE_COLON.search(data)):
+        if (
+            not has_huge_float
+            and data.count(b'":') == keys
+            and not _SPACE_BEFORE_COLON.search(data)
+        ):
             return doc
     return _loads_strict(data, path)
 
@@ -175,8 +178,9 @@ def _loads_strict(data: bytes, path: str) -> Any:
     except RecursionError as exc:
         raise SidecarParseError(path, "JSON nested too deeply") from exc
     except json.JSONDecodeError as exc:
-        raise SidecarParseError(path, f"invalid JSON: {exc.msg} (line {exc.lineno}, "
-                                      f"column {exc.colno})") from exc
+        raise SidecarParseError(
+            path, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from exc
     except ValueError as exc:  # NaN/Infinity, duplicate keys, over-long integers
         raise SidecarParseError(path, f"invalid JSON: {exc}") from exc
     try:
@@ -196,8 +200,9 @@ def dumps_sidecar(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *,
-                 is_current: Callable[[], bool] | None = None) -> bool:
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes, *, is_current: Callable[[], bool] | None = None
+) -> bool:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
 
     The temp file lives in the same folder (``os.replace`` is only atomic
@@ -336,7 +341,16 @@ async def save_generation_params(
     The file work runs in a thread so the event loop keeps serving requests.
     """
     return await asyncio.to_thread(
-        save_generation_params_sync, output_path, plugin_name, plugin_version, task_id,
-        timestamp, parameters, project_id, frame_id, system_info=system_info,
-        image_hash=image_hash, **extra,
+        save_generation_params_sync,
+        output_path,
+        plugin_name,
+        plugin_version,
+        task_id,
+        timestamp,
+        parameters,
+        project_id,
+        frame_id,
+        system_info=system_info,
+        image_hash=image_hash,
+        **extra,
     )

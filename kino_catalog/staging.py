@@ -111,13 +111,15 @@ class _StageFile:
 _open_stages: dict[str, _StageFile] = {}  # this process's staging file per directory
 
 
-def stage_chunk(directory: str, root: str,
-                tasks: Sequence[tuple[str, FileStat, Any, Any, Any]]) -> StagedCounts:
+def stage_chunk(
+    directory: str, root: str, tasks: Sequence[tuple[str, FileStat, Any, Any, Any]]
+) -> StagedCounts:
     """Read a chunk of files and stage their rows in this process's file (a reader's job)."""
     stage = _open_stages.get(directory)
     if stage is None or stage.pid != os.getpid():  # a forked reader: its own file
         stage = _open_stages[directory] = _StageFile(
-            os.path.join(directory, f"stage-{os.getpid()}.db"))
+            os.path.join(directory, f"stage-{os.getpid()}.db")
+        )
     return stage.add(read_frames(root, tasks))
 
 
@@ -177,19 +179,22 @@ def _copy(db: Any, schemas: list[str], root_id: int) -> int:
         return arms + (" ORDER BY 1" if ordered else "")
 
     first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM frames").fetchone()[0]
-    db.execute("CREATE TEMP TABLE stage_order (id INTEGER PRIMARY KEY, stage INTEGER, "
-               "sid INTEGER)")
+    db.execute("CREATE TEMP TABLE stage_order (id INTEGER PRIMARY KEY, stage INTEGER, sid INTEGER)")
     try:
         # The new ids themselves (a placeholder row starts the numbering), so
         # that the copies below can ORDER BY a plain rowid and need no sort.
         db.execute("INSERT INTO stage_order VALUES (?, -1, -1)", (first_id - 1,))
-        db.execute("INSERT INTO stage_order (stage, sid) SELECT stage, sid FROM (" + each(
-            "SELECT {i} AS stage, sid, generated_at, folder, name FROM {s}.frames") +
-            ") ORDER BY generated_at, folder, name")
+        db.execute(
+            "INSERT INTO stage_order (stage, sid) SELECT stage, sid FROM ("
+            + each("SELECT {i} AS stage, sid, generated_at, folder, name FROM {s}.frames")
+            + ") ORDER BY generated_at, folder, name"
+        )
         db.execute("DELETE FROM stage_order WHERE stage = -1")
-        db.execute("INSERT INTO projects (id) SELECT project_id FROM (" + each(
-            "SELECT project_id FROM {s}.frames WHERE project_id IS NOT NULL") +
-            ") WHERE true ON CONFLICT DO NOTHING")
+        db.execute(
+            "INSERT INTO projects (id) SELECT project_id FROM ("
+            + each("SELECT project_id FROM {s}.frames WHERE project_id IS NOT NULL")
+            + ") WHERE true ON CONFLICT DO NOTHING"
+        )
         # Each arm walks stage_order in id order (CROSS JOIN fixes the loop
         # order) and looks its rows up by sid; ORDER BY 1 merges the arms, so
         # every table is written in frame-id order, appending to its b-trees.
@@ -198,17 +203,32 @@ def _copy(db: Any, schemas: list[str], root_id: int) -> int:
         # keeps their old content in a statement journal, in memory.
         count: int = db.execute("SELECT count(*) FROM stage_order").fetchone()[0]
         frame_columns = ", ".join(FRAME_COLUMNS)
-        copies = [(f"INSERT INTO frames (id, root_id, {frame_columns}) " + each(
-            f"SELECT o.id, {root_id}, {_prefixed('x', FRAME_COLUMNS)} "
-            "FROM stage_order o CROSS JOIN {s}.frames x ON x.sid = o.sid "
-            "WHERE o.stage = {i} AND o.id BETWEEN :low AND :high", ordered=True))]
+        copies = [
+            (
+                f"INSERT INTO frames (id, root_id, {frame_columns}) "
+                + each(
+                    f"SELECT o.id, {root_id}, {_prefixed('x', FRAME_COLUMNS)} "
+                    "FROM stage_order o CROSS JOIN {s}.frames x ON x.sid = o.sid "
+                    "WHERE o.stage = {i} AND o.id BETWEEN :low AND :high",
+                    ordered=True,
+                )
+            )
+        ]
         for table, staged, columns in (
-                ("frame_documents", "frames", ("raw_json",)), ("loras", "loras", LORA_COLUMNS),
-                ("parameters", "parameters", PARAMETER_COLUMNS), ("tags", "tags", ("tag",))):
-            copies.append(f"INSERT INTO {table} (frame_id, {', '.join(columns)}) " + each(
-                f"SELECT o.id, {_prefixed('x', columns)} "
-                f"FROM stage_order o CROSS JOIN {{s}}.{staged} x ON x.sid = o.sid "
-                "WHERE o.stage = {i} AND o.id BETWEEN :low AND :high", ordered=True))
+            ("frame_documents", "frames", ("raw_json",)),
+            ("loras", "loras", LORA_COLUMNS),
+            ("parameters", "parameters", PARAMETER_COLUMNS),
+            ("tags", "tags", ("tag",)),
+        ):
+            copies.append(
+                f"INSERT INTO {table} (frame_id, {', '.join(columns)}) "
+                + each(
+                    f"SELECT o.id, {_prefixed('x', columns)} "
+                    f"FROM stage_order o CROSS JOIN {{s}}.{staged} x ON x.sid = o.sid "
+                    "WHERE o.stage = {i} AND o.id BETWEEN :low AND :high",
+                    ordered=True,
+                )
+            )
         for sql in copies:
             for low in range(first_id, first_id + count, COPY_FRAMES):
                 db.execute(sql, {"low": low, "high": low + COPY_FRAMES - 1})
@@ -217,7 +237,8 @@ def _copy(db: Any, schemas: list[str], root_id: int) -> int:
         db.execute(
             f"INSERT INTO index_errors (root_id, {', '.join(FAILURE_COLUMNS)}, recorded_at) "
             + each(f"SELECT {root_id}, {', '.join(FAILURE_COLUMNS)}, ? FROM {{s}}.failures"),
-            (now,) * len(schemas))
+            (now,) * len(schemas),
+        )
     finally:
         db.execute("DROP TABLE temp.stage_order")
     return count
@@ -235,9 +256,11 @@ def _fill_full_text(db: Any, first_id: int) -> None:
     statement journal, a temp file during bulk loads (Writer), not memory.
     """
     db.execute(_FTS_HASHSIZE, (FTS_BULK_HASHSIZE,))
-    db.execute("INSERT INTO frames_fts (rowid, prompt, negative_prompt) "
-               "SELECT id, prompt, negative_prompt FROM frames WHERE id >= ? ORDER BY id",
-               (first_id,))
+    db.execute(
+        "INSERT INTO frames_fts (rowid, prompt, negative_prompt) "
+        "SELECT id, prompt, negative_prompt FROM frames WHERE id >= ? ORDER BY id",
+        (first_id,),
+    )
     db.execute(_FTS_HASHSIZE, (_FTS_DEFAULT_HASHSIZE,))
 
 

@@ -35,8 +35,12 @@ if TYPE_CHECKING:
 __all__ = ["Store", "chunked"]
 
 # Tables whose secondary indexes a rebuild drops and recreates around its load.
-_BULK_TABLES: tuple[Table, ...] = (Frame.__table__, Lora.__table__, Parameter.__table__,  # type: ignore[assignment]
-                                   Tag.__table__)
+_BULK_TABLES: tuple[Table, ...] = (
+    Frame.__table__,
+    Lora.__table__,
+    Parameter.__table__,  # type: ignore[assignment]
+    Tag.__table__,
+)
 # Column order of the rows Store._insert appends to each table.
 _INSERT_COLUMNS: dict[str, tuple[str, ...]] = {
     "frames": ("id", "root_id", *FRAME_COLUMNS),
@@ -52,8 +56,11 @@ _PROMPT, _NEGATIVE = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negativ
 
 def _same_value(stored: Any, new: Any) -> bool:
     """Whether a column already holds ``new`` (same type too, so 1 never stands for True)."""
-    return type(stored) is type(new) and stored == new and (
-        type(new) is not float or repr(stored) == repr(new))  # -0.0 is not 0.0
+    return (
+        type(stored) is type(new)
+        and stored == new
+        and (type(new) is not float or repr(stored) == repr(new))
+    )  # -0.0 is not 0.0
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
@@ -73,11 +80,15 @@ class Store:
         self._mark = placeholder(conn.dialect)
         # Taken before this transaction deletes anything, so a frame replaced in
         # place (same id) can never collide with a new one.
-        self._next_id = conn.exec_driver_sql(
-            "SELECT coalesce(max(id), 0) + 1 FROM frames").scalar_one() if self.is_sqlite else 0
+        self._next_id = (
+            conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM frames").scalar_one()
+            if self.is_sqlite
+            else 0
+        )
         self._projects: set[int] = set()
-        self._insert_sql = {table: self._statement(table, columns)
-                            for table, columns in _INSERT_COLUMNS.items()}
+        self._insert_sql = {
+            table: self._statement(table, columns) for table, columns in _INSERT_COLUMNS.items()
+        }
 
     def _statement(self, table: str, columns: Sequence[str]) -> str:
         if not self.is_sqlite:
@@ -114,7 +125,8 @@ class Store:
         if not self.is_sqlite:
             rows = self.conn.exec_driver_sql(
                 "SELECT nextval(pg_get_serial_sequence('frames', 'id')) "
-                f"FROM generate_series(1, {int(count)})").all()
+                f"FROM generate_series(1, {int(count)})"
+            ).all()
             return [row[0] for row in rows]
         first = self._next_id
         self._next_id += count
@@ -152,15 +164,20 @@ class Store:
     def _insert_full_text(self, frames: Sequence[tuple[int, FrameRows]]) -> None:
         self._executemany(
             "INSERT INTO frames_fts (rowid, prompt, negative_prompt) VALUES (?, ?, ?)",
-            [(frame_id, rows.frame[_PROMPT], rows.frame[_NEGATIVE]) for frame_id, rows in frames])
+            [(frame_id, rows.frame[_PROMPT], rows.frame[_NEGATIVE]) for frame_id, rows in frames],
+        )
 
     def _delete_full_text(self, ids: Sequence[int]) -> None:
         """Take frames out of FTS5 (external content: it needs their current text)."""
         for chunk in chunked(ids, _ID_CHUNK):
-            self.conn.exec_driver_sql(self._ids_sql(
-                "INSERT INTO frames_fts (frames_fts, rowid, prompt, negative_prompt) "
-                "SELECT 'delete', id, prompt, negative_prompt FROM frames WHERE id IN ({})",
-                chunk), tuple(chunk))
+            self.conn.exec_driver_sql(
+                self._ids_sql(
+                    "INSERT INTO frames_fts (frames_fts, rowid, prompt, negative_prompt) "
+                    "SELECT 'delete', id, prompt, negative_prompt FROM frames WHERE id IN ({})",
+                    chunk,
+                ),
+                tuple(chunk),
+            )
 
     def update_frames(self, frames: Sequence[tuple[int, FrameRows]]) -> None:
         """Rewrite frames whose sidecar changed, in place, keeping their ids.
@@ -185,11 +202,15 @@ class Store:
         retext: list[tuple[int, FrameRows]] = []
         for frame_id, rows in frames:
             before = old[frame_id]
-            changed = tuple(i for i, (was, now) in enumerate(zip(before, rows.frame, strict=True))
-                            if not _same_value(was, now))
+            changed = tuple(
+                i
+                for i, (was, now) in enumerate(zip(before, rows.frame, strict=True))
+                if not _same_value(was, now)
+            )
             if changed:
                 by_columns.setdefault(changed, []).append(
-                    (*(rows.frame[i] for i in changed), frame_id))
+                    (*(rows.frame[i] for i in changed), frame_id)
+                )
             if _PROMPT in changed or _NEGATIVE in changed:
                 retext.append((frame_id, rows))
         ids = [frame_id for frame_id, _ in frames]
@@ -199,13 +220,16 @@ class Store:
         for changed, values in by_columns.items():
             assignments = ", ".join(f"{FRAME_COLUMNS[i]} = {m}" for i in changed)
             self._executemany(f"UPDATE frames SET {assignments} WHERE id = {m}", values)
-        self._executemany(f"UPDATE frame_documents SET raw_json = {m} WHERE frame_id = {m}",
-                          [(rows.raw_json, frame_id) for frame_id, rows in frames])
+        self._executemany(
+            f"UPDATE frame_documents SET raw_json = {m} WHERE frame_id = {m}",
+            [(rows.raw_json, frame_id) for frame_id, rows in frames],
+        )
         for chunk in chunked(ids, _ID_CHUNK):
             for table in ("loras", "parameters", "tags"):
                 self.conn.exec_driver_sql(
                     self._ids_sql(f"DELETE FROM {table} WHERE frame_id IN ({{}})", chunk),
-                    tuple(chunk))
+                    tuple(chunk),
+                )
         self._insert_children(frames)
         if self.is_sqlite:
             self._insert_full_text(retext)
@@ -213,9 +237,12 @@ class Store:
     def _current_rows(self, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
         rows: dict[int, tuple[Any, ...]] = {}
         for chunk in chunked(ids, _ID_CHUNK):
-            for row in self.conn.exec_driver_sql(self._ids_sql(
-                    f"SELECT id, {', '.join(FRAME_COLUMNS)} FROM frames WHERE id IN ({{}})",
-                    chunk), tuple(chunk)):
+            for row in self.conn.exec_driver_sql(
+                self._ids_sql(
+                    f"SELECT id, {', '.join(FRAME_COLUMNS)} FROM frames WHERE id IN ({{}})", chunk
+                ),
+                tuple(chunk),
+            ):
                 rows[row[0]] = tuple(row[1:])
         return rows
 
@@ -226,7 +253,8 @@ class Store:
             if self.is_sqlite:
                 self._delete_full_text(chunk)
             result = self.conn.exec_driver_sql(
-                self._ids_sql("DELETE FROM frames WHERE id IN ({})", chunk), tuple(chunk))
+                self._ids_sql("DELETE FROM frames WHERE id IN ({})", chunk), tuple(chunk)
+            )
             deleted += result.rowcount
         return deleted
 
@@ -243,35 +271,50 @@ class Store:
         """
         mine, total = self.conn.exec_driver_sql(  # two index-only counts
             f"SELECT (SELECT count(*) FROM frames WHERE root_id = {self._mark}), "
-            "(SELECT count(*) FROM frames)", (self.root_id,)).one()
-        dropped = [index for table in _BULK_TABLES for index in table.indexes
-                   ] if 2 * mine >= total else []
+            "(SELECT count(*) FROM frames)",
+            (self.root_id,),
+        ).one()
+        dropped = (
+            [index for table in _BULK_TABLES for index in table.indexes]
+            if 2 * mine >= total
+            else []
+        )
         for index in dropped:
             index.drop(self.conn, checkfirst=True)
         mark = self._mark
-        only_root = self.conn.exec_driver_sql(
-            f"SELECT count(*) FROM roots WHERE id <> {mark}", (self.root_id,)).scalar() == 0
+        only_root = (
+            self.conn.exec_driver_sql(
+                f"SELECT count(*) FROM roots WHERE id <> {mark}", (self.root_id,)
+            ).scalar()
+            == 0
+        )
         if self.is_sqlite:
             self.conn.exec_driver_sql("PRAGMA cache_size=-131072")  # 128 MiB for index builds
             self.conn.exec_driver_sql("PRAGMA threads=2")  # the index sorter's helper thread
             if only_root:
                 self.conn.exec_driver_sql(
-                    "INSERT INTO frames_fts (frames_fts) VALUES ('delete-all')")
+                    "INSERT INTO frames_fts (frames_fts) VALUES ('delete-all')"
+                )
             else:
                 self.conn.exec_driver_sql(
                     "INSERT INTO frames_fts (frames_fts, rowid, prompt, negative_prompt) "
                     "SELECT 'delete', id, prompt, negative_prompt FROM frames "
-                    f"WHERE root_id = {mark}", (self.root_id,))
+                    f"WHERE root_id = {mark}",
+                    (self.root_id,),
+                )
         for table in ("frame_documents", "loras", "parameters", "tags"):
             if only_root:
                 self.conn.exec_driver_sql(f"DELETE FROM {table}")
             else:
                 self.conn.exec_driver_sql(
                     f"DELETE FROM {table} WHERE frame_id IN "
-                    f"(SELECT id FROM frames WHERE root_id = {mark})", (self.root_id,))
+                    f"(SELECT id FROM frames WHERE root_id = {mark})",
+                    (self.root_id,),
+                )
         self.conn.exec_driver_sql(f"DELETE FROM frames WHERE root_id = {mark}", (self.root_id,))
-        self.conn.exec_driver_sql(f"DELETE FROM index_errors WHERE root_id = {mark}",
-                                  (self.root_id,))
+        self.conn.exec_driver_sql(
+            f"DELETE FROM index_errors WHERE root_id = {mark}", (self.root_id,)
+        )
         return dropped
 
     def end_bulk_load(self, dropped: Sequence[Index]) -> None:
@@ -287,14 +330,16 @@ class Store:
         m = self._mark
         self._executemany(
             f"UPDATE frames SET image_name = {m}, image_exists = {m}, image_count = {m} "
-            f"WHERE id = {m}", rows)
+            f"WHERE id = {m}",
+            rows,
+        )
 
     def _ensure_projects(self, project_ids: Iterable[int | None]) -> None:
         new = {pid for pid in project_ids if pid is not None} - self._projects
         if not new:
             return
         self._projects |= new
-        sql = (f"INSERT INTO projects (id) VALUES ({self._mark}) ON CONFLICT DO NOTHING")
+        sql = f"INSERT INTO projects (id) VALUES ({self._mark}) ON CONFLICT DO NOTHING"
         self._executemany(sql, [(pid,) for pid in sorted(new)])
 
     # ------------------------------------------------------------ failures
@@ -304,15 +349,15 @@ class Store:
             return
         self.forget_failures([(f.folder, f.name) for f in failures])
         now = db_datetime(dt.datetime.now().replace(microsecond=0))
-        self._insert("index_errors", [
-            (self.root_id, *f.row(), now) for f in failures])
+        self._insert("index_errors", [(self.root_id, *f.row(), now) for f in failures])
 
     def forget_failures(self, keys: Sequence[tuple[str, str]]) -> None:
         """Drop failure records for (folder, name) keys that are fixed or gone."""
         m = self._mark
         self._executemany(
             f"DELETE FROM index_errors WHERE root_id = {m} AND folder = {m} AND name = {m}",
-            [(self.root_id, folder, name) for folder, name in keys])
+            [(self.root_id, folder, name) for folder, name in keys],
+        )
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

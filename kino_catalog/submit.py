@@ -21,8 +21,9 @@ TASKS_PATH = "/api/v1/generator/tasks"
 class SubmitError(KinoError):
     """Submitting failed; says what was submitted before, so nothing is silently lost."""
 
-    def __init__(self, url: str, reason: str, submitted: list[Any],
-                 created_not_started: Any = None) -> None:
+    def __init__(
+        self, url: str, reason: str, submitted: list[Any], created_not_started: Any = None
+    ) -> None:
         super().__init__(url, reason, submitted, created_not_started)
         self.url = url
         self.reason = reason
@@ -46,16 +47,21 @@ class _Failure(Exception):
 def _post(url: str, body: Any, timeout_seconds: float) -> Any:
     # json, not orjson: seeds above 2**64-1 must reach the server exactly.
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    request = urllib.request.Request(url, data=data, method="POST", headers={
-        "Content-Type": "application/json", "Accept": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
     path = urllib.parse.urlsplit(url).path
     try:
         with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
             text = response.read()
     except urllib.error.HTTPError as exc:
         detail = exc.read(300).decode("utf-8", "replace").strip().replace("\n", " ")
-        raise _Failure(f"HTTP {exc.code} {exc.reason} from POST {path}"
-                       + (f": {detail}" if detail else "")) from exc
+        raise _Failure(
+            f"HTTP {exc.code} {exc.reason} from POST {path}" + (f": {detail}" if detail else "")
+        ) from exc
     except urllib.error.URLError as exc:
         raise _Failure(f"cannot reach the server ({exc.reason})") from exc
     except (OSError, ValueError) as exc:  # timeouts, resets, malformed responses
@@ -82,9 +88,13 @@ def _task_id(answer: Any) -> Any:
     return None
 
 
-def submit_requests(requests: Iterable[dict[str, Any]], url: str, *,
-                    timeout_seconds: float = 30.0,
-                    on_started: Callable[[Any], None] | None = None) -> list[Any]:
+def submit_requests(
+    requests: Iterable[dict[str, Any]],
+    url: str,
+    *,
+    timeout_seconds: float = 30.0,
+    on_started: Callable[[Any], None] | None = None,
+) -> list[Any]:
     """Create and start one Kino task per request; returns the task ids in order.
 
     ``on_started`` is told each task id as soon as its task is running, so a

@@ -91,7 +91,11 @@ def _nvidia_gpus() -> list[dict[str, Any]]:
         return []
     out = subprocess.run(
         [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader,nounits"],
-        capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_SECONDS, check=True).stdout
+        capture_output=True,
+        text=True,
+        timeout=NVIDIA_SMI_TIMEOUT_SECONDS,
+        check=True,
+    ).stdout
     gpus = []
     for line in out.splitlines():
         parts = [part.strip() for part in line.split(",")]

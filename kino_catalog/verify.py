@@ -58,16 +58,21 @@ def _ordered(items: Iterable[Any], work: Callable[[Any], Any]) -> Iterator[Any]:
 
 # ---------------------------------------------------------------- hashing
 
-def hash_images(catalog: Catalog, query: str = "",
-                progress: Callable[[int, int | None], None] | None = None) -> EditResult:
+
+def hash_images(
+    catalog: Catalog, query: str = "", progress: Callable[[int, int | None], None] | None = None
+) -> EditResult:
     """Record ``image_hash`` in the sidecars of matching frames that lack one.
 
     Opt-in (it writes sidecars, safely: see annotate.py); frames whose image
     is missing are listed in ``skipped`` (``verify`` reports them as damage).
     """
     total = catalog.count(query) if progress else None
-    frames = ((f.root, f.sidecar_path, f.image_path, f.image_exists)
-              for f in catalog.iter_search(query) if "image_hash" not in f.document)
+    frames = (
+        (f.root, f.sidecar_path, f.image_path, f.image_exists)
+        for f in catalog.iter_search(query)
+        if "image_hash" not in f.document
+    )
     failures: list[dict[str, str]] = []
     done = [0]
 
@@ -94,6 +99,7 @@ def hash_images(catalog: Catalog, query: str = "",
 
 
 # ---------------------------------------------------------------- verifying
+
 
 def _problem(kind: str, path: str, detail: str, frame_id: int | None = None) -> dict[str, Any]:
     return {"kind": kind, "path": path, "frame_id": frame_id, "detail": detail}
@@ -128,18 +134,30 @@ def _check_frame(frame: Frame) -> list[dict[str, Any]]:
     output = doc.get("output")
     named = output.get("filename") if isinstance(output, dict) else None
     if isinstance(named, str) and re.split(r"[/\\]", named)[-1] != expected:
-        found.append(_problem("filename_mismatch", frame.sidecar_path,
-                              f"output.filename is {named!r}, the sidecar is beside "
-                              f"{expected!r}", frame.id))
+        found.append(
+            _problem(
+                "filename_mismatch",
+                frame.sidecar_path,
+                f"output.filename is {named!r}, the sidecar is beside {expected!r}",
+                frame.id,
+            )
+        )
     params = doc.get("parameters") or {}
     total = params.get("total_frames", doc.get("total_frames"))
     names = _sequence_names(frame.image_name, total if type(total) is int and total > 0 else 1)
     missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
     if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
-                                          else "")
-        found.append(_problem("missing_image", frame.image_path,
-                              f"{len(missing)} of {len(names)} missing: {shown}", frame.id))
+        shown = ", ".join(missing[:3]) + (
+            f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        )
+        found.append(
+            _problem(
+                "missing_image",
+                frame.image_path,
+                f"{len(missing)} of {len(names)} missing: {shown}",
+                frame.id,
+            )
+        )
     recorded = doc.get("image_hash")
     if isinstance(recorded, dict) and frame.image_name not in missing:
         found.extend(_check_hash(frame, recorded))
@@ -153,14 +171,26 @@ def _check_hash(frame: Frame, recorded: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         actual = hash_file(frame.image_path, algorithm.lower())
     except ValueError:
-        return [_problem("changed_image", frame.image_path,
-                         f"unknown hash algorithm {algorithm!r}", frame.id)]
+        return [
+            _problem(
+                "changed_image", frame.image_path, f"unknown hash algorithm {algorithm!r}", frame.id
+            )
+        ]
     except OSError as exc:
-        return [_problem("missing_image", frame.image_path,
-                         f"cannot read: {exc.strerror or exc}", frame.id)]
+        return [
+            _problem(
+                "missing_image", frame.image_path, f"cannot read: {exc.strerror or exc}", frame.id
+            )
+        ]
     if actual != value.strip().lower():
-        return [_problem("changed_image", frame.image_path,
-                         f"{algorithm} is {actual}, the sidecar recorded {value}", frame.id)]
+        return [
+            _problem(
+                "changed_image",
+                frame.image_path,
+                f"{algorithm} is {actual}, the sidecar recorded {value}",
+                frame.id,
+            )
+        ]
     return []
 
 
@@ -172,9 +202,10 @@ def _orphans(catalog: Catalog, roots: Iterable[str]) -> Iterator[dict[str, Any]]
         with catalog.engine.connect() as conn:
             claimed: dict[tuple[str, str], set[str]] = {}  # (folder, image) -> sidecars
             for folder, image, sidecar in conn.execute(
-                    select(f.folder, f.image_name, f.name).join_from(
-                        FrameRow.__table__, Root.__table__, f.root_id == r.id)
-                    .where(r.path == root)):
+                select(f.folder, f.image_name, f.name)
+                .join_from(FrameRow.__table__, Root.__table__, f.root_id == r.id)
+                .where(r.path == root)
+            ):
                 claimed.setdefault((folder, image), set()).add(sidecar)
         for directory, dirs, files in os.walk(root):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -186,17 +217,23 @@ def _orphans(catalog: Catalog, roots: Iterable[str]) -> Iterator[dict[str, Any]]
                     continue
                 stem = name[:-4]
                 seq = _SEQUENCE.match(name)
-                first = (f"{seq['prefix']}{0:0{len(seq['index'])}d}.json" if seq else None)
-                if (stem + ".json" in names or (first and first in names)
-                        or claimed.get((rel, name), set()) & names):  # sidecar still there
+                first = f"{seq['prefix']}{0:0{len(seq['index'])}d}.json" if seq else None
+                if (
+                    stem + ".json" in names
+                    or (first and first in names)
+                    or claimed.get((rel, name), set()) & names
+                ):  # sidecar still there
                     continue
-                yield _problem("orphan_image", os.path.join(directory, name),
-                               "no sidecar describes this image")
+                yield _problem(
+                    "orphan_image", os.path.join(directory, name), "no sidecar describes this image"
+                )
 
 
-def verify_frames(catalog: Catalog, query: str = "",
-                  progress: Callable[[int, int | None], None] | None = None,
-                  ) -> Iterator[dict[str, Any]]:
+def verify_frames(
+    catalog: Catalog,
+    query: str = "",
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Stream the problems of matching frames; an empty query also looks for orphan PNGs.
 
     Each problem is ``{"kind", "path", "frame_id", "detail"}`` (kinds:
@@ -216,13 +253,22 @@ def verify_frames(catalog: Catalog, query: str = "",
 
 # ---------------------------------------------------------------- duplicates
 
+
 def duplicates(catalog: Catalog) -> list[dict[str, Any]]:
     """Groups of frames whose recorded image hashes are equal (run ``hash`` first)."""
     f = FrameRow.__table__.c
-    dupes = (select(f.image_hash).where(f.image_hash.is_not(None)).group_by(f.image_hash)
-             .having(func.count() > 1).subquery())
-    stmt = (select(f.image_hash, f.id).where(f.image_hash.in_(select(dupes.c.image_hash)))
-            .order_by(f.image_hash, f.id))
+    dupes = (
+        select(f.image_hash)
+        .where(f.image_hash.is_not(None))
+        .group_by(f.image_hash)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    stmt = (
+        select(f.image_hash, f.id)
+        .where(f.image_hash.in_(select(dupes.c.image_hash)))
+        .order_by(f.image_hash, f.id)
+    )
     groups: dict[str, list[int]] = {}
     with catalog.engine.connect() as conn:
         for image_hash, frame_id in conn.execute(stmt):
@@ -230,7 +276,13 @@ def duplicates(catalog: Catalog) -> list[dict[str, Any]]:
     out = []
     for image_hash, ids in groups.items():
         frames = [catalog.get(i) for i in ids]
-        out.append({"hash": image_hash, "frames": [
-            {"id": fr.id, "sidecar": fr.sidecar_path, "image": fr.image_path} for fr in frames]})
+        out.append(
+            {
+                "hash": image_hash,
+                "frames": [
+                    {"id": fr.id, "sidecar": fr.sidecar_path, "image": fr.image_path}
+                    for fr in frames
+                ],
+            }
+        )
     return out
-

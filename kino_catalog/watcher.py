@@ -81,18 +81,30 @@ class Watcher:
     ``stop()`` (idempotent; joins every thread it started).
     """
 
-    def __init__(self, engine: Engine, roots: Iterable[str | os.PathLike[str]], *,
-                 debounce_seconds: float = 0.2, reconcile_interval_seconds: float = 300.0,
-                 use_polling: bool = False, poll_interval_seconds: float = 1.0,
-                 max_pending_paths: int = 50_000, max_batch_paths: int = 5_000,
-                 max_wait_seconds: float = 2.0, supervise_interval_seconds: float = 0.5,
-                 observer_factory: Callable[[], BaseObserver] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        roots: Iterable[str | os.PathLike[str]],
+        *,
+        debounce_seconds: float = 0.2,
+        reconcile_interval_seconds: float = 300.0,
+        use_polling: bool = False,
+        poll_interval_seconds: float = 1.0,
+        max_pending_paths: int = 50_000,
+        max_batch_paths: int = 5_000,
+        max_wait_seconds: float = 2.0,
+        supervise_interval_seconds: float = 0.5,
+        observer_factory: Callable[[], BaseObserver] | None = None,
+    ) -> None:
         if debounce_seconds < 0 or reconcile_interval_seconds <= 0 or max_batch_paths < 1:
-            raise ValueError("need debounce_seconds >= 0, reconcile_interval_seconds > 0 "
-                             "and max_batch_paths >= 1")
+            raise ValueError(
+                "need debounce_seconds >= 0, reconcile_interval_seconds > 0 "
+                "and max_batch_paths >= 1"
+            )
         self.engine = engine
-        self._roots = sorted((_Root(indexer.resolve_root(r)) for r in roots),
-                             key=lambda r: len(r.path), reverse=True)  # longest prefix first
+        self._roots = sorted(
+            (_Root(indexer.resolve_root(r)) for r in roots), key=lambda r: len(r.path), reverse=True
+        )  # longest prefix first
         if not self._roots:
             raise ValueError("no root to watch")
         self.debounce_seconds = debounce_seconds
@@ -102,8 +114,10 @@ class Watcher:
         self.supervise_interval_seconds = supervise_interval_seconds
         self.poll_interval_seconds = poll_interval_seconds
         self._make_observer = observer_factory or (
-            observing.polling_observer(poll_interval_seconds) if use_polling
-            else observing.native_observer)
+            observing.polling_observer(poll_interval_seconds)
+            if use_polling
+            else observing.native_observer
+        )
         self.stats = WatchStats()
         self._cond = threading.Condition()
         self._changes = ChangeSet(max_pending_paths)
@@ -155,8 +169,12 @@ class Watcher:
     def __enter__(self) -> Watcher:
         return self.start() if self._worker is None else self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def wait_idle(self, timeout_seconds: float) -> bool:
@@ -176,8 +194,11 @@ class Watcher:
         return True
 
     def _is_idle(self) -> bool:
-        return not self._is_busy and not len(self._changes) and not any(
-            r.reconcile_reason and not r.is_missing for r in self._roots)
+        return (
+            not self._is_busy
+            and not len(self._changes)
+            and not any(r.reconcile_reason and not r.is_missing for r in self._roots)
+        )
 
     # ------------------------------------------------------------ events (observer threads)
     def _on_event(self, root: _Root, event: FileSystemEvent) -> None:
@@ -206,8 +227,9 @@ class Watcher:
         with self._cond:
             if overflow and not root.is_overflowing:  # one warning per episode
                 self.stats.overflows += 1
-                log.warning("%s: %s; events are lost until a reconcile catches up",
-                            root.path, reason)
+                log.warning(
+                    "%s: %s; events are lost until a reconcile catches up", root.path, reason
+                )
                 root.is_overflowing = True
             if root.reconcile_reason is None:
                 root.reconcile_reason = reason
@@ -240,13 +262,18 @@ class Watcher:
                 self._reconcile(root)
         with self._cond:
             now = time.monotonic()
-            batch = self._changes.take_ready(now, self.debounce_seconds, self.max_wait_seconds,
-                                             self.max_batch_paths)
+            batch = self._changes.take_ready(
+                now, self.debounce_seconds, self.max_wait_seconds, self.max_batch_paths
+            )
             if not batch:
-                due = [self._next_supervise, self._changes.next_due(
-                    self.debounce_seconds, self.max_wait_seconds) or float("inf")]
-                due += [r.not_before for r in self._roots if r.reconcile_reason and
-                        not r.is_missing]
+                due = [
+                    self._next_supervise,
+                    self._changes.next_due(self.debounce_seconds, self.max_wait_seconds)
+                    or float("inf"),
+                ]
+                due += [
+                    r.not_before for r in self._roots if r.reconcile_reason and not r.is_missing
+                ]
                 wait = min(due) - now
                 if wait > 0 and not self._stopping.is_set():
                     self._is_busy = False
@@ -275,8 +302,13 @@ class Watcher:
         self.stats.batches += 1
         self._retries.succeeded(list(batch))
         changed = result.added + result.updated + result.removed
-        log.log(logging.INFO if changed or result.errors > root.errors_seen else logging.DEBUG,
-                "%s: %s (%d paths)", root.path, _summary(result), len(batch))
+        log.log(
+            logging.INFO if changed or result.errors > root.errors_seen else logging.DEBUG,
+            "%s: %s (%d paths)",
+            root.path,
+            _summary(result),
+            len(batch),
+        )
         if result.errors > root.errors_seen:
             self._recheck_recent(batch)
         root.errors_seen = result.errors
@@ -289,7 +321,7 @@ class Watcher:
         if len(batch) > 1 and not isinstance(exc, DBAPIError):
             log.debug("batch of %d paths failed; bisecting", len(batch), exc_info=exc)
             items = list(batch.items())
-            for half in (items[: len(items) // 2], items[len(items) // 2:]):
+            for half in (items[: len(items) // 2], items[len(items) // 2 :]):
                 self._index(root, dict(half))
             return
         self.stats.failures += 1
@@ -297,11 +329,20 @@ class Watcher:
         log.debug("indexing failed", exc_info=exc)
         delay = self._retries.failed(list(batch))
         if delay is None:
-            log.warning("%s: giving up on %d path(s) until the next reconcile: %s",
-                        root.path, len(batch), reason)
+            log.warning(
+                "%s: giving up on %d path(s) until the next reconcile: %s",
+                root.path,
+                len(batch),
+                reason,
+            )
             return
-        log.warning("%s: indexing %d path(s) failed (%s); retrying in %.1f s",
-                    root.path, len(batch), reason, delay)
+        log.warning(
+            "%s: indexing %d path(s) failed (%s); retrying in %.1f s",
+            root.path,
+            len(batch),
+            reason,
+            delay,
+        )
         with self._cond:
             for path, is_folder in batch.items():
                 self._changes.defer(path, time.monotonic() + delay, is_folder=is_folder)
@@ -334,8 +375,12 @@ class Watcher:
             self._lose(root)
             return
         is_routine = reason in ("start", "periodic")
-        log.log(logging.INFO if is_routine else logging.WARNING, "%s: reconciling (%s)",
-                root.path, reason)
+        log.log(
+            logging.INFO if is_routine else logging.WARNING,
+            "%s: reconciling (%s)",
+            root.path,
+            reason,
+        )
         try:
             result = indexer.sync_root(self.engine, root.path, self._abort_if_stopping)
         except _Stopping:
@@ -343,9 +388,14 @@ class Watcher:
             return
         except Exception as exc:
             root.failures += 1
-            delay = min(MAX_BACKOFF_SECONDS, 2.0 ** root.failures)
-            log.warning("%s: reconcile failed (%s: %s); retrying in %.0f s", root.path,
-                        type(exc).__name__, exc, delay)
+            delay = min(MAX_BACKOFF_SECONDS, 2.0**root.failures)
+            log.warning(
+                "%s: reconcile failed (%s: %s); retrying in %.0f s",
+                root.path,
+                type(exc).__name__,
+                exc,
+                delay,
+            )
             log.debug("reconcile failed", exc_info=exc)
             root.reconcile_reason, root.not_before = reason, time.monotonic() + delay
             return
@@ -354,8 +404,13 @@ class Watcher:
         root.last_reconcile = time.monotonic()
         self._retries.forget_rechecks()
         drift = result.added + result.updated + result.removed
-        log.log(logging.WARNING if drift and reason == "periodic" else logging.INFO,
-                "%s: reconciled: %s, %d unchanged", root.path, _summary(result), result.unchanged)
+        log.log(
+            logging.WARNING if drift and reason == "periodic" else logging.INFO,
+            "%s: reconciled: %s, %d unchanged",
+            root.path,
+            _summary(result),
+            result.unchanged,
+        )
         for warning in result.warnings:
             log.warning("%s: %s", root.path, warning)
         if not root.is_available():
@@ -382,15 +437,20 @@ class Watcher:
                 self.stats.observer_restarts += 1
                 self._restart_observer(root, "observer restarted")
                 root.watch_retry_at = now + (0 if root.observer else MAX_BACKOFF_SECONDS)
-            elif (root.reconcile_reason is None
-                  and now - root.last_reconcile >= self.reconcile_interval_seconds):
+            elif (
+                root.reconcile_reason is None
+                and now - root.last_reconcile >= self.reconcile_interval_seconds
+            ):
                 root.reconcile_reason = "periodic"
 
     def _lose(self, root: _Root) -> None:
         """The root is gone: keep its index untouched and wait for it to come back."""
         if not root.is_missing:
-            log.warning("%s: the library root is gone (unmounted or removed?); its index is "
-                        "kept as it is until it comes back", root.path)
+            log.warning(
+                "%s: the library root is gone (unmounted or removed?); its index is "
+                "kept as it is until it comes back",
+                root.path,
+            )
         root.is_missing = True
         root.unwatch()
         with self._cond:
@@ -412,10 +472,15 @@ class Watcher:
             self._request_reconcile(root, "event handler error")
 
         if not self._stopping.is_set():
-            self._make_observer = root.watch(self._make_observer, observing.RecordingHandler(
-                record, on_error), self.poll_interval_seconds)
+            self._make_observer = root.watch(
+                self._make_observer,
+                observing.RecordingHandler(record, on_error),
+                self.poll_interval_seconds,
+            )
 
 
 def _summary(result: SyncResult) -> str:
-    return (f"{result.added} added, {result.updated} updated, {result.removed} removed, "
-            f"{result.errors} in error, {result.seconds:.2f} s")
+    return (
+        f"{result.added} added, {result.updated} updated, {result.removed} removed, "
+        f"{result.errors} in error, {result.seconds:.2f} s"
+    )

@@ -23,7 +23,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "library"
 PG_ADMIN_URL = os.environ.get("KINO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PNG_8X8 = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000080000000808020000004b6d29dc00000011"
-    "49444154789c63687050c08a1886960400fa033801caeedbfa0000000049454e44ae426082")
+    "49444154789c63687050c08a1886960400fa033801caeedbfa0000000049454e44ae426082"
+)
 
 BASE_SIDECAR: dict[str, Any] = {
     "plugin": "sdxl",
@@ -31,16 +32,24 @@ BASE_SIDECAR: dict[str, Any] = {
     "parameters": {
         "prompt": "a cinematic portrait, 85mm, soft light",
         "negative_prompt": "blurry, lowres",
-        "width": 1024, "height": 1024, "steps": 30, "cfg_scale": 7.0,
-        "sampler": "euler_a", "scheduler": "karras", "seed": 1234567890,
+        "width": 1024,
+        "height": 1024,
+        "steps": 30,
+        "cfg_scale": 7.0,
+        "sampler": "euler_a",
+        "scheduler": "karras",
+        "seed": 1234567890,
         "model_name": "sd_xl_base_1.0.safetensors",
-        "loras": [{"lora_name": "add_detail.safetensors", "strength_model": 0.8,
-                   "strength_clip": 0.8}],
+        "loras": [
+            {"lora_name": "add_detail.safetensors", "strength_model": 0.8, "strength_clip": 0.8}
+        ],
         "num_variants": 1,
     },
     "variants": 1,
-    "output": {"filename": "project_12_frame_7_variant_0.png",
-               "path": "/home/ana/kino/backend/data/frames/project_12_frame_7_variant_0.png"},
+    "output": {
+        "filename": "project_12_frame_7_variant_0.png",
+        "path": "/home/ana/kino/backend/data/frames/project_12_frame_7_variant_0.png",
+    },
     "timestamp": "20251013_150530",
     "task_id": 0,
     "project_id": 12,
@@ -72,8 +81,14 @@ class Library:
 
     root: Path
 
-    def write(self, rel: str, doc: dict[str, Any] | bytes | str, *, image: bool = True,
-              indent: int | None = 2) -> Path:
+    def write(
+        self,
+        rel: str,
+        doc: dict[str, Any] | bytes | str,
+        *,
+        image: bool = True,
+        indent: int | None = 2,
+    ) -> Path:
         """Write a sidecar (and, by default, its PNG) at ``rel`` (``.json`` path)."""
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,15 +103,25 @@ class Library:
             path.with_suffix(".png").write_bytes(PNG_8X8)
         return path
 
-    def frame(self, project: int, frame: int, variant: int = 0, *, folder: str = "frames",
-              image: bool = True, **over: Any) -> Path:
+    def frame(
+        self,
+        project: int,
+        frame: int,
+        variant: int = 0,
+        *,
+        folder: str = "frames",
+        image: bool = True,
+        **over: Any,
+    ) -> Path:
         """Write a Kino-named sdxl frame with ``make_sidecar(**over)``."""
         name = f"project_{project}_frame_{frame}_variant_{variant}"
         doc = make_sidecar(**over)
         doc.setdefault("output", {})
         if isinstance(doc.get("output"), dict):
-            doc["output"] = {"filename": name + ".png",
-                             "path": f"/home/ana/kino/backend/data/frames/{name}.png"}
+            doc["output"] = {
+                "filename": name + ".png",
+                "path": f"/home/ana/kino/backend/data/frames/{name}.png",
+            }
         if "project_id" in doc and "project_id" not in over:
             doc["project_id"] = project
         return self.write(f"{folder}/{name}.json", doc, image=image)
@@ -106,8 +131,10 @@ class Library:
         found = {}
         for path in sorted(self.root.rglob("*")):
             if path.is_file() and not path.is_symlink():
-                found[str(path.relative_to(self.root))] = (path.read_bytes(),
-                                                           path.stat().st_mtime_ns)
+                found[str(path.relative_to(self.root))] = (
+                    path.read_bytes(),
+                    path.stat().st_mtime_ns,
+                )
         return found
 
 
@@ -175,8 +202,11 @@ def pg_url(pg_server: str) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def any_catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
     """The same test on SQLite and on PostgreSQL."""
-    target = str(tmp_path / "catalog.db") if request.param == "sqlite" else request.getfixturevalue(
-        "pg_url")
+    target = (
+        str(tmp_path / "catalog.db")
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
     with Catalog.open(target) as cat:
         yield cat
 

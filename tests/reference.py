@@ -39,12 +39,25 @@ from kino_catalog.record import (
 
 UNSUPPORTED = {"tag", "hash", "gpu", "driver", "rating", "notes"}
 _WORD = re.compile(r"[^\W_]+")
-_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u2e80-\u2fdf\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
-                       r"\uac00-\ud7af\uf900-\ufaff]")
-_COLUMNS = {"steps": "steps", "cfg": "cfg_scale", "width": "width", "height": "height",
-            "project": "project_id", "task": "task_id", "seed": "seed"}
-_NAMES = {"sampler": "sampler", "scheduler": "scheduler", "plugin": "plugin",
-          "version": "plugin_version"}
+_UNSPACED = re.compile(
+    r"[\u0e00-\u0e7f\u2e80-\u2fdf\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    r"\uac00-\ud7af\uf900-\ufaff]"
+)
+_COLUMNS = {
+    "steps": "steps",
+    "cfg": "cfg_scale",
+    "width": "width",
+    "height": "height",
+    "project": "project_id",
+    "task": "task_id",
+    "seed": "seed",
+}
+_NAMES = {
+    "sampler": "sampler",
+    "scheduler": "scheduler",
+    "plugin": "plugin",
+    "version": "plugin_version",
+}
 
 
 @dataclass(frozen=True)
@@ -89,8 +102,12 @@ def _name(value: str | None, wanted: str, is_glob: bool) -> bool:
 
 
 def _names_folder_or_extension(glob: str) -> bool:
-    return "/" in glob or "\\" in glob or os.path.splitext(glob.lower())[1] in (
-        ".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
+    return (
+        "/" in glob
+        or "\\" in glob
+        or os.path.splitext(glob.lower())[1]
+        in (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
+    )
 
 
 def _lora(use: LoraUse, name: str, is_glob: bool) -> bool:
@@ -113,9 +130,10 @@ def _text(text: str | None, node: Text) -> bool:
         return ascii_lower(node.value) in ascii_lower(text)
     wanted, have = words(node.value), words(text)
     for start in range(len(have) - len(wanted) + 1):
-        window = have[start:start + len(wanted)]
+        window = have[start : start + len(wanted)]
         if window[:-1] == wanted[:-1] and (
-                window[-1].startswith(wanted[-1]) if node.is_prefix else window[-1] == wanted[-1]):
+            window[-1].startswith(wanted[-1]) if node.is_prefix else window[-1] == wanted[-1]
+        ):
             return True
     return False
 
@@ -135,8 +153,13 @@ def _parameter_text(value: Any) -> str | None:
 def _compare(value: Any, op: str, bound: Any) -> bool:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    return {"=": value == bound, ">": value > bound, ">=": value >= bound,
-            "<": value < bound, "<=": value <= bound}[op]
+    return {
+        "=": value == bound,
+        ">": value > bound,
+        ">=": value >= bound,
+        "<": value < bound,
+        "<=": value <= bound,
+    }[op]
 
 
 def _generic(frame: RefFrame, key: str) -> tuple[bool, Any]:
@@ -165,8 +188,10 @@ def matches(node: Node, frame: RefFrame) -> bool:
         case Text(_, field, _, _):
             return _text(r.prompt if field == "prompt" else r.negative_prompt, node)
         case Lora(name, is_glob, low, high):
-            return any(_lora(use, name, is_glob) and _within(use.strength_model, low, high)
-                       for use in r.loras)
+            return any(
+                _lora(use, name, is_glob) and _within(use.strength_model, low, high)
+                for use in r.loras
+            )
         case Match(field, _, _) if field in UNSUPPORTED:
             raise QueryError(unparse(node), "unsupported")
         case Match("model", value, is_glob):
@@ -176,7 +201,8 @@ def matches(node: Node, frame: RefFrame) -> bool:
                 return _name(r.model_name, value, True)
             if is_glob:
                 return glob_match(normalise_name(r.model_name), normalise_name(value)) or _name(
-                    r.model_name, value, True)
+                    r.model_name, value, True
+                )
             return normalise_name(r.model_name) == normalise_name(value)
         case Match("path", value, is_glob):
             return _name(frame.path, value, is_glob)
@@ -190,8 +216,9 @@ def matches(node: Node, frame: RefFrame) -> bool:
         case Compare(field, op, value):
             return _number(frame, field, [(op, value)])
         case Range(field, low, high):
-            return _number(frame, field, [(op, v) for op, v in ((">=", low), ("<=", high))
-                                          if v is not None])
+            return _number(
+                frame, field, [(op, v) for op, v in ((">=", low), ("<=", high)) if v is not None]
+            )
         case DateRange(low, high):
             when = frame.generated_at
             return (low is None or when >= low) and (high is None or when < high)

@@ -24,14 +24,18 @@ def _doc(path):
 
 def _tags(catalog):
     with catalog.engine.connect() as conn:
-        return sorted(conn.execute(text(
-            "SELECT f.name, t.tag FROM tags t JOIN frames f ON f.id = t.frame_id")).all())
+        return sorted(
+            conn.execute(
+                text("SELECT f.name, t.tag FROM tags t JOIN frames f ON f.id = t.frame_id")
+            ).all()
+        )
 
 
 def _frame_column(catalog, name, column):
     with catalog.engine.connect() as conn:
-        return conn.execute(text(f"SELECT {column} FROM frames WHERE name = :n"),
-                            {"n": name}).scalar_one()
+        return conn.execute(
+            text(f"SELECT {column} FROM frames WHERE name = :n"), {"n": name}
+        ).scalar_one()
 
 
 def test_tags_rating_notes_live_in_the_sidecar_and_survive_a_rebuild(any_catalog, library):
@@ -102,8 +106,9 @@ def test_query_selects_many_frames(catalog, library):
 
 def test_big_integers_and_unknown_keys_stay_exact(catalog, library):
     seed = 2**64 - 1
-    path = library.frame(12, 7, parameters={"seed": seed, "odd": {"x": [1.5, None]}},
-                         plugin_extra={"k": "é"})
+    path = library.frame(
+        12, 7, parameters={"seed": seed, "odd": {"x": [1.5, None]}}, plugin_extra={"k": "é"}
+    )
     catalog.sync(library.root)
     catalog.tag(["big"], [str(path)])
     data = path.read_bytes()
@@ -173,25 +178,32 @@ def test_damaged_annotations_are_refused_not_overwritten(catalog, library):
     good = library.frame(12, 8)
     catalog.sync(library.root)
     assert [e["reason"] for e in catalog.errors()] == [
-        "tags must be a list of strings, not 'hero,keeper'"]
+        "tags must be a list of strings, not 'hero,keeper'"
+    ]
     before = path.read_bytes()
     with pytest.raises(UsageError):
         catalog.tag(["x"], [str(path)])  # not indexed, so not a known frame
-    result = annotate.apply_edit(catalog.engine, [(str(library.root), str(path)),
-                                                  (str(library.root), str(good))],
-                                 annotate.add_tags(["x"]))
+    result = annotate.apply_edit(
+        catalog.engine,
+        [(str(library.root), str(path)), (str(library.root), str(good))],
+        annotate.add_tags(["x"]),
+    )
     assert result.changed == 1
-    assert result.failed == [{"path": str(path), "reason":
-                              "tags must be a list of strings, not 'hero,keeper'"}]
+    assert result.failed == [
+        {"path": str(path), "reason": "tags must be a list of strings, not 'hero,keeper'"}
+    ]
     assert path.read_bytes() == before
 
 
-@pytest.mark.parametrize(("over", "reason"), [
-    ({"rating": 6}, "rating must be an integer from 0 to 5, not 6"),
-    ({"rating": "5"}, "rating must be an integer from 0 to 5, not '5'"),
-    ({"notes": ["a"]}, "notes must be a string, not ['a']"),
-    ({"tags": ["a", 1]}, "tags must be a list of strings, not ['a', 1]"),
-])
+@pytest.mark.parametrize(
+    ("over", "reason"),
+    [
+        ({"rating": 6}, "rating must be an integer from 0 to 5, not 6"),
+        ({"rating": "5"}, "rating must be an integer from 0 to 5, not '5'"),
+        ({"notes": ["a"]}, "notes must be a string, not ['a']"),
+        ({"tags": ["a", 1]}, "tags must be a list of strings, not ['a', 1]"),
+    ],
+)
 def test_bad_annotation_values_are_index_errors(catalog, library, over, reason):
     library.frame(12, 7, **over)
     catalog.sync(library.root)
@@ -212,6 +224,7 @@ def test_api_refuses_bad_input(catalog, library):
 
 
 # ---------------------------------------------------------------- CLI
+
 
 def test_cli_tag_rate_note(run_cli, library):
     path = library.frame(12, 7)
@@ -235,15 +248,18 @@ def test_cli_tag_rate_note(run_cli, library):
     assert (shown["tags"], shown["rating"], shown["notes"]) == (["hero"], None, "more light")
 
 
-@pytest.mark.parametrize("args", [
-    ("rate", "7", "1"),
-    ("rate", "x", "1"),
-    ("rate",),
-    ("tag", "add", "hero"),
-    ("tag", "add", "a,b", "1"),
-    ("tag", "add", "hero", "999"),
-    ("note", "x", "999"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rate", "7", "1"),
+        ("rate", "x", "1"),
+        ("rate",),
+        ("tag", "add", "hero"),
+        ("tag", "add", "a,b", "1"),
+        ("tag", "add", "hero", "999"),
+        ("note", "x", "999"),
+    ],
+)
 def test_cli_user_mistakes_exit_2(run_cli, library, args):
     library.frame(12, 7)
     run_cli("sync", str(library.root))
@@ -263,20 +279,40 @@ def test_cli_failure_exits_1(run_cli, library):
 
 # ---------------------------------------------------------------- round trip
 
-_json_leaf = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-              | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8))
-_json = st.recursive(_json_leaf, lambda inner: st.lists(inner, max_size=3)
-                     | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+_json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+_json = st.recursive(
+    _json_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(params=st.dictionaries(st.text(max_size=6), _json, max_size=5),
-       top=st.dictionaries(st.text(max_size=6).filter(
-           lambda k: k not in ("tags", "rating", "notes", "image_hash", "system_info")),
-           _json, max_size=3),
-       tags=st.lists(st.text(alphabet="abcXYZ é-_", min_size=1, max_size=6).filter(
-           lambda t: t.strip()), min_size=1, max_size=3))
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    params=st.dictionaries(st.text(max_size=6), _json, max_size=5),
+    top=st.dictionaries(
+        st.text(max_size=6).filter(
+            lambda k: k not in ("tags", "rating", "notes", "image_hash", "system_info")
+        ),
+        _json,
+        max_size=3,
+    ),
+    tags=st.lists(
+        st.text(alphabet="abcXYZ é-_", min_size=1, max_size=6).filter(lambda t: t.strip()),
+        min_size=1,
+        max_size=3,
+    ),
+)
 def test_adding_then_removing_restores_any_document(tmp_path, params, top, tags):
     path = tmp_path / "x.json"
     doc = {**top, "plugin": "p", "parameters": params}
@@ -298,9 +334,11 @@ def test_a_sidecar_turned_symlink_is_refused(catalog, library, tmp_path):
     outside.write_bytes(path.read_bytes())
     path.unlink()
     path.symlink_to(outside)
-    result = annotate.apply_edit(catalog.engine, [(str(library.root), str(path))],
-                                 annotate.add_tags(["x"]))
+    result = annotate.apply_edit(
+        catalog.engine, [(str(library.root), str(path))], annotate.add_tags(["x"])
+    )
     assert [f["reason"] for f in result.failed] == [
-        "sidecar is a symbolic link; edit its target instead"]
+        "sidecar is a symbolic link; edit its target instead"
+    ]
     assert path.is_symlink()
     assert "tags" not in _doc(outside)

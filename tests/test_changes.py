@@ -139,17 +139,20 @@ def test_rechecks_are_bounded_per_path() -> None:
     assert retries.should_recheck("/r/a.json")
 
 
-@pytest.mark.parametrize(("path", "is_folder", "expected"), [
-    ("/lib/frames/a.json", False, True),
-    ("/lib/frames/a.png", False, True),
-    ("/lib/frames/A.WEBP", False, True),
-    ("/lib/frames", True, True),
-    ("/lib/frames/notes.txt", False, False),
-    ("/lib/frames/.kino-x1.tmp", False, False),
-    ("/lib/frames/.a.json", False, False),
-    ("/lib/.hidden/a.json", False, False),
-    ("/library/a.json", False, False),  # a sibling with the same prefix
-    ("/elsewhere/a.json", False, False),
-])
+@pytest.mark.parametrize(
+    ("path", "is_folder", "expected"),
+    [
+        ("/lib/frames/a.json", False, True),
+        ("/lib/frames/a.png", False, True),
+        ("/lib/frames/A.WEBP", False, True),
+        ("/lib/frames", True, True),
+        ("/lib/frames/notes.txt", False, False),
+        ("/lib/frames/.kino-x1.tmp", False, False),
+        ("/lib/frames/.a.json", False, False),
+        ("/lib/.hidden/a.json", False, False),
+        ("/library/a.json", False, False),  # a sibling with the same prefix
+        ("/elsewhere/a.json", False, False),
+    ],
+)
 def test_which_paths_are_watched(path: str, is_folder: bool, expected: bool) -> None:
     assert is_watched("/lib", path, is_folder=is_folder) is expected

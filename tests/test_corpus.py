@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
 def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
     """Relative path -> (bytes, mtime_ns) of every file under root."""
-    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_arguments_same_bytes_whatever_jobs(tmp_path: Path) -> None:
@@ -53,19 +56,31 @@ def test_mix_is_realistic() -> None:
     plugins = Counter(r["plugin"] for _, r in recs)
     assert 0.85 * n < plugins["sdxl"] < 0.95 * n
     assert plugins["wan22_i2v"] == n - plugins["sdxl"]
-    stamps = Counter("null" if r["timestamp"] is None else r["timestamp"] if
-                     r["timestamp"] == "regenerated" else "fmt" for _, r in recs)
+    stamps = Counter(
+        "null"
+        if r["timestamp"] is None
+        else r["timestamp"]
+        if r["timestamp"] == "regenerated"
+        else "fmt"
+        for _, r in recs
+    )
     assert 0.45 * n < stamps["null"] < 0.55 * n
     assert 0.40 * n < stamps["fmt"] < 0.50 * n
     assert 0.03 * n < stamps["regenerated"] < 0.07 * n
     seeds = [r["parameters"]["seed"] for _, r in recs if "seed" in r["parameters"]]
     assert all(0 <= s < 2**64 for s in seeds)
     assert 5 <= sum(s >= 2**63 for s in seeds) <= 45
-    assert sum(any(ord(ch) > 127 for ch in r["parameters"].get("prompt", ""))
-               for _, r in recs) > 0.02 * n
+    assert (
+        sum(any(ord(ch) > 127 for ch in r["parameters"].get("prompt", "")) for _, r in recs)
+        > 0.02 * n
+    )
     assert sum(r.get("task_id") == 0 for _, r in recs) > 0.5 * n
-    names = {lo["lora_name"] for _, r in recs for key in ("loras", "high_loras", "low_loras")
-             for lo in r["parameters"].get(key, [])}
+    names = {
+        lo["lora_name"]
+        for _, r in recs
+        for key in ("loras", "high_loras", "low_loras")
+        for lo in r["parameters"].get(key, [])
+    }
     assert any("/" in x or not x.endswith(".safetensors") for x in names)  # odd spellings
 
     for rel, r in recs:

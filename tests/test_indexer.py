@@ -26,11 +26,14 @@ from tests.conftest import make_sidecar
 
 
 def paths(catalog, query=""):
-    return sorted(os.path.relpath(f.sidecar_path, catalog.roots()[0])
-                  for f in catalog.search(query, limit=None))
+    return sorted(
+        os.path.relpath(f.sidecar_path, catalog.roots()[0])
+        for f in catalog.search(query, limit=None)
+    )
 
 
 # ---------------------------------------------------------------- incremental sync
+
 
 def test_sync_adds_updates_removes_and_moves(catalog, library):
     a = library.frame(1, 1)
@@ -41,7 +44,8 @@ def test_sync_adds_updates_removes_and_moves(catalog, library):
 
     a.write_text(json.dumps(make_sidecar({"steps": 44})))
     (library.root / "frames" / "project_1_frame_2_variant_0.json").rename(
-        library.root / "frames" / "renamed.json")
+        library.root / "frames" / "renamed.json"
+    )
     second = catalog.sync(library.root)
     assert (second.added, second.updated, second.removed, second.unchanged) == (1, 1, 1, 0)
     assert catalog.get(a).id == frame_id  # ids survive an update
@@ -73,8 +77,7 @@ def test_images_coming_and_going_update_image_state(catalog, library):
     assert catalog.stats()["missing_images"] == 0
 
 
-def test_a_same_stem_png_appearing_later_becomes_the_image_as_a_rebuild_would_say(
-        catalog, library):
+def test_a_same_stem_png_appearing_later_becomes_the_image_as_a_rebuild_would_say(catalog, library):
     doc = make_sidecar(output={"filename": "real_image.png", "path": "/elsewhere/x.png"})
     sidecar = library.write("f/odd_name.json", doc, image=False)
     (library.root / "f" / "real_image.png").write_bytes(b"png")
@@ -133,30 +136,50 @@ BAD_SIDECARS = {
     "invalid JSON": (b'{"plugin": "sdxl", "parameters": {', "invalid JSON"),
     "empty file": (b"", "empty file"),
     "binary garbage": (bytes(range(256)) * 4, "not UTF-8"),
-    "non-UTF-8": ('{"plugin": "sdxl", "parameters": {"prompt": "café"}}'.encode("latin-1"),
-                  "not UTF-8"),
+    "non-UTF-8": (
+        '{"plugin": "sdxl", "parameters": {"prompt": "café"}}'.encode("latin-1"),
+        "not UTF-8",
+    ),
     "array at top level": (b"[1, 2, 3]", "top level must be an object, not a list"),
     "string at top level": (b'"hello"', "top level must be an object, not a string"),
-    "parameters not an object": (json.dumps(make_sidecar(parameters=None) | {
-        "parameters": "steps=30"}).encode(), "parameters must be an object"),
-    "steps as a string": (json.dumps(make_sidecar({"steps": "30"})).encode(),
-                          "parameters.steps must be an integer"),
-    "seed as a word": (json.dumps(make_sidecar({"seed": "abc"})).encode(),
-                       "parameters.seed must be an integer"),
-    "loras as an object": (json.dumps(make_sidecar({"loras": {}})).encode(),
-                           "parameters.loras must be a list"),
+    "parameters not an object": (
+        json.dumps(make_sidecar(parameters=None) | {"parameters": "steps=30"}).encode(),
+        "parameters must be an object",
+    ),
+    "steps as a string": (
+        json.dumps(make_sidecar({"steps": "30"})).encode(),
+        "parameters.steps must be an integer",
+    ),
+    "seed as a word": (
+        json.dumps(make_sidecar({"seed": "abc"})).encode(),
+        "parameters.seed must be an integer",
+    ),
+    "loras as an object": (
+        json.dumps(make_sidecar({"loras": {}})).encode(),
+        "parameters.loras must be a list",
+    ),
     "NaN": (b'{"plugin": "sdxl", "parameters": {"cfg_scale": NaN}}', "NaN is not valid JSON"),
-    "Infinity": (b'{"plugin": "sdxl", "parameters": {"cfg_scale": -Infinity}}',
-                 "Infinity is not valid JSON"),
-    "10 MB prompt": (json.dumps(make_sidecar({"prompt": "a" * 10_000_000})).encode(),
-                     "over the 1024 KiB sidecar limit"),
+    "Infinity": (
+        b'{"plugin": "sdxl", "parameters": {"cfg_scale": -Infinity}}',
+        "Infinity is not valid JSON",
+    ),
+    "10 MB prompt": (
+        json.dumps(make_sidecar({"prompt": "a" * 10_000_000})).encode(),
+        "over the 1024 KiB sidecar limit",
+    ),
     "nesting 100,000 deep": (NESTED, "nested too deeply"),
-    "lone surrogate": (b'{"plugin": "sdxl", "parameters": {"prompt": "\\udc80"}}',
-                       "lone surrogate"),
-    "duplicate keys": (b'{"plugin": "sdxl", "parameters": {"seed": 1, "seed": 2}}',
-                       "duplicate key 'seed'"),
+    "lone surrogate": (
+        b'{"plugin": "sdxl", "parameters": {"prompt": "\\udc80"}}',
+        "lone surrogate",
+    ),
+    "duplicate keys": (
+        b'{"plugin": "sdxl", "parameters": {"seed": 1, "seed": 2}}',
+        "duplicate key 'seed'",
+    ),
     "seed beyond 64 bits in a typed column": (
-        json.dumps(make_sidecar({"steps": 2**70})).encode(), "out of the 64-bit integer range"),
+        json.dumps(make_sidecar({"steps": 2**70})).encode(),
+        "out of the 64-bit integer range",
+    ),
 }
 
 
@@ -246,27 +269,36 @@ def test_a_file_deleted_or_rewritten_between_listing_and_reading(catalog, librar
     assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
 
 
-def test_changed_sidecars_are_updated_in_place_exactly_as_a_rebuild_reads_them(any_catalog,
-                                                                                 library):
+def test_changed_sidecars_are_updated_in_place_exactly_as_a_rebuild_reads_them(
+    any_catalog, library
+):
     """Sync rewrites only changed columns of a changed frame; the result must equal a rebuild."""
     changes = [
         {"parameters": {"steps": 31}},
         {"parameters": {"prompt": "a lighthouse at dusk"}},
-        {"parameters": {"model_name": "juggernautXL.safetensors", "loras": [
-            {"lora_name": "film_grain.safetensors", "strength_model": 0.4},
-            {"lora_name": "add_detail.safetensors", "strength_model": 1.0}]}},
+        {
+            "parameters": {
+                "model_name": "juggernautXL.safetensors",
+                "loras": [
+                    {"lora_name": "film_grain.safetensors", "strength_model": 0.4},
+                    {"lora_name": "add_detail.safetensors", "strength_model": 1.0},
+                ],
+            }
+        },
         {"project_id": 99, "tags": ["Keeper", "blue"], "rating": 4, "notes": "redo at 40"},
         {"parameters": {"prompt": "nul\u0000inside", "negative_prompt": ...}},
         {"parameters": {"cfg_scale": 7, "num_frames": 81, "seed": 2**64 - 1}},
         {"timestamp": None},
     ]
-    paths = [library.frame(12, i, timestamp=f"20251013_1505{i:02d}")
-             for i in range(len(changes) + 1)]
+    paths = [
+        library.frame(12, i, timestamp=f"20251013_1505{i:02d}") for i in range(len(changes) + 1)
+    ]
     any_catalog.sync(library.root)
     ids = {p.name: any_catalog.get(p).id for p in paths}
     for path, change in zip(paths, changes, strict=False):
-        doc = make_sidecar(change.get("parameters"), **{
-            k: v for k, v in change.items() if k != "parameters"})
+        doc = make_sidecar(
+            change.get("parameters"), **{k: v for k, v in change.items() if k != "parameters"}
+        )
         path.write_text(json.dumps(doc, indent=2, ensure_ascii=False))  # a NUL goes out escaped
         os.utime(path, ns=(path.stat().st_mtime_ns, path.stat().st_mtime_ns + 10**9))
     result = any_catalog.sync(library.root)
@@ -286,8 +318,9 @@ def test_an_update_of_a_frame_another_writer_deleted_inserts_it_again(catalog, l
     catalog.sync(library.root)
     frame_id = catalog.get(path).id
     stat = path.stat()
-    rows = rows_module.read_frame(str(library.root), "frames",
-                                  FileStat(path.name, stat.st_size, stat.st_mtime_ns))
+    rows = rows_module.read_frame(
+        str(library.root), "frames", FileStat(path.name, stat.st_size, stat.st_mtime_ns)
+    )
     assert isinstance(rows, rows_module.FrameRows)
     with catalog.engine.connect().execution_options(kino_write=True) as conn, conn.begin():
         store = Store(conn, 1)
@@ -301,19 +334,22 @@ def test_an_update_of_a_frame_another_writer_deleted_inserts_it_again(catalog, l
 def test_text_with_copy_escapes_is_stored_exactly(any_catalog, library):
     """PostgreSQL loads rows with COPY: tabs, newlines, backslashes and \\N must survive."""
     odd = "tab\there\nnew line, back\\slash, \\N, \\.\n\\.\r\u00e9\U0001f409 '\""
-    path = library.frame(12, 1, parameters={"prompt": odd, "style": odd}, notes=odd,
-                         tags=[odd])
+    path = library.frame(12, 1, parameters={"prompt": odd, "style": odd}, notes=odd, tags=[odd])
     any_catalog.sync(library.root)
     with any_catalog.engine.connect() as conn:
-        stored = conn.execute(text(
-            "SELECT f.prompt, f.notes, p.value_text, t.tag FROM frames f "
-            "JOIN parameters p ON p.frame_id = f.id AND p.key = 'style' "
-            "JOIN tags t ON t.frame_id = f.id")).one()
+        stored = conn.execute(
+            text(
+                "SELECT f.prompt, f.notes, p.value_text, t.tag FROM frames f "
+                "JOIN parameters p ON p.frame_id = f.id AND p.key = 'style' "
+                "JOIN tags t ON t.frame_id = f.id"
+            )
+        ).one()
     assert tuple(stored) == (odd, odd, odd, odd.casefold())
     assert any_catalog.get(path).parameters["prompt"] == odd
 
 
 # ---------------------------------------------------------------- rebuild
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
@@ -329,8 +365,10 @@ def test_sync_and_rebuild_and_file_by_file_agree(tmp_path, corpus, monkeypatch):
     later = sorted(p for p in library.iterdir() if p.is_dir())[1:]
     for folder in later:  # the first sync (a bulk load) sees one project
         folder.rename(tmp_path / folder.name)
-    with Catalog.open(tmp_path / "sync.db") as synced, \
-            Catalog.open(tmp_path / "rebuild.db") as rebuilt:
+    with (
+        Catalog.open(tmp_path / "sync.db") as synced,
+        Catalog.open(tmp_path / "rebuild.db") as rebuilt,
+    ):
         first = synced.sync(library)
         for folder in later:
             (tmp_path / folder.name).rename(folder)
@@ -415,17 +453,20 @@ def test_a_killed_bulk_load_leaves_staging_files_the_next_one_removes(catalog, l
 
 
 def staging_leftovers(catalog):
-    return [p.name for p in Path(catalog.engine.url.database).parent.iterdir()
-            if "staging" in p.name]
+    return [
+        p.name for p in Path(catalog.engine.url.database).parent.iterdir() if "staging" in p.name
+    ]
 
 
 def test_a_rebuild_numbers_frames_in_generation_time_order(catalog, library):
     for i in range(30):  # newer frames get lower numbers, ties on the day
         library.frame(1, i, timestamp=f"2025-01-{30 - i // 2:02d}T10:00:00")
+
     def in_time_order():
         with catalog.engine.connect() as conn:
             rows = conn.exec_driver_sql(
-                "SELECT generated_at, folder, name FROM frames ORDER BY id").all()
+                "SELECT generated_at, folder, name FROM frames ORDER BY id"
+            ).all()
         return len(rows), [tuple(r) for r in rows] == sorted(tuple(r) for r in rows)
 
     catalog.sync(library.root)  # the first sync of a root is a bulk load too
@@ -442,8 +483,10 @@ def test_a_rebuild_numbers_frames_in_generation_time_order(catalog, library):
 
 def index_names(catalog):
     inspector = inspect(catalog.engine)
-    return {t: sorted(i["name"] for i in inspector.get_indexes(t))
-            for t in ("frames", "loras", "parameters")}
+    return {
+        t: sorted(i["name"] for i in inspector.get_indexes(t))
+        for t in ("frames", "loras", "parameters")
+    }
 
 
 def test_a_rebuild_restores_every_index(catalog, library):
@@ -468,7 +511,8 @@ def test_a_bulk_load_restores_the_full_text_buffer_setting(catalog, library):
     catalog.rebuild(library.root)
     with catalog.engine.connect() as conn:
         hashsize = conn.exec_driver_sql(
-            "SELECT v FROM frames_fts_config WHERE k = 'hashsize'").scalar()
+            "SELECT v FROM frames_fts_config WHERE k = 'hashsize'"
+        ).scalar()
     assert hashsize == 1 << 20  # FTS5's default, not the bulk load's buffer
     assert catalog.count("portrait") == 1  # the frame is in the full-text index
 
@@ -525,19 +569,30 @@ def test_any_image_of_a_sequence_finds_its_frame(catalog, library):
 
 
 def test_nul_characters_are_indexed_on_both_databases(any_catalog, library):
-    path = library.frame(1, 1, parameters={
-        "prompt": "red\u0000dragon", "style": "a\u0000b",
-        "x\u0000": 1, "x\ufffd": 2,  # one key once NUL is replaced: the first one is kept
-        "odd\u0000_loras": [{"name": "a.safetensors"}], "odd\ufffd_loras": ["b"]},
-        tags=["t\u0000", "t\ufffd"])
+    path = library.frame(
+        1,
+        1,
+        parameters={
+            "prompt": "red\u0000dragon",
+            "style": "a\u0000b",
+            "x\u0000": 1,
+            "x\ufffd": 2,  # one key once NUL is replaced: the first one is kept
+            "odd\u0000_loras": [{"name": "a.safetensors"}],
+            "odd\ufffd_loras": ["b"],
+        },
+        tags=["t\u0000", "t\ufffd"],
+    )
     result = any_catalog.sync(library.root)
     assert (result.added, result.errors) == (1, 0)
     frame = any_catalog.get(path)
     assert frame.parameters["prompt"] == "red\u0000dragon"  # the sidecar, exactly
     assert frame.raw_json == path.read_text()
     with any_catalog.engine.connect() as conn:
-        kept = conn.execute(text("SELECT value_num FROM parameters WHERE key = :k"),
-                            {"k": "x\ufffd"}).scalars().all()
+        kept = (
+            conn.execute(text("SELECT value_num FROM parameters WHERE key = :k"), {"k": "x\ufffd"})
+            .scalars()
+            .all()
+        )
     assert kept == [1.0]
     assert any_catalog.count("lora:a") == 1
     assert any_catalog.count("tag:t\ufffd") == 1
@@ -547,8 +602,9 @@ def test_rebuilding_one_root_keeps_the_others_searchable(tmp_path, library):
     other = tmp_path / "other"
     for i in range(3):
         library.frame(1, i, parameters={"prompt": "a castle"})
-        library.write(f"../other/project_2_frame_{i}_variant_0.json",
-                      make_sidecar({"prompt": "a portrait"}))
+        library.write(
+            f"../other/project_2_frame_{i}_variant_0.json", make_sidecar({"prompt": "a portrait"})
+        )
     with Catalog.open(tmp_path / "a.db") as rebuilt, Catalog.open(tmp_path / "b.db") as fresh:
         for cat in (rebuilt, fresh):
             cat.sync(library.root)
@@ -560,12 +616,14 @@ def test_rebuilding_one_root_keeps_the_others_searchable(tmp_path, library):
 
 
 def test_a_small_root_beside_a_big_one_is_rebuilt_without_dropping_indexes(
-        tmp_path, library, monkeypatch):
+    tmp_path, library, monkeypatch
+):
     other = tmp_path / "other"
     library.frame(1, 1, parameters={"prompt": "a castle"})
     for i in range(4):
-        library.write(f"../other/project_2_frame_{i}_variant_0.json",
-                      make_sidecar({"prompt": "a portrait"}))
+        library.write(
+            f"../other/project_2_frame_{i}_variant_0.json", make_sidecar({"prompt": "a portrait"})
+        )
     dropped = []
     real_begin = Store.begin_bulk_load
 
@@ -587,8 +645,7 @@ def test_a_small_root_beside_a_big_one_is_rebuilt_without_dropping_indexes(
         assert (rebuilt.count("portrait"), rebuilt.count("castle")) == (4, 1)
 
 
-def test_a_sync_split_between_two_processes_agrees_with_one_process(tmp_path, library,
-                                                                    monkeypatch):
+def test_a_sync_split_between_two_processes_agrees_with_one_process(tmp_path, library, monkeypatch):
     """The split comparison (every share lists all, compares its own files) changes nothing."""
     from tests.conftest import PNG_8X8
 
@@ -652,8 +709,7 @@ def test_a_sync_split_between_two_processes_agrees_with_one_process(tmp_path, li
             cat.close()
 
 
-def test_a_failing_share_worker_fails_the_sync_and_leaves_no_process(catalog, library,
-                                                                     monkeypatch):
+def test_a_failing_share_worker_fails_the_sync_and_leaves_no_process(catalog, library, monkeypatch):
     import multiprocessing
 
     for i in range(12):

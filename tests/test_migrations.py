@@ -47,8 +47,15 @@ def test_every_migration_goes_up_and_down(alembic_runner):
 def test_open_creates_the_full_text_index(tmp_path):
     with Catalog.open(tmp_path / "c.db") as cat:
         tables = set(inspect(cat.engine).get_table_names())
-    assert {"projects", "frames", "parameters", "loras", "roots", "index_errors",
-            "frames_fts"} <= tables
+    assert {
+        "projects",
+        "frames",
+        "parameters",
+        "loras",
+        "roots",
+        "index_errors",
+        "frames_fts",
+    } <= tables
 
 
 def test_open_refuses_a_catalogue_newer_than_the_code(tmp_path):
@@ -72,18 +79,21 @@ def test_open_sets_wal_mode(tmp_path):
 
 
 def test_0004_moves_each_sidecar_text_to_frame_documents_and_back(alembic_runner, alembic_engine):
-    texts = {1: '{"plugin": "sdxl", "prompt": "caf\u00e9 \U0001f409"}',
-             2: '{\n  "plugin": "x"\n}'}
+    texts = {1: '{"plugin": "sdxl", "prompt": "caf\u00e9 \U0001f409"}', 2: '{\n  "plugin": "x"\n}'}
     alembic_runner.migrate_up_to("0003")
     with alembic_engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO roots (id, path, added_at) "
-                             "VALUES (1, '/lib', '2026-01-01 00:00:00')")
-        conn.execute(text(
-            "INSERT INTO frames (id, root_id, folder, name, image_name, image_exists, "
-            "image_count, plugin, generated_at, size, mtime_ns, content_hash, raw_json) "
-            "VALUES (:id, 1, '', :name, 'f.png', false, 0, 'sdxl', '2026-01-01 00:00:00', 1, 1, "
-            "'h', :raw_json)"),
-            [{"id": i, "name": f"f{i}.json", "raw_json": raw} for i, raw in texts.items()])
+        conn.exec_driver_sql(
+            "INSERT INTO roots (id, path, added_at) VALUES (1, '/lib', '2026-01-01 00:00:00')"
+        )
+        conn.execute(
+            text(
+                "INSERT INTO frames (id, root_id, folder, name, image_name, image_exists, "
+                "image_count, plugin, generated_at, size, mtime_ns, content_hash, raw_json) "
+                "VALUES (:id, 1, '', :name, 'f.png', false, 0, 'sdxl', "
+                "'2026-01-01 00:00:00', 1, 1, 'h', :raw_json)"
+            ),
+            [{"id": i, "name": f"f{i}.json", "raw_json": raw} for i, raw in texts.items()],
+        )
     alembic_runner.migrate_up_to("0004")
     with alembic_engine.connect() as conn:
         moved = dict(conn.exec_driver_sql("SELECT frame_id, raw_json FROM frame_documents").all())
@@ -99,7 +109,8 @@ def test_0004_moves_each_sidecar_text_to_frame_documents_and_back(alembic_runner
 
 
 def test_the_write_ahead_log_is_cut_back_after_a_rebuild_while_others_stay_connected(
-        tmp_path, library, monkeypatch):
+    tmp_path, library, monkeypatch
+):
     monkeypatch.setattr(db_module, "WAL_SIZE_LIMIT", 0)
     for i in range(60):
         library.frame(1, i)

@@ -29,8 +29,11 @@ def test_save_from_a_frame_and_load_exactly(catalog, library):
     assert (loaded.plugin, loaded.source) == ("sdxl", str(path))
     # load_preset(root, name) is what `regen --preset` builds on.
     assert load_preset(library.root, "portrait") == loaded
-    assert loaded.as_document() == {"plugin": "sdxl", "plugin_version": "1.0.0",
-                                    "parameters": params}
+    assert loaded.as_document() == {
+        "plugin": "sdxl",
+        "plugin_version": "1.0.0",
+        "parameters": params,
+    }
 
 
 def test_presets_are_not_frames_and_survive_a_new_catalogue(library, tmp_path):
@@ -52,12 +55,17 @@ def test_save_from_file_bare_or_sidecar(catalog, library, tmp_path):
     bare = tmp_path / "bare.json"
     bare.write_text('{"steps": 20, "seed": 18446744073709551615}')
     assert catalog.save_preset("bare", from_file=bare).parameters == {
-        "steps": 20, "seed": 18446744073709551615}
+        "steps": 20,
+        "seed": 18446744073709551615,
+    }
     sidecar = tmp_path / "side.json"
     sidecar.write_text(json.dumps({"plugin": "wan22_i2v", "parameters": {"num_frames": 81}}))
     saved = catalog.save_preset("wan", from_file=sidecar, open_keys=["seed"])
     assert (saved.plugin, saved.parameters, saved.open_keys) == (
-        "wan22_i2v", {"num_frames": 81}, ("seed",))
+        "wan22_i2v",
+        {"num_frames": 81},
+        ("seed",),
+    )
 
 
 def test_mistakes(catalog, library, tmp_path):
@@ -112,8 +120,9 @@ def test_regen_from_a_preset_requires_its_open_keys(run_cli, library):
     assert new_key.code == 2
     assert "'nope'" in new_key.err
 
-    result = run_cli("regen", "--preset", "portrait", "--set", "seed=18446744073709551615",
-                     "--set", "steps=40")
+    result = run_cli(
+        "regen", "--preset", "portrait", "--set", "seed=18446744073709551615", "--set", "steps=40"
+    )
     assert result.code == 0, result.err
     request = result.json()
     assert request["type"] == "sdxl"

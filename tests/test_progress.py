@@ -55,10 +55,12 @@ def test_a_bulk_load_keeps_calling_back_during_long_statements(catalog, monkeypa
     monkeypatch.setattr(indexer_module, "KEEP_ALIVE_SECONDS", 0.0)
     long_statement = (  # millions of SQLite VM steps: many KEEP_ALIVE_OPS checks
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
-        "SELECT count(*) FROM n")
+        "SELECT count(*) FROM n"
+    )
     beats = []
-    writer = indexer_module.Writer(catalog.engine, 1, indexer_module.SyncResult("x"),
-                                    single_transaction=True)
+    writer = indexer_module.Writer(
+        catalog.engine, 1, indexer_module.SyncResult("x"), single_transaction=True
+    )
     try:
         writer.keep_alive(lambda: beats.append(1))
         writer.conn.exec_driver_sql(long_statement).scalar()
@@ -76,7 +78,8 @@ class _Stop(Exception):
 
 
 def test_a_callback_raising_during_the_bulk_tail_stops_it_with_its_own_exception(
-        catalog, library, monkeypatch):
+    catalog, library, monkeypatch
+):
     for i in range(30):
         library.frame(1, i)
     catalog.sync(library.root)

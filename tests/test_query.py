@@ -31,37 +31,121 @@ BIG = 2**64 - 1
 # add_detail 0.8, 2025-10-13 15:05:30, project 12, num_variants 1).
 FRAMES: dict[str, tuple[int, int, dict[str, Any]]] = {
     "f1": (12, 1, {}),
-    "f2": (3, 2, {"parameters": {
-        "prompt": "(red dragon:1.2), castle on a hill, score_9",
-        "negative_prompt": "sketch, lowres", "steps": 20, "cfg_scale": 6.5,
-        "sampler": "dpmpp_2m", "seed": BIG, "model_name": "juggernautXL_v9.safetensors",
-        "loras": [{"lora_name": "Add_Detail", "strength_model": 0.5},
-                  {"lora_name": "detail_tweaker.safetensors", "strength_model": 1.0}]},
-        "timestamp": "20251001_120000"}),
-    "f3": (3, 3, {"parameters": {
-        "prompt": "a dragon, red sky", "negative_prompt": "bad hands", "steps": 25,
-        "cfg_scale": 5.0, "seed": 77, "loras": []}, "timestamp": "20251020_000000"}),
-    "f4": (7, 4, {"plugin": "wan22_i2v", "parameters": {
-        "prompt": "東京の夜, neon city", "steps": ..., "cfg_scale": ..., "sampler": ...,
-        "scheduler": ..., "loras": ..., "seed": 2**63, "num_frames": 81, "total_frames": 81,
-        "model_name": "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors",
-        "high_loras": [{"lora_name": "loras/add_detail.pt", "strength_model": 1.2}],
-        "low_loras": [{"lora_name": "wan_lightx2v_4step", "strength_model": 1.0}]},
-        "timestamp": None}),
-    "f5": (5, 5, {"parameters": {
-        "prompt": "café terrace at night", "negative_prompt": "", "steps": 40,
-        "cfg_scale": 8.0, "sampler": "euler", "seed": 5,
-        "model_name": "models/Juggernaut XL v9.ckpt",
-        "loras": [{"lora_name": "add-detail.safetensors", "strength_model": 1.5}]},
-        "timestamp": "regenerated", "frame_id": 5, "project_id": ..., "task_id": ...}),
-    "f6": (12, 6, {"parameters": {
-        "prompt": "category of cats", "steps": ..., "sampler": "Euler_A", "seed": 0,
-        "cfg_scale": 7.5, "loras": [], "style": "Anime", "num_frames": "81", "denoise": 0.75,
-        "big": 2**63 + 1}, "task_id": 42, "timestamp": "20251013_090000"}),
-    "f7": (12, 7, {"parameters": {
-        "prompt": "🌸 spring, castles", "model_name": "sd_xl_base_1.0", "width": 832,
-        "height": 1216, "cfg_scale": 12.0, "seed": 1234567891, "steps": 35, "loras": []},
-        "plugin_version": "1.1.0", "timestamp": "20240229_235959"}),
+    "f2": (
+        3,
+        2,
+        {
+            "parameters": {
+                "prompt": "(red dragon:1.2), castle on a hill, score_9",
+                "negative_prompt": "sketch, lowres",
+                "steps": 20,
+                "cfg_scale": 6.5,
+                "sampler": "dpmpp_2m",
+                "seed": BIG,
+                "model_name": "juggernautXL_v9.safetensors",
+                "loras": [
+                    {"lora_name": "Add_Detail", "strength_model": 0.5},
+                    {"lora_name": "detail_tweaker.safetensors", "strength_model": 1.0},
+                ],
+            },
+            "timestamp": "20251001_120000",
+        },
+    ),
+    "f3": (
+        3,
+        3,
+        {
+            "parameters": {
+                "prompt": "a dragon, red sky",
+                "negative_prompt": "bad hands",
+                "steps": 25,
+                "cfg_scale": 5.0,
+                "seed": 77,
+                "loras": [],
+            },
+            "timestamp": "20251020_000000",
+        },
+    ),
+    "f4": (
+        7,
+        4,
+        {
+            "plugin": "wan22_i2v",
+            "parameters": {
+                "prompt": "東京の夜, neon city",
+                "steps": ...,
+                "cfg_scale": ...,
+                "sampler": ...,
+                "scheduler": ...,
+                "loras": ...,
+                "seed": 2**63,
+                "num_frames": 81,
+                "total_frames": 81,
+                "model_name": "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors",
+                "high_loras": [{"lora_name": "loras/add_detail.pt", "strength_model": 1.2}],
+                "low_loras": [{"lora_name": "wan_lightx2v_4step", "strength_model": 1.0}],
+            },
+            "timestamp": None,
+        },
+    ),
+    "f5": (
+        5,
+        5,
+        {
+            "parameters": {
+                "prompt": "café terrace at night",
+                "negative_prompt": "",
+                "steps": 40,
+                "cfg_scale": 8.0,
+                "sampler": "euler",
+                "seed": 5,
+                "model_name": "models/Juggernaut XL v9.ckpt",
+                "loras": [{"lora_name": "add-detail.safetensors", "strength_model": 1.5}],
+            },
+            "timestamp": "regenerated",
+            "frame_id": 5,
+            "project_id": ...,
+            "task_id": ...,
+        },
+    ),
+    "f6": (
+        12,
+        6,
+        {
+            "parameters": {
+                "prompt": "category of cats",
+                "steps": ...,
+                "sampler": "Euler_A",
+                "seed": 0,
+                "cfg_scale": 7.5,
+                "loras": [],
+                "style": "Anime",
+                "num_frames": "81",
+                "denoise": 0.75,
+                "big": 2**63 + 1,
+            },
+            "task_id": 42,
+            "timestamp": "20251013_090000",
+        },
+    ),
+    "f7": (
+        12,
+        7,
+        {
+            "parameters": {
+                "prompt": "🌸 spring, castles",
+                "model_name": "sd_xl_base_1.0",
+                "width": 832,
+                "height": 1216,
+                "cfg_scale": 12.0,
+                "seed": 1234567891,
+                "steps": 35,
+                "loras": [],
+            },
+            "plugin_version": "1.1.0",
+            "timestamp": "20240229_235959",
+        },
+    ),
 }
 ALL = set(FRAMES)
 SQLITE_ONLY = {"cafe"}  # diacritics fold on SQLite (unicode61), not on PostgreSQL
@@ -215,10 +299,12 @@ class Indexed:
         return self.catalog.engine.dialect.name == "sqlite"
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql",
-                                                               marks=pytest.mark.postgres)])
-def indexed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Indexed]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def indexed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Indexed]:
     """FRAMES indexed once per dialect (module scope: the table has ~100 rows)."""
     root = tmp_path_factory.mktemp("query_library")
     library = Library(root)
@@ -253,8 +339,9 @@ def test_query_finds_expected_frames(indexed: Indexed, query: str, expected: set
 
 
 @pytest.mark.parametrize(("query", "expected"), CASES)
-def test_first_results_are_the_newest_matches(indexed: Indexed, query: str,
-                                              expected: set[str]) -> None:
+def test_first_results_are_the_newest_matches(
+    indexed: Indexed, query: str, expected: set[str]
+) -> None:
     if query in SQLITE_ONLY and not indexed.is_sqlite:
         pytest.skip("SQLite-only behaviour")
     everything = indexed.found(query, limit=None)
@@ -265,7 +352,7 @@ def test_first_results_are_the_newest_matches(indexed: Indexed, query: str,
 @pytest.mark.parametrize(("sort", "order"), SORTED)
 def test_sort_orders(indexed: Indexed, sort: str, order: list[str]) -> None:
     found = indexed.found("", limit=None, sort=sort)
-    assert found[:len(order)] == order
+    assert found[: len(order)] == order
     assert set(found) == ALL
 
 
@@ -283,13 +370,19 @@ def test_unknown_sort_is_a_query_error(indexed: Indexed) -> None:
 def test_user_values_are_bound_parameters(tmp_path: Path) -> None:
     """Quotes and SQL in values are data: nothing breaks, nothing matches by accident."""
     library = Library(tmp_path / "lib")
-    library.frame(1, 1, parameters={"prompt": "it's a \"quoted\" prompt; DROP TABLE frames"})
+    library.frame(1, 1, parameters={"prompt": 'it\'s a "quoted" prompt; DROP TABLE frames'})
     with Catalog.open(tmp_path / "c.db") as cat:
         cat.sync(library.root)
-        for query in ["\"it's\"", "model:\"x' OR '1'='1\"", "lora:\"'; DROP TABLE loras; --\"",
-                      "key:\"%\"", "sampler:_uler_a", 'neg:"\\"" ']:
+        for query in [
+            '"it\'s"',
+            "model:\"x' OR '1'='1\"",
+            'lora:"\'; DROP TABLE loras; --"',
+            'key:"%"',
+            "sampler:_uler_a",
+            'neg:"\\"" ',
+        ]:
             cat.search(query)
-        assert cat.count("\"it's\"") == 1
+        assert cat.count('"it\'s"') == 1
         assert cat.count("sampler:_uler_a") == 0  # _ is not a LIKE wildcard
         assert cat.count("DROP TABLE frames") == 1
         assert cat.count("") == 1
@@ -303,11 +396,13 @@ def test_make_sidecar_defaults_are_what_the_table_assumes() -> None:
 
 @pytest.mark.parametrize("probe_us", [0.0, 1e9])  # force probing / force fetching the set
 def test_both_full_text_plans_give_the_same_first_results(
-        indexed: Indexed, monkeypatch: pytest.MonkeyPatch, probe_us: float) -> None:
+    indexed: Indexed, monkeypatch: pytest.MonkeyPatch, probe_us: float
+) -> None:
     from kino_catalog import queryplan
 
-    expected = {query: indexed.found(query, limit=3) for query, _ in CASES
-                if query not in SQLITE_ONLY}
+    expected = {
+        query: indexed.found(query, limit=3) for query, _ in CASES if query not in SQLITE_ONLY
+    }
     monkeypatch.setattr(queryplan, "_PROBE_US", probe_us)
     for query, first in expected.items():
         assert indexed.found(query, limit=3) == first, query

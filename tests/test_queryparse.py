@@ -31,8 +31,9 @@ NOW = dt.datetime(2025, 10, 15, 14, 30, 0)
 A, B, C = Text("a"), Text("b"), Text("c")
 
 
-def day(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
-        second: int = 0) -> dt.datetime:
+def day(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> dt.datetime:
     return dt.datetime(year, month, day, hour, minute, second)
 
 
@@ -126,8 +127,10 @@ PARSES = [
     ("date:2025-12", DateRange(day(2025, 12, 1), day(2026, 1, 1))),
     ("date:2025", DateRange(day(2025, 1, 1), day(2026, 1, 1))),
     ("date:2025-10-13T15:05", DateRange(day(2025, 10, 13, 15, 5), day(2025, 10, 13, 15, 6))),
-    ("date:2025-10-13t15:05:30",
-     DateRange(day(2025, 10, 13, 15, 5, 30), day(2025, 10, 13, 15, 5, 31))),
+    (
+        "date:2025-10-13t15:05:30",
+        DateRange(day(2025, 10, 13, 15, 5, 30), day(2025, 10, 13, 15, 5, 31)),
+    ),
     ("date:2025-10-01..2025-10-15", DateRange(day(2025, 10, 1), day(2025, 10, 16))),
     ("date:2025-10..", DateRange(day(2025, 10, 1), None)),
     ("date:..2025-10", DateRange(None, day(2025, 11, 1))),
@@ -165,8 +168,10 @@ PARSES = [
     ("-(-a)", A),
     ("-5", Not(Text("5"))),
     ('-"red dragon"', Not(Text("red dragon", is_phrase=True))),
-    ("lora:add_detail steps:20..30 -neg:blurry",
-     And((Lora("add_detail"), Range("steps", 20, 30), Not(Text("blurry", "neg"))))),
+    (
+        "lora:add_detail steps:20..30 -neg:blurry",
+        And((Lora("add_detail"), Range("steps", 20, 30), Not(Text("blurry", "neg")))),
+    ),
 ]
 
 
@@ -244,7 +249,8 @@ def test_error_message_names_query_term_and_expectation() -> None:
         parse_query("castle steps:abc")
     assert str(caught.value) == (
         "bad query 'castle steps:abc' in term 'steps:abc' at position 8:"
-        " expected an integer for steps, got 'abc'")
+        " expected an integer for steps, got 'abc'"
+    )
 
 
 def test_aware_now_is_a_programming_error() -> None:
@@ -257,15 +263,18 @@ def test_registry_aliases_point_at_canonical_fields() -> None:
     assert not set(FIELD_ALIASES) & set(FIELD_KINDS)
 
 
-@pytest.mark.parametrize(("node", "query"), [
-    (Or((And((A, B)), C)), "a b OR c"),
-    (And((Or((A, B)), Not(Or((B, C))))), "(a OR b) -(b OR c)"),
-    (Text('say "hi"', "neg", is_phrase=True), r'neg:"say \"hi\""'),
-    (Match("num_frames", "81"), 'num_frames:"81"'),
-    (Lora("x", False, 0.5, 1.0), "lora:x@0.5..1.0"),
-    (DateRange(day(2025, 10, 1), day(2025, 10, 16)), "date:2025-10-01..2025-10-15"),
-    (DateRange(None, day(2025, 10, 13, 15, 5)), "date:<2025-10-13T15:05:00"),
-])
+@pytest.mark.parametrize(
+    ("node", "query"),
+    [
+        (Or((And((A, B)), C)), "a b OR c"),
+        (And((Or((A, B)), Not(Or((B, C))))), "(a OR b) -(b OR c)"),
+        (Text('say "hi"', "neg", is_phrase=True), r'neg:"say \"hi\""'),
+        (Match("num_frames", "81"), 'num_frames:"81"'),
+        (Lora("x", False, 0.5, 1.0), "lora:x@0.5..1.0"),
+        (DateRange(day(2025, 10, 1), day(2025, 10, 16)), "date:2025-10-01..2025-10-15"),
+        (DateRange(None, day(2025, 10, 13, 15, 5)), "date:<2025-10-13T15:05:00"),
+    ],
+)
 def test_unparse_is_readable(node: Node, query: str) -> None:
     assert unparse(node) == query
 
@@ -279,27 +288,34 @@ def test_and_of_flattens_and_collapses() -> None:
 # The ASTs are normalised like the parser's output: And/Or built with .of (flat),
 # no Not(Not(...)), is_glob derived from the value, bare words that lex as one word.
 
-FIELDS_OF = {kind: sorted(f for f, k in FIELD_KINDS.items() if k == kind)
-             for kind in ("text", "name", "int")}
+FIELDS_OF = {
+    kind: sorted(f for f, k in FIELD_KINDS.items() if k == kind) for kind in ("text", "name", "int")
+}
 words = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.,']{0,12}", fullmatch=True).filter(
-    lambda word: word != "OR")
+    lambda word: word != "OR"
+)
 any_text = st.text(min_size=1, max_size=20)
 generic_keys = st.from_regex(r"[a-z_][a-z0-9_.]{0,10}", fullmatch=True).filter(
-    lambda key: key not in FIELD_KINDS and key not in FIELD_ALIASES)
+    lambda key: key not in FIELD_KINDS and key not in FIELD_ALIASES
+)
 floats = st.floats(allow_nan=False, allow_infinity=False)
 ints = st.integers(min_value=-(2**80), max_value=2**80)
 moments = st.datetimes(min_value=day(1971, 1, 1), max_value=day(2100, 1, 1)).map(
-    lambda moment: moment.replace(microsecond=0))
+    lambda moment: moment.replace(microsecond=0)
+)
 ops = st.sampled_from(["=", ">", ">=", "<", "<="])
 open_ends = st.sampled_from([None, "low", "high"])
 
 
-def bounds(values: st.SearchStrategy[float]) -> st.SearchStrategy[tuple[float | None,
-                                                                        float | None]]:
+def bounds(
+    values: st.SearchStrategy[float],
+) -> st.SearchStrategy[tuple[float | None, float | None]]:
     """Ordered (low, high) pairs, where one end (never both) may be open."""
+
     def build(pair: list[float], open_end: str | None) -> tuple[float | None, float | None]:
         low, high = sorted(pair)
         return None if open_end == "low" else low, None if open_end == "high" else high
+
     return st.builds(build, st.lists(values, min_size=2, max_size=2), open_ends)
 
 
@@ -317,8 +333,9 @@ def matches() -> st.SearchStrategy[Node]:
 
 def loras() -> st.SearchStrategy[Node]:
     strengths = st.just((None, None)) | bounds(floats)
-    return st.builds(lambda name, s: Lora(name, "*" in name or "?" in name, *s),
-                     any_text, strengths)
+    return st.builds(
+        lambda name, s: Lora(name, "*" in name or "?" in name, *s), any_text, strengths
+    )
 
 
 def numbers() -> st.SearchStrategy[Node]:
@@ -328,7 +345,8 @@ def numbers() -> st.SearchStrategy[Node]:
     ranges = (
         st.builds(lambda f, p: Range(f, *p), st.sampled_from(FIELDS_OF["int"]), bounds(ints))
         | st.builds(lambda p: Range("cfg", *p), bounds(floats))
-        | st.builds(lambda f, p: Range(f, *p), generic_keys, bounds(ints | floats)))
+        | st.builds(lambda f, p: Range(f, *p), generic_keys, bounds(ints | floats))
+    )
     return compares | ranges
 
 
@@ -336,6 +354,7 @@ def date_ranges() -> st.SearchStrategy[Node]:
     def build(pair: list[dt.datetime], open_end: str | None) -> DateRange:
         low, high = sorted(pair)
         return DateRange(None if open_end == "low" else low, None if open_end == "high" else high)
+
     return st.builds(build, st.lists(moments, min_size=2, max_size=2, unique=True), open_ends)
 
 
@@ -344,11 +363,15 @@ def negate(node: Node) -> Node:
 
 
 leaves = texts() | matches() | loras() | numbers() | date_ranges()
-queries = st.recursive(leaves, lambda children: (
-    children.map(negate)
-    | st.lists(children, min_size=2, max_size=4).map(lambda nodes: And.of(*nodes))
-    | st.lists(children, min_size=2, max_size=4).map(lambda nodes: Or.of(*nodes))),
-    max_leaves=12)
+queries = st.recursive(
+    leaves,
+    lambda children: (
+        children.map(negate)
+        | st.lists(children, min_size=2, max_size=4).map(lambda nodes: And.of(*nodes))
+        | st.lists(children, min_size=2, max_size=4).map(lambda nodes: Or.of(*nodes))
+    ),
+    max_leaves=12,
+)
 
 
 @given(queries)
@@ -359,13 +382,39 @@ def test_unparse_round_trips(node: Node) -> None:
 query_chars = st.sampled_from(list('()"\\-:*?.@<>=! ORdwmyhT0123456789')) | st.characters()
 
 
-@given(st.text(query_chars, max_size=40) | st.lists(
-    st.sampled_from(["steps:", "date:", "lora:", "x:", "..", "OR", "(", ")", "-", '"', "1",
-                     "2025-10", "-7d", "@", ">=", "neg:", " "])).map("".join))
+@given(
+    st.text(query_chars, max_size=40)
+    | st.lists(
+        st.sampled_from(
+            [
+                "steps:",
+                "date:",
+                "lora:",
+                "x:",
+                "..",
+                "OR",
+                "(",
+                ")",
+                "-",
+                '"',
+                "1",
+                "2025-10",
+                "-7d",
+                "@",
+                ">=",
+                "neg:",
+                " ",
+            ]
+        )
+    ).map("".join)
+)
 def test_any_string_parses_or_raises_query_error(query: str) -> None:
     error = parse_error(query)
-    assert error is None or (error.position is not None and error.term is not None
-                             and query[error.position:].startswith(error.term))
+    assert error is None or (
+        error.position is not None
+        and error.term is not None
+        and query[error.position :].startswith(error.term)
+    )
 
 
 def parse_error(query: str) -> QueryError | None:

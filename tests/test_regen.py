@@ -70,8 +70,10 @@ def test_request_body_shape(catalog, library):
     assert request["type"] == "sdxl"
     assert request["data"]["project_id"] == 12
     assert request["source"]["frame_id"] == 7  # Kino's frame number, from the file name
-    assert request["source"]["catalog_id"] == catalog.get(
-        library.root / "frames/project_12_frame_7_variant_0.json").id
+    assert (
+        request["source"]["catalog_id"]
+        == catalog.get(library.root / "frames/project_12_frame_7_variant_0.json").id
+    )
     assert "project_12_frame_7_variant_0" in request["name"]
 
 
@@ -84,39 +86,53 @@ def test_regenerated_sidecar_takes_project_from_file_name(catalog, library):
 
 
 # ---------------------------------------------------------------- overrides
-PARAMS = {"steps": 30, "cfg_scale": 7.0, "prompt": "a cat", "seed": 1234, "flag": True,
-          "sizes": [1, 2], "extra": None, "loras": []}
+PARAMS = {
+    "steps": 30,
+    "cfg_scale": 7.0,
+    "prompt": "a cat",
+    "seed": 1234,
+    "flag": True,
+    "sizes": [1, 2],
+    "extra": None,
+    "loras": [],
+}
 
 
-@pytest.mark.parametrize(("key", "text", "expected"), [
-    ("steps", "40", 40),
-    ("steps", " -3 ", -3),
-    ("cfg_scale", "6.5", 6.5),
-    ("cfg_scale", "7", 7.0),  # stays a float: 7.0, not 7
-    ("prompt", "a dog, 85mm", "a dog, 85mm"),
-    ("prompt", "40", "40"),  # a string stays a string
-    ("seed", "99", 99),
-    ("seed", "18446744073709551615", MAX_SEED),
-    ("flag", "false", False),
-    ("flag", "yes", True),
-    ("sizes", "[3, 4]", [3, 4]),
-    ("extra", "12", 12),  # null before: a JSON literal is taken as one
-    ("extra", "castle", "castle"),
-])
+@pytest.mark.parametrize(
+    ("key", "text", "expected"),
+    [
+        ("steps", "40", 40),
+        ("steps", " -3 ", -3),
+        ("cfg_scale", "6.5", 6.5),
+        ("cfg_scale", "7", 7.0),  # stays a float: 7.0, not 7
+        ("prompt", "a dog, 85mm", "a dog, 85mm"),
+        ("prompt", "40", "40"),  # a string stays a string
+        ("seed", "99", 99),
+        ("seed", "18446744073709551615", MAX_SEED),
+        ("flag", "false", False),
+        ("flag", "yes", True),
+        ("sizes", "[3, 4]", [3, 4]),
+        ("extra", "12", 12),  # null before: a JSON literal is taken as one
+        ("extra", "castle", "castle"),
+    ],
+)
 def test_set_types_follow_the_original(key, text, expected):
     params = apply_edits(PARAMS, "sdxl", Edits({key: text}))
     assert exact(params[key]) == exact(expected)
 
 
-@pytest.mark.parametrize(("key", "text", "message"), [
-    ("steps", "abc", "steps must be an integer"),
-    ("steps", "4.5", "steps must be an integer"),
-    ("cfg_scale", "abc", "cfg_scale must be a number"),
-    ("cfg_scale", "nan", "cfg_scale must be a finite number"),
-    ("flag", "maybe", "flag must be true or false"),
-    ("sizes", "{}", "sizes must be a JSON list"),
-    ("seed", "lucky", "seed must be an integer"),
-])
+@pytest.mark.parametrize(
+    ("key", "text", "message"),
+    [
+        ("steps", "abc", "steps must be an integer"),
+        ("steps", "4.5", "steps must be an integer"),
+        ("cfg_scale", "abc", "cfg_scale must be a number"),
+        ("cfg_scale", "nan", "cfg_scale must be a finite number"),
+        ("flag", "maybe", "flag must be true or false"),
+        ("sizes", "{}", "sizes must be a JSON list"),
+        ("seed", "lucky", "seed must be an integer"),
+    ],
+)
 def test_set_value_that_does_not_fit_is_an_error(key, text, message):
     with pytest.raises(UsageError, match=message) as info:
         apply_edits(PARAMS, "sdxl", Edits({key: text}))
@@ -135,8 +151,9 @@ def test_python_values_are_checked_too():
 def test_unknown_key_is_an_error_unless_allowed():
     with pytest.raises(UsageError, match=r"no parameter 'denoise'.*--allow-new-keys"):
         apply_edits(PARAMS, "sdxl", Edits({"denoise": "0.5"}))
-    params = apply_edits(PARAMS, "sdxl", Edits({"denoise": "0.5", "tag": "x", "n": "3"},
-                                               allow_new_keys=True))
+    params = apply_edits(
+        PARAMS, "sdxl", Edits({"denoise": "0.5", "tag": "x", "n": "3"}, allow_new_keys=True)
+    )
     assert exact([params["denoise"], params["tag"], params["n"]]) == exact([0.5, "x", 3])
 
 
@@ -147,13 +164,16 @@ def test_edits_leave_the_original_alone():
     assert exact(params) == before
 
 
-@pytest.mark.parametrize(("seed", "text", "expected"), [
-    (1234, "+1", 1235),
-    (1234, "-1", 1233),
-    (1234, "+10", 1244),
-    (MAX_SEED, "+1", 0),  # wraps inside ComfyUI's range
-    (0, "-1", MAX_SEED),
-])
+@pytest.mark.parametrize(
+    ("seed", "text", "expected"),
+    [
+        (1234, "+1", 1235),
+        (1234, "-1", 1233),
+        (1234, "+10", 1244),
+        (MAX_SEED, "+1", 0),  # wraps inside ComfyUI's range
+        (0, "-1", MAX_SEED),
+    ],
+)
 def test_seed_increments_wrap_in_the_plugin_range(seed, text, expected):
     params = apply_edits({"seed": seed}, "sdxl", Edits({"seed": text}))
     assert params["seed"] == expected
@@ -161,38 +181,50 @@ def test_seed_increments_wrap_in_the_plugin_range(seed, text, expected):
 
 def test_seed_random_draws_in_the_plugin_range():
     rng = random.Random(5)
-    seeds = [apply_edits({"seed": 1}, "sdxl", Edits({"seed": "random"}, rng=rng))["seed"]
-             for _ in range(200)]
+    seeds = [
+        apply_edits({"seed": 1}, "sdxl", Edits({"seed": "random"}, rng=rng))["seed"]
+        for _ in range(200)
+    ]
     assert all(isinstance(s, int) and 0 <= s <= MAX_SEED for s in seeds)
     assert max(seeds) > 2**63  # the whole 64-bit range, not just 32 bits
-    other = [apply_edits({"seed": 1}, "someplugin", Edits({"seed": "random"}, rng=rng))["seed"]
-             for _ in range(50)]
+    other = [
+        apply_edits({"seed": 1}, "someplugin", Edits({"seed": "random"}, rng=rng))["seed"]
+        for _ in range(50)
+    ]
     assert all(0 <= s < 2**32 for s in other)
     wide = apply_edits({"seed": 2**40}, "someplugin", Edits({"seed": "random"}, rng=rng))
     assert 0 <= wide["seed"] <= MAX_SEED
 
 
-SDXL_LORAS = [{"lora_name": "Add_Detail", "strength_model": 0.8, "strength_clip": 0.7},
-              {"lora_name": "neon_glow.safetensors", "strength_model": 1.0,
-               "strength_clip": 1.0}]
-WAN_LORAS = {"high_loras": [{"lora_name": "loras/add-detail.pt", "strength_model": 1.0}],
-             "low_loras": [{"lora_name": "add_detail.safetensors", "strength_model": 0.5},
-                           {"lora_name": "wan_motion", "strength_model": 0.9}]}
+SDXL_LORAS = [
+    {"lora_name": "Add_Detail", "strength_model": 0.8, "strength_clip": 0.7},
+    {"lora_name": "neon_glow.safetensors", "strength_model": 1.0, "strength_clip": 1.0},
+]
+WAN_LORAS = {
+    "high_loras": [{"lora_name": "loras/add-detail.pt", "strength_model": 1.0}],
+    "low_loras": [
+        {"lora_name": "add_detail.safetensors", "strength_model": 0.5},
+        {"lora_name": "wan_motion", "strength_model": 0.9},
+    ],
+}
 
 
 def test_set_lora_matches_normalised_names_and_sets_both_strengths():
-    params = apply_edits({"loras": SDXL_LORAS}, "sdxl",
-                         Edits(set_loras={"add-detail.safetensors": 0.4}))
-    assert params["loras"][0] == {"lora_name": "Add_Detail", "strength_model": 0.4,
-                                  "strength_clip": 0.4}
+    params = apply_edits(
+        {"loras": SDXL_LORAS}, "sdxl", Edits(set_loras={"add-detail.safetensors": 0.4})
+    )
+    assert params["loras"][0] == {
+        "lora_name": "Add_Detail",
+        "strength_model": 0.4,
+        "strength_clip": 0.4,
+    }
     assert params["loras"][1] == SDXL_LORAS[1]
 
 
 def test_set_lora_applies_to_every_list_and_keeps_items_without_clip():
     params = apply_edits(WAN_LORAS, "wan22_i2v", Edits(set_loras={"ADD_DETAIL": 0.75}))
     assert params["high_loras"] == [{"lora_name": "loras/add-detail.pt", "strength_model": 0.75}]
-    assert params["low_loras"][0] == {"lora_name": "add_detail.safetensors",
-                                      "strength_model": 0.75}
+    assert params["low_loras"][0] == {"lora_name": "add_detail.safetensors", "strength_model": 0.75}
     assert params["low_loras"][1]["strength_model"] == 0.9
 
 
@@ -207,10 +239,14 @@ def test_unknown_lora_is_an_error_unless_allowed():
         apply_edits({"loras": SDXL_LORAS}, "sdxl", Edits(set_loras={"film_grain": 0.5}))
     with pytest.raises(UsageError, match="no such LoRA"):
         apply_edits({"loras": SDXL_LORAS}, "sdxl", Edits(drop_loras=("film_grain",)))
-    added = apply_edits({"loras": SDXL_LORAS}, "sdxl",
-                        Edits(set_loras={"film_grain": 0.5}, allow_new_keys=True))
-    assert added["loras"][-1] == {"lora_name": "film_grain", "strength_model": 0.5,
-                                  "strength_clip": 0.5}
+    added = apply_edits(
+        {"loras": SDXL_LORAS}, "sdxl", Edits(set_loras={"film_grain": 0.5}, allow_new_keys=True)
+    )
+    assert added["loras"][-1] == {
+        "lora_name": "film_grain",
+        "strength_model": 0.5,
+        "strength_clip": 0.5,
+    }
     with pytest.raises(UsageError, match="which list"):
         apply_edits(WAN_LORAS, "wan22_i2v", Edits(set_loras={"x": 1}, allow_new_keys=True))
 
@@ -219,8 +255,18 @@ def test_unknown_lora_is_an_error_unless_allowed():
 def test_cli_single_frame_with_overrides(run_cli, example_library):
     run_cli("sync", str(example_library.root))
     image = example_library.root / "project_3/project_3_frame_2_variant_0.png"
-    result = run_cli("regen", str(image), "--set", "steps=40", "--set", "cfg_scale=6",
-                     "--set", "seed=+1", "--set-lora", "add_detail=0.3")
+    result = run_cli(
+        "regen",
+        str(image),
+        "--set",
+        "steps=40",
+        "--set",
+        "cfg_scale=6",
+        "--set",
+        "seed=+1",
+        "--set-lora",
+        "add_detail=0.3",
+    )
     assert result.code == 0, result.err
     request = result.json()
     params = request["data"]["parameters"]
@@ -228,13 +274,16 @@ def test_cli_single_frame_with_overrides(run_cli, example_library):
     assert params["loras"][0]["strength_model"] == 0.3
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--set", "steps=abc"], "steps=abc: steps must be an integer"),
-    (["--set", "denoise=1"], "no parameter 'denoise'"),
-    (["--set", "steps"], "expected KEY=VALUE"),
-    (["--set-lora", "add_detail=strong"], "must be a number"),
-    (["--drop-lora", "nothing_like_it"], "no such LoRA"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "steps=abc"], "steps=abc: steps must be an integer"),
+        (["--set", "denoise=1"], "no parameter 'denoise'"),
+        (["--set", "steps"], "expected KEY=VALUE"),
+        (["--set-lora", "add_detail=strong"], "must be a number"),
+        (["--drop-lora", "nothing_like_it"], "no such LoRA"),
+    ],
+)
 def test_cli_bad_overrides_exit_2_with_one_line(run_cli, example_library, args, message):
     run_cli("sync", str(example_library.root))
     frame = str(example_library.root / "project_3/project_3_frame_1_variant_0.json")
@@ -256,14 +305,26 @@ def test_cli_needs_exactly_one_source(run_cli, example_library):
 def test_cli_query_batch_to_file(run_cli, example_library, tmp_path):
     run_cli("sync", str(example_library.root))
     out = tmp_path / "batch.jsonl"
-    result = run_cli("regen", "--query", "lora:add_detail", "--set-lora", "add_detail=0.6",
-                     "--set", "seed=random", "-o", str(out))
+    result = run_cli(
+        "regen",
+        "--query",
+        "lora:add_detail",
+        "--set-lora",
+        "add_detail=0.6",
+        "--set",
+        "seed=random",
+        "-o",
+        str(out),
+    )
     assert result.code == 0, result.err
     requests = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(requests) == 6
     for request in requests:
-        strengths = [i["strength_model"] for i in request["data"]["parameters"]["loras"]
-                     if "detail" in i["lora_name"].lower()]
+        strengths = [
+            i["strength_model"]
+            for i in request["data"]["parameters"]["loras"]
+            if "detail" in i["lora_name"].lower()
+        ]
         assert strengths == [0.6]
 
 
@@ -336,12 +397,20 @@ def test_cli_from_rejects_other_json(run_cli, example_library, tmp_path):
 
 # ---------------------------------------------------------------- properties
 
-scalars = (st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=False, allow_infinity=False) | st.text() | st.booleans()
-           | st.none())
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-                           max_leaves=8)
+scalars = (
+    st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.booleans()
+    | st.none()
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 @given(st.dictionaries(st.text(min_size=1, max_size=12), json_values, max_size=8))
@@ -351,8 +420,12 @@ def test_parameters_survive_the_request_exactly(parameters):
     assert exact(json.loads(json.dumps(request))["data"]["parameters"]) == exact(parameters)
 
 
-@given(st.integers(min_value=-(2**70), max_value=2**70)
-       | st.floats(allow_nan=False, allow_infinity=False) | st.text() | st.booleans())
+@given(
+    st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.booleans()
+)
 def test_setting_a_value_to_its_printed_form_changes_nothing(value):
     printed = value if isinstance(value, str) else json.dumps(value)
     assert exact(convert("key", value, printed)) == exact(value)

@@ -76,11 +76,18 @@ def reference(root: Path, project_id: int | None = None) -> dict[str, Any]:
         output = doc.get("output") or {}
         names = [path.with_suffix(".png").name, os.path.basename(output.get("filename") or "")]
         has_image = any(name and (path.parent / name).exists() for name in names)
-        frames.append({"doc": doc, "params": params, "when": when, "project": pid,
-                       "image": has_image, "path": path})
+        frames.append(
+            {
+                "doc": doc,
+                "params": params,
+                "when": when,
+                "project": pid,
+                "image": has_image,
+                "path": path,
+            }
+        )
     loras: dict[str, dict[str, Any]] = defaultdict(lambda: {"frames": set(), "s": []})
-    lists: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {"frames": set(), "s": []})
+    lists: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: {"frames": set(), "s": []})
     for i, frame in enumerate(frames):
         for role in ("loras", "high_loras", "low_loras"):
             for item in frame["params"].get(role) or []:
@@ -97,10 +104,13 @@ def reference(root: Path, project_id: int | None = None) -> dict[str, Any]:
         "last": max(f["when"] for f in frames).isoformat(),
         "per_day": Counter(f["when"].date().isoformat() for f in frames),
         "plugins": Counter((f["doc"]["plugin"], f["doc"].get("plugin_version")) for f in frames),
-        "models": Counter(normalise_name(x["model_name"]) if "model_name" in x else None
-                          for x in p),
-        "loras": {k: (len(v["frames"]), len(v["s"]), sum(v["s"]) / len(v["s"]), min(v["s"]),
-                      max(v["s"])) for k, v in loras.items()},
+        "models": Counter(
+            normalise_name(x["model_name"]) if "model_name" in x else None for x in p
+        ),
+        "loras": {
+            k: (len(v["frames"]), len(v["s"]), sum(v["s"]) / len(v["s"]), min(v["s"]), max(v["s"]))
+            for k, v in loras.items()
+        },
         "lora_lists": {k: (len(v["frames"]), len(v["s"])) for k, v in lists.items()},
         "samplers": Counter(x.get("sampler") for x in p),
         "schedulers": Counter(x.get("scheduler") for x in p),
@@ -115,8 +125,9 @@ def reference(root: Path, project_id: int | None = None) -> dict[str, Any]:
 
 
 def counts(rows: list[dict[str, Any]], *keys: str) -> Counter[Any]:
-    return Counter({(r[keys[0]] if len(keys) == 1 else tuple(r[k] for k in keys)): r["frames"]
-                    for r in rows})
+    return Counter(
+        {(r[keys[0]] if len(keys) == 1 else tuple(r[k] for k in keys)): r["frames"] for r in rows}
+    )
 
 
 @pytest.mark.parametrize("project_id", [None, 1, 3])
@@ -135,17 +146,24 @@ def test_report_agrees_with_direct_counts(any_catalog: Catalog, corpus, project_
     assert counts(got["models"], "key") == want["models"]
     assert s["models"] == len([k for k in want["models"] if k is not None])
     assert {r["key"]: (r["frames"], r["uses"]) for r in got["loras"]} == {
-        k: v[:2] for k, v in want["loras"].items()}
+        k: v[:2] for k, v in want["loras"].items()
+    }
     for row in got["loras"]:
         _frames, _uses, mean, low, high = want["loras"][row["key"]]
         assert row["mean_strength"] == pytest.approx(mean)
         assert (row["min_strength"], row["max_strength"]) == (low, high)
     assert {(r["key"], r["list"]): (r["frames"], r["uses"]) for r in got["lora_lists"]} == (
-        want["lora_lists"])
+        want["lora_lists"]
+    )
     assert s["loras"] == len(want["loras"])
     for section in ("samplers", "schedulers", "steps", "cfg_scale"):
-        assert counts(got[section], section.rstrip("s") if section != "steps" and
-                      section != "cfg_scale" else section) == want[section]
+        assert (
+            counts(
+                got[section],
+                section.rstrip("s") if section != "steps" and section != "cfg_scale" else section,
+            )
+            == want[section]
+        )
     assert counts(got["resolutions"], "width", "height") == want["resolutions"]
     assert {r["seed"]: r["frames"] for r in got["seeds_reused"]} == want["seeds_reused"]
     assert s["reused_seeds"] == len(want["seeds_reused"])
@@ -189,7 +207,11 @@ def example_data(catalog, example_library) -> dict[str, Any]:
 def test_examples_figures(example_data):
     s = example_data["summary"]
     assert (s["frames"], s["projects"], s["missing_images"], s["sidecars_in_error"]) == (
-        14, 3, 1, 1)
+        14,
+        3,
+        1,
+        1,
+    )
     add_detail = next(r for r in example_data["loras"] if r["key"] == "add_detail")
     assert add_detail["frames"] == 6
     assert example_data["report_version"] == 1
@@ -199,8 +221,15 @@ def test_examples_figures(example_data):
 def test_csv_one_section_is_one_plain_table(example_data):
     rows = list(csv.DictReader(io.StringIO(render_report(example_data, "csv", "loras"))))
     assert {r["key"] for r in rows} >= {"add_detail", "neon_glow"}
-    assert set(rows[0]) == {"lora", "key", "frames", "uses", "mean_strength", "min_strength",
-                            "max_strength"}
+    assert set(rows[0]) == {
+        "lora",
+        "key",
+        "frames",
+        "uses",
+        "mean_strength",
+        "min_strength",
+        "max_strength",
+    }
     every = render_report(example_data, "csv")
     assert [line[2:] for line in every.splitlines() if line.startswith("# ")] == list(SECTIONS)
 

@@ -23,9 +23,14 @@ from kino_catalog.sidecar import (
     save_generation_params_sync,
 )
 
-PARAMS = {"prompt": "a castle", "steps": 30, "cfg_scale": 7.0, "seed": 2**64 - 1,
-          "loras": [{"lora_name": "add_detail.safetensors", "strength_model": 0.8}],
-          "num_variants": 2}
+PARAMS = {
+    "prompt": "a castle",
+    "steps": 30,
+    "cfg_scale": 7.0,
+    "seed": 2**64 - 1,
+    "loras": [{"lora_name": "add_detail.safetensors", "strength_model": 0.8}],
+    "num_variants": 2,
+}
 
 
 def test_kino_call_shape_with_await_writes_kinos_keys(tmp_path):
@@ -37,8 +42,16 @@ def test_kino_call_shape_with_await_writes_kinos_keys(tmp_path):
     sidecar = asyncio.run(plugin())
     assert sidecar == str(tmp_path / "project_3_frame_41_variant_0.json")
     doc = json.loads((tmp_path / "project_3_frame_41_variant_0.json").read_text())
-    assert list(doc) == ["plugin", "plugin_version", "parameters", "variants", "output",
-                         "timestamp", "task_id", "project_id"]
+    assert list(doc) == [
+        "plugin",
+        "plugin_version",
+        "parameters",
+        "variants",
+        "output",
+        "timestamp",
+        "task_id",
+        "project_id",
+    ]
     assert doc["variants"] == 2
     assert doc["output"] == {"filename": image.name, "path": str(image)}
     assert re.fullmatch(r"\d{8}_\d{6}", doc["timestamp"])
@@ -47,8 +60,7 @@ def test_kino_call_shape_with_await_writes_kinos_keys(tmp_path):
 
 def test_frame_id_and_given_timestamp_are_written(tmp_path):
     image = tmp_path / "a.png"
-    save_generation_params_sync(image, "sdxl", "1.0.0", 5, "regenerated", PARAMS, None,
-                                frame_id=41)
+    save_generation_params_sync(image, "sdxl", "1.0.0", 5, "regenerated", PARAMS, None, frame_id=41)
     doc = load_generation_params(image)
     assert doc is not None
     assert (doc["timestamp"], doc["frame_id"], doc["project_id"]) == ("regenerated", 41, None)
@@ -80,9 +92,11 @@ def test_paths_and_existence(tmp_path):
 
 
 def test_load_is_lossless(tmp_path):
-    text = ('{"plugin": "x", "parameters": {"seed": 18446744073709551615, "big": '
-            '123456789012345678901234567890, "cfg_scale": 7.0, "neg": -9223372036854775809},'
-            ' "unknown_key": {"nested": [1, 2.5, null]}}')
+    text = (
+        '{"plugin": "x", "parameters": {"seed": 18446744073709551615, "big": '
+        '123456789012345678901234567890, "cfg_scale": 7.0, "neg": -9223372036854775809},'
+        ' "unknown_key": {"nested": [1, 2.5, null]}}'
+    )
     (tmp_path / "a.json").write_text(text)
     doc = load_generation_params(tmp_path / "a.png")
     assert doc["parameters"]["seed"] == 2**64 - 1
@@ -98,20 +112,23 @@ def test_load_returns_none_for_missing_or_broken(tmp_path):
     assert load_generation_params(tmp_path / "b.png") is None
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"", "empty file"),
-    (b"  \n", "empty file"),
-    (b'{"a": 1', "invalid JSON"),
-    (b'{"a": NaN}', "NaN is not valid JSON"),
-    (b'{"a": Infinity}', "Infinity is not valid JSON"),
-    (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
-    (b'{"p": {"x": 1, "x": 1}}', "duplicate key 'x'"),
-    (b'{"a": "\\ud800"}', "lone surrogate"),
-    (b'{"a": "caf\xe9"}', "not UTF-8"),
-    (b"\x00\x01\x02\xff\xfe", "not UTF-8"),
-    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    (b'{"a": ' + b"9" * 5000 + b"}", "invalid JSON"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty file"),
+        (b"  \n", "empty file"),
+        (b'{"a": 1', "invalid JSON"),
+        (b'{"a": NaN}', "NaN is not valid JSON"),
+        (b'{"a": Infinity}', "Infinity is not valid JSON"),
+        (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
+        (b'{"p": {"x": 1, "x": 1}}', "duplicate key 'x'"),
+        (b'{"a": "\\ud800"}', "lone surrogate"),
+        (b'{"a": "caf\xe9"}', "not UTF-8"),
+        (b"\x00\x01\x02\xff\xfe", "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"a": ' + b"9" * 5000 + b"}", "invalid JSON"),
+    ],
+)
 def test_bad_json_gets_a_one_line_reason(data, reason):
     with pytest.raises(SidecarParseError) as caught:
         loads_exact(data, "x.json")
@@ -136,12 +153,16 @@ def test_utf8_bom_is_accepted():
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20).filter(
-        lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=20)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 @given(json_values)

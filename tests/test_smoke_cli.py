@@ -20,5 +20,10 @@ def test_sync_then_search_the_examples(run_cli, example_library):
     assert "14 added" in result.out
     found = run_cli("search", "lora:add_detail", "--format", "json").json()
     assert len(found) == 6
-    assert all(any(lora["lora_name"].lower().replace("-", "_").find("add_detail") >= 0
-                   for lora in frame["loras"]) for frame in found)
+    assert all(
+        any(
+            lora["lora_name"].lower().replace("-", "_").find("add_detail") >= 0
+            for lora in frame["loras"]
+        )
+        for frame in found
+    )

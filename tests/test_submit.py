@@ -33,8 +33,14 @@ class FakeKino:
 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-                 "ALL_PROXY"):
+    for name in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -110,8 +116,9 @@ def test_submit_creates_and_starts_every_task(run_cli, synced, kino):
 def test_submit_single_frame_with_overrides_and_output(run_cli, synced, kino, tmp_path):
     out = tmp_path / "sent.jsonl"
     frame = str(synced.root / "project_7/project_7_frame_2_variant_0.json")
-    result = run_cli("regen", frame, "--set", "steps=12", "--submit", kino.url + "/",
-                     "-o", str(out))
+    result = run_cli(
+        "regen", frame, "--set", "steps=12", "--submit", kino.url + "/", "-o", str(out)
+    )
     assert result.code == 0, result.err
     assert result.out.split() == ["101"]
     sent = json.loads(kino.created[0])

@@ -41,8 +41,7 @@ def fake_nvidia_smi(tmp_path, monkeypatch, fresh_detection):
 def _save(library, **options):
     image = library.root / "project_3_frame_41_variant_0.png"
     image.write_bytes(PNG_8X8)
-    path = save_generation_params_sync(image, "sdxl", "1.0.0", 0, None, {"seed": 1}, 3,
-                                       **options)
+    path = save_generation_params_sync(image, "sdxl", "1.0.0", 0, None, {"seed": 1}, 3, **options)
     return image, json.loads(open(path, "rb").read())
 
 
@@ -52,14 +51,18 @@ def test_system_info_names_the_gpu_and_is_indexed(fake_nvidia_smi, library, cata
     assert info["gpu"] == "NVIDIA GeForce RTX 4090"
     assert info["driver"] == "550.54.14"
     assert info["vram_mb"] == 24564
-    assert [g["name"] for g in info["gpus"]] == ["NVIDIA GeForce RTX 4090",
-                                                 "NVIDIA GeForce RTX 3060"]
+    assert [g["name"] for g in info["gpus"]] == [
+        "NVIDIA GeForce RTX 4090",
+        "NVIDIA GeForce RTX 3060",
+    ]
     assert info["python"].count(".") == 2
     assert isinstance(info["packages"], dict)
     catalog.sync(library.root)
     with catalog.engine.connect() as conn:
         assert conn.execute(text("SELECT gpu, driver FROM frames")).one() == (
-            "NVIDIA GeForce RTX 4090", "550.54.14")
+            "NVIDIA GeForce RTX 4090",
+            "550.54.14",
+        )
 
 
 def test_detection_is_cached_per_process(fake_nvidia_smi, library, monkeypatch):
@@ -89,21 +92,27 @@ def test_failed_detection_never_fails_the_save(fresh_detection, library, monkeyp
 
 def test_image_hash_is_the_sha256_of_the_image(library):
     _, doc = _save(library, image_hash=True)
-    assert doc["image_hash"] == {"algorithm": "sha256",
-                                 "value": hashlib.sha256(PNG_8X8).hexdigest()}
+    assert doc["image_hash"] == {
+        "algorithm": "sha256",
+        "value": hashlib.sha256(PNG_8X8).hexdigest(),
+    }
     assert "system_info" not in doc
 
 
 def test_image_hash_without_an_image_still_saves(library):
-    path = save_generation_params_sync(library.root / "nothing.png", "sdxl", "1", 0, None,
-                                       {}, None, image_hash=True)
+    path = save_generation_params_sync(
+        library.root / "nothing.png", "sdxl", "1", 0, None, {}, None, image_hash=True
+    )
     assert "image_hash" not in json.loads(open(path, "rb").read())
 
 
 def test_async_twin_accepts_the_options(fresh_detection, library):
     image = library.root / "a.png"
     image.write_bytes(PNG_8X8)
-    path = asyncio.run(save_generation_params(image, "sdxl", "1", 0, None, {}, None,
-                                              system_info=True, image_hash=True))
+    path = asyncio.run(
+        save_generation_params(
+            image, "sdxl", "1", 0, None, {}, None, system_info=True, image_hash=True
+        )
+    )
     doc = json.loads(open(path, "rb").read())
     assert set(doc) >= {"system_info", "image_hash"}

@@ -18,8 +18,11 @@ def _kinds(problems):
 
 def _sequence(library, frames=3, present=3):
     name = "project_7_frame_3_variant_0_seq_000"
-    doc = make_sidecar(parameters={"total_frames": frames, "num_frames": frames},
-                       plugin="wan22_i2v", output={"filename": name + ".png"})
+    doc = make_sidecar(
+        parameters={"total_frames": frames, "num_frames": frames},
+        plugin="wan22_i2v",
+        output={"filename": name + ".png"},
+    )
     path = library.write(f"frames/{name}.json", doc)
     for i in range(1, present):
         (path.parent / f"project_7_frame_3_variant_0_seq_{i:03d}.png").write_bytes(PNG_8X8)
@@ -33,7 +36,9 @@ def test_hash_then_verify_a_healthy_library(any_catalog, library):
     result = verify.hash_images(any_catalog)
     assert (result.changed, result.failed) == (2, [])
     assert json.loads(path.read_bytes())["image_hash"] == {
-        "algorithm": "sha256", "value": hashlib.sha256(PNG_8X8).hexdigest()}
+        "algorithm": "sha256",
+        "value": hashlib.sha256(PNG_8X8).hexdigest(),
+    }
     assert list(verify.verify_frames(any_catalog)) == []
     assert verify.hash_images(any_catalog).changed == 0  # only sidecars lacking a hash
 
@@ -68,7 +73,8 @@ def test_verify_catches_each_kind_of_damage(catalog, library):
     assert seq["detail"].startswith("2 of 4 missing: project_7_frame_3_variant_0_seq_002.png")
     # A query checks only its frames; orphans belong to none.
     assert _kinds(verify.verify_frames(catalog, "plugin:wan22_i2v")) == [
-        ("missing_image", "project_7_frame_3_variant_0_seq_000.png")]
+        ("missing_image", "project_7_frame_3_variant_0_seq_000.png")
+    ]
 
 
 def test_duplicates_group_frames_with_equal_images(catalog, library):

@@ -33,8 +33,11 @@ if TYPE_CHECKING:
     from tests.conftest import Library
 
 DEADLINE_SECONDS = float(os.environ.get("KINO_TEST_DEADLINE", "60"))
-FAST = {"debounce_seconds": 0.05, "reconcile_interval_seconds": 3600.0,
-        "supervise_interval_seconds": 0.1}
+FAST = {
+    "debounce_seconds": 0.05,
+    "reconcile_interval_seconds": 3600.0,
+    "supervise_interval_seconds": 0.1,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +49,7 @@ def no_leaked_threads() -> Iterator[None]:
     assert not leaked, f"threads left running: {leaked}"
 
 
-def wait_for(condition: Callable[[], bool], what: str,
-             timeout: float = DEADLINE_SECONDS) -> None:
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -97,39 +99,45 @@ def watched(catalog: Catalog, library: Library) -> Iterator[Watcher]:
 
 # ---------------------------------------------------------------- file changes
 
-def test_new_sidecar(watched: Watcher, catalog: Catalog, library: Library,
-                     tmp_path: Path) -> None:
+
+def test_new_sidecar(watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path) -> None:
     library.frame(2, 1, parameters={"prompt": "a castle at dusk"})
     assert_mirrors(catalog, library.root, tmp_path)
     assert catalog.count("castle") == 1
 
 
-def test_modified_sidecar(watched: Watcher, catalog: Catalog, library: Library,
-                          tmp_path: Path) -> None:
+def test_modified_sidecar(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     library.frame(1, 1, parameters={"prompt": "a dragon over the sea", "steps": 44})
     assert_mirrors(catalog, library.root, tmp_path)
     assert catalog.count("dragon steps:44") == 1
 
 
-def test_deleted_sidecar_and_image(watched: Watcher, catalog: Catalog, library: Library,
-                                   tmp_path: Path) -> None:
+def test_deleted_sidecar_and_image(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     (library.root / "frames/project_1_frame_1_variant_0.json").unlink()
     (library.root / "frames/sub/project_1_frame_2_variant_0.png").unlink()
     assert_mirrors(catalog, library.root, tmp_path)
     assert [f.image_exists for f in catalog.search("")] == [False]
 
 
-def test_renamed_sidecar(watched: Watcher, catalog: Catalog, library: Library,
-                         tmp_path: Path) -> None:
+def test_renamed_sidecar(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     frames = library.root / "frames"
     for suffix in (".json", ".png"):
-        os.rename(frames / f"project_1_frame_1_variant_0{suffix}",
-                  frames / f"project_1_frame_9_variant_0{suffix}")
+        os.rename(
+            frames / f"project_1_frame_1_variant_0{suffix}",
+            frames / f"project_1_frame_9_variant_0{suffix}",
+        )
     assert_mirrors(catalog, library.root, tmp_path)
 
 
-def test_sidecar_moved_out_and_in(watched: Watcher, catalog: Catalog, library: Library,
-                                  tmp_path: Path) -> None:
+def test_sidecar_moved_out_and_in(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     shutil.move(library.root / "frames/project_1_frame_1_variant_0.json", outside / "a.json")
@@ -140,23 +148,26 @@ def test_sidecar_moved_out_and_in(watched: Watcher, catalog: Catalog, library: L
     assert catalog.count() == 2
 
 
-def test_folder_renamed(watched: Watcher, catalog: Catalog, library: Library,
-                        tmp_path: Path) -> None:
+def test_folder_renamed(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     os.rename(library.root / "frames", library.root / "renamed")
     expected = assert_mirrors(catalog, library.root, tmp_path)
     assert all("/renamed/" in path for path in expected["frames"])
 
 
-def test_folder_deleted(watched: Watcher, catalog: Catalog, library: Library,
-                        tmp_path: Path) -> None:
+def test_folder_deleted(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     shutil.rmtree(library.root / "frames/sub")
     assert_mirrors(catalog, library.root, tmp_path)
     assert catalog.count() == 1
 
 
 @pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")  # watchdog re-adds a watch
-def test_folder_moved_out_and_in(watched: Watcher, catalog: Catalog, library: Library,
-                                 tmp_path: Path) -> None:
+def test_folder_moved_out_and_in(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     os.rename(library.root / "frames", tmp_path / "away")
     assert_mirrors(catalog, library.root, tmp_path)
     assert catalog.count() == 0
@@ -165,18 +176,21 @@ def test_folder_moved_out_and_in(watched: Watcher, catalog: Catalog, library: Li
     assert catalog.count() == 2
 
 
-def test_png_sequence_images_update_the_frame(watched: Watcher, catalog: Catalog,
-                                              library: Library, tmp_path: Path) -> None:
-    seq = library.write("wan/project_3_frame_1_variant_0_seq_000.json",
-                        make_sidecar(plugin="wan22_i2v"))
+def test_png_sequence_images_update_the_frame(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
+    seq = library.write(
+        "wan/project_3_frame_1_variant_0_seq_000.json", make_sidecar(plugin="wan22_i2v")
+    )
     for i in range(1, 4):
         (seq.parent / f"project_3_frame_1_variant_0_seq_{i:03d}.png").write_bytes(PNG_8X8)
     assert_mirrors(catalog, library.root, tmp_path)
     assert catalog.get(str(seq)).image_count == 4
 
 
-def test_temp_and_hidden_files_are_ignored(watched: Watcher, catalog: Catalog,
-                                           library: Library, tmp_path: Path) -> None:
+def test_temp_and_hidden_files_are_ignored(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     (library.root / "frames/.kino-123.tmp").write_text("{")
     (library.root / "frames/.hidden.json").write_text(json.dumps(make_sidecar()))
     library.frame(5, 5)  # something to wait for
@@ -186,15 +200,16 @@ def test_temp_and_hidden_files_are_ignored(watched: Watcher, catalog: Catalog,
 
 # ---------------------------------------------------------------- how Kino writes
 
+
 @pytest.mark.parametrize("is_reopened", [False, True], ids=["held-open", "reopened"])
-def test_sidecar_written_in_three_chunks_with_pauses(watched: Watcher, catalog: Catalog,
-                                                     library: Library, tmp_path: Path,
-                                                     is_reopened: bool) -> None:
+def test_sidecar_written_in_three_chunks_with_pauses(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path, is_reopened: bool
+) -> None:
     """Pauses outlast the debounce; a reopened file is even read half-written, then retried."""
     path = library.root / "frames/project_7_frame_1_variant_0.json"
     data = json.dumps(make_sidecar(parameters={"prompt": "written in pieces"}), indent=2).encode()
     third = len(data) // 3
-    pieces = [data[:third], data[third:2 * third], data[2 * third:]]
+    pieces = [data[:third], data[third : 2 * third], data[2 * third :]]
 
     def error_size() -> int | None:
         return next((e["size"] for e in catalog.errors() if e["path"] == str(path)), None)
@@ -205,8 +220,10 @@ def test_sidecar_written_in_three_chunks_with_pauses(watched: Watcher, catalog: 
                 out.write(piece)
             if n < len(pieces):
                 size = sum(map(len, pieces[:n]))
-                wait_for(lambda size=size: error_size() == size,  # type: ignore[misc]
-                         "the half-written file to be seen")
+                wait_for(
+                    lambda size=size: error_size() == size,  # type: ignore[misc]
+                    "the half-written file to be seen",
+                )
     else:
         with open(path, "wb") as out:
             for piece in pieces:
@@ -218,18 +235,21 @@ def test_sidecar_written_in_three_chunks_with_pauses(watched: Watcher, catalog: 
     assert catalog.errors() == []
 
 
-def test_atomic_replace(watched: Watcher, catalog: Catalog, library: Library,
-                        tmp_path: Path) -> None:
+def test_atomic_replace(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     image = library.root / "frames/project_1_frame_1_variant_0.png"
-    save_generation_params_sync(image, "sdxl", "1.0.1", 0, None,
-                                {"prompt": "regenerated in place", "steps": 12}, 1)
+    save_generation_params_sync(
+        image, "sdxl", "1.0.1", 0, None, {"prompt": "regenerated in place", "steps": 12}, 1
+    )
     assert_mirrors(catalog, library.root, tmp_path)
     assert catalog.count("regenerated steps:12") == 1
     assert not any(p.name.startswith(".kino-") for p in image.parent.iterdir())
 
 
-def test_invalid_sidecar_later_fixed(watched: Watcher, catalog: Catalog, library: Library,
-                                     tmp_path: Path) -> None:
+def test_invalid_sidecar_later_fixed(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     path = library.write("frames/project_8_frame_1_variant_0.json", '{"plugin": "sdxl", ')
     expected = assert_mirrors(catalog, library.root, tmp_path)
     assert [p for p, _ in expected["errors"]] == [str(path)]
@@ -240,9 +260,14 @@ def test_invalid_sidecar_later_fixed(watched: Watcher, catalog: Catalog, library
 
 # ---------------------------------------------------------------- failures
 
+
 def test_an_indexing_exception_does_not_stop_the_watcher(
-        watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    watched: Watcher,
+    catalog: Catalog,
+    library: Library,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     real = indexer.sync_paths
     is_broken = True
 
@@ -256,8 +281,10 @@ def test_an_indexing_exception_does_not_stop_the_watcher(
     library.write("frames/poison.json", make_sidecar())
     for i in range(5):
         library.frame(9, i)
-    wait_for(lambda: catalog.count("project:9") == 5 and watched.stats.failures >= 1,
-             "the healthy files beside the failing one")
+    wait_for(
+        lambda: catalog.count("project:9") == 5 and watched.stats.failures >= 1,
+        "the healthy files beside the failing one",
+    )
     assert "poison" not in json.dumps([f.sidecar_path for f in catalog.search("")])
     is_broken = False  # the retry (with backoff) now succeeds
     assert_mirrors(catalog, library.root, tmp_path)
@@ -266,8 +293,12 @@ def test_an_indexing_exception_does_not_stop_the_watcher(
 
 
 def test_an_exception_in_the_event_handler_does_not_kill_watching(
-        watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    watched: Watcher,
+    catalog: Catalog,
+    library: Library,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def explode(*_args: Any, **_kw: Any) -> bool:
         raise OSError("simulated handler failure")
 
@@ -280,8 +311,9 @@ def test_an_exception_in_the_event_handler_does_not_kill_watching(
     assert_mirrors(catalog, library.root, tmp_path)
 
 
-def test_a_dead_observer_is_restarted(watched: Watcher, catalog: Catalog, library: Library,
-                                      tmp_path: Path) -> None:
+def test_a_dead_observer_is_restarted(
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     observer = watched._roots[0].observer
     assert observer is not None
     observer.stop()  # as if its thread had died
@@ -293,8 +325,9 @@ def test_a_dead_observer_is_restarted(watched: Watcher, catalog: Catalog, librar
     assert_mirrors(catalog, library.root, tmp_path)
 
 
-def test_too_many_pending_changes_trigger_a_reconcile(catalog: Catalog, library: Library,
-                                                      tmp_path: Path) -> None:
+def test_too_many_pending_changes_trigger_a_reconcile(
+    catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     with catalog.watch(library.root, max_pending_paths=10, **FAST) as watcher:
         assert watcher.wait_idle(DEADLINE_SECONDS)
         for i in range(300):
@@ -310,8 +343,9 @@ def deaf_observer() -> Any:
     return PollingObserver(timeout=3600)
 
 
-def test_periodic_reconcile_repairs_what_events_missed(catalog: Catalog, library: Library,
-                                                       tmp_path: Path) -> None:
+def test_periodic_reconcile_repairs_what_events_missed(
+    catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     options = {**FAST, "reconcile_interval_seconds": 0.3}
     with catalog.watch(library.root, observer_factory=deaf_observer, **options) as watcher:
         assert watcher.wait_idle(DEADLINE_SECONDS)
@@ -319,8 +353,9 @@ def test_periodic_reconcile_repairs_what_events_missed(catalog: Catalog, library
         assert_mirrors(catalog, library.root, tmp_path)
 
 
-def test_a_kernel_queue_overflow_triggers_a_reconcile(catalog: Catalog, library: Library,
-                                                      tmp_path: Path) -> None:
+def test_a_kernel_queue_overflow_triggers_a_reconcile(
+    catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     import logging
 
     with catalog.watch(library.root, observer_factory=deaf_observer, **FAST) as watcher:
@@ -328,7 +363,8 @@ def test_a_kernel_queue_overflow_triggers_a_reconcile(catalog: Catalog, library:
         library.frame(18, 1)  # unseen: the observer is deaf
         # what watchdog's inotify reader logs when the kernel dropped events
         logging.getLogger("watchdog.observers.inotify_c").warning(
-            "Inotify queue overflowed; filesystem events were lost")
+            "Inotify queue overflowed; filesystem events were lost"
+        )
         assert_mirrors(catalog, library.root, tmp_path)
         assert watcher.stats.overflows == 1
 
@@ -340,11 +376,17 @@ def test_two_roots_in_one_watcher(catalog: Catalog, library: Library, tmp_path: 
         assert watcher.wait_idle(DEADLINE_SECONDS)
         library.frame(21, 1)
         (other / "project_21_frame_2_variant_0.json").write_text(
-            json.dumps(make_sidecar(project_id=21)))
+            json.dumps(make_sidecar(project_id=21))
+        )
         wait_for(lambda: catalog.count("project:21") == 2, "a frame in each root")
         (library.root / "frames/project_21_frame_1_variant_0.json").unlink()
-        wait_for(lambda: [f.sidecar_path for f in catalog.search("project:21")] == [
-            str(other / "project_21_frame_2_variant_0.json")], "the deletion in the first root")
+        wait_for(
+            lambda: (
+                [f.sidecar_path for f in catalog.search("project:21")]
+                == [str(other / "project_21_frame_2_variant_0.json")]
+            ),
+            "the deletion in the first root",
+        )
 
 
 @pytest.mark.postgres
@@ -368,12 +410,14 @@ def test_polling_observer(catalog: Catalog, library: Library, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("use_polling", [False, True], ids=["inotify", "polling"])
-def test_root_removed_and_recreated(catalog: Catalog, library: Library, tmp_path: Path,
-                                    use_polling: bool) -> None:
+def test_root_removed_and_recreated(
+    catalog: Catalog, library: Library, tmp_path: Path, use_polling: bool
+) -> None:
     library.frame(16, 1)
     library.frame(16, 2)
-    with catalog.watch(library.root, use_polling=use_polling, poll_interval_seconds=0.1,
-                       **FAST) as watcher:
+    with catalog.watch(
+        library.root, use_polling=use_polling, poll_interval_seconds=0.1, **FAST
+    ) as watcher:
         assert watcher.wait_idle(DEADLINE_SECONDS)
         before = snapshot(catalog)
         os.rename(library.root, tmp_path / "unmounted")
@@ -389,7 +433,8 @@ def test_root_removed_and_recreated(catalog: Catalog, library: Library, tmp_path
 
 
 def test_an_emptied_mount_point_is_not_taken_for_deletions(
-        watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path) -> None:
+    watched: Watcher, catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
     """An unmounted share leaves an empty folder on another device: keep the index."""
     root = watched._roots[0]
     before = snapshot(catalog)
@@ -405,6 +450,7 @@ def test_an_emptied_mount_point_is_not_taken_for_deletions(
 
 # ---------------------------------------------------------------- volume and readers
 
+
 def write_frames(root: Path, count: int, *, folders: int = 8) -> None:
     """``count`` distinct sidecars (no images) as fast as Python writes files."""
     for folder in range(folders):
@@ -418,10 +464,12 @@ def write_frames(root: Path, count: int, *, folders: int = 8) -> None:
 
 
 @pytest.mark.slow
-def test_a_burst_of_10000_sidecars_loses_nothing(catalog: Catalog, library: Library,
-                                                 tmp_path: Path) -> None:
-    with catalog.watch(library.root, debounce_seconds=0.2,
-                       reconcile_interval_seconds=3600.0) as watcher:
+def test_a_burst_of_10000_sidecars_loses_nothing(
+    catalog: Catalog, library: Library, tmp_path: Path
+) -> None:
+    with catalog.watch(
+        library.root, debounce_seconds=0.2, reconcile_interval_seconds=3600.0
+    ) as watcher:
         assert watcher.wait_idle(DEADLINE_SECONDS)
         write_frames(library.root, 10_000)
         wait_for(lambda: catalog.count() == 10_000, "10,000 frames", timeout=120)
@@ -446,13 +494,17 @@ print(json.dumps({"runs": runs, "failures": failures[:5]}))
 """
 
 
-def test_searches_from_another_process_never_fail(catalog: Catalog, library: Library,
-                                                  db_path: Path, tmp_path: Path) -> None:
+def test_searches_from_another_process_never_fail(
+    catalog: Catalog, library: Library, db_path: Path, tmp_path: Path
+) -> None:
     stop = tmp_path / "stop"
     with catalog.watch(library.root, **FAST) as watcher:
         assert watcher.wait_idle(DEADLINE_SECONDS)
-        searcher = subprocess.Popen([sys.executable, "-c", SEARCH_LOOP, str(db_path), str(stop)],
-                                    stdout=subprocess.PIPE, text=True)
+        searcher = subprocess.Popen(
+            [sys.executable, "-c", SEARCH_LOOP, str(db_path), str(stop)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert searcher.stdout is not None
             assert searcher.stdout.readline().strip() == "ready"
@@ -467,6 +519,7 @@ def test_searches_from_another_process_never_fail(catalog: Catalog, library: Lib
 
 
 # ---------------------------------------------------------------- lifecycle and CLI
+
 
 def test_stop_is_idempotent_and_joins_everything(catalog: Catalog, library: Library) -> None:
     watcher = catalog.watch(library.root, **FAST)
@@ -487,12 +540,25 @@ def test_watching_a_missing_folder_is_a_usage_error(catalog: Catalog, tmp_path: 
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_cli_watch_follows_changes_and_stops_cleanly(library: Library, db_path: Path,
-                                                     sig: signal.Signals) -> None:
+def test_cli_watch_follows_changes_and_stops_cleanly(
+    library: Library, db_path: Path, sig: signal.Signals
+) -> None:
     library.frame(17, 1)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kino_catalog", "--db", str(db_path), "watch", "--debounce-ms",
-         "50", str(library.root)], stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "kino_catalog",
+            "--db",
+            str(db_path),
+            "watch",
+            "--debounce-ms",
+            "50",
+            str(library.root),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stderr is not None
         before = []

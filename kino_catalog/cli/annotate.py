@@ -13,8 +13,14 @@ from kino_catalog.extras import MAX_RATING
 if TYPE_CHECKING:
     from kino_catalog.annotate import EditResult
 
-query_option = click.option("--query", "-q", "query", metavar="QUERY", default=None,
-                            help="Every frame matching QUERY instead of one FRAME.")
+query_option = click.option(
+    "--query",
+    "-q",
+    "query",
+    metavar="QUERY",
+    default=None,
+    help="Every frame matching QUERY instead of one FRAME.",
+)
 
 
 def report_edit(result: EditResult, verb: str, fmt: str) -> None:
@@ -23,8 +29,10 @@ def report_edit(result: EditResult, verb: str, fmt: str) -> None:
         click.echo(dumps(result.as_dict()))
     else:
         frames = "frame" if result.changed == 1 else "frames"
-        click.echo(f"{verb} {result.changed} {frames} ({result.unchanged} already so, "
-                   f"{len(result.failed)} failed)")
+        click.echo(
+            f"{verb} {result.changed} {frames} ({result.unchanged} already so, "
+            f"{len(result.failed)} failed)"
+        )
     for skipped in result.skipped:
         click.echo(f"kino-catalog: skipped {skipped['path']}: {skipped['reason']}", err=True)
     for failure in result.failed:
@@ -33,8 +41,9 @@ def report_edit(result: EditResult, verb: str, fmt: str) -> None:
         raise KinoError(f"{len(result.failed)} sidecar(s) could not be changed")
 
 
-def _split_frame(args: tuple[str, ...], query: str | None,
-                 what: str) -> tuple[list[str], list[str]]:
+def _split_frame(
+    args: tuple[str, ...], query: str | None, what: str
+) -> tuple[list[str], list[str]]:
     """``TAG... FRAME`` or ``TAG... --query Q``: the last argument is the frame unless -q."""
     if query is not None:
         return list(args), []
@@ -109,8 +118,9 @@ def tag_remove(settings: Settings, args: tuple[str, ...], query: str | None, fmt
 @click.option("--clear", "is_clear", is_flag=True, help="Remove the rating instead.")
 @format_option("text", "json", default="text")
 @pass_settings
-def rate(settings: Settings, args: tuple[str, ...], query: str | None, is_clear: bool,
-         fmt: str) -> None:
+def rate(
+    settings: Settings, args: tuple[str, ...], query: str | None, is_clear: bool, fmt: str
+) -> None:
     """Rate FRAME (or every frame of --query) from 0 to 5, written into the sidecar.
 
     \b

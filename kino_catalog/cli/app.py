@@ -45,9 +45,13 @@ pass_settings = click.make_pass_decorator(Settings)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", envvar="KINO_CATALOG_DB", metavar="PATH_OR_URL",
-              help="Catalogue: a SQLite file path or a postgresql:// URL "
-                   "[env KINO_CATALOG_DB; default: a file in the user data folder].")
+@click.option(
+    "--db",
+    envvar="KINO_CATALOG_DB",
+    metavar="PATH_OR_URL",
+    help="Catalogue: a SQLite file path or a postgresql:// URL "
+    "[env KINO_CATALOG_DB; default: a file in the user data folder].",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(package_name="kino-catalog")
 @click.pass_context
@@ -61,7 +65,10 @@ def cli(ctx: click.Context, db: str | None, verbose: int) -> None:
     """
     logging.basicConfig(
         level=logging.WARNING - 10 * min(verbose, 2),
-        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
     settings = Settings(db=db or str(default_database()), verbose=verbose)
     ctx.obj = settings
     ctx.call_on_close(settings.close)
@@ -70,8 +77,12 @@ def cli(ctx: click.Context, db: str | None, verbose: int) -> None:
 def format_option(*choices: str, default: str | None = None) -> Callable[..., Any]:
     """A shared ``--format`` option; without a default, a table on a terminal."""
     return click.option(
-        "--format", "fmt", type=click.Choice(choices), default=default,
-        help=f"Output format [default: {default or choices[0] + ' on a terminal, else json'}].")
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=default,
+        help=f"Output format [default: {default or choices[0] + ' on a terminal, else json'}].",
+    )
 
 
 def is_terminal() -> bool:
@@ -111,9 +122,17 @@ def progress_reporter(label: str) -> Iterator[Callable[[int, int | None], None] 
         def render(self, task: Any) -> Text:
             return Text(f"{task.speed:,.0f} files/s" if task.speed else "")
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                  transient=True, auto_refresh=False, console=Console(stderr=True)) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        auto_refresh=False,
+        console=Console(stderr=True),
+    ) as bar:
         task = bar.add_task(label, total=None)
         shown = 0.0
 

@@ -13,16 +13,30 @@ TERMINAL_LIMIT = 50
 
 @cli.command()
 @click.argument("query", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(FRAME_FORMATS), default=None,
-              help="Output format [default: table on a terminal, jsonl in a pipe].")
-@click.option("--limit", type=click.IntRange(min=0), default=None,
-              help=f"At most N frames; 0 = all [default: {TERMINAL_LIMIT} on a terminal, "
-                   "all in a pipe].")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FRAME_FORMATS),
+    default=None,
+    help="Output format [default: table on a terminal, jsonl in a pipe].",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"At most N frames; 0 = all [default: {TERMINAL_LIMIT} on a terminal, all in a pipe].",
+)
 @click.option("--sort", type=click.Choice(SORTS), default="newest", show_default=True)
 @click.option("--count", "is_count", is_flag=True, help="Print only the number of matches.")
 @pass_settings
-def search(settings: Settings, query: tuple[str, ...], fmt: str | None, limit: int | None,
-           sort: str, is_count: bool) -> None:
+def search(
+    settings: Settings,
+    query: tuple[str, ...],
+    fmt: str | None,
+    limit: int | None,
+    sort: str,
+    is_count: bool,
+) -> None:
     """Find frames with the query language (an empty query matches every frame).
 
     \b

@@ -32,8 +32,12 @@ def _roots(settings: Settings, roots: tuple[str, ...]) -> list[str]:
 
 def sync_summary(result: SyncResult, verb: str) -> str:
     """The one-line summary of a sync or rebuild."""
-    parts = [f"{result.added} added", f"{result.updated} updated", f"{result.removed} removed",
-             f"{result.unchanged} unchanged"]
+    parts = [
+        f"{result.added} added",
+        f"{result.updated} updated",
+        f"{result.removed} removed",
+        f"{result.unchanged} unchanged",
+    ]
     if result.errors:
         parts.append(f"{result.errors} in error (see `kino-catalog errors`)")
     if result.ignored:
@@ -121,8 +125,15 @@ def stats(settings: Settings, fmt: str) -> None:
     if fmt == "json":
         click.echo(dumps(data))
         return
-    for key in ("database", "frames", "projects", "loras", "missing_images", "errors",
-                "ignored_files"):
+    for key in (
+        "database",
+        "frames",
+        "projects",
+        "loras",
+        "missing_images",
+        "errors",
+        "ignored_files",
+    ):
         click.echo(f"{key.replace('_', ' ')}: {data[key]}")
     for root in data["roots"]:
         click.echo(f"root: {root['path']} ({root['frames']} frames, synced {root['synced_at']})")

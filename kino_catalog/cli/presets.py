@@ -7,8 +7,11 @@ import click
 from kino_catalog.cli.app import Settings, cli, dumps, format_option, is_terminal, pass_settings
 
 root_option = click.option(
-    "--root", type=click.Path(file_okay=False), default=None,
-    help="The library folder whose presets/ to use (needed when the catalogue has several).")
+    "--root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The library folder whose presets/ to use (needed when the catalogue has several).",
+)
 
 
 @cli.group()
@@ -26,23 +29,41 @@ def preset() -> None:
 @preset.command("save")
 @click.argument("name")
 @click.argument("frame", required=False)
-@click.option("--from", "from_file", type=click.Path(dir_okay=False), default=None,
-              help="Take the parameters from a JSON file (a sidecar, preset or bare object).")
-@click.option("--open", "open_keys", multiple=True, metavar="KEY",
-              help="Leave KEY out: a request from this preset must then --set it.")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Take the parameters from a JSON file (a sidecar, preset or bare object).",
+)
+@click.option(
+    "--open",
+    "open_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Leave KEY out: a request from this preset must then --set it.",
+)
 @click.option("--force", "is_force", is_flag=True, help="Replace an existing preset.")
 @root_option
 @pass_settings
-def preset_save(settings: Settings, name: str, frame: str | None, from_file: str | None,
-                open_keys: tuple[str, ...], is_force: bool, root: str | None) -> None:
+def preset_save(
+    settings: Settings,
+    name: str,
+    frame: str | None,
+    from_file: str | None,
+    open_keys: tuple[str, ...],
+    is_force: bool,
+    root: str | None,
+) -> None:
     """Save FRAME's parameters (or --from FILE's) as preset NAME.
 
     \b
     kino-catalog preset save portrait 17 --open seed
     kino-catalog preset save wan-base --from params.json --root ~/kino/frames
     """
-    saved = settings.catalog().save_preset(name, frame, from_file=from_file,
-                                           open_keys=open_keys, root=root, overwrite=is_force)
+    saved = settings.catalog().save_preset(
+        name, frame, from_file=from_file, open_keys=open_keys, root=root, overwrite=is_force
+    )
     click.echo(saved.path)
 
 

@@ -52,11 +52,16 @@ def atomic_output(path: str | None) -> Iterator[IO[str] | None]:
         raise
 
 
-def _requests(settings: Settings, refs: tuple[str, ...], query: str | None, is_from: bool,
-              preset: str | None, edits: Edits) -> tuple[Iterable[dict[str, Any]], bool]:
+def _requests(
+    settings: Settings,
+    refs: tuple[str, ...],
+    query: str | None,
+    is_from: bool,
+    preset: str | None,
+    edits: Edits,
+) -> tuple[Iterable[dict[str, Any]], bool]:
     """(requests, is_single): the one source the options chose, as a stream."""
-    chosen = sum((query is not None, is_from, preset is not None,
-                  bool(refs) and not is_from))
+    chosen = sum((query is not None, is_from, preset is not None, bool(refs) and not is_from))
     if (query is not None or preset is not None) and refs:
         raise UsageError("give FRAME..., --query Q, --from FILE... or --preset NAME, not several")
     if chosen != 1 or (is_from and not refs):
@@ -68,38 +73,89 @@ def _requests(settings: Settings, refs: tuple[str, ...], query: str | None, is_f
     catalog = settings.catalog()
     if query is not None:
         node = to_ast(query)  # a bad query fails before anything is written or sent
-        return catalog.iter_regen(node, edits.overrides, set_loras=edits.set_loras,
-                                  drop_loras=edits.drop_loras,
-                                  allow_new_keys=edits.allow_new_keys), False
-    return (catalog.regen(ref, edits.overrides, set_loras=edits.set_loras,
-                          drop_loras=edits.drop_loras, allow_new_keys=edits.allow_new_keys)
-            for ref in refs), len(refs) == 1
+        return catalog.iter_regen(
+            node,
+            edits.overrides,
+            set_loras=edits.set_loras,
+            drop_loras=edits.drop_loras,
+            allow_new_keys=edits.allow_new_keys,
+        ), False
+    return (
+        catalog.regen(
+            ref,
+            edits.overrides,
+            set_loras=edits.set_loras,
+            drop_loras=edits.drop_loras,
+            allow_new_keys=edits.allow_new_keys,
+        )
+        for ref in refs
+    ), len(refs) == 1
 
 
 @cli.command()
 @click.argument("refs", nargs=-1, metavar="[FRAME...|FILE...]")
 @click.option("-q", "--query", help="Every frame matching this query (JSON lines, oldest first).")
-@click.option("--from", "is_from", is_flag=True,
-              help="The arguments are saved sidecars or request files (.json or JSON lines).")
-@click.option("--preset", metavar="NAME",
-              help="Start from a saved preset (see `kino-catalog preset`); open keys need --set.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override a parameter, typed like the original; seed=random, seed=+1.")
-@click.option("--set-lora", "set_loras", multiple=True, metavar="NAME=STRENGTH",
-              help="Set a LoRA's strength in every list that holds it.")
-@click.option("--drop-lora", "drop_loras", multiple=True, metavar="NAME",
-              help="Remove a LoRA from every list that holds it.")
-@click.option("--allow-new-keys", is_flag=True,
-              help="Let --set add keys (and --set-lora add LoRAs) the frame never had.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the requests to FILE (complete or not at all).")
-@click.option("--submit", metavar="URL",
-              help="Send each request to the Kino server at URL and start it.")
+@click.option(
+    "--from",
+    "is_from",
+    is_flag=True,
+    help="The arguments are saved sidecars or request files (.json or JSON lines).",
+)
+@click.option(
+    "--preset",
+    metavar="NAME",
+    help="Start from a saved preset (see `kino-catalog preset`); open keys need --set.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a parameter, typed like the original; seed=random, seed=+1.",
+)
+@click.option(
+    "--set-lora",
+    "set_loras",
+    multiple=True,
+    metavar="NAME=STRENGTH",
+    help="Set a LoRA's strength in every list that holds it.",
+)
+@click.option(
+    "--drop-lora",
+    "drop_loras",
+    multiple=True,
+    metavar="NAME",
+    help="Remove a LoRA from every list that holds it.",
+)
+@click.option(
+    "--allow-new-keys",
+    is_flag=True,
+    help="Let --set add keys (and --set-lora add LoRAs) the frame never had.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the requests to FILE (complete or not at all).",
+)
+@click.option(
+    "--submit", metavar="URL", help="Send each request to the Kino server at URL and start it."
+)
 @pass_settings
-def regen(settings: Settings, refs: tuple[str, ...], query: str | None, is_from: bool,
-          preset: str | None, sets: tuple[str, ...], set_loras: tuple[str, ...],
-          drop_loras: tuple[str, ...], allow_new_keys: bool, output: str | None,
-          submit: str | None) -> None:
+def regen(
+    settings: Settings,
+    refs: tuple[str, ...],
+    query: str | None,
+    is_from: bool,
+    preset: str | None,
+    sets: tuple[str, ...],
+    set_loras: tuple[str, ...],
+    drop_loras: tuple[str, ...],
+    allow_new_keys: bool,
+    output: str | None,
+    submit: str | None,
+) -> None:
     """Print the Kino request that regenerates a frame (FRAME: id, sidecar or image path).
 
     One FRAME prints one JSON object; several frames, --query and --from print
@@ -114,8 +170,9 @@ def regen(settings: Settings, refs: tuple[str, ...], query: str | None, is_from:
     kino-catalog regen --from saved/*.json --submit http://127.0.0.1:8000
     kino-catalog regen --preset portrait --set seed=random --set prompt='a knight'
     """
-    edits = Edits(parse_assignments(sets, "--set"), parse_strengths(set_loras), drop_loras,
-                  allow_new_keys)
+    edits = Edits(
+        parse_assignments(sets, "--set"), parse_strengths(set_loras), drop_loras, allow_new_keys
+    )
     requests, is_single = _requests(settings, refs, query, is_from, preset, edits)
     with atomic_output(output) as fh:
         if submit is not None:
@@ -124,8 +181,11 @@ def regen(settings: Settings, refs: tuple[str, ...], query: str | None, is_from:
             return
         written = 0
         for request in requests:
-            text = dumps(request) if not (is_single and is_terminal() and fh is None) else (
-                _pretty(request))
+            text = (
+                dumps(request)
+                if not (is_single and is_terminal() and fh is None)
+                else (_pretty(request))
+            )
             click.echo(text, file=fh)
             written += 1
     if output is not None:

@@ -19,16 +19,33 @@ __all__ = ["CSV_COLUMNS", "FRAME_FORMATS", "render_frame_text", "render_frames"]
 
 FRAME_FORMATS = ("table", "json", "jsonl", "csv", "paths")
 CSV_COLUMNS = (
-    "id", "sidecar", "image", "image_exists", "project_id", "plugin", "plugin_version",
-    "task_id", "timestamp", "generated_at", "model_name", "sampler", "scheduler", "seed",
-    "steps", "cfg_scale", "width", "height", "loras", "prompt", "negative_prompt",
+    "id",
+    "sidecar",
+    "image",
+    "image_exists",
+    "project_id",
+    "plugin",
+    "plugin_version",
+    "task_id",
+    "timestamp",
+    "generated_at",
+    "model_name",
+    "sampler",
+    "scheduler",
+    "seed",
+    "steps",
+    "cfg_scale",
+    "width",
+    "height",
+    "loras",
+    "prompt",
+    "negative_prompt",
 )
 
 
 def render_frames(frames: Iterable[Frame], fmt: str) -> int:
     """Write frames to stdout as they stream in; returns how many were written."""
-    writer = {"table": _table, "json": _json, "jsonl": _jsonl, "csv": _csv,
-              "paths": _paths}[fmt]
+    writer = {"table": _table, "json": _json, "jsonl": _jsonl, "csv": _csv, "paths": _paths}[fmt]
     return writer(frames)
 
 
@@ -80,18 +97,38 @@ def _table(frames: Iterable[Frame]) -> int:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name, kwargs in (("id", {"justify": "right"}), ("generated", {}), ("project", {}),
-                         ("model", {"max_width": 28}), ("seed", {"justify": "right"}),
-                         ("steps", {}), ("cfg", {}), ("loras", {"max_width": 30}),
-                         ("prompt", {"max_width": 50, "no_wrap": True})):
+    for name, kwargs in (
+        ("id", {"justify": "right"}),
+        ("generated", {}),
+        ("project", {}),
+        ("model", {"max_width": 28}),
+        ("seed", {"justify": "right"}),
+        ("steps", {}),
+        ("cfg", {}),
+        ("loras", {"max_width": 30}),
+        ("prompt", {"max_width": 50, "no_wrap": True}),
+    ):
         table.add_column(name, overflow="ellipsis", **kwargs)
     count = 0
     for frame in frames:
         count += 1
         d = frame.to_dict()
-        table.add_row(*("" if v is None else str(v) for v in (
-            d["id"], d["generated_at"].replace("T", " "), d["project_id"], d["model_name"],
-            d["seed"], d["steps"], d["cfg_scale"], _lora_summary(d["loras"]), d["prompt"])))
+        table.add_row(
+            *(
+                "" if v is None else str(v)
+                for v in (
+                    d["id"],
+                    d["generated_at"].replace("T", " "),
+                    d["project_id"],
+                    d["model_name"],
+                    d["seed"],
+                    d["steps"],
+                    d["cfg_scale"],
+                    _lora_summary(d["loras"]),
+                    d["prompt"],
+                )
+            )
+        )
     if count:
         Console(soft_wrap=False).print(table)
     return count
@@ -106,8 +143,9 @@ def render_frame_text(frame: Frame) -> None:
     for key, value in data.items():
         click.echo(f"{key:<{width}}  {'' if value is None else value}")
     for lora in loras:
-        strengths = ", ".join(f"{k}={lora[k]}" for k in ("strength_model", "strength_clip")
-                              if lora[k] is not None)
+        strengths = ", ".join(
+            f"{k}={lora[k]}" for k in ("strength_model", "strength_clip") if lora[k] is not None
+        )
         click.echo(f"{'lora':<{width}}  {lora['lora_name']} ({lora['role']}; {strengths})")
     click.echo("parameters:")
     click.echo(dumps(params) if not sys.stdout.isatty() else _pretty(params))

@@ -11,25 +11,61 @@ from kino_catalog.cli.regen import atomic_output
 from kino_catalog.report import SECTIONS
 from kino_catalog.report_render import FORMATS, render_report
 
-_EXTENSIONS = {".json": "json", ".csv": "csv", ".html": "html", ".htm": "html", ".md": "md",
-               ".txt": "text"}
+_EXTENSIONS = {
+    ".json": "json",
+    ".csv": "csv",
+    ".html": "html",
+    ".htm": "html",
+    ".md": "md",
+    ".txt": "text",
+}
 
 
 @cli.command()
-@click.option("--project", "project_id", type=int, metavar="ID",
-              help="Only this project [default: the whole catalogue].")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Output format [default: from -o's extension, else text on a terminal "
-                   "and json in a pipe].")
-@click.option("--section", type=click.Choice(SECTIONS), default=None,
-              help="Only this section (csv: one plain table).")
-@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Length of the ranked lists (models, LoRAs, reused seeds).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the report to FILE instead of standard output.")
+@click.option(
+    "--project",
+    "project_id",
+    type=int,
+    metavar="ID",
+    help="Only this project [default: the whole catalogue].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format [default: from -o's extension, else text on a terminal "
+    "and json in a pipe].",
+)
+@click.option(
+    "--section",
+    type=click.Choice(SECTIONS),
+    default=None,
+    help="Only this section (csv: one plain table).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Length of the ranked lists (models, LoRAs, reused seeds).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the report to FILE instead of standard output.",
+)
 @pass_settings
-def report(settings: Settings, project_id: int | None, fmt: str | None, section: str | None,
-           top: int, output: str | None) -> None:
+def report(
+    settings: Settings,
+    project_id: int | None,
+    fmt: str | None,
+    section: str | None,
+    top: int,
+    output: str | None,
+) -> None:
     """Report what was made, with which models and LoRAs, and when.
 
     Frame counts, first/last generation, frames per day and week, plugins and

@@ -17,16 +17,34 @@ from kino_catalog.errors import UsageError
 
 @cli.command()
 @click.argument("roots", nargs=-1, type=click.Path(file_okay=False))
-@click.option("--poll", is_flag=True,
-              help="Poll the folders instead of using inotify (network shares, some mounts).")
-@click.option("--debounce-ms", type=click.IntRange(0, 60_000), default=200, show_default=True,
-              help="Quiet time a file needs before it is indexed.")
-@click.option("--reconcile-interval", type=click.FloatRange(min=1.0), default=300.0,
-              show_default=True, metavar="SECONDS",
-              help="How often a full stat-diff sync repairs anything the events missed.")
+@click.option(
+    "--poll",
+    is_flag=True,
+    help="Poll the folders instead of using inotify (network shares, some mounts).",
+)
+@click.option(
+    "--debounce-ms",
+    type=click.IntRange(0, 60_000),
+    default=200,
+    show_default=True,
+    help="Quiet time a file needs before it is indexed.",
+)
+@click.option(
+    "--reconcile-interval",
+    type=click.FloatRange(min=1.0),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often a full stat-diff sync repairs anything the events missed.",
+)
 @pass_settings
-def watch(settings: Settings, roots: tuple[str, ...], poll: bool, debounce_ms: int,
-          reconcile_interval: float) -> None:
+def watch(
+    settings: Settings,
+    roots: tuple[str, ...],
+    poll: bool,
+    debounce_ms: int,
+    reconcile_interval: float,
+) -> None:
     """Sync, then index new, changed, moved and deleted sidecars as they happen.
 
     Runs until Ctrl-C or SIGTERM, then stops cleanly (exit 0). One log line
@@ -41,13 +59,18 @@ def watch(settings: Settings, roots: tuple[str, ...], poll: bool, debounce_ms: i
     catalog = settings.catalog()
     targets = list(roots) or catalog.roots()
     if not targets:
-        raise UsageError("no library folder known yet: give one, e.g. "
-                         "`kino-catalog watch ~/frames`")
+        raise UsageError(
+            "no library folder known yet: give one, e.g. `kino-catalog watch ~/frames`"
+        )
     package_log, level = logging.getLogger("kino_catalog"), logging.getLogger("kino_catalog").level
     if package_log.getEffectiveLevel() > logging.INFO:  # a watcher's batches are its output
         package_log.setLevel(logging.INFO)
-    watcher = catalog.watch(*targets, use_polling=poll, debounce_seconds=debounce_ms / 1000,
-                            reconcile_interval_seconds=reconcile_interval)
+    watcher = catalog.watch(
+        *targets,
+        use_polling=poll,
+        debounce_seconds=debounce_ms / 1000,
+        reconcile_interval_seconds=reconcile_interval,
+    )
     for root in watcher.roots:
         # Before the watcher's threads exist: a big first sync then reads in
         # two processes (the indexer never forks while other threads run).
@@ -57,8 +80,9 @@ def watch(settings: Settings, roots: tuple[str, ...], poll: bool, debounce_ms: i
                 result = catalog.sync(root, progress)
             click.echo(sync_summary(result, "synced"), err=True)
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, _stopper(stop, sig)) for sig in
-                (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, _stopper(stop, sig)) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         with watcher:
             click.echo(f"watching {', '.join(watcher.roots)} (Ctrl-C to stop)", err=True)
@@ -77,7 +101,6 @@ def _stopper(stop: threading.Event, sig: int) -> Any:
 
     def handle(_signum: int, _frame: Any) -> None:
         stop.set()
-        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT
-                      else signal.SIG_DFL)
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
 
     return handle

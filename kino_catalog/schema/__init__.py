@@ -13,5 +13,15 @@ from kino_catalog.schema.models import (
     metadata,
 )
 
-__all__ = ["Base", "Frame", "FrameDocument", "IndexError_", "Lora", "Parameter", "Project",
-           "Root", "Tag", "metadata"]
+__all__ = [
+    "Base",
+    "Frame",
+    "FrameDocument",
+    "IndexError_",
+    "Lora",
+    "Parameter",
+    "Project",
+    "Root",
+    "Tag",
+    "metadata",
+]

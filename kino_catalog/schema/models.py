@@ -102,8 +102,17 @@ class Frame(Base):
         Index("ix_frames_location", "root_id", "folder", "name", unique=True),
         # Covers what sync compares per folder, so a no-change sync reads only
         # this index, never the wide rows (raw JSON, prompts).
-        Index("ix_frames_sync", "root_id", "folder", "name", "size", "mtime_ns", "image_exists",
-              "image_count", "image_name"),
+        Index(
+            "ix_frames_sync",
+            "root_id",
+            "folder",
+            "name",
+            "size",
+            "mtime_ns",
+            "image_exists",
+            "image_count",
+            "image_name",
+        ),
         Index("ix_frames_generated_at", "generated_at", "id"),
         Index("ix_frames_model_key", "model_key", "generated_at"),
         Index("ix_frames_seed_key", "seed_key"),
@@ -128,7 +137,8 @@ class FrameDocument(Base):
 
     __tablename__ = "frame_documents"
     frame_id: Mapped[int] = mapped_column(
-        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     raw_json: Mapped[str] = mapped_column(Text)  # the exact file text
 
 
@@ -137,7 +147,8 @@ class Tag(Base):
 
     __tablename__ = "tags"
     frame_id: Mapped[int] = mapped_column(
-        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True
+    )
     tag: Mapped[str] = mapped_column(Text, primary_key=True)
 
     __table_args__ = (Index("ix_tags_tag", "tag", "frame_id"),)
@@ -148,7 +159,8 @@ class Parameter(Base):
 
     __tablename__ = "parameters"
     frame_id: Mapped[int] = mapped_column(
-        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True
+    )
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     value_type: Mapped[str] = mapped_column(String(8))  # int float str bool null list object
     value_num: Mapped[float | None] = mapped_column(Float)  # int, float and bool values
@@ -166,7 +178,8 @@ class Lora(Base):
 
     __tablename__ = "loras"
     frame_id: Mapped[int] = mapped_column(
-        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True
+    )
     role: Mapped[str] = mapped_column(Text, primary_key=True)  # loras, high_loras, low_loras
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text)

@@ -40,23 +40,22 @@ def _pg_vector(column: str) -> str:
     # PostgreSQL will not use the index.
     punctuation = _quoted(string.punctuation)
     spaces = _quoted(" " * len(string.punctuation))
-    return (f"to_tsvector('simple', translate(coalesce({column}, ''), "
-            f"{punctuation}, {spaces}))")
+    return f"to_tsvector('simple', translate(coalesce({column}, ''), {punctuation}, {spaces}))"
 
 
 def upgrade() -> None:
     with op.batch_alter_table("frames", schema=None) as batch_op:
         batch_op.create_index("ix_frames_id_generated_at", ["id", "generated_at"], unique=False)
-        batch_op.create_index("ix_frames_project_model", ["project_id", "model_key"],
-                              unique=False)
+        batch_op.create_index("ix_frames_project_model", ["project_id", "model_key"], unique=False)
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
         op.execute("CREATE VIRTUAL TABLE frames_fts_vocab USING fts5vocab(frames_fts, 'col')")
     elif dialect == "postgresql":
         for column in _COLUMNS:
             op.execute(f"DROP INDEX ix_frames_fts_{column}")
-            op.execute(f"CREATE INDEX ix_frames_fts_{column} ON frames USING gin "
-                       f"({_pg_vector(column)})")
+            op.execute(
+                f"CREATE INDEX ix_frames_fts_{column} ON frames USING gin ({_pg_vector(column)})"
+            )
 
 
 def downgrade() -> None:
@@ -66,8 +65,10 @@ def downgrade() -> None:
     elif dialect == "postgresql":
         for column in _COLUMNS:
             op.execute(f"DROP INDEX ix_frames_fts_{column}")
-            op.execute(f"CREATE INDEX ix_frames_fts_{column} ON frames "
-                       f"USING gin (to_tsvector('simple', coalesce({column}, '')))")
+            op.execute(
+                f"CREATE INDEX ix_frames_fts_{column} ON frames "
+                f"USING gin (to_tsvector('simple', coalesce({column}, '')))"
+            )
     with op.batch_alter_table("frames", schema=None) as batch_op:
         batch_op.drop_index("ix_frames_project_model")
         batch_op.drop_index("ix_frames_id_generated_at")

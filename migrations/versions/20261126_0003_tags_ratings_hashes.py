@@ -35,8 +35,9 @@ def upgrade() -> None:
         "tags",
         sa.Column("frame_id", sa.Integer(), nullable=False),
         sa.Column("tag", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["frame_id"], ["frames.id"], name=op.f("fk_tags_frame_id_frames"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["frame_id"], ["frames.id"], name=op.f("fk_tags_frame_id_frames"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("frame_id", "tag", name=op.f("pk_tags")),
     )
     with op.batch_alter_table("tags", schema=None) as batch_op:

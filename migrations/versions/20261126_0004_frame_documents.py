@@ -30,18 +30,25 @@ def upgrade() -> None:
         "frame_documents",
         sa.Column("frame_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("raw_json", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["frame_id"], ["frames.id"],
-                                name=op.f("fk_frame_documents_frame_id_frames"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["frame_id"],
+            ["frames.id"],
+            name=op.f("fk_frame_documents_frame_id_frames"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("frame_id", name=op.f("pk_frame_documents")),
     )
-    op.execute("INSERT INTO frame_documents (frame_id, raw_json) "
-               "SELECT id, raw_json FROM frames ORDER BY id")
+    op.execute(
+        "INSERT INTO frame_documents (frame_id, raw_json) "
+        "SELECT id, raw_json FROM frames ORDER BY id"
+    )
     op.drop_column("frames", "raw_json")  # native on both dialects (no batch table copy)
 
 
 def downgrade() -> None:
     op.add_column("frames", sa.Column("raw_json", sa.Text(), nullable=False, server_default=""))
-    op.execute("UPDATE frames SET raw_json = (SELECT d.raw_json FROM frame_documents d "
-               "WHERE d.frame_id = frames.id)")
+    op.execute(
+        "UPDATE frames SET raw_json = (SELECT d.raw_json FROM frame_documents d "
+        "WHERE d.frame_id = frames.id)"
+    )
     op.drop_table("frame_documents")
