@@ -4,7 +4,7 @@
 Usage:
     python benchmarks/bench_index.py --frames 100000 [--corpus DIR] [--keep]
 
-Generates (or reuses) a deterministic corpus with kino_catalog.corpus, warms
+Generates (or reuses) a deterministic corpus with kino_catalog.testing.corpus, warms
 the page cache, then measures, each in a fresh process so that peak RSS is
 the operation's own:
 
@@ -132,7 +132,7 @@ def main() -> int:
     corpus = a.corpus or HERE / "data" / f"corpus-{a.frames}"
     if not corpus.exists():
         sys.path.insert(0, str(HERE.parent))
-        from kino_catalog.corpus import generate_corpus
+        from kino_catalog.testing.corpus import generate_corpus
 
         print(f"generating {a.frames} sidecars in {corpus} ...", file=sys.stderr)
         generate_corpus(corpus, a.frames, png=True, jobs=os.cpu_count() or 1, invalid_rate=0.001)

@@ -3,7 +3,7 @@
     python benchmarks/bench_query.py --frames 100000 [--corpus DIR] [--db PATH]
         [--repeat 30] [--explain] [--no-naive] [--naive-files N] [--only TEXT]
 
-Builds (or reuses) a corpus made by ``kino_catalog.corpus`` and a SQLite
+Builds (or reuses) a corpus made by ``kino_catalog.testing.corpus`` and a SQLite
 catalogue of it, picks the names and words of each shape from the catalogue
 itself (the commonest LoRA, a LoRA used ~10 times, a word in ~1% of prompts,
 ...), times ``Catalog.search``/``Catalog.count`` as a user calls them (warm
@@ -32,15 +32,15 @@ from typing import Any
 from sqlalchemy import text
 
 from kino_catalog import Catalog
-from kino_catalog.corpus import generate_corpus
-from kino_catalog.query import to_ast
-from kino_catalog.queryplan import count_statement, search_statement
-from kino_catalog.record import (
+from kino_catalog.query.plan import count_statement, search_statement
+from kino_catalog.query.sql import to_ast
+from kino_catalog.sidecar.record import (
     is_lora_list,
     normalise_name,
     parse_timestamp,
     project_from_name,
 )
+from kino_catalog.testing.corpus import generate_corpus
 
 _WORD = re.compile(r"[^\W_]+")
 Predicate = Callable[[dict[str, Any]], bool]

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kino_catalog import Catalog
-from kino_catalog.corpus import generate_corpus, make_record
+from kino_catalog.testing.corpus import generate_corpus, make_record
 
 POLL_SECONDS = 0.005
 TEMPLATES = 64

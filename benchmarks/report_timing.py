@@ -21,8 +21,8 @@ import time
 from typing import TYPE_CHECKING
 
 from kino_catalog import Catalog
-from kino_catalog.corpus import generate_corpus
-from kino_catalog.report_render import FORMATS, render_report
+from kino_catalog.report.render import FORMATS, render_report
+from kino_catalog.testing.corpus import generate_corpus
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -20,8 +20,8 @@ from kino_catalog.errors import (
     SidecarSchemaError,
     UsageError,
 )
-from kino_catalog.frames import Frame
-from kino_catalog.indexer import SyncResult
+from kino_catalog.index.sync import SyncResult
+from kino_catalog.query.frame import Frame
 
 __all__ = [
     "Catalog",

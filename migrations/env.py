@@ -1,4 +1,4 @@
-"""Alembic environment: runs on a connection handed in by kino_catalog.db, or on a URL."""
+"""Alembic environment: runs on a connection from kino_catalog.schema.database, or on a URL."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-
 
 
 def _url() -> str:
-    from kino_catalog.db import to_url
+    from kino_catalog.schema.database import to_url
 
     target = os.environ.get("KINO_CATALOG_DB")
     return to_url(target) if target else config.get_main_option("sqlalchemy.url") or ""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kino_catalog.errors import QueryError
-from kino_catalog.queryparse import (
+from kino_catalog.query.parse import (
     All,
     And,
     Compare,
@@ -29,7 +29,7 @@ from kino_catalog.queryparse import (
     Text,
     unparse,
 )
-from kino_catalog.record import (
+from kino_catalog.sidecar.record import (
     FrameRecord,
     LoraUse,
     is_lora_list,

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from kino_catalog import annotate
+from kino_catalog.catalog import edits as annotate
 from kino_catalog.errors import UsageError
-from kino_catalog.extras import tag_key
 from kino_catalog.sidecar import loads_exact, write_atomic
+from kino_catalog.sidecar.added_keys import tag_key
 from tests.catalog_state import catalog_state
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kino_catalog.changes import ChangeSet, Retries, drop_covered, is_watched
+from kino_catalog.watch.debounce import ChangeSet, Retries, drop_covered, is_watched
 
 DEBOUNCE = 0.2
 MAX_WAIT = 2.0

@@ -1,4 +1,4 @@
-"""Tests of the deterministic corpus generator (kino_catalog.corpus)."""
+"""Tests of the deterministic corpus generator (kino_catalog.testing.corpus)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kino_catalog.corpus import CorpusSummary, generate_corpus, make_record
+from kino_catalog.testing.corpus import CorpusSummary, generate_corpus, make_record
 
 if TYPE_CHECKING:
     from pathlib import Path

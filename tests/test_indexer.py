@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import inspect, text
 
 from kino_catalog import Catalog, CatalogError, UsageError
-from kino_catalog import differ as differ_module
-from kino_catalog import indexer as indexer_module
-from kino_catalog import rows as rows_module
-from kino_catalog import shares as shares_module
-from kino_catalog.corpus import generate_corpus
-from kino_catalog.indexer import sync_paths
-from kino_catalog.scan import FileStat
-from kino_catalog.store import Store
+from kino_catalog.index import diff as differ_module
+from kino_catalog.index import file_rows as rows_module
+from kino_catalog.index import split as shares_module
+from kino_catalog.index import sync as indexer_module
+from kino_catalog.index.store import Store
+from kino_catalog.index.sync import sync_paths
+from kino_catalog.index.walk import FileStat
+from kino_catalog.testing.corpus import generate_corpus
 from tests.catalog_state import catalog_state
 from tests.conftest import make_sidecar
 

@@ -8,8 +8,8 @@ from pytest_alembic.config import Config
 from sqlalchemy import create_engine, inspect, text
 
 from kino_catalog import Catalog, CatalogError
-from kino_catalog import db as db_module
-from kino_catalog.db import make_engine, migrations_dir, to_url
+from kino_catalog.schema import database as db_module
+from kino_catalog.schema.database import make_engine, migrations_dir, to_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -8,7 +8,7 @@ import pytest
 
 from kino_catalog import Catalog
 from kino_catalog.errors import UsageError
-from kino_catalog.presets import load_preset
+from kino_catalog.regen.presets import load_preset
 
 
 def test_save_from_a_frame_and_load_exactly(catalog, library):

@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from kino_catalog import Catalog
-from kino_catalog import differ as differ_module
-from kino_catalog import indexer as indexer_module
 from kino_catalog.cli import app
+from kino_catalog.index import diff as differ_module
+from kino_catalog.index import sync as indexer_module
 
 
 class _Terminal(io.StringIO):

@@ -15,7 +15,7 @@ import pytest
 
 from kino_catalog import Catalog
 from kino_catalog.errors import QueryError
-from kino_catalog.queryparse import parse_query
+from kino_catalog.query.parse import parse_query
 from tests.conftest import Library, make_sidecar
 from tests.reference import evaluate, load_frame
 
@@ -398,7 +398,7 @@ def test_make_sidecar_defaults_are_what_the_table_assumes() -> None:
 def test_both_full_text_plans_give_the_same_first_results(
     indexed: Indexed, monkeypatch: pytest.MonkeyPatch, probe_us: float
 ) -> None:
-    from kino_catalog import queryplan
+    from kino_catalog.query import plan as queryplan
 
     expected = {
         query: indexed.found(query, limit=3) for query, _ in CASES if query not in SQLITE_ONLY

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kino_catalog import Catalog
-from kino_catalog.queryparse import parse_query
+from kino_catalog.query.parse import parse_query
 from tests.conftest import Library, make_sidecar
 from tests.reference import evaluate, load_frame
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kino_catalog.errors import QueryError
-from kino_catalog.queryparse import (
+from kino_catalog.query.parse import (
     FIELD_ALIASES,
     FIELD_KINDS,
     All,

@@ -20,9 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kino_catalog import Catalog, queryplan
-from kino_catalog.queryparse import parse_query
-from kino_catalog.queryplan import search_statement
+from kino_catalog import Catalog
+from kino_catalog.query import plan as queryplan
+from kino_catalog.query.parse import parse_query
+from kino_catalog.query.plan import search_statement
 from tests.conftest import Library
 from tests.reference import evaluate, load_frame
 

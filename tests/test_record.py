@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kino_catalog.errors import NotASidecarError, SidecarSchemaError
-from kino_catalog.record import (
+from kino_catalog.sidecar.record import (
     decode_int_key,
     encode_int_key,
     normalise_name,

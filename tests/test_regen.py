@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kino_catalog import Catalog, UsageError
-from kino_catalog.corpus import generate_corpus
-from kino_catalog.frames import Frame
-from kino_catalog.regen import Edits, apply_edits, convert, request_from_document
+from kino_catalog.query.frame import Frame
+from kino_catalog.regen.requests import Edits, apply_edits, convert, request_from_document
 from kino_catalog.sidecar import loads_exact
+from kino_catalog.testing.corpus import generate_corpus
 
 MAX_SEED = 2**64 - 1
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kino_catalog.corpus import generate_corpus
-from kino_catalog.record import normalise_name, project_from_name
-from kino_catalog.report import SECTIONS
-from kino_catalog.report_render import render_report
+from kino_catalog.report.aggregates import SECTIONS
+from kino_catalog.report.render import render_report
+from kino_catalog.sidecar.record import normalise_name, project_from_name
+from kino_catalog.testing.corpus import generate_corpus
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kino_catalog.submit import SubmitError, submit_requests
+from kino_catalog.regen.submit import SubmitError, submit_requests
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

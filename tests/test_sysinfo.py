@@ -11,8 +11,7 @@ import stat
 import pytest
 from sqlalchemy import text
 
-from kino_catalog import sysinfo
-from kino_catalog.sidecar import save_generation_params, save_generation_params_sync
+from kino_catalog.sidecar import save_generation_params, save_generation_params_sync, sysinfo
 from tests.conftest import PNG_8X8
 
 FAKE_SMI = """#!/bin/sh

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from kino_catalog import verify
+from kino_catalog.catalog import verify
 from tests.catalog_state import catalog_state
 from tests.conftest import PNG_8X8, make_sidecar
 

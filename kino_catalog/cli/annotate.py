@@ -8,10 +8,10 @@ import click
 
 from kino_catalog.cli.app import Settings, cli, dumps, format_option, is_terminal, pass_settings
 from kino_catalog.errors import KinoError, UsageError
-from kino_catalog.extras import MAX_RATING
+from kino_catalog.sidecar.added_keys import MAX_RATING
 
 if TYPE_CHECKING:
-    from kino_catalog.annotate import EditResult
+    from kino_catalog.catalog.edits import EditResult
 
 query_option = click.option(
     "--query",

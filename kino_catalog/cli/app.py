@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kino_catalog.catalog import Catalog
-from kino_catalog.db import default_database
+from kino_catalog.schema.database import default_database
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -6,7 +6,7 @@ import click
 
 from kino_catalog.cli.app import Settings, cli, dumps, format_option, is_terminal, pass_settings
 from kino_catalog.cli.render import FRAME_FORMATS, render_frame_text, render_frames
-from kino_catalog.query import SORTS, to_ast
+from kino_catalog.query.sql import SORTS, to_ast
 
 TERMINAL_LIMIT = 50
 

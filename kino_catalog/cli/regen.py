@@ -11,15 +11,15 @@ import click
 
 from kino_catalog.cli.app import Settings, cli, dumps, is_terminal, pass_settings
 from kino_catalog.errors import UsageError
-from kino_catalog.query import to_ast
-from kino_catalog.regen import (
+from kino_catalog.query.sql import to_ast
+from kino_catalog.regen.requests import (
     Edits,
     parse_assignments,
     parse_strengths,
     read_request_files,
     request_from_preset,
 )
-from kino_catalog.submit import submit_requests
+from kino_catalog.regen.submit import submit_requests
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

@@ -13,7 +13,7 @@ from kino_catalog.cli.app import dumps
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from kino_catalog.frames import Frame
+    from kino_catalog.query.frame import Frame
 
 __all__ = ["CSV_COLUMNS", "FRAME_FORMATS", "render_frame_text", "render_frames"]
 

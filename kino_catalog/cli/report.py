@@ -8,8 +8,8 @@ import click
 
 from kino_catalog.cli.app import Settings, cli, is_terminal, pass_settings
 from kino_catalog.cli.regen import atomic_output
-from kino_catalog.report import SECTIONS
-from kino_catalog.report_render import FORMATS, render_report
+from kino_catalog.report.aggregates import SECTIONS
+from kino_catalog.report.render import FORMATS, render_report
 
 _EXTENSIONS = {
     ".json": "json",

@@ -15,7 +15,7 @@ from kino_catalog.cli.app import (
     progress_reporter,
 )
 from kino_catalog.errors import KinoError
-from kino_catalog.query import to_ast
+from kino_catalog.query.sql import to_ast
 
 
 @cli.command("hash")

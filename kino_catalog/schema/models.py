@@ -89,7 +89,7 @@ class Frame(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[str] = mapped_column(String(32))  # blake2b-128 of the file bytes
-    # 0003: what users and save options add to a sidecar (see kino_catalog.extras).
+    # 0003: what users and save options add to a sidecar (see kino_catalog.sidecar.added_keys).
     rating: Mapped[int | None] = mapped_column(Integer)  # 0-5
     notes: Mapped[str | None] = mapped_column(Text)
     image_hash: Mapped[str | None] = mapped_column(String(128))  # "sha256:<hex>"

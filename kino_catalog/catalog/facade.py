@@ -8,18 +8,21 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 
-from kino_catalog import annotate, indexer, presets, verify
-from kino_catalog.db import default_database, make_engine, migrate_to_head
+from kino_catalog.catalog import edits as annotate
+from kino_catalog.catalog import verify
 from kino_catalog.errors import CatalogError, UsageError
-from kino_catalog.extras import check_tag
-from kino_catalog.frames import Frame, frame_select
-from kino_catalog.query import to_ast
-from kino_catalog.queryplan import count_statement, search_statement
-from kino_catalog.regen import Edits, request_from_frame
-from kino_catalog.report import build_report
-from kino_catalog.scan import sequence_start
+from kino_catalog.index import sync as indexer
+from kino_catalog.index.walk import sequence_start
+from kino_catalog.query.frame import Frame, frame_select
+from kino_catalog.query.plan import count_statement, search_statement
+from kino_catalog.query.sql import to_ast
+from kino_catalog.regen import presets
+from kino_catalog.regen.requests import Edits, request_from_frame
+from kino_catalog.report.aggregates import build_report
 from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import IndexError_, Lora, Project, Root, Tag
+from kino_catalog.schema.database import default_database, make_engine, migrate_to_head
+from kino_catalog.sidecar.added_keys import check_tag
 
 if TYPE_CHECKING:
     import random
@@ -28,11 +31,11 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
-    from kino_catalog.annotate import EditResult
-    from kino_catalog.indexer import SyncResult
-    from kino_catalog.presets import Preset
-    from kino_catalog.queryparse import Node
-    from kino_catalog.watcher import Watcher
+    from kino_catalog.catalog.edits import EditResult
+    from kino_catalog.index.sync import SyncResult
+    from kino_catalog.query.parse import Node
+    from kino_catalog.regen.presets import Preset
+    from kino_catalog.watch.watcher import Watcher
 
 __all__ = ["Catalog"]
 
@@ -450,7 +453,7 @@ class Catalog:
         Raises:
             UsageError: a root is not a folder.
         """
-        from kino_catalog.watcher import Watcher  # watchdog loads only for watching
+        from kino_catalog.watch.watcher import Watcher  # watchdog loads only for watching
 
         return Watcher(self.engine, roots, **options)
 
@@ -505,7 +508,7 @@ class Catalog:
     def report(
         self, project_id: int | None = None, *, top: int = 20, list_limit: int = 100
     ) -> dict[str, Any]:
-        """Statistics for one project or the whole catalogue (see kino_catalog.report).
+        """Statistics for one project or the whole catalogue (see kino_catalog.report.aggregates).
 
         Raises:
             UsageError: ``project_id`` names no project in the catalogue.

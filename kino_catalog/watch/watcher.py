@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
-from kino_catalog import indexer, observing
-from kino_catalog.changes import ChangeSet, Retries, is_watched
+from kino_catalog.index import sync as indexer
+from kino_catalog.watch import observers as observing
+from kino_catalog.watch.debounce import ChangeSet, Retries, is_watched
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from watchdog.events import FileSystemEvent
     from watchdog.observers.api import BaseObserver
 
-    from kino_catalog.indexer import SyncResult
+    from kino_catalog.index.sync import SyncResult
 
 __all__ = ["WatchStats", "Watcher"]
 

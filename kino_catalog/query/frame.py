@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from kino_catalog.record import is_lora_list
 from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import FrameDocument, Root
 from kino_catalog.sidecar import loads_exact
+from kino_catalog.sidecar.record import is_lora_list
 
 if TYPE_CHECKING:
     from sqlalchemy import Select

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, literal_column, select, true
 
-from kino_catalog.record import decode_int_key
 from kino_catalog.schema import Frame, IndexError_, Lora, Root
+from kino_catalog.sidecar.record import decode_int_key
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarError, SidecarSchemaError
-from kino_catalog.extras import HASH_ALGORITHM, MAX_RATING, parse_extras, tag_key
-from kino_catalog.indexer import sync_paths
+from kino_catalog.index.sync import sync_paths
 from kino_catalog.sidecar import dumps_sidecar, loads_exact, read_sidecar_bytes, write_atomic
+from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, MAX_RATING, parse_extras, tag_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence

@@ -15,18 +15,18 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.db import make_engine
-from kino_catalog.differ import Differ, Task
 from kino_catalog.errors import CatalogError
-from kino_catalog.store import chunked
+from kino_catalog.index.diff import Differ, Task
+from kino_catalog.index.store import chunked
+from kino_catalog.schema.database import make_engine
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from sqlalchemy.engine import Engine
 
-    from kino_catalog.indexer import SyncResult, Writer
-    from kino_catalog.scan import Share
+    from kino_catalog.index.sync import SyncResult, Writer
+    from kino_catalog.index.walk import Share
 
 __all__ = ["ShareDiff", "ShareWorkers", "diff_share", "replay"]
 

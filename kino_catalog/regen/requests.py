@@ -19,14 +19,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarError, UsageError
-from kino_catalog.record import is_lora_list, normalise_name, parse_record, project_from_name
 from kino_catalog.sidecar import loads_exact
+from kino_catalog.sidecar.record import (
+    is_lora_list,
+    normalise_name,
+    parse_record,
+    project_from_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
-    from kino_catalog.frames import Frame
-    from kino_catalog.presets import Preset
+    from kino_catalog.query.frame import Frame
+    from kino_catalog.regen.presets import Preset
 
 __all__ = [
     "DEFAULT_SEED_RANGE",

@@ -13,8 +13,7 @@ import datetime as dt
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.db import placeholder
-from kino_catalog.rows import (
+from kino_catalog.index.file_rows import (
     FAILURE_COLUMNS,
     FRAME_COLUMNS,
     LORA_COLUMNS,
@@ -23,6 +22,7 @@ from kino_catalog.rows import (
     db_datetime,
 )
 from kino_catalog.schema import Frame, Lora, Parameter, Tag
+from kino_catalog.schema.database import placeholder
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Index, Table
     from sqlalchemy.engine import Connection
 
-    from kino_catalog.rows import FailedFile, FrameRows
+    from kino_catalog.index.file_rows import FailedFile, FrameRows
 
 __all__ = ["Store", "chunked"]
 

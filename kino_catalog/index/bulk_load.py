@@ -25,7 +25,7 @@ import sqlite3
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.rows import (
+from kino_catalog.index.file_rows import (
     FAILURE_COLUMNS,
     FRAME_COLUMNS,
     LORA_COLUMNS,
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
-    from kino_catalog.scan import FileStat
+    from kino_catalog.index.walk import FileStat
 
 __all__ = ["StagedCounts", "copy_staged", "detach_staged", "stage_chunk", "staging_directory"]
 

@@ -17,7 +17,7 @@ import os
 import posixpath
 from dataclasses import dataclass
 
-from kino_catalog.scan import IMAGE_SUFFIXES
+from kino_catalog.index.walk import IMAGE_SUFFIXES
 
 __all__ = ["ChangeSet", "Pending", "Retries", "is_watched"]
 

@@ -29,8 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.types import Text as TextType
 
 from kino_catalog.errors import QueryError
-from kino_catalog.extras import HASH_ALGORITHM, tag_key
-from kino_catalog.queryparse import (
+from kino_catalog.query.parse import (
     All,
     And,
     Compare,
@@ -45,9 +44,10 @@ from kino_catalog.queryparse import (
     parse_query,
     unparse,
 )
-from kino_catalog.record import _MODEL_EXTENSIONS, encode_int_key, normalise_name
 from kino_catalog.schema import Frame, Parameter, Tag
 from kino_catalog.schema import Lora as LoraRow
+from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key
+from kino_catalog.sidecar.record import _MODEL_EXTENSIONS, encode_int_key, normalise_name
 
 if TYPE_CHECKING:
     import datetime as dt

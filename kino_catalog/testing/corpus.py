@@ -2,7 +2,7 @@
 
 Stdlib only (it imports nothing else from kino_catalog), so it runs anywhere:
 
-    python -m kino_catalog.corpus OUT_DIR --frames N [--projects P] [--seed S]
+    python -m kino_catalog.testing.corpus OUT_DIR --frames N [--projects P] [--seed S]
         [--png] [--jobs J] [--invalid-rate R] [--indent K]
 
 Layout: OUT_DIR/project_{pid}/project_{pid}_frame_{fid}_variant_0.json, and for
@@ -569,7 +569,7 @@ def generate_corpus(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m kino_catalog.corpus",
+        prog="python -m kino_catalog.testing.corpus",
         description="Write a deterministic corpus of Kino sidecars.",
     )
     ap.add_argument("out_dir")

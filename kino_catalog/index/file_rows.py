@@ -18,20 +18,20 @@ from kino_catalog.errors import (
     SidecarParseError,
     SidecarSchemaError,
 )
-from kino_catalog.record import (
+from kino_catalog.index.walk import locate_image
+from kino_catalog.sidecar import MAX_SIDECAR_BYTES, loads_exact, too_big_reason
+from kino_catalog.sidecar.record import (
     encode_int_key,
     is_kino_name,
     normalise_name,
     parse_record,
 )
-from kino_catalog.scan import locate_image
-from kino_catalog.sidecar import MAX_SIDECAR_BYTES, loads_exact, too_big_reason
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from kino_catalog.record import FrameRecord
-    from kino_catalog.scan import FileStat
+    from kino_catalog.index.walk import FileStat
+    from kino_catalog.sidecar.record import FrameRecord
 
 __all__ = [
     "FAILURE_COLUMNS",

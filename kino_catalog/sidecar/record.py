@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kino_catalog.errors import NotASidecarError, SidecarSchemaError
-from kino_catalog.extras import NO_EXTRAS, Extras, parse_extras
+from kino_catalog.sidecar.added_keys import NO_EXTRAS, Extras, parse_extras
 
 __all__ = [
     "TYPED_PARAMETERS",

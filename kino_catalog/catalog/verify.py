@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from kino_catalog.annotate import apply_edits, set_image_hash
+from kino_catalog.catalog.edits import apply_edits, set_image_hash
 from kino_catalog.errors import SidecarError
 from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import Root
@@ -26,9 +26,9 @@ from kino_catalog.sidecar import hash_file, loads_exact, read_sidecar_bytes
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from kino_catalog.annotate import EditResult
     from kino_catalog.catalog import Catalog
-    from kino_catalog.frames import Frame
+    from kino_catalog.catalog.edits import EditResult
+    from kino_catalog.query.frame import Frame
 
 __all__ = ["PROBLEM_KINDS", "duplicates", "hash_images", "verify_frames"]
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.report import SECTIONS
+from kino_catalog.report.aggregates import SECTIONS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -130,7 +130,7 @@ def render_report(
     if fmt == "md":
         return _markdown(data, report_tables(data, sections))
     if fmt == "html":
-        from kino_catalog.report_html import render_html
+        from kino_catalog.report.html import render_html
 
         return render_html(data, report_tables(data, sections), _heading(data), _CHARTS)
     return _text(data, report_tables(data, sections), console, is_single=section is not None)

@@ -26,20 +26,26 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.db import WRITE, placeholder, temp_files
-from kino_catalog.differ import Differ, Task
 from kino_catalog.errors import UsageError
-from kino_catalog.rows import FRAME_COLUMNS, FailedFile, FrameRows, db_datetime, read_frames
-from kino_catalog.scan import Folder
-from kino_catalog.schema import Root
-from kino_catalog.shares import ShareWorkers
-from kino_catalog.staging import (
+from kino_catalog.index.bulk_load import (
     copy_staged,
     detach_staged,
     stage_chunk,
     staging_directory,
 )
-from kino_catalog.store import Store
+from kino_catalog.index.diff import Differ, Task
+from kino_catalog.index.file_rows import (
+    FRAME_COLUMNS,
+    FailedFile,
+    FrameRows,
+    db_datetime,
+    read_frames,
+)
+from kino_catalog.index.split import ShareWorkers
+from kino_catalog.index.store import Store
+from kino_catalog.index.walk import Folder
+from kino_catalog.schema import Root
+from kino_catalog.schema.database import WRITE, placeholder, temp_files
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

@@ -45,8 +45,9 @@ from sqlalchemy import (
     tuple_,
 )
 
-from kino_catalog.frames import FRAME_SELECT_COLUMNS
-from kino_catalog.query import (
+from kino_catalog.query.frame import FRAME_SELECT_COLUMNS
+from kino_catalog.query.parse import And, Compare, DateRange, Lora, Match, Node, Not, Text
+from kino_catalog.query.sql import (
     FTS_COLUMNS,
     Compiler,
     date_condition,
@@ -57,10 +58,9 @@ from kino_catalog.query import (
     order_by,
     pg_vector,
 )
-from kino_catalog.queryparse import And, Compare, DateRange, Lora, Match, Node, Not, Text
-from kino_catalog.record import normalise_name
 from kino_catalog.schema import Frame, Root
 from kino_catalog.schema import Lora as LoraRow
+from kino_catalog.sidecar.record import normalise_name
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select

@@ -110,7 +110,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 
 def migrations_dir() -> Path:
     """The Alembic scripts: inside the installed package, or the checkout's migrations/."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the kino_catalog package
     for candidate in (here / "_migrations", here.parent / "migrations"):
         if (candidate / "env.py").is_file():
             return candidate

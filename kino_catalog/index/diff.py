@@ -14,9 +14,8 @@ import posixpath
 import stat as stat_module
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.db import placeholder
-from kino_catalog.rows import FailedFile
-from kino_catalog.scan import (
+from kino_catalog.index.file_rows import FailedFile
+from kino_catalog.index.walk import (
     FileStat,
     Folder,
     Share,
@@ -27,13 +26,14 @@ from kino_catalog.scan import (
     sequence_start,
     walk_root,
 )
+from kino_catalog.schema.database import placeholder
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from sqlalchemy.engine import Engine
 
-    from kino_catalog.indexer import SyncResult, Writer
+    from kino_catalog.index.sync import SyncResult, Writer
 
 __all__ = ["Differ", "Task"]
 

@@ -259,7 +259,7 @@ def hash_file(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
 
 def _system_info() -> dict[str, Any]:
     try:
-        from kino_catalog.sysinfo import system_info
+        from kino_catalog.sidecar.sysinfo import system_info
 
         return system_info()
     except Exception:  # never fail a save over a description of the machine
@@ -285,7 +285,7 @@ def save_generation_params_sync(
     Keys and their order are Kino's: plugin, plugin_version, parameters,
     variants, output, timestamp, task_id, project_id, frame_id (only when
     given).  ``extra`` adds further top-level keys (older readers ignore them).
-    ``system_info=True`` adds the machine's description (kino_catalog.sysinfo,
+    ``system_info=True`` adds the machine's description (kino_catalog.sidecar.sysinfo,
     detected once per process); ``image_hash=True`` adds
     ``{"algorithm": "sha256", "value": ...}`` of the image.  Neither ever
     fails the save: what cannot be detected (or an image not written yet)

@@ -1,0 +1,1 @@
+"""Regeneration: Kino task requests from frames, overrides, submission, presets."""

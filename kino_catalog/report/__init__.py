@@ -1,0 +1,1 @@
+"""Project reports: SQL aggregates, and their rendering as text, CSV, Markdown and HTML."""

@@ -1,0 +1,1 @@
+"""Tools for tests and benchmarks: the deterministic corpus generator."""

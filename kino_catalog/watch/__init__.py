@@ -1,0 +1,1 @@
+"""Live watching: watchdog observers, per-path debouncing, the watcher loop."""
