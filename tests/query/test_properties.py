@@ -1,5 +1,5 @@
 """Property tests: random small libraries and random queries; the catalogue must return
-exactly the frames the reference evaluator (tests/reference.py) selects, in either dialect."""
+exactly the frames the reference evaluator (tests/query/reference.py) selects, in either dialect."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from kino_catalog import Catalog
 from kino_catalog.query.parse import parse_query
 from tests.conftest import Library, make_sidecar
-from tests.reference import evaluate, load_frame
+from tests.query.reference import evaluate, load_frame
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,6 +1,6 @@
 """Query semantics, table-driven: query -> expected frames, on SQLite and PostgreSQL.
 
-Every row is also checked against the reference evaluator (tests/reference.py),
+Every row is also checked against the reference evaluator (tests/query/reference.py),
 so the table, the catalogue and the reference must all agree.
 """
 
@@ -17,13 +17,13 @@ from kino_catalog import Catalog
 from kino_catalog.errors import QueryError
 from kino_catalog.query.parse import parse_query
 from tests.conftest import Library, make_sidecar
-from tests.reference import evaluate, load_frame
+from tests.query.reference import evaluate, load_frame
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.reference import RefFrame
+    from tests.query.reference import RefFrame
 
 BIG = 2**64 - 1
 # label -> (project, frame, sidecar overrides); see make_sidecar for the defaults

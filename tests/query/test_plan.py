@@ -4,7 +4,7 @@ frame-id order, and the fts-recent plan is chosen when ids follow generation tim
 Frame ids are renumbered and times changed with SQL after indexing: the catalogue then
 looks as a rebuild in time order, an old unordered build, or frames regenerated in place
 (old id, newest time) would leave it.  Every answer is compared with a full sort of all
-matches (``limit=None``), whose membership is checked against tests/reference.py.
+matches (``limit=None``), whose membership is checked against tests/query/reference.py.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from kino_catalog.query import plan as queryplan
 from kino_catalog.query.parse import parse_query
 from kino_catalog.query.plan import search_statement
 from tests.conftest import Library
-from tests.reference import evaluate, load_frame
+from tests.query.reference import evaluate, load_frame
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from tests.reference import RefFrame
+    from tests.query.reference import RefFrame
 
 FRAMES = 160
 START = dt.datetime(2025, 1, 1)
