@@ -1,141 +1,26 @@
-"""Shared fixtures: sidecar factories, library folders, catalogues (SQLite and PostgreSQL), CLI."""
+"""Shared fixtures: library folders, catalogues (SQLite and PostgreSQL), the CLI.
+
+Builders (make_sidecar, Library, PNG_8X8, ...) live in tests/factories.py.
+"""
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from kino_catalog import Catalog
 from kino_catalog.cli import main
+from tests.factories import EXAMPLES, CliResult, Library
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "library"
 PG_ADMIN_URL = os.environ.get("KINO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-PNG_8X8 = bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000080000000808020000004b6d29dc00000011"
-    "49444154789c63687050c08a1886960400fa033801caeedbfa0000000049454e44ae426082"
-)
-
-BASE_SIDECAR: dict[str, Any] = {
-    "plugin": "sdxl",
-    "plugin_version": "1.0.0",
-    "parameters": {
-        "prompt": "a cinematic portrait, 85mm, soft light",
-        "negative_prompt": "blurry, lowres",
-        "width": 1024,
-        "height": 1024,
-        "steps": 30,
-        "cfg_scale": 7.0,
-        "sampler": "euler_a",
-        "scheduler": "karras",
-        "seed": 1234567890,
-        "model_name": "sd_xl_base_1.0.safetensors",
-        "loras": [
-            {"lora_name": "add_detail.safetensors", "strength_model": 0.8, "strength_clip": 0.8}
-        ],
-        "num_variants": 1,
-    },
-    "variants": 1,
-    "output": {
-        "filename": "project_12_frame_7_variant_0.png",
-        "path": "/home/ana/kino/backend/data/frames/project_12_frame_7_variant_0.png",
-    },
-    "timestamp": "20251013_150530",
-    "task_id": 0,
-    "project_id": 12,
-}
-
-
-def make_sidecar(parameters: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:
-    """A Kino sdxl sidecar with overrides: ``parameters`` merge, top-level keys replace.
-
-    A value of ``...`` (Ellipsis) removes the key.
-    """
-    doc = copy.deepcopy(BASE_SIDECAR)
-    for key, value in (parameters or {}).items():
-        if value is ...:
-            doc["parameters"].pop(key, None)
-        else:
-            doc["parameters"][key] = value
-    for key, value in top.items():
-        if value is ...:
-            doc.pop(key, None)
-        else:
-            doc[key] = value
-    return doc
-
-
-@dataclass
-class Library:
-    """A library folder in tmp_path with helpers to write frames into it."""
-
-    root: Path
-
-    def write(
-        self,
-        rel: str,
-        doc: dict[str, Any] | bytes | str,
-        *,
-        image: bool = True,
-        indent: int | None = 2,
-    ) -> Path:
-        """Write a sidecar (and, by default, its PNG) at ``rel`` (``.json`` path)."""
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(doc, dict):
-            data = json.dumps(doc, indent=indent, ensure_ascii=False).encode()
-        elif isinstance(doc, str):
-            data = doc.encode()
-        else:
-            data = doc
-        path.write_bytes(data)
-        if image:
-            path.with_suffix(".png").write_bytes(PNG_8X8)
-        return path
-
-    def frame(
-        self,
-        project: int,
-        frame: int,
-        variant: int = 0,
-        *,
-        folder: str = "frames",
-        image: bool = True,
-        **over: Any,
-    ) -> Path:
-        """Write a Kino-named sdxl frame with ``make_sidecar(**over)``."""
-        name = f"project_{project}_frame_{frame}_variant_{variant}"
-        doc = make_sidecar(**over)
-        doc.setdefault("output", {})
-        if isinstance(doc.get("output"), dict):
-            doc["output"] = {
-                "filename": name + ".png",
-                "path": f"/home/ana/kino/backend/data/frames/{name}.png",
-            }
-        if "project_id" in doc and "project_id" not in over:
-            doc["project_id"] = project
-        return self.write(f"{folder}/{name}.json", doc, image=image)
-
-    def snapshot(self) -> dict[str, tuple[bytes, int]]:
-        """Bytes and mtime_ns of every file, to prove indexing modified nothing."""
-        found = {}
-        for path in sorted(self.root.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                found[str(path.relative_to(self.root))] = (
-                    path.read_bytes(),
-                    path.stat().st_mtime_ns,
-                )
-        return found
 
 
 @pytest.fixture
@@ -209,16 +94,6 @@ def any_catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cata
     )
     with Catalog.open(target) as cat:
         yield cat
-
-
-@dataclass
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 
 from kino_catalog.catalog import verify
 from tests.catalog_state import catalog_state
-from tests.conftest import PNG_8X8, make_sidecar
+from tests.factories import PNG_8X8, make_sidecar
 
 OTHER_PNG = PNG_8X8 + b"\x00"  # a different file (trailing byte) with the same look
 

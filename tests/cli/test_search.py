@@ -14,7 +14,7 @@ from kino_catalog.cli import browse
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.conftest import CliResult, Library
+    from tests.factories import CliResult, Library
 
 BIG_SEED = 2**64 - 1
 

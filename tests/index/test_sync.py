@@ -22,7 +22,7 @@ from kino_catalog.index.sync import sync_paths
 from kino_catalog.index.walk import FileStat
 from kino_catalog.testing.corpus import generate_corpus
 from tests.catalog_state import catalog_state
-from tests.conftest import make_sidecar
+from tests.factories import make_sidecar
 
 
 def paths(catalog, query=""):
@@ -647,7 +647,7 @@ def test_a_small_root_beside_a_big_one_is_rebuilt_without_dropping_indexes(
 
 def test_a_sync_split_between_two_processes_agrees_with_one_process(tmp_path, library, monkeypatch):
     """The split comparison (every share lists all, compares its own files) changes nothing."""
-    from tests.conftest import PNG_8X8
+    from tests.factories import PNG_8X8
 
     root = library.root
     for i in range(40):

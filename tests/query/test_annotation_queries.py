@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from tests.conftest import PNG_8X8
+from tests.factories import PNG_8X8
 
 HEX = hashlib.sha256(PNG_8X8).hexdigest()
 GPU = {"os": "Linux", "gpu": "NVIDIA GeForce RTX 4090", "driver": "550.54.14"}

@@ -24,7 +24,7 @@ from kino_catalog import Catalog
 from kino_catalog.query import plan as queryplan
 from kino_catalog.query.parse import parse_query
 from kino_catalog.query.plan import search_statement
-from tests.conftest import Library
+from tests.factories import Library
 from tests.query.reference import evaluate, load_frame
 
 if TYPE_CHECKING:

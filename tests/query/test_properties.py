@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from kino_catalog import Catalog
 from kino_catalog.query.parse import parse_query
-from tests.conftest import Library, make_sidecar
+from tests.factories import Library, make_sidecar
 from tests.query.reference import evaluate, load_frame
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ import pytest
 from kino_catalog import Catalog
 from kino_catalog.errors import QueryError
 from kino_catalog.query.parse import parse_query
-from tests.conftest import Library, make_sidecar
+from tests.factories import Library, make_sidecar
 from tests.query.reference import evaluate, load_frame
 
 if TYPE_CHECKING:

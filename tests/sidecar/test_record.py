@@ -16,7 +16,7 @@ from kino_catalog.sidecar.record import (
     parse_record,
     parse_timestamp,
 )
-from tests.conftest import make_sidecar
+from tests.factories import make_sidecar
 
 WAN = {
     "plugin": "wan22_i2v",

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from kino_catalog.sidecar import save_generation_params, save_generation_params_sync, sysinfo
-from tests.conftest import PNG_8X8
+from tests.factories import PNG_8X8
 
 FAKE_SMI = """#!/bin/sh
 echo "NVIDIA GeForce RTX 4090, 550.54.14, 24564"

@@ -24,14 +24,14 @@ from kino_catalog import Catalog
 from kino_catalog.index import sync as indexer
 from kino_catalog.sidecar import save_generation_params_sync
 from kino_catalog.watch import watcher as watcher_module
-from tests.conftest import PNG_8X8, make_sidecar
+from tests.factories import PNG_8X8, make_sidecar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from kino_catalog.watch.watcher import Watcher
-    from tests.conftest import Library
+    from tests.factories import Library
 
 DEADLINE_SECONDS = float(os.environ.get("KINO_TEST_DEADLINE", "60"))
 FAST = {
