@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from kino_catalog.catalog.edits import EditResult
     from kino_catalog.index.sync import SyncResult
-    from kino_catalog.query.parse import Node
+    from kino_catalog.query.ast import Node
     from kino_catalog.regen.presets import Preset
     from kino_catalog.watch.watcher import Watcher
 

@@ -1,6 +1,7 @@
-"""Query strings to query AST: the lexer, the grammar and the field registry.
+"""Query strings to query AST: the lexer and the grammar.
 
-Pure code: no database and no SQLAlchemy; ``query.py`` turns the AST into SQL.
+Pure code: no database and no SQLAlchemy; ``ast.py`` holds the nodes, ``sql.py``
+turns them into SQL and ``unparse.py`` turns them back into query strings.
 """
 
 from __future__ import annotations
@@ -9,145 +10,26 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal
 
 from kino_catalog.errors import QueryError
+from kino_catalog.query.ast import (
+    FIELD_ALIASES,
+    FIELD_KINDS,
+    All,
+    And,
+    Compare,
+    DateRange,
+    Lora,
+    Match,
+    Node,
+    Not,
+    Or,
+    Range,
+    Text,
+)
 
-FieldKind: TypeAlias = Literal["text", "name", "lora", "int", "float", "date"]
-
-#: Canonical field name -> what kind of value it holds (the SQL layer's registry).
-FIELD_KINDS: Final[dict[str, FieldKind]] = {
-    **dict.fromkeys(("prompt", "neg", "notes"), "text"),
-    **dict.fromkeys(
-        (
-            "model",
-            "sampler",
-            "scheduler",
-            "plugin",
-            "version",
-            "path",
-            "tag",
-            "hash",
-            "gpu",
-            "driver",
-        ),
-        "name",
-    ),
-    "lora": "lora",
-    **dict.fromkeys(("seed", "steps", "width", "height", "project", "task", "rating"), "int"),
-    "cfg": "float",
-    "date": "date",
-}
-#: Other spellings (mostly the sidecar's own key names) -> canonical field name.
-FIELD_ALIASES: Final[dict[str, str]] = {
-    "cfg_scale": "cfg",
-    "model_name": "model",
-    "negative_prompt": "neg",
-    "project_id": "project",
-    "task_id": "task",
-    "plugin_version": "version",
-    "loras": "lora",
-    "high_loras": "lora",
-    "low_loras": "lora",
-}
 _MAX_DEPTH: Final = 64  # nesting limit for parentheses, so a hostile query cannot recurse deep
-
-
-@dataclass(frozen=True)
-class Node:
-    """Base class of every query AST node."""
-
-
-@dataclass(frozen=True)
-class All(Node):
-    """The empty query: matches every frame."""
-
-
-@dataclass(frozen=True)
-class Text(Node):
-    """Full-text search: ``castle``, ``"red dragon"``, ``cast*``, ``neg:blurry``."""
-
-    value: str
-    field: str = "prompt"
-    is_phrase: bool = False
-    is_prefix: bool = False
-
-
-@dataclass(frozen=True)
-class Match(Node):
-    """Equality, or a glob when ``is_glob``: ``model:sd_xl*``, ``num_frames:"81"``."""
-
-    field: str
-    value: str
-    is_glob: bool = False
-
-
-@dataclass(frozen=True)
-class Lora(Node):
-    """A LoRA used by the frame, with an optional inclusive strength range."""
-
-    name: str
-    is_glob: bool = False
-    strength_min: float | None = None
-    strength_max: float | None = None
-
-
-@dataclass(frozen=True)
-class Compare(Node):
-    """A number compared with ``op`` (``=``, ``>``, ``>=``, ``<``, ``<=``): ``cfg:>=6.5``."""
-
-    field: str
-    op: str
-    value: int | float
-
-
-@dataclass(frozen=True)
-class Range(Node):
-    """An inclusive numeric range, open at a ``None`` end: ``steps:20..30``."""
-
-    field: str
-    low: int | float | None
-    high: int | float | None
-
-
-@dataclass(frozen=True)
-class DateRange(Node):
-    """Generation time in the half-open ``[low, high)``, naive local time."""
-
-    low: dt.datetime | None
-    high: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class Not(Node):
-    """Negation: ``-term``, ``-(a OR b)``."""
-
-    node: Node
-
-
-@dataclass(frozen=True)
-class _Junction(Node):
-    nodes: tuple[Node, ...]
-
-    @classmethod
-    def of(cls, *nodes: Node) -> Node:
-        """Combine ``nodes``, flattening nested nodes of this class; one node stands alone."""
-        flat: list[Node] = []
-        for node in nodes:
-            flat.extend(node.nodes if isinstance(node, cls) else (node,))
-        if not flat:
-            raise ValueError(f"{cls.__name__}.of() needs at least one node")
-        return flat[0] if len(flat) == 1 else cls(tuple(flat))
-
-
-@dataclass(frozen=True)
-class And(_Junction):
-    """All of ``nodes`` (terms side by side); build with ``And.of`` to flatten."""
-
-
-@dataclass(frozen=True)
-class Or(_Junction):
-    """Any of ``nodes`` (``a OR b``); build with ``Or.of`` to flatten."""
 
 
 class _InvalidTermError(Exception):
@@ -168,10 +50,10 @@ _NUM = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(_NUM)
 # Generic keys: values that start like an operator or read as numbers/ranges are numeric.
-_NUMERIC_VALUE_RE = re.compile(rf"[<>!]|=[<>=!]|=?(?:{_NUM})?(?:\.\.(?:{_NUM})?)?\Z")
+NUMERIC_VALUE_RE = re.compile(rf"[<>!]|=[<>=!]|=?(?:{_NUM})?(?:\.\.(?:{_NUM})?)?\Z")
 _FIELD_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*):")
 _OPERATORS = ("", "=", ">", ">=", "<", "<=")
-_BARE_VALUE_RE = re.compile(r'(?!//)[^\s"()<>!=@][^\s"()@]*\Z')
+BARE_VALUE_RE = re.compile(r'(?!//)[^\s"()<>!=@][^\s"()@]*\Z')
 _RELATIVE_RE = re.compile(r"([+-]?)([0-9]+)([hdwmy])")
 _UNIT_HOURS = {"h": 1, "d": 24, "w": 24 * 7, "m": 24 * 30, "y": 24 * 365}
 _ABSOLUTE_RE = re.compile(
@@ -388,7 +270,7 @@ def _field_node(
         return _number_node(field, kind, value)
     if kind == "date":
         return _date_node(value, now)
-    if kind is None and not is_quoted and _NUMERIC_VALUE_RE.match(value):
+    if kind is None and not is_quoted and NUMERIC_VALUE_RE.match(value):
         return _number_node(field, None, value)
     if not quoted[0] and value[0] in "<>!":
         raise _InvalidTermError(f"comparisons need a number or a date; {field} takes a word")
@@ -549,73 +431,3 @@ def _absolute_period(match: re.Match[str]) -> tuple[dt.datetime, dt.datetime]:
     if second is None:
         return start, start + dt.timedelta(minutes=1)
     return start, start + dt.timedelta(seconds=1)
-
-
-def unparse(node: Node) -> str:
-    """Turn an AST back into a query string that parses to an equal AST.
-
-    ``unparse(Or((And((Text("a"), Text("b"))), Text("c"))))`` gives ``a b OR c``.
-    Dates lose microseconds. Raises ``ValueError`` for a node no query can
-    express (``All()`` inside another node, ``DateRange(None, None)``).
-    """
-    return "" if isinstance(node, All) else _unparse(node)
-
-
-def _unparse(node: Node) -> str:
-    match node:
-        case And(nodes):
-            return " ".join(f"({_unparse(n)})" if isinstance(n, Or) else _unparse(n) for n in nodes)
-        case Or(nodes):
-            return " OR ".join(_unparse(n) for n in nodes)
-        case Not(child):
-            inner = _unparse(child)
-            return f"-({inner})" if isinstance(child, And | Or) else f"-{inner}"
-        case Text(value, field, is_phrase, is_prefix):
-            body = _quote(value) if is_phrase else value
-            return ("" if field == "prompt" else f"{field}:") + body + ("*" if is_prefix else "")
-        case Match(field, value, _):
-            is_generic = field not in FIELD_KINDS
-            return f"{field}:{_unparse_value(value, is_generic=is_generic)}"
-        case Lora(name, _, low, high):
-            strength = (
-                ""
-                if low is None and high is None
-                else (
-                    f"@{_unparse_number(low)}"
-                    if low == high
-                    else f"@{_unparse_number(low)}..{_unparse_number(high)}"
-                )
-            )
-            return f"lora:{_unparse_value(name)}{strength}"
-        case Compare(field, op, value):
-            return f"{field}:{'' if op == '=' else op}{_unparse_number(value)}"
-        case Range(field, low, high):
-            return f"{field}:{_unparse_number(low)}..{_unparse_number(high)}"
-        case DateRange(low, high) if low is not None or high is not None:
-            if high is None:
-                return f"date:>={_unparse_date(low)}"
-            if low is None:
-                return f"date:<{_unparse_date(high)}"
-            return f"date:{_unparse_date(low)}..{_unparse_date(high, is_end=True)}"
-    raise ValueError(f"no query string parses to {node!r}")
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _unparse_value(value: str, *, is_generic: bool = False) -> str:
-    is_bare = _BARE_VALUE_RE.match(value) and not (is_generic and _NUMERIC_VALUE_RE.match(value))
-    return value if is_bare else _quote(value)
-
-
-def _unparse_number(number: float | None) -> str:
-    return "" if number is None else repr(number)
-
-
-def _unparse_date(moment: dt.datetime | None, *, is_end: bool = False) -> str:
-    """A bound as a day or a second; an inclusive range end names the last one."""
-    assert moment is not None  # the caller's match guard
-    if moment.time() == dt.time():
-        return (moment - _DAY if is_end else moment).date().isoformat()
-    return (moment - dt.timedelta(seconds=1) if is_end else moment).isoformat(timespec="seconds")

@@ -45,8 +45,8 @@ from sqlalchemy import (
     tuple_,
 )
 
+from kino_catalog.query.ast import And, Compare, DateRange, Lora, Match, Node, Not, Text
 from kino_catalog.query.frame import FRAME_SELECT_COLUMNS
-from kino_catalog.query.parse import And, Compare, DateRange, Lora, Match, Node, Not, Text
 from kino_catalog.query.sql import (
     FTS_COLUMNS,
     Compiler,

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.types import Text as TextType
 
 from kino_catalog.errors import QueryError
-from kino_catalog.query.parse import (
+from kino_catalog.query.ast import (
     All,
     And,
     Compare,
@@ -41,9 +41,9 @@ from kino_catalog.query.parse import (
     Or,
     Range,
     Text,
-    parse_query,
-    unparse,
 )
+from kino_catalog.query.parse import parse_query
+from kino_catalog.query.unparse import unparse
 from kino_catalog.schema import Frame, Parameter, Tag
 from kino_catalog.schema import Lora as LoraRow
 from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key

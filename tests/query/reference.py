@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kino_catalog.errors import QueryError
-from kino_catalog.query.parse import (
+from kino_catalog.query.ast import (
     All,
     And,
     Compare,
@@ -27,8 +27,8 @@ from kino_catalog.query.parse import (
     Or,
     Range,
     Text,
-    unparse,
 )
+from kino_catalog.query.unparse import unparse
 from kino_catalog.sidecar.record import (
     FrameRecord,
     LoraUse,

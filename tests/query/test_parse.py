@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kino_catalog.errors import QueryError
-from kino_catalog.query.parse import (
+from kino_catalog.query.ast import (
     FIELD_ALIASES,
     FIELD_KINDS,
     All,
@@ -23,9 +23,9 @@ from kino_catalog.query.parse import (
     Or,
     Range,
     Text,
-    parse_query,
-    unparse,
 )
+from kino_catalog.query.parse import parse_query
+from kino_catalog.query.unparse import unparse
 
 NOW = dt.datetime(2025, 10, 15, 14, 30, 0)
 A, B, C = Text("a"), Text("b"), Text("c")
