@@ -9,10 +9,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from kino_catalog.catalog import edits as annotate
-from kino_catalog.catalog import verify
+from kino_catalog.catalog import gallery, verify
 from kino_catalog.errors import CatalogError, UsageError
 from kino_catalog.index import sync as indexer
-from kino_catalog.index.walk import sequence_start
+from kino_catalog.index.walk import file_inside, sequence_member, sequence_start
 from kino_catalog.query.frame import Frame, frame_select
 from kino_catalog.query.plan import count_statement, search_statement
 from kino_catalog.query.sql import to_ast
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from kino_catalog.catalog.edits import EditResult
+    from kino_catalog.catalog.gallery import Facets, Page
     from kino_catalog.index.sync import SyncResult
     from kino_catalog.query.ast import Node
     from kino_catalog.regen.presets import Preset
@@ -151,6 +152,48 @@ class Catalog:
         text = query if isinstance(query, str) else None
         with self.engine.connect() as conn:
             return int(conn.execute(count_statement(conn, node, text)).scalar_one())
+
+    def search_page(
+        self,
+        query: str | Node = "",
+        *,
+        sort: str = "newest",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of a search and the cursor of the next (see kino_catalog.gallery).
+
+        Raises:
+            QueryError: a bad query, sort key or cursor.
+        """
+        return gallery.search_page(self.engine, query, sort=sort, limit=limit, cursor=cursor)
+
+    def facets(self, query: str | Node = "", *, top: int = 10) -> Facets:
+        """Top LoRAs, models, projects and samplers of a query's frames, with counts.
+
+        Raises:
+            QueryError: a bad query.
+        """
+        return gallery.facets(self.engine, query, top=top)
+
+    def projects(self) -> list[tuple[int, int]]:
+        """Every project id with its number of frames."""
+        return gallery.projects(self.engine)
+
+    def image_file(self, frame: Frame, index: int = 0) -> str | None:
+        """The real path of ``frame``'s ``index``-th image (a PNG sequence has several).
+
+        None when there is no such image, or it is not a regular file inside
+        the frame's library root (a symlink pointing out of it): the check
+        before an image is handed to anyone (the web gallery, thumbnails).
+        """
+        if not 0 <= index < max(frame.image_count, 1):
+            return None
+        try:
+            name = sequence_member(frame.image_name, index)
+        except ValueError:
+            return None
+        return file_inside(os.path.join(frame.root, frame.folder, name), frame.root)
 
     def get(self, ref: int | str | os.PathLike[str]) -> Frame:
         """A frame by id, sidecar path or image path.

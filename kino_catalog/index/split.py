@@ -64,8 +64,8 @@ def diff_share(url: str, root: str, root_id: int, result: SyncResult, share: Sha
     differ = Differ(
         engine,
         root_id,
-        recorder,
-        result,  # type: ignore[arg-type]
+        recorder,  # type: ignore[arg-type]
+        result,
         is_rebuild=False,
         chunk_files=10_000,
         share=share,

@@ -24,11 +24,13 @@ __all__ = [
     "FileStat",
     "Folder",
     "Share",
+    "file_inside",
     "is_sidecar_name",
     "list_folder",
     "locate_image",
     "owner",
     "sequence_counts",
+    "sequence_member",
     "sequence_start",
     "share_key",
     "walk_root",
@@ -148,6 +150,44 @@ def sequence_start(name: str) -> str | None:
     if match is None:
         return None
     return f"{match['prefix']}{0:0{len(match['index'])}d}{match['suffix']}"
+
+
+def sequence_member(name: str, index: int) -> str:
+    """The ``index``-th image of the PNG sequence that starts with ``name`` (0: ``name``).
+
+    ``clip_seq_000.png``, 2 -> ``clip_seq_002.png``; a name that is not a
+    sequence member has only itself.
+
+    Raises:
+        ValueError: ``index`` is not 0 and ``name`` is not a sequence member.
+    """
+    match = _SEQUENCE_FILE.match(name)
+    if match is None:
+        if index != 0:
+            raise ValueError(f"{name} is not a PNG sequence")
+        return name
+    return f"{match['prefix']}{index:0{len(match['index'])}d}{match['suffix']}"
+
+
+def file_inside(path: str, root: str) -> str | None:
+    """The real path of ``path`` if it is a regular file inside ``root``, else None.
+
+    A symlink counts as the walk counts it (see _follow_link): followed only
+    to a file inside the root.  This is the one rule for serving a file of
+    the library to anyone (the web gallery serves images through it).
+    """
+    real_root = os.path.realpath(root)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        if _follow_link(path, real_root)[0] is None:
+            return None
+    elif not stat.S_ISREG(st.st_mode):
+        return None
+    target = os.path.realpath(path)
+    return target if _is_inside(target, real_root) else None
 
 
 def list_folder(directory: str, rel: str) -> Folder:

@@ -47,6 +47,7 @@ from sqlalchemy import (
 
 from kino_catalog.query.ast import And, Compare, DateRange, Lora, Match, Node, Not, Text
 from kino_catalog.query.frame import FRAME_SELECT_COLUMNS
+from kino_catalog.query.keyset import SORT_KEYS, KeyTerm, after_condition
 from kino_catalog.query.sql import (
     FTS_COLUMNS,
     Compiler,
@@ -63,6 +64,8 @@ from kino_catalog.schema import Lora as LoraRow
 from kino_catalog.sidecar.record import normalise_name
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy import ColumnElement, Select
     from sqlalchemy.engine import Connection
 
@@ -87,10 +90,15 @@ _INTERSECT_US = 0.25  # one FTS5 match read into an IN set (see _stray_cost)
 
 @dataclass(frozen=True)
 class Plan:
-    """A statement plus the name of the access path it was built for (benchmarks)."""
+    """A statement plus the name of the access path it was built for (benchmarks).
+
+    ``keys`` are the sort's terms (see keyset.py): a page's last frame's values
+    of them make the cursor of the next page.
+    """
 
     name: str
     statement: Select[Any]
+    keys: tuple[KeyTerm, ...] = ()
 
 
 def _conjuncts(node: Node) -> list[Node]:
@@ -120,12 +128,14 @@ class _Builder:
         self.conn = conn
         self.dialect = conn.dialect.name
         self.compiler = Compiler(self.dialect, query)
+        self.after: ColumnElement[bool] = true()  # a page's keyset condition (keyset.py)
 
     def where(self, nodes: list[Node], *, probe_text: bool = False) -> ColumnElement[bool]:
-        """AND of ``nodes``; with ``probe_text`` words are per-frame FTS5 probes."""
+        """AND of ``nodes`` (and the page's keyset condition); with ``probe_text``
+        words are per-frame FTS5 probes."""
         if not probe_text or self.dialect != "sqlite":
-            return and_(true(), *(self.compiler.compile(node) for node in nodes))
-        return and_(true(), *(self._probed(node) for node in nodes))
+            return and_(self.after, *(self.compiler.compile(node) for node in nodes))
+        return and_(self.after, *(self._probed(node) for node in nodes))
 
     def _probed(self, node: Node) -> ColumnElement[bool]:
         """Words (and negated words) as per-frame FTS5 probes, not materialised id sets."""
@@ -195,8 +205,12 @@ def search_statement(
     sort: str = "newest",
     limit: int | None = None,
     query: str | None = None,
+    after: Sequence[Any] | None = None,
 ) -> Plan:
     """The SELECT of frame columns for a search, with the access path chosen for it.
+
+    ``after`` (a page cursor's values, see keyset.py) keeps only the frames
+    that come after them in the sort's order.
 
     Raises:
         QueryError: unknown sort key, or a field the catalogue cannot answer.
@@ -206,41 +220,26 @@ def search_statement(
     nodes = _conjuncts(node)
     base = select(*FRAME_SELECT_COLUMNS)
     frames_roots = frames.join(roots, f.root_id == roots.c.id)
-    words = [n for n in nodes if _is_word(n)]
-    if sort == "relevance" and words and b.dialect == "sqlite":
-        # FTS5 ranks every match in one pass; a correlated rank per frame would
-        # cost a probe (~50 us) per match.
-        ranked = (
-            select(fts.c.rowid, fts.c.rank)
-            .where(literal_column("frames_fts").op("MATCH")(_all_of(words)))
-            .subquery()
-        )  # type: ignore[arg-type]
-        return Plan(
-            "relevance",
-            base.select_from(frames_roots.join(ranked, ranked.c.rowid == f.id))
-            .where(b.where(nodes))
-            .order_by(ranked.c.rank, *order_by("newest"))
-            .limit(limit),
-        )
+    words = [n for n in nodes if isinstance(n, Text) and _is_word(n)]
     if sort == "relevance" and words:
-        return Plan(
-            "relevance",
-            base.select_from(frames_roots)
-            .where(b.where(nodes))
-            .order_by(_relevance(b.dialect, words), *order_by("newest"))
-            .limit(limit),
-        )
+        return _relevance_plan(b, nodes, words, limit, after)
     if sort == "relevance":
         orders = order_by("newest")
         sort = "newest"
+    keys = SORT_KEYS[sort]
+    if after is not None:
+        b.after = after_condition(keys, list(after), b.dialect)
     is_time = sort in _TIME_SORTS
     if not is_time or _equality(nodes, "seed") is not None:
         return Plan(
             "filter",
             base.select_from(frames_roots).where(b.where(nodes)).order_by(*orders).limit(limit),
+            keys,
         )
-    if b.dialect == "sqlite" and words and limit and len(words) == len(nodes):
-        recent = _recent_ids(conn, words, limit, sort)  # type: ignore[arg-type]
+    # The two id-set shortcuts below order candidates in SQL of their own; a
+    # later page takes the plain plans (fts-set then filters the same set).
+    if b.dialect == "sqlite" and words and limit and len(words) == len(nodes) and after is None:
+        recent = _recent_ids(conn, words, limit, sort)
         if recent is not None:
             return Plan(
                 "fts-recent",
@@ -248,25 +247,34 @@ def search_statement(
                 .where(f.id.in_(recent))
                 .order_by(*orders)
                 .limit(limit),
+                keys,
             )
     if b.dialect == "sqlite" and words and limit:
-        if _is_set_cheaper(conn, words, limit):  # type: ignore[arg-type]
-            if len(words) == len(nodes):  # words only: sort candidates on a covering index
-                newest = _newest_matching(words, limit, sort)  # type: ignore[arg-type]
+        if _is_set_cheaper(conn, words, limit):
+            if len(words) == len(nodes) and after is None:  # sort on a covering index
+                newest = _newest_matching(words, limit, sort)
                 return Plan(
                     "fts-set",
                     base.select_from(frames_roots)
                     .where(f.id.in_(newest))
                     .order_by(*orders)
                     .limit(limit),
+                    keys,
                 )
             return Plan(
                 "fts-set",
                 base.select_from(frames_roots).where(b.where(nodes)).order_by(*orders).limit(limit),
+                keys,
             )
     driver = b.lora_driver(nodes)
     if driver is not None:
         rest = [n for n in nodes if n is not driver]
+        if after is not None:  # the same times and ids, on the LoRA index being walked
+            lora_keys = (
+                KeyTerm(loras.c.generated_at, keys[0].is_descending, "time"),
+                KeyTerm(loras.c.frame_id, keys[1].is_descending, "int"),
+            )
+            b.after = after_condition(lora_keys, list(after), b.dialect)
         joined, condition = b.lora_from(driver, rest)
         direction = "desc" if sort == "newest" else "asc"
         lora_order = [
@@ -274,7 +282,9 @@ def search_statement(
             getattr(loras.c.frame_id, direction)(),
         ]
         return Plan(
-            "lora", base.select_from(joined).where(condition).order_by(*lora_order).limit(limit)
+            "lora",
+            base.select_from(joined).where(condition).order_by(*lora_order).limit(limit),
+            keys,
         )
     for field in ("model", "project"):
         if _equality(nodes, field) is not None:
@@ -284,6 +294,7 @@ def search_statement(
                 .where(b.where(nodes, probe_text=bool(limit)))
                 .order_by(*orders)
                 .limit(limit),
+                keys,
             )
     return Plan(
         "time",
@@ -291,6 +302,40 @@ def search_statement(
         .where(b.where(nodes, probe_text=bool(limit)))
         .order_by(*orders)
         .limit(limit),
+        keys,
+    )
+
+
+def _relevance_plan(
+    b: _Builder, nodes: list[Node], words: list[Text], limit: int | None, after: Any
+) -> Plan:
+    """Best matches first (then newest); the rank is the page key's first term."""
+    frames_roots = frames.join(roots, f.root_id == roots.c.id)
+    if b.dialect == "sqlite":
+        # FTS5 ranks every match in one pass; a correlated rank per frame would
+        # cost a probe (~50 us) per match.  FTS5's rank is better when lower.
+        ranked = (
+            select(fts.c.rowid, fts.c.rank)
+            .where(literal_column("frames_fts").op("MATCH")(_all_of(words)))
+            .subquery()
+        )
+        source: Any = frames_roots.join(ranked, ranked.c.rowid == f.id)
+        rank = KeyTerm(ranked.c.rank, False, "float")
+    else:
+        source = frames_roots
+        rank = KeyTerm(_relevance(b.dialect, words), True, "float")
+    keys = (rank, *SORT_KEYS["newest"])
+    if after is not None:
+        b.after = after_condition(keys, list(after), b.dialect)
+    order = rank.expression.desc() if rank.is_descending else rank.expression.asc()
+    return Plan(
+        "relevance",
+        select(*FRAME_SELECT_COLUMNS)
+        .select_from(source)
+        .where(b.where(nodes))
+        .order_by(order, *order_by("newest"))
+        .limit(limit),
+        keys,
     )
 
 
@@ -428,20 +473,17 @@ def _all_of(words: list[Text]) -> str:
     return " AND ".join(fts_phrase(w) for w in words)
 
 
-def _relevance(dialect: str, words: list[Node]) -> Any:
-    """Best-first on PostgreSQL: the sum of ts_rank over the query's words."""
+def _relevance(dialect: str, words: list[Text]) -> Any:
+    """PostgreSQL's relevance (higher is better): the sum of ts_rank over the words."""
     compiler = Compiler(dialect)
     ranks = [
-        func.ts_rank(
-            pg_vector(getattr(f, FTS_COLUMNS[w.field])),  # type: ignore[attr-defined]
-            compiler.pg_tsquery(w),
-        )
+        func.ts_rank(pg_vector(getattr(f, FTS_COLUMNS[w.field])), compiler.pg_tsquery(w))
         for w in words
-    ]  # type: ignore[arg-type]
+    ]
     total: Any = ranks[0]
     for rank in ranks[1:]:
         total = total + rank
-    return total.desc()
+    return total
 
 
 def count_statement(conn: Connection, node: Node, query: str | None = None) -> Select[Any]:
