@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    Double,
     and_,
+    cast,
     column,
     exists,
     func,
@@ -483,7 +485,9 @@ def _relevance(dialect: str, words: list[Text]) -> Any:
     total: Any = ranks[0]
     for rank in ranks[1:]:
         total = total + rank
-    return total
+    # As double precision: a real travels as shortest decimal text, which reads
+    # back as a different double, so a page cursor's rank would not equal itself.
+    return cast(total, Double)
 
 
 def count_statement(conn: Connection, node: Node, query: str | None = None) -> Select[Any]:

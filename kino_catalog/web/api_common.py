@@ -34,7 +34,8 @@ class ApiError(Exception):
 
 def query_error(exc: QueryError) -> ApiError:
     """A bad query as the API reports it: 400 with the term and where it starts."""
-    return ApiError(400, "bad_query", str(exc), term=exc.term, position=exc.position)
+    code = "bad_cursor" if exc.term == "cursor" else "bad_query"
+    return ApiError(400, code, str(exc), term=exc.term, position=exc.position)
 
 
 def server_of(request: Request) -> Server:
