@@ -25,8 +25,8 @@ class FakeKino:
     started: list[str] = field(default_factory=list)
 
 
-@pytest.fixture
-def fake_kino(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKino]:
+@pytest.fixture(name="fake_kino")
+def fake_kino_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKino]:
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
     state = FakeKino()

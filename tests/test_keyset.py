@@ -80,7 +80,9 @@ def test_frames_added_between_pages_never_repeat_or_skip(
         for _ in range(3):  # newer, older and equal times and seeds land on both sides
             added += 1
             stamp = rng.choice(["20251013_150530", "20200101_000000", "20300101_000000", None])
-            library.frame(9, added, parameters={"seed": rng.choice([1, 2**64 - 1, 5])}, timestamp=stamp)
+            library.frame(
+                9, added, parameters={"seed": rng.choice([1, 2**64 - 1, 5])}, timestamp=stamp
+            )
         any_catalog.sync(library.root)
     assert len(seen) == len(set(seen)), "a frame appeared twice"
     assert before <= set(seen), "a frame that was there all along was skipped"

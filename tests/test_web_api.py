@@ -12,7 +12,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from kino_catalog.web import AccessRules, ServeConfig, create_app
-from tests.fake_kino import fake_kino  # noqa: F401  (a fixture)
+from tests.fake_kino import fake_kino_fixture  # noqa: F401  (the fake_kino fixture)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -52,7 +52,7 @@ def served(any_catalog: Catalog, example_library: Library, tmp_path: Path) -> It
     any_catalog.sync(example_library.root)
     with TestClient(create_app(any_catalog)):  # lifespan runs and ends cleanly
         pass
-    yield serve(any_catalog, example_library, tmp_path)
+    return serve(any_catalog, example_library, tmp_path)
 
 
 # ---------------------------------------------------------------- reading
@@ -62,7 +62,8 @@ def test_search_answers_the_cli_frame_json(
     answer = served.client.get("/api/search", params={"q": "lora:add_detail", "limit": 50})
     assert answer.status_code == 200
     body = answer.json()
-    assert body["count"] == 6 and body["next_cursor"] is None
+    assert body["count"] == 6
+    assert body["next_cursor"] is None
     url = served.catalog.engine.url.render_as_string(hide_password=False)
     cli = run_cli("search", "lora:add_detail", "--format", "json", db=url)
     assert cli.code == 0
@@ -105,7 +106,8 @@ def test_bad_requests_are_400_with_the_term(
     answer = served.client.get("/api/search", params=params)
     assert answer.status_code == 400
     body = answer.json()
-    assert body["error"] == code and body["message"]
+    assert body["error"] == code
+    assert body["message"]
     if term is not None:
         assert body["term"] == term
     if code == "bad_query":
@@ -141,7 +143,8 @@ def test_facets_stats_projects_report(served: Served) -> None:
     assert loras["lora:add_detail"] == served.catalog.count("project:3 lora:add_detail")
     assert {v["label"] for v in facets["facets"]["projects"]} == {"3"}
     stats = served.client.get("/api/stats").json()
-    assert stats["frames"] == 14 and "database" not in stats
+    assert stats["frames"] == 14
+    assert "database" not in stats
     projects = served.client.get("/api/projects").json()["projects"]
     assert {p["id"] for p in projects} == {3, 7, 12}
     report = served.client.get("/api/report", params={"project": 3}).json()
@@ -149,7 +152,8 @@ def test_facets_stats_projects_report(served: Served) -> None:
     assert served.client.get("/api/report", params={"project": 404}).status_code == 404
     assert served.client.get("/api/report", params={"project": "x"}).status_code == 400
     html = served.client.get("/projects/3/report")
-    assert html.status_code == 200 and "<svg" in html.text
+    assert html.status_code == 200
+    assert "<svg" in html.text
     assert "'sha256-" in html.headers["content-security-policy"]
 
 
@@ -170,8 +174,10 @@ def test_images_and_sequence_members(served: Served) -> None:
 def test_thumbnails_cache_etag_and_placeholders(served: Served) -> None:
     frame_id = served.frame_id(f"seed:{BIG_SEED}")
     first = served.client.get(f"/api/frames/{frame_id}/thumb", params={"size": 128, "v": "x"})
-    assert first.status_code == 200 and first.headers["content-type"] == "image/webp"
-    assert first.content[:4] == b"RIFF" and first.content[8:12] == b"WEBP"
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "image/webp"
+    assert first.content[:4] == b"RIFF"
+    assert first.content[8:12] == b"WEBP"
     assert "immutable" in first.headers["cache-control"]
     etag = first.headers["etag"]
     again = served.client.get(
@@ -181,13 +187,15 @@ def test_thumbnails_cache_etag_and_placeholders(served: Served) -> None:
     assert served.client.get(f"/api/frames/{frame_id}/thumb?size=100").status_code == 400
     missing = next(f.id for f in served.catalog.search("", limit=None) if not f.image_exists)
     answer = served.client.get(f"/api/frames/{missing}/thumb")
-    assert answer.status_code == 200 and answer.headers["x-thumbnail"] == "missing"
+    assert answer.status_code == 200
+    assert answer.headers["x-thumbnail"] == "missing"
     assert answer.headers["cache-control"] == "no-store"
     broken = served.library.frame(12, 77, parameters={"seed": 77})
     broken.with_suffix(".png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     served.catalog.sync(served.library.root)
     answer = served.client.get(f"/api/frames/{served.frame_id('seed:77')}/thumb")
-    assert answer.status_code == 200 and answer.headers["x-thumbnail"] == "broken"
+    assert answer.status_code == 200
+    assert answer.headers["x-thumbnail"] == "broken"
 
 
 SECRET = "top secret, outside the library"
@@ -231,7 +239,8 @@ def test_symlinks_out_of_the_root_are_not_followed(served: Served, tmp_path: Pat
     served.catalog.sync(served.library.root)
     frame_id = served.frame_id("seed:55")
     image = served.client.get(f"/api/frames/{frame_id}/image")
-    assert image.status_code == 404 and SECRET not in image.text
+    assert image.status_code == 404
+    assert SECRET not in image.text
     thumb = served.client.get(f"/api/frames/{frame_id}/thumb")
     assert thumb.headers.get("x-thumbnail") in ("missing", "broken")
     assert SECRET.encode() not in thumb.content
@@ -246,7 +255,8 @@ def test_edits_write_the_sidecar_through_the_cli_code_path(served: Served) -> No
     assert answer.json()["frame"]["rating"] == 4
     with open(sidecar, encoding="utf-8") as fh:
         on_disk = json.load(fh)
-    assert on_disk["rating"] == 4 and on_disk["parameters"]["seed"] == BIG_SEED
+    assert on_disk["rating"] == 4
+    assert on_disk["parameters"]["seed"] == BIG_SEED
     assert served.post(f"/api/frames/{frame_id}/tags", {"add": ["Hero", "keeper"]}).is_success
     assert served.catalog.count("tag:hero tag:keeper") == 1
     assert served.post(f"/api/frames/{frame_id}/tags", {"remove": ["hero"]}).is_success
@@ -255,7 +265,8 @@ def test_edits_write_the_sidecar_through_the_cli_code_path(served: Served) -> No
     assert served.catalog.count("notes:light") == 1
     with open(sidecar, encoding="utf-8") as fh:
         on_disk = json.load(fh)
-    assert on_disk["tags"] == ["keeper"] and on_disk["notes"] == "more light"
+    assert on_disk["tags"] == ["keeper"]
+    assert on_disk["notes"] == "more light"
     assert served.post(f"/api/frames/{frame_id}/rating", {"rating": 9}).status_code == 400
     assert served.post(f"/api/frames/{frame_id}/rating", {"rating": "4"}).status_code == 400
     assert served.post(f"/api/frames/{frame_id}/tags", {"add": "x"}).status_code == 400
@@ -273,7 +284,8 @@ def test_regen_with_overrides(served: Served) -> None:
     answer = served.post(f"/api/frames/{frame_id}/regen", body)
     assert answer.status_code == 200, answer.text
     params = answer.json()["data"]["parameters"]
-    assert params["steps"] == 40 and isinstance(params["steps"], int)
+    assert params["steps"] == 40
+    assert isinstance(params["steps"], int)
     assert params["cfg_scale"] == 6.5
     strengths = {lora["lora_name"]: lora["strength_model"] for lora in params["loras"]}
     assert strengths["Add_Detail"] == 0.25
@@ -281,7 +293,8 @@ def test_regen_with_overrides(served: Served) -> None:
         frame_id, {"steps": "40", "cfg_scale": "6.5"}, set_loras={"add_detail": 0.25}
     )
     wrong = served.post(f"/api/frames/{frame_id}/regen", {"set": {"steps": "abc"}})
-    assert wrong.status_code == 400 and wrong.json()["error"] == "bad_override"
+    assert wrong.status_code == 400
+    assert wrong.json()["error"] == "bad_override"
     assert "steps" in wrong.json()["message"]
     unknown = served.post(f"/api/frames/{frame_id}/regen", {"drop_lora": ["nope"]})
     assert unknown.status_code == 400
@@ -298,13 +311,15 @@ def test_state_changing_requests_need_csrf_and_same_origin(served: Served) -> No
     wrong = served.client.post(url, json={"rating": 1}, headers={"X-CSRF-Token": "guess"})
     assert wrong.status_code == 403
     other_site = served.post(url, {"rating": 1}, Origin="http://evil.example")
-    assert other_site.status_code == 403 and other_site.json()["error"] == "csrf"
+    assert other_site.status_code == 403
+    assert other_site.json()["error"] == "csrf"
     cross = served.post(url, {"rating": 1}, **{"Sec-Fetch-Site": "cross-site"})
     assert cross.status_code == 403
     assert served.post(url, {"rating": 1}, Origin=BASE).status_code == 200
     assert served.post(url, {"rating": 2}, **{"Sec-Fetch-Site": "same-origin"}).status_code == 200
     session = served.client.get("/api/session").json()
-    assert session["csrf_token"] == served.csrf and session["can_edit"] is True
+    assert session["csrf_token"] == served.csrf
+    assert session["can_edit"] is True
 
 
 @pytest.mark.parametrize(
@@ -346,7 +361,8 @@ def test_token_off_localhost(catalog: Catalog, example_library: Library, tmp_pat
     assert client.get("/api/stats").status_code == 200  # the cookie now rides along
     frame_id = served.frame_id(f"seed:{BIG_SEED}")
     refused = served.post(f"/api/frames/{frame_id}/rating", {"rating": 3})
-    assert refused.status_code == 403 and refused.json()["error"] == "read_only"
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "read_only"
     assert served.post(f"/api/frames/{frame_id}/regen", {}).status_code == 200
     assert client.get("/api/session").json()["can_edit"] is False
 
@@ -355,14 +371,15 @@ def test_security_headers_on_every_answer(served: Served) -> None:
     for url in ("/", "/api/stats", "/static/app.js", "/api/frames/99999", "/frames/1"):
         headers = served.client.get(url).headers
         csp = headers["content-security-policy"]
-        assert "default-src 'none'" in csp and "script-src 'self'" in csp, url
+        assert "default-src 'none'" in csp, url
+        assert "script-src 'self'" in csp, url
         assert "unsafe-inline" not in csp
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
 
 
 def test_sidecar_strings_are_escaped(served: Served) -> None:
-    evil = "<script>alert(1)</script> & \"quotes\" <img src=x onerror=alert(2)>"
+    evil = '<script>alert(1)</script> & "quotes" <img src=x onerror=alert(2)>'
     served.library.frame(
         12, 66, parameters={"prompt": evil, "seed": 66, "sampler": "<b>x</b>", "odd<key>": "<i>"}
     )
@@ -370,12 +387,15 @@ def test_sidecar_strings_are_escaped(served: Served) -> None:
     frame_id = served.frame_id("seed:66")
     for url in ("/?q=seed%3A66", f"/frames/{frame_id}", f"/frames/{frame_id}?partial=1"):
         text = served.client.get(url).text
-        assert "<script>alert" not in text and "<img src=x" not in text, url
+        assert "<script>alert" not in text, url
+        assert "<img src=x" not in text, url
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text, url
     frame_text = served.client.get(f"/frames/{frame_id}").text
-    assert "&lt;b&gt;x&lt;/b&gt;" in frame_text and "odd&lt;key&gt;" in frame_text
+    assert "&lt;b&gt;x&lt;/b&gt;" in frame_text
+    assert "odd&lt;key&gt;" in frame_text
     bad = served.client.get("/", params={"q": "<script>alert(3)</script> steps:abc"})
-    assert bad.status_code == 400 and "<script>alert(3)" not in bad.text
+    assert bad.status_code == 400
+    assert "<script>alert(3)" not in bad.text
 
 
 # ---------------------------------------------------------------- Kino and OpenAPI
@@ -392,7 +412,8 @@ def test_send_to_kino(served: Served, tmp_path: Path, fake_kino: Any) -> None:
     assert fake_kino.started == ["1"]
     down = serve(served.catalog, served.library, tmp_path, kino_url="http://127.0.0.1:9")
     failed = down.post(f"/api/frames/{frame_id}/submit", {})
-    assert failed.status_code == 502 and failed.json()["error"] == "kino_error"
+    assert failed.status_code == 502
+    assert failed.json()["error"] == "kino_error"
 
 
 def test_openapi_describes_every_api_route(served: Served) -> None:

@@ -46,7 +46,9 @@ CHROMIUM_ARGS = [
 BIG_SEED = 2**64 - 1
 EVIL_PROMPT = "<script>alert(1)</script><img src=x onerror=alert(2)> a cursed prompt"
 SCREENSHOTS = Path(
-    os.environ.get("KINO_SCREENSHOTS", Path(__file__).resolve().parent.parent / "build" / "screenshots")
+    os.environ.get(
+        "KINO_SCREENSHOTS", Path(__file__).resolve().parent.parent / "build" / "screenshots"
+    )
 )
 
 
@@ -172,14 +174,18 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     problems: list[str] = []
-    tab.on("dialog", lambda dialog: (problems.append("dialog: " + dialog.message), dialog.dismiss()))
+    tab.on(
+        "dialog", lambda dialog: (problems.append("dialog: " + dialog.message), dialog.dismiss())
+    )
     tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     # A page answered 400/404 on purpose is checked by its own test, not here.
     tab.on(
         "console",
-        lambda message: problems.append("console: " + message.text)
-        if message.type == "error" and "Failed to load resource" not in message.text
-        else None,
+        lambda message: (
+            problems.append("console: " + message.text)
+            if message.type == "error" and "Failed to load resource" not in message.text
+            else None
+        ),
     )
     yield tab
     context.close()
@@ -229,7 +235,8 @@ def test_load_more_and_scroll(gallery: Gallery, page: Page) -> None:
     wait_until(page, "document.querySelectorAll('#grid .tile').length > 50")
     wait_until(page, "document.getElementById('more').hidden")  # all 75 shown
     ids = _tiles(page)
-    assert ids[:50] == first and len(ids) == len(set(ids)) == 75
+    assert ids[:50] == first
+    assert len(ids) == len(set(ids)) == 75
     page.wait_for_url("**shown=75**")  # the URL remembers how far the grid went
 
 
@@ -254,9 +261,7 @@ def test_open_a_frame_keyboard_and_big_seed(gallery: Gallery, page: Page) -> Non
     assert page.text_content("#overlay .seed") == str(BIG_SEED)  # not 18446744073709552000
     assert f"frame={frame_id}" in page.url
     page.keyboard.press("ArrowRight")
-    wait_until(page, 
-        f"document.querySelector('#overlay .frame-view').dataset.id !== '{frame_id}'"
-    )
+    wait_until(page, f"document.querySelector('#overlay .frame-view').dataset.id !== '{frame_id}'")
     page.keyboard.press("Escape")
     wait_until(page, "document.getElementById('overlay').hidden")
     page.keyboard.press("ArrowLeft")  # arrows move the focus through the grid
@@ -303,7 +308,8 @@ def test_regen_form_shows_the_request(gallery: Gallery, page: Page) -> None:
     page.click(".regen-form button[type=submit]")
     wait_until(page, "document.querySelector('.request').textContent.includes('\"steps\": 40')")
     text = page.text_content(".request")
-    assert '"cfg_scale": 6.5' in text and str(BIG_SEED) in text
+    assert '"cfg_scale": 6.5' in text
+    assert str(BIG_SEED) in text
     page.fill(".regen-form textarea[name=set]", "steps=abc")
     page.click(".regen-form button[type=submit]")
     wait_until(page, "document.querySelector('.regen-status').textContent.includes('steps')")
@@ -341,9 +347,10 @@ def test_screenshots(gallery: Gallery, page: Page) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(gallery.url + "/")
     page.wait_for_selector("#facets section")
-    wait_until(page, 
+    wait_until(
+        page,
         "Array.from(document.querySelectorAll('#grid img')).slice(0, 12)"
-        ".every(i => i.complete && i.naturalWidth > 0)"
+        ".every(i => i.complete && i.naturalWidth > 0)",
     )
     page.screenshot(path=str(SCREENSHOTS / "grid.png"))
     frame_id = gallery.frame_id(f"seed:{BIG_SEED}")
