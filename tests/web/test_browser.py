@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, Library, make_sidecar
+from tests.factories import EXAMPLES, Library, make_sidecar
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -47,7 +47,7 @@ BIG_SEED = 2**64 - 1
 EVIL_PROMPT = "<script>alert(1)</script><img src=x onerror=alert(2)> a cursed prompt"
 SCREENSHOTS = Path(
     os.environ.get(
-        "KINO_SCREENSHOTS", Path(__file__).resolve().parent.parent / "build" / "screenshots"
+        "KINO_SCREENSHOTS", Path(__file__).resolve().parents[2] / "build" / "screenshots"
     )
 )
 

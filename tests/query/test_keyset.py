@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from kino_catalog.errors import QueryError
-from kino_catalog.keyset import encode_cursor
-from kino_catalog.query import SORTS
+from kino_catalog.query.keyset import encode_cursor
+from kino_catalog.query.sql import SORTS
 
 if TYPE_CHECKING:
     from kino_catalog import Catalog
-    from tests.conftest import Library
+    from tests.factories import Library
 
 QUERIES = ["", "portrait", "lora:add_detail", "steps:>=25", "model:sd_xl*", "portrait OR castle"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kino_catalog import gallery
+from kino_catalog.catalog import gallery
 
 if TYPE_CHECKING:
     from kino_catalog import Catalog
-    from tests.conftest import Library
+    from tests.factories import Library
 
 
 def _lora(name: str) -> list[dict[str, object]]:

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 import pytest
 from PIL import Image
 
-from kino_catalog.thumbnails import ThumbnailCache, make_thumbnail
+from kino_catalog.web.thumbnails import ThumbnailCache, make_thumbnail
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
     from kino_catalog import Catalog
-    from tests.conftest import CliResult, Library
+    from tests.factories import CliResult, Library
 
 
 def _png(path: Path, size: tuple[int, int] = (1024, 1024), colour: str = "purple") -> Path:

@@ -12,14 +12,14 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from kino_catalog.web import AccessRules, ServeConfig, create_app
-from tests.fake_kino import fake_kino_fixture  # noqa: F401  (the fake_kino fixture)
+from tests.web.fake_kino import fake_kino_fixture  # noqa: F401  (the fake_kino fixture)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from kino_catalog import Catalog
-    from tests.conftest import CliResult, Library
+    from tests.factories import CliResult, Library
 
 BIG_SEED = 2**64 - 1
 BASE = "http://127.0.0.1:8765"
