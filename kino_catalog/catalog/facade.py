@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from kino_catalog.catalog import edits as annotate
-from kino_catalog.catalog import gallery, verify
+from kino_catalog.catalog import gallery, importing, verify
 from kino_catalog.errors import CatalogError, UsageError
 from kino_catalog.index import sync as indexer
 from kino_catalog.index.walk import file_inside, sequence_member, sequence_start
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from kino_catalog.catalog.edits import EditResult
     from kino_catalog.catalog.gallery import Facets, Page
+    from kino_catalog.catalog.importing import ImportResult
     from kino_catalog.index.sync import SyncResult
     from kino_catalog.query.ast import Node
     from kino_catalog.regen.presets import Preset
@@ -106,6 +107,34 @@ class Catalog:
     ) -> SyncResult:
         """Re-read every sidecar under ``root``; searches see the old index until done."""
         return indexer.rebuild_root(self.engine, root, progress)
+
+    def import_images(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        dry_run: bool = False,
+        overwrite_imported: bool = False,
+        stealth: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> ImportResult:
+        """Write Kino sidecars for images made by other tools (A1111, ComfyUI, ...), index them.
+
+        Images whose sidecar exists and was not written by an import are left
+        alone; earlier imports are redone only with ``overwrite_imported``.
+        ``stealth`` also reads A1111 metadata hidden in the pixels (decodes them).
+
+        Raises:
+            UsageError: a path does not exist, or would nest one library folder in another.
+        """
+        return importing.import_images(
+            self.engine,
+            self.roots(),
+            paths,
+            dry_run=dry_run,
+            overwrite_imported=overwrite_imported,
+            stealth=stealth,
+            progress=progress,
+        )
 
     # ------------------------------------------------------------ reading
     def search(

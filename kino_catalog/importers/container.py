@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from kino_catalog.sidecar import MAX_SIDECAR_BYTES
+from kino_catalog.sidecar.kino import MAX_SIDECAR_BYTES
 
 __all__ = [
     "IMAGE_SUFFIXES",

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarError
-from kino_catalog.record import is_lora_list, parse_record
-from kino_catalog.sidecar import MAX_SIDECAR_BYTES, dumps_sidecar, loads_exact
+from kino_catalog.sidecar.kino import MAX_SIDECAR_BYTES, dumps_sidecar, loads_exact
+from kino_catalog.sidecar.record import is_lora_list, parse_record
 
 if TYPE_CHECKING:
     from kino_catalog.importers.mapping import Parsed

@@ -21,7 +21,7 @@ from kino_catalog.importers.container import MAX_IMAGE_BYTES, read_container
 from kino_catalog.importers.dispatch import detect
 from kino_catalog.importers.document import build_document, encode_checked
 from kino_catalog.importers.stealth import read_stealth
-from kino_catalog.sidecar import (
+from kino_catalog.sidecar.kino import (
     MAX_SIDECAR_BYTES,
     get_params_path,
     loads_exact,

@@ -94,6 +94,9 @@ class _StageFile:
                 params.extend(key + param for param in outcome.parameters)
                 tags.extend((sid, tag) for tag in outcome.tags)
                 sid += 1
+                failure = outcome.failure()
+                if failure is not None:
+                    failures.append(failure.row())
             elif isinstance(outcome, FailedFile):
                 failures.append(outcome.row())
         self.next_sid = sid

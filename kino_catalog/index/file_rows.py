@@ -97,6 +97,7 @@ TAG_COLUMNS = ("tag",)
 FAILURE_COLUMNS = ("folder", "name", "kind", "reason", "size", "mtime_ns")
 
 _INT64 = 2**63
+_SIZE, _MTIME = FRAME_COLUMNS.index("size"), FRAME_COLUMNS.index("mtime_ns")
 
 
 class FrameRows(NamedTuple):
@@ -112,6 +113,15 @@ class FrameRows(NamedTuple):
     parameters: list[tuple[Any, ...]]
     project_id: int | None
     tags: tuple[str, ...] = ()  # case-folded tag keys
+    problem: str | None = None  # indexed, but also listed as an error (an import's)
+
+    def failure(self) -> FailedFile | None:
+        """The index_errors record listing this frame's problem, if it has one."""
+        if self.problem is None:
+            return None
+        folder, name = self.frame[0], self.frame[1]
+        size, mtime_ns = self.frame[_SIZE], self.frame[_MTIME]
+        return FailedFile(folder, name, size, mtime_ns, "error", self.problem)
 
 
 class FailedFile(NamedTuple):
@@ -280,7 +290,8 @@ def _rows(
     if text is _text:  # "a\u0000" and "a\ufffd" are one key now: keep the first
         loras, params = _first_by_key(loras, 2), _first_by_key(params, 1)
         tags = tuple(dict.fromkeys(tags))
-    return FrameRows(frame, data.decode("utf-8-sig"), loras, params, project_id, tags)
+    problem = f"imported metadata: {extras.import_error}" if extras.import_error else None
+    return FrameRows(frame, data.decode("utf-8-sig"), loras, params, project_id, tags, problem)
 
 
 def _first_by_key(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:

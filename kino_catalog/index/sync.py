@@ -266,7 +266,10 @@ class Writer:
                 else:
                     replaced.append((frame_id, outcome))
                     result.updated += 1
-                if has_failure:
+                failure = outcome.failure()
+                if failure is not None:  # a frame with a listed problem (an import's)
+                    failures.append(failure)
+                elif has_failure:
                     forget.append((folder, stat.name))
             elif isinstance(outcome, FailedFile):
                 failures.append(outcome)

@@ -1,4 +1,5 @@
-"""The top-level sidecar keys kino-catalog adds: tags, rating, notes, image_hash, system_info.
+"""The top-level sidecar keys kino-catalog adds: tags, rating, notes, image_hash, system_info,
+imported.
 
 Pure (no files, no database), like ``record.py`` which calls it.  Older
 readers, Kino included, ignore these keys; the catalogue mirrors them so a
@@ -39,6 +40,9 @@ class Extras:
     image_hash: str | None = None  # hash_key(): "sha256:<hex>"
     gpu: str | None = None
     driver: str | None = None
+    # `imported.error`: the image's metadata could not be fully parsed by
+    # `kino-catalog import`; the frame is indexed and the reason listed.
+    import_error: str | None = None
 
     @property
     def tag_keys(self) -> tuple[str, ...]:
@@ -93,6 +97,7 @@ def parse_extras(doc: dict[str, Any], path: str) -> Extras:
         and "notes" not in doc
         and "image_hash" not in doc
         and "system_info" not in doc
+        and "imported" not in doc
     ):
         return NO_EXTRAS  # a plain Kino sidecar: ~0.1 us on the indexer's hot path
     tags = doc.get("tags")
@@ -113,7 +118,19 @@ def parse_extras(doc: dict[str, Any], path: str) -> Extras:
         image_hash=_image_hash(doc.get("image_hash"), path),
         gpu=_system_text(doc.get("system_info"), "gpu", path),
         driver=_system_text(doc.get("system_info"), "driver", path),
+        import_error=_import_error(doc.get("imported"), path),
     )
+
+
+def _import_error(value: Any, path: str) -> str | None:
+    if value is None:
+        return None
+    if type(value) is not dict:
+        raise _fail(path, "imported", "an object", value)
+    error = value.get("error")
+    if error is None or type(error) is str:
+        return error or None
+    raise _fail(path, "imported.error", "a string", error)
 
 
 def _image_hash(value: Any, path: str) -> str | None:
