@@ -539,16 +539,20 @@ class Catalog:
         drop_loras: Iterable[str] = (),
         allow_new_keys: bool = False,
         rng: random.Random | None = None,
+        plugin: str | None = None,
     ) -> dict[str, Any]:
         """The Kino task body that regenerates ``frame`` (a Frame, id or path), with edits.
 
+        ``plugin`` makes it a request for that Kino plugin (e.g. an imported
+        A1111 frame for ``sdxl``); keys the plugin does not take are listed in
+        ``source.not_sent``.
+
         Raises:
-            UsageError: no such frame, or an override that does not fit.
+            UsageError: no such frame, an override that does not fit, an unknown plugin.
         """
         found = frame if isinstance(frame, Frame) else self.get(frame)
-        return request_from_frame(
-            found, Edits(overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng)
-        )
+        edits = Edits(overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng)
+        return request_from_frame(found, edits, plugin)
 
     def iter_regen(
         self,
@@ -559,8 +563,9 @@ class Catalog:
         drop_loras: Iterable[str] = (),
         allow_new_keys: bool = False,
         rng: random.Random | None = None,
+        plugin: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Stream one request per frame matching ``query``, oldest first.
+        """Stream one request per frame matching ``query``, oldest first (``plugin``: as regen).
 
         Raises:
             QueryError: the query is malformed (before anything is yielded).
@@ -568,12 +573,12 @@ class Catalog:
         """
         edits = Edits(overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng)
         node = to_ast(query)
-        return self._iter_regen(node, edits)
+        return self._iter_regen(node, edits, plugin)
 
-    def _iter_regen(self, node: Node, edits: Edits) -> Iterator[dict[str, Any]]:
+    def _iter_regen(self, node: Node, edits: Edits, plugin: str | None) -> Iterator[dict[str, Any]]:
         for frame in self.iter_search(node, limit=None, sort="oldest"):
             try:
-                yield request_from_frame(frame, edits)
+                yield request_from_frame(frame, edits, plugin)
             except UsageError as exc:
                 raise UsageError(f"frame {frame.id} ({frame.sidecar_path}): {exc}") from exc
 

@@ -59,6 +59,7 @@ def _requests(
     is_from: bool,
     preset: str | None,
     edits: Edits,
+    plugin: str | None,
 ) -> tuple[Iterable[dict[str, Any]], bool]:
     """(requests, is_single): the one source the options chose, as a stream."""
     chosen = sum((query is not None, is_from, preset is not None, bool(refs) and not is_from))
@@ -79,6 +80,7 @@ def _requests(
             set_loras=edits.set_loras,
             drop_loras=edits.drop_loras,
             allow_new_keys=edits.allow_new_keys,
+            plugin=plugin,
         ), False
     return (
         catalog.regen(
@@ -87,6 +89,7 @@ def _requests(
             set_loras=edits.set_loras,
             drop_loras=edits.drop_loras,
             allow_new_keys=edits.allow_new_keys,
+            plugin=plugin,
         )
         for ref in refs
     ), len(refs) == 1
@@ -133,6 +136,12 @@ def _requests(
     help="Let --set add keys (and --set-lora add LoRAs) the frame never had.",
 )
 @click.option(
+    "--plugin",
+    metavar="NAME",
+    help="Build the request for this Kino plugin (e.g. sdxl for an imported A1111 frame); "
+    "keys it does not take are listed on stderr.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
@@ -153,6 +162,7 @@ def regen(
     set_loras: tuple[str, ...],
     drop_loras: tuple[str, ...],
     allow_new_keys: bool,
+    plugin: str | None,
     output: str | None,
     submit: str | None,
 ) -> None:
@@ -169,11 +179,16 @@ def regen(
     kino-catalog regen --query 'project:12 lora:add_detail' --set-lora add_detail=0.6 -o p12.jsonl
     kino-catalog regen --from saved/*.json --submit http://127.0.0.1:8000
     kino-catalog regen --preset portrait --set seed=random --set prompt='a knight'
+    kino-catalog regen --query 'plugin:a1111 lora:add_detail' --plugin sdxl
     """
     edits = Edits(
         parse_assignments(sets, "--set"), parse_strengths(set_loras), drop_loras, allow_new_keys
     )
-    requests, is_single = _requests(settings, refs, query, is_from, preset, edits)
+    if plugin is not None and (is_from or preset is not None):
+        raise UsageError("--plugin converts catalogued frames: give FRAME... or --query")
+    requests, is_single = _requests(settings, refs, query, is_from, preset, edits, plugin)
+    if plugin is not None:
+        requests = _report_not_sent(requests)
     with atomic_output(output) as fh:
         if submit is not None:
             ids = submit_requests(_tee(requests, fh), submit, on_started=click.echo)
@@ -190,6 +205,21 @@ def regen(
             written += 1
     if output is not None:
         click.echo(f"wrote {written} request(s) to {output}", err=True)
+
+
+def _report_not_sent(requests: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Say on stderr which keys a converted request leaves out (they are in source too)."""
+    for request in requests:
+        source = request.get("source", {})
+        if source.get("not_sent"):
+            click.echo(
+                f"{source.get('sidecar')}: not sent to {request['type']}: "
+                + ", ".join(source["not_sent"]),
+                err=True,
+            )
+        for note in source.get("notes", ()):
+            click.echo(f"{source.get('sidecar')}: {note}", err=True)
+        yield request
 
 
 def _tee(requests: Iterable[dict[str, Any]], fh: IO[str] | None) -> Iterator[dict[str, Any]]:

@@ -206,6 +206,12 @@ def _exif_entries(box: Container, exif: bytes) -> None:
         except Exception as exc:  # Pillow's TIFF reader raises anything on garbage
             box.problems.append(f"broken EXIF: {type(exc).__name__}: {exc}".rstrip(": "))
             return
+    # Pillow skips what it cannot reach (an IFD offset past the end) silently.
+    if not ifd0:
+        box.problems.append("broken EXIF: no readable IFD")
+        return
+    if _EXIF_IFD in ifd0 and not sub:
+        box.problems.append("broken EXIF: the Exif IFD cannot be read")
     for tag, name in _EXIF_TEXT_TAGS.items():
         text = _exif_text(ifd0.get(tag))
         if text:

@@ -18,6 +18,7 @@ _MAPPED = {
     "negative_prompt": "negative_prompt",
     "Negative": "negative_prompt",
     "base_model": "model_name",
+    "base_model_hash": "model_hash",
     "base_model_name": "model_name",
     "sampler": "sampler",
     "sampler_name": "sampler",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarError, UsageError
+from kino_catalog.regen.retarget import retarget_document
 from kino_catalog.sidecar import loads_exact
 from kino_catalog.sidecar.record import (
     is_lora_list,
@@ -370,14 +371,24 @@ def request_from_preset(preset: Preset, edits: Edits) -> dict[str, Any]:
     )
 
 
-def request_from_frame(frame: Frame, edits: Edits | None = None) -> dict[str, Any]:
-    """The Kino task body for a catalogued frame."""
+def request_from_frame(
+    frame: Frame, edits: Edits | None = None, plugin: str | None = None
+) -> dict[str, Any]:
+    """The Kino task body for a catalogued frame; ``plugin`` converts it for another plugin
+    (an imported frame for ``sdxl``: see retarget.py).
+
+    Raises:
+        UsageError: an edit does not fit, or ``plugin``'s parameters are not known.
+    """
+    document, about = frame.document, dict[str, Any]()
+    if plugin is not None:
+        document, about = retarget_document(document, plugin)
     return request_from_document(
-        frame.document,
+        document,
         sidecar=frame.sidecar_path,
         project_id=frame.project_id,
         edits=edits,
-        extra_source={"image": frame.image_path, "catalog_id": frame.id},
+        extra_source={"image": frame.image_path, "catalog_id": frame.id, **about},
     )
 
 
