@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.importers.container import IMAGE_SUFFIXES
-from kino_catalog.importers.image import FAILED, UNCHANGED, WRITTEN, ImageOutcome, import_image
+from kino_catalog.importers.image import FAILED, UNCHANGED, WRITTEN, ImageOutcome, import_images
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["ImportReport", "find_images", "import_paths"]
 
 PARALLEL_MIN_IMAGES = 64  # below this, starting processes costs more than it saves
-CHUNK_IMAGES = 32
+CHUNK_IMAGES = 64  # images per worker task; their sidecars are flushed to disk together
 
 
 @dataclass
@@ -115,10 +115,9 @@ def _walk(root: str) -> Iterator[str]:
 def _import_chunk(
     paths: list[str], *, dry_run: bool, overwrite_imported: bool, stealth: bool
 ) -> list[ImageOutcome]:
-    return [
-        import_image(path, dry_run=dry_run, overwrite_imported=overwrite_imported, stealth=stealth)
-        for path in paths
-    ]
+    return import_images(
+        paths, dry_run=dry_run, overwrite_imported=overwrite_imported, stealth=stealth
+    )
 
 
 def import_paths(

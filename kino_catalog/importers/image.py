@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarParseError
 from kino_catalog.importers.container import MAX_IMAGE_BYTES, read_container
@@ -25,10 +26,13 @@ from kino_catalog.sidecar.kino import (
     MAX_SIDECAR_BYTES,
     get_params_path,
     loads_exact,
-    write_atomic,
+    write_atomic_many,
 )
 
-__all__ = ["ImageOutcome", "ImageRead", "import_image", "read_image"]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["ImageOutcome", "ImageRead", "import_image", "import_images", "read_image"]
 
 # Outcome statuses.
 WRITTEN, UNCHANGED, NO_METADATA, KEPT, ALREADY, FAILED = (
@@ -109,39 +113,79 @@ def import_image(
     path: str, *, overwrite_imported: bool = False, dry_run: bool = False, stealth: bool = False
 ) -> ImageOutcome:
     """Import one image; never raises for a bad file (its outcome says why)."""
+    return import_images(
+        [path], overwrite_imported=overwrite_imported, dry_run=dry_run, stealth=stealth
+    )[0]
+
+
+def import_images(
+    paths: Sequence[str],
+    *,
+    overwrite_imported: bool = False,
+    dry_run: bool = False,
+    stealth: bool = False,
+) -> list[ImageOutcome]:
+    """Import several images, their sidecars flushed to disk together (write_atomic_many)."""
+    planned = [_plan(path, overwrite_imported, stealth) for path in paths]
+    writes = [(o, data, before) for o, data, before in planned if data is not None]
+    if dry_run or not writes:
+        return [outcome for outcome, _, _ in planned]
+    done = write_atomic_many(
+        [
+            (o.sidecar or "", data, partial(_is_unchanged, o.sidecar or "", before))
+            for o, data, before in writes
+        ]
+    )
+    refused = {id(o) for (o, _, _), is_written in zip(writes, done, strict=True) if not is_written}
+    return [
+        replace(o, status=KEPT, reason="the sidecar was written by someone else meanwhile")
+        if id(o) in refused
+        else o
+        for o, _, _ in planned
+    ]
+
+
+def _is_unchanged(sidecar: str, before: bytes | None) -> bool:
+    return _read(sidecar) == before
+
+
+def _plan(
+    path: str, overwrite_imported: bool, stealth: bool
+) -> tuple[ImageOutcome, bytes | None, bytes | None]:
+    """(outcome if written, bytes to write or None, the sidecar's bytes before)."""
     sidecar = get_params_path(path)
     png = os.path.splitext(path)[0] + ".png"
     if png != path and os.path.isfile(png):
         # photo.png and photo.jpg would share photo.json; the catalogue reads a
         # sidecar as the same-stem PNG's, so the PNG alone may have it.
-        return _failed(path, f"{os.path.basename(png)} beside it owns the sidecar name")
+        return _failed(path, f"{os.path.basename(png)} beside it owns the sidecar name"), None, None
     existing = _existing(sidecar)
     if existing is not None and existing[2] not in (None, os.path.basename(path)):
-        # photo.png and photo.jpg share photo.json: the first one imported keeps it.
         reason = f"its sidecar name is taken by {existing[2]} (one sidecar per file stem)"
-        return _failed(path, reason)
+        return _failed(path, reason), None, None
     if existing is not None and not (existing[1] is True and overwrite_imported):
         status = ALREADY if existing[1] is True else KEPT
-        return ImageOutcome(path, status, sidecar=sidecar, reason=_why_kept(existing[1]))
+        return (
+            ImageOutcome(path, status, sidecar=sidecar, reason=_why_kept(existing[1])),
+            None,
+            None,
+        )
     read = read_image(path, stealth=stealth)
     if read.document is None:
-        return ImageOutcome(
-            path, read.status, read.format, reason=read.reason, has_error=read.status == FAILED
+        is_failed = read.status == FAILED
+        outcome = ImageOutcome(
+            path, read.status, read.format, reason=read.reason, has_error=is_failed
         )
+        return outcome, None, None
     try:
         encoded = encode_checked(read.document, sidecar)
     except ValueError as exc:
-        return _failed(path, str(exc), read.format)
+        return _failed(path, str(exc), read.format), None, None
     error = read.document["imported"].get("error")
-    fmt = read.format
-    if existing is not None and existing[0] == encoded:
-        return ImageOutcome(path, UNCHANGED, fmt, sidecar, error, bool(error))
-    if not dry_run:
-        before = existing[0] if existing is not None else None
-        if not write_atomic(sidecar, encoded, is_current=lambda: _read(sidecar) == before):
-            reason = "the sidecar was written by someone else meanwhile"
-            return ImageOutcome(path, KEPT, fmt, sidecar, reason)
-    return ImageOutcome(path, WRITTEN, fmt, sidecar, error, bool(error))
+    before = existing[0] if existing is not None else None
+    if before == encoded:
+        return ImageOutcome(path, UNCHANGED, read.format, sidecar, error, bool(error)), None, None
+    return ImageOutcome(path, WRITTEN, read.format, sidecar, error, bool(error)), encoded, before
 
 
 def _failed(path: str, reason: str, fmt: str | None = None) -> ImageOutcome:
