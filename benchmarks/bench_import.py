@@ -92,7 +92,9 @@ def _comfy(rng: random.Random) -> dict[str, str]:
         "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0]}},
     }
     # A UI workflow of the usual size (10-20 KB) rides along in real files.
-    workflow = {"nodes": [{"id": i, "type": "Node", "widgets_values": ["x" * 400]} for i in range(30)]}
+    workflow = {
+        "nodes": [{"id": i, "type": "Node", "widgets_values": ["x" * 400]} for i in range(30)]
+    }
     return {"prompt": json.dumps(graph), "workflow": json.dumps(workflow)}
 
 
@@ -158,9 +160,7 @@ def main() -> None:
         noop = lambda: None  # noqa: E731
         results = {
             "read (floor)": best(args.runs, noop, lambda: floor_read(folder, with_hash=False)),
-            "read+hash (floor)": best(
-                args.runs, noop, lambda: floor_read(folder, with_hash=True)
-            ),
+            "read+hash (floor)": best(args.runs, noop, lambda: floor_read(folder, with_hash=True)),
         }
 
         def run_import() -> None:

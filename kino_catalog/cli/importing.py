@@ -17,7 +17,7 @@ from kino_catalog.cli.app import (
 from kino_catalog.cli.indexing import sync_summary
 
 if TYPE_CHECKING:
-    from kino_catalog.importing import ImportResult
+    from kino_catalog.catalog.importing import ImportResult
 
 
 @cli.command("import")
