@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kino_catalog.importers.mapping import Parsed, exact_int, number, setting_key, size_pair
+from kino_catalog.importers.mapping import Parsed, kino_value, number, setting_key, size_pair
 
 __all__ = ["is_fooocus", "parse_fooocus"]
 
@@ -49,20 +49,14 @@ def parse_fooocus(doc: dict[str, Any]) -> Parsed:
     params: dict[str, Any] = {}
     for key, value in doc.items():
         target = _MAPPED.get(key)
-        if target in ("steps", "seed", "width", "height"):
-            value = exact_int(value) if exact_int(value) is not None else value
-        elif target == "cfg_scale":
-            value = number(value)
-            value = float(value) if isinstance(value, (int, float)) else value
-        elif key == "resolution":
+        value = kino_value(target, value)
+        if key == "resolution":
             pair = size_pair(value)
             if pair:
                 params.setdefault("width", pair[0])
                 params.setdefault("height", pair[1])
         elif key == "loras":
             params["loras"] = _loras(value)
-            continue
-        if target is not None and target in params and key not in _MAPPED:
             continue
         params[target or setting_key(key)] = value
     version = doc.get("version")

@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import Any
 
-from kino_catalog.importers.mapping import Parsed, exact_int, setting_key
+from kino_catalog.importers.mapping import Parsed, exact_int, kino_value, setting_key
 
 __all__ = ["parse_dream", "parse_invokeai", "parse_sd_metadata"]
 
@@ -33,11 +33,8 @@ def parse_invokeai(doc: dict[str, Any]) -> Parsed:
     params: dict[str, Any] = {}
     for key, value in doc.items():
         target = _MAPPED.get(key)
-        if target in ("steps", "seed", "width", "height"):
-            value = exact_int(value) if exact_int(value) is not None else value
-        elif target == "cfg_scale" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif key == "model" and isinstance(value, dict):
+        value = kino_value(target, value)
+        if key == "model" and isinstance(value, dict):
             name = value.get("name") or value.get("model_name")
             if isinstance(name, str):
                 params["model_name"] = name
@@ -80,9 +77,7 @@ def parse_sd_metadata(doc: dict[str, Any]) -> Parsed:
         if key == "prompt":
             continue
         target = {"sampler": "sampler", "cfg_scale": "cfg_scale"}.get(key) or _MAPPED.get(key)
-        if target in ("steps", "seed", "width", "height"):
-            value = exact_int(value) if exact_int(value) is not None else value
-        params[target or setting_key(key)] = value
+        params[target or setting_key(key)] = kino_value(target, value)
     if isinstance(doc.get("model_weights"), str):
         params["model_name"] = doc["model_weights"]
     version = doc.get("app_version")

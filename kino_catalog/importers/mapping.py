@@ -12,6 +12,7 @@ __all__ = [
     "Parsed",
     "exact_int",
     "iso_timestamp",
+    "kino_value",
     "number",
     "setting_key",
     "size_pair",
@@ -78,6 +79,21 @@ def exact_int(value: Any) -> int | None:
     if isinstance(value, str) and _INT.fullmatch(value.strip()):
         return int(value.strip())
     return None
+
+
+def kino_value(key: str | None, value: Any) -> Any:
+    """A value typed for its Kino key: integers for seed/steps/width/height (digit strings
+    and integral floats included), a float for cfg_scale; anything else unchanged (the
+    sidecar check moves what still does not fit off the typed key).
+    """
+    if key in ("seed", "steps", "width", "height"):
+        whole = exact_int(value)
+        return value if whole is None else whole
+    if key == "cfg_scale":
+        parsed = number(value)
+        if isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+            return float(parsed)
+    return value
 
 
 def setting_key(label: str) -> str:

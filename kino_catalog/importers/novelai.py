@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kino_catalog.importers.mapping import Parsed, exact_int, setting_key
+from kino_catalog.importers.mapping import Parsed, kino_value, setting_key
 
 __all__ = ["is_novelai", "parse_novelai"]
 
@@ -39,11 +39,7 @@ def parse_novelai(comment: dict[str, Any], entries: dict[str, str]) -> Parsed:
     params: dict[str, Any] = {}
     for key, value in comment.items():
         target = _MAPPED.get(key)
-        if target in ("steps", "seed", "width", "height"):
-            value = exact_int(value) if exact_int(value) is not None else value
-        elif target == "cfg_scale" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        params[target or setting_key(key)] = value
+        params[target or setting_key(key)] = kino_value(target, value)
     if "prompt" not in params and "Description" in entries:
         params["prompt"] = entries["Description"]
     v4 = comment.get("v4_prompt")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kino_catalog.importers.mapping import Parsed, exact_int, setting_key
+from kino_catalog.importers.mapping import Parsed, kino_value, setting_key
 
 __all__ = ["is_swarm", "parse_swarm"]
 
@@ -36,10 +36,7 @@ def parse_swarm(doc: dict[str, Any]) -> Parsed:
     params: dict[str, Any] = {}
     for key, value in source.items():
         target = _MAPPED.get(key)
-        if target in ("steps", "seed", "width", "height"):
-            value = exact_int(value) if exact_int(value) is not None else value
-        elif target == "cfg_scale" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        value = kino_value(target, value)
         if key in ("loras", "loraweights", "swarm_version"):
             continue
         params[target or setting_key(key)] = value
