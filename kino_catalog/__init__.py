@@ -14,10 +14,13 @@ from kino_catalog.catalog import Catalog
 from kino_catalog.errors import (
     CatalogError,
     KinoError,
+    KinoServerError,
+    KinoUnreachableError,
     QueryError,
     SidecarError,
     SidecarParseError,
     SidecarSchemaError,
+    SubmitError,
     UsageError,
 )
 from kino_catalog.index.sync import SyncResult
@@ -28,10 +31,13 @@ __all__ = [
     "CatalogError",
     "Frame",
     "KinoError",
+    "KinoServerError",
+    "KinoUnreachableError",
     "QueryError",
     "SidecarError",
     "SidecarParseError",
     "SidecarSchemaError",
+    "SubmitError",
     "SyncResult",
     "UsageError",
 ]

@@ -58,3 +58,44 @@ class CatalogError(KinoError):
 
 class UsageError(KinoError):
     """A user mistake outside queries (bad frame reference, bad override, ...)."""
+
+
+class KinoServerError(KinoError):
+    """Kino answered a request with an error (``status`` is its HTTP status)."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        super().__init__(url, reason, status)
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"Kino at {self.url}: {self.reason}"
+
+
+class KinoUnreachableError(KinoServerError):
+    """No answer at all: refused, reset, or nothing within the time allowed.
+
+    ``is_timeout`` tells a server that is there but slow (Kino runs its
+    plugins in-process, so it can be busy for a while) from one that is gone.
+    """
+
+    def __init__(
+        self, url: str, reason: str, *, is_timeout: bool = False, is_refused: bool = False
+    ) -> None:
+        super().__init__(url, reason)
+        self.is_timeout = is_timeout
+        self.is_refused = is_refused  # the request never reached a server
+
+
+class SubmitError(KinoError):
+    """Nothing was submitted: the batch failed its checks (one line per problem)."""
+
+    def __init__(self, url: str, problems: list[str]) -> None:
+        super().__init__(url, problems)
+        self.url = url
+        self.problems = problems
+
+    def __str__(self) -> str:
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        return f"nothing was submitted to {self.url}: {self.problems[0]}{more}"
