@@ -16,13 +16,14 @@ import os
 import random
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from kino_catalog.errors import SidecarError, UsageError
 from kino_catalog.regen.retarget import retarget_document
 from kino_catalog.sidecar import loads_exact
 from kino_catalog.sidecar.record import (
     is_lora_list,
+    kino_name_parts,
     normalise_name,
     parse_record,
     project_from_name,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_SEED_RANGE",
     "PLUGIN_SEED_RANGES",
+    "TASK_NAME_MAX_CHARS",
     "Edits",
     "apply_edits",
     "parse_assignments",
@@ -44,6 +46,7 @@ __all__ = [
     "request_from_document",
     "request_from_frame",
     "request_from_preset",
+    "task_name",
 ]
 
 #: ComfyUI (behind both Kino plugins) accepts seeds 0..2**64-1.
@@ -57,7 +60,6 @@ DEFAULT_SEED_RANGE = (0, 2**32 - 1)
 
 _INT = re.compile(r"[+-]?\d+")
 _RELATIVE = re.compile(r"[+-]\d+")
-_KINO_FRAME = re.compile(r"project_\d+_frame_(\d+)")
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
@@ -108,7 +110,7 @@ def parse_strengths(items: Iterable[str]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- values
-def _is_int(value: Any) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -281,17 +283,38 @@ def _set_lora(params: dict[str, Any], name: str, strength: float, is_lenient: bo
 
 
 # ---------------------------------------------------------------- requests
+#: Kino refuses a task name longer than this (and answers 500 for a blank one).
+TASK_NAME_MAX_CHARS = 255
+
+
 def _kino_frame_id(document: dict[str, Any], sidecar: str | None) -> int | None:
     frame_id = document.get("frame_id")
-    if isinstance(frame_id, int) and not isinstance(frame_id, bool):
+    if _is_int(frame_id):
         return frame_id
-    match = _KINO_FRAME.match(os.path.basename(sidecar or ""))
-    return int(match.group(1)) if match else None
+    parts = kino_name_parts(os.path.basename(sidecar or ""))
+    return parts[1] if parts else None
 
 
-def _name(sidecar: str | None, plugin: str) -> str:
-    stem = os.path.splitext(os.path.basename(sidecar))[0] if sidecar else plugin
-    return f"regenerate {stem}"
+def task_name(
+    sidecar: str | None, plugin: str, project_id: int | None, frame_id: int | None = None
+) -> str:
+    """The task name Kino's UI would give: "Regenerate frame N for project P".
+
+    ``frame_id`` is a known Kino frame id (a sidecar of an in-place
+    regeneration records it); otherwise N comes from the file name, which
+    holds variant 0's id, so another variant says which one it is.
+    """
+    stem = os.path.splitext(os.path.basename(sidecar))[0] if sidecar else ""
+    parts = kino_name_parts(stem)
+    if frame_id is not None:
+        what = f"frame {frame_id}"
+    elif parts is not None:
+        variant = f" variant {parts[2]}" if parts[2] else ""
+        what = f"frame {parts[1]}{variant}"
+    else:
+        what = stem or f"a {plugin} frame"
+    where = f" for project {project_id}" if project_id is not None else ""
+    return f"Regenerate {what}{where}"[:TASK_NAME_MAX_CHARS]
 
 
 def request_from_document(
@@ -324,8 +347,9 @@ def request_from_document(
         "timestamp": document.get("timestamp"),
     }
     source.update(extra_source or {})
+    own_frame = document.get("frame_id")
     return {
-        "name": _name(sidecar, plugin),
+        "name": task_name(sidecar, plugin, project_id, own_frame if _is_int(own_frame) else None),
         "type": plugin,
         "data": {"parameters": params, "project_id": project_id},
         "source": source,
@@ -364,11 +388,13 @@ def request_from_preset(preset: Preset, edits: Edits) -> dict[str, Any]:
             f"preset {preset.name!r} does not name its plugin; save it from a "
             "frame or a sidecar file"
         )
-    return request_from_document(
+    request = request_from_document(
         preset.as_document(),
         edits=dataclasses.replace(edits, allow_new_keys=True),
         extra_source={"preset": preset.path},
     )
+    request["name"] = f"Generate from preset {preset.name}"[:TASK_NAME_MAX_CHARS]
+    return request
 
 
 def request_from_frame(

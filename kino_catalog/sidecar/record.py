@@ -28,6 +28,7 @@ __all__ = [
     "encode_int_key",
     "is_kino_name",
     "is_lora_list",
+    "kino_name_parts",
     "normalise_name",
     "parse_record",
     "parse_timestamp",
@@ -53,7 +54,7 @@ TYPED_PARAMETERS = frozenset(
 
 _MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
 _FOLD = re.compile(r"[\s_-]+")
-_KINO_NAME = re.compile(r"project_(\d+)_frame_\d+")
+_KINO_NAME = re.compile(r"project_(\d+)_frame_(\d+)(?:_variant_(\d+))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,19 @@ def project_from_name(file_name: str) -> int | None:
     """The project id in a Kino file name, or None."""
     match = _KINO_NAME.match(file_name)
     return int(match.group(1)) if match else None
+
+
+def kino_name_parts(file_name: str) -> tuple[int, int, int | None] | None:
+    """(project, frame, variant) from ``project_3_frame_41_variant_1.png``, or None.
+
+    ``frame`` is Kino's frame id of variant 0 only: Kino names every variant
+    of one generation after the first variant's id, and gives each its own.
+    """
+    match = _KINO_NAME.match(file_name)
+    if match is None:
+        return None
+    variant = match.group(3)
+    return int(match.group(1)), int(match.group(2)), None if variant is None else int(variant)
 
 
 def parse_timestamp(value: str | None) -> dt.datetime | None:

@@ -16,6 +16,7 @@ from kino_catalog.query.frame import Frame
 from kino_catalog.regen.requests import Edits, apply_edits, convert, request_from_document
 from kino_catalog.sidecar import loads_exact
 from kino_catalog.testing.corpus import generate_corpus
+from tests.factories import make_sidecar
 
 MAX_SEED = 2**64 - 1
 
@@ -74,7 +75,23 @@ def test_request_body_shape(catalog, library):
         request["source"]["catalog_id"]
         == catalog.get(library.root / "frames/project_12_frame_7_variant_0.json").id
     )
-    assert "project_12_frame_7_variant_0" in request["name"]
+    assert request["name"] == "Regenerate frame 7 for project 12"  # as Kino's UI names it
+
+
+@pytest.mark.parametrize(
+    ("rel", "over", "name"),
+    [
+        ("frames/project_12_frame_7_variant_1.json", {},
+         "Regenerate frame 7 variant 1 for project 12"),
+        ("frames/project_5_frame_2_variant_0.json", {"frame_id": 9, "project_id": ...},
+         "Regenerate frame 9 for project 5"),  # Kino's own id, recorded by an in-place run
+        ("loose/portrait.json", {"project_id": ...}, "Regenerate portrait"),
+    ],
+)  # fmt: skip
+def test_request_names(catalog, library, rel, over, name):
+    library.write(rel, make_sidecar(**over))
+    catalog.sync(library.root)
+    assert catalog.regen(1)["name"] == name
 
 
 def test_regenerated_sidecar_takes_project_from_file_name(catalog, library):
