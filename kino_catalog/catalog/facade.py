@@ -26,6 +26,7 @@ from kino_catalog.sidecar.added_keys import check_tag
 
 if TYPE_CHECKING:
     import random
+    import threading
     from collections.abc import Callable, Iterable, Iterator, Mapping
     from types import TracebackType
 
@@ -36,7 +37,10 @@ if TYPE_CHECKING:
     from kino_catalog.catalog.importing import ImportResult
     from kino_catalog.index.sync import SyncResult
     from kino_catalog.query.ast import Node
+    from kino_catalog.regen.kino_api import KinoClient
     from kino_catalog.regen.presets import Preset
+    from kino_catalog.regen.submit import Submission
+    from kino_catalog.regen.tasks import TaskResult
     from kino_catalog.watch.watcher import Watcher
 
 __all__ = ["Catalog"]
@@ -581,6 +585,55 @@ class Catalog:
                 yield request_from_frame(frame, edits, plugin)
             except UsageError as exc:
                 raise UsageError(f"frame {frame.id} ({frame.sidecar_path}): {exc}") from exc
+
+    def submit(
+        self,
+        requests: Iterable[dict[str, Any]],
+        kino: str | KinoClient,
+        *,
+        in_place: bool = False,
+        wait: bool = False,
+        keep_going: bool = False,
+        timeout_seconds: float | None = None,
+        on_update: Callable[[TaskResult], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> Submission:
+        """Run requests on Kino (see :func:`kino_catalog.regen.submit.submit_requests`).
+
+        A catalogued frame regenerated in place is re-read as soon as its task
+        completes, so it shows Kino's new sidecar under the same catalogue id.
+
+        Raises:
+            UsageError: ``kino`` is not an http(s) URL.
+            SubmitError: the batch failed its checks; nothing was created.
+        """
+        from kino_catalog.regen.submit import submit_requests  # urllib loads only for Kino
+
+        def update(result: TaskResult) -> None:
+            source = result.request.get("source")
+            sidecar = source.get("sidecar") if isinstance(source, dict) else None
+            if (
+                result.is_settled
+                and result.status == "completed"
+                and result.kino_frame_id is not None
+                and isinstance(sidecar, str)
+            ):
+                for root in self.roots():
+                    if sidecar.startswith(root.rstrip(os.sep) + os.sep):
+                        indexer.sync_paths(self.engine, root, [sidecar])
+            if on_update is not None:
+                on_update(result)
+
+        return submit_requests(
+            requests,
+            kino,
+            in_place=in_place,
+            wait=wait,
+            keep_going=keep_going,
+            timeout_seconds=timeout_seconds,
+            on_update=update,
+            stop=stop,
+        )
 
     def report(
         self, project_id: int | None = None, *, top: int = 20, list_limit: int = 100

@@ -1,128 +1,262 @@
-"""Submitting regeneration requests to a running Kino server (stdlib urllib, no new deps)."""
+"""Running regeneration requests on Kino: check, create, start, and wait for the outcome.
+
+Kino's ``/generate`` answers 200 at once and runs the plugin in the
+background, so a task's outcome is only known by asking for the task until
+it is ``completed`` or ``failed`` (DESIGN.md §9).  A batch is checked before
+anything is created (Kino has the plugins and the projects, and with
+``in_place`` every frame's Kino id is known), then sent one task at a time;
+when waiting, the next task is created only once the previous one finished,
+as Kino's own UI does, so a failure can stop the batch before it spends more
+GPU time.  Waiting never cancels anything: a timeout, Ctrl-C or a lost
+connection leaves Kino's tasks running and says so.
+"""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
+import copy
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.errors import KinoError, UsageError
+from kino_catalog.errors import KinoServerError, KinoUnreachableError, SubmitError
+from kino_catalog.regen.inplace import InPlaceError, kino_frame_id
+from kino_catalog.regen.kino_api import KinoClient
+from kino_catalog.regen.requests import TASK_NAME_MAX_CHARS, task_name
+from kino_catalog.regen.tasks import (
+    NOT_SENT,
+    NOT_STARTED,
+    REJECTED,
+    STARTED,
+    UNKNOWN,
+    TaskBatch,
+    TaskResult,
+    poll_task,
+)
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterable
 
-__all__ = ["TASKS_PATH", "SubmitError", "submit_requests"]
-
-TASKS_PATH = "/api/v1/generator/tasks"
+__all__ = ["Submission", "submit_requests", "task_body"]
 
 
-class SubmitError(KinoError):
-    """Submitting failed; says what was submitted before, so nothing is silently lost."""
+def _project_id(request: dict[str, Any]) -> int | None:
+    data = request.get("data")
+    value = data.get("project_id") if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def task_body(
+    request: dict[str, Any], project_id: int, kino_frame_id: int | None = None
+) -> dict[str, Any]:
+    """The body Kino's UI would send for ``request`` (a copy; the request is left alone).
+
+    ``data.parameters.project_id`` repeats ``data.project_id`` as the UI does;
+    ``data.frame_id`` makes the run overwrite that frame; the name is never
+    blank (Kino answers 500 for one) nor longer than Kino takes.
+    """
+    body = copy.deepcopy(request)
+    data = body["data"]
+    data["parameters"].setdefault("project_id", project_id)
+    data["project_id"] = project_id
+    source = body.get("source")
+    sidecar = source.get("sidecar") if isinstance(source, dict) else None
+    if kino_frame_id is not None:
+        data["frame_id"] = kino_frame_id
+        body["name"] = task_name(None, body["type"], project_id, kino_frame_id)
+    elif not isinstance(body.get("name"), str) or not body["name"].strip():
+        body["name"] = task_name(
+            sidecar if isinstance(sidecar, str) else None, body["type"], project_id
+        )
+    body["name"] = body["name"][:TASK_NAME_MAX_CHARS]
+    return body
+
+
+def _nothing(_result: TaskResult) -> None:
+    pass
+
+
+class Submission(TaskBatch):
+    """One batch of requests for one Kino server; ``results`` has one entry per request.
+
+    ``check()`` raises before anything is created; ``run()`` never raises for
+    what Kino did: each result says it, and ``stopped`` says why the batch
+    ended early (``interrupted`` when Ctrl-C ended it).
+    """
 
     def __init__(
-        self, url: str, reason: str, submitted: list[Any], created_not_started: Any = None
+        self,
+        requests: Iterable[dict[str, Any]],
+        kino: KinoClient | str,
+        *,
+        in_place: bool = False,
     ) -> None:
-        super().__init__(url, reason, submitted, created_not_started)
-        self.url = url
-        self.reason = reason
-        self.submitted = submitted
-        self.created_not_started = created_not_started
+        """Raises: UsageError: ``kino`` is not an http(s) URL."""
+        super().__init__([TaskResult(i, request) for i, request in enumerate(requests)])
+        self.client = kino if isinstance(kino, KinoClient) else KinoClient(kino)
+        self.in_place = in_place
+        self._is_checked = False
 
-    def __str__(self) -> str:
-        done = f"{len(self.submitted)} request(s) submitted before this"
-        if self.submitted:
-            shown = ", ".join(map(str, self.submitted[-10:]))
-            done += f" (task ids {'..., ' if len(self.submitted) > 10 else ''}{shown})"
-        if self.created_not_started is not None:
-            done += f"; task {self.created_not_started} was created but not started"
-        return f"submit to {self.url}: {self.reason}; {done}"
+    def is_good(self, result: TaskResult) -> bool:
+        """Completed when waited for, else started."""
+        return result.status == ("completed" if self.waited else STARTED)
 
+    # ------------------------------------------------------------ checks
+    def check(self) -> None:
+        """Check the batch against Kino and build the task bodies; creates nothing.
 
-class _Failure(Exception):
-    """One HTTP exchange failed; the message is the user-facing reason."""
+        Raises:
+            SubmitError: a request has no project, Kino lacks a plugin or a
+                project, an in-place frame's Kino id cannot be established,
+                or Kino could not be asked.
+        """
+        try:
+            problems = self._problems()
+        except KinoServerError as exc:
+            raise SubmitError(self.client.url, [exc.reason]) from exc
+        if problems:
+            raise SubmitError(self.client.url, problems)
+        for result in self.results:
+            project = _project_id(result.request)
+            assert project is not None  # else _problems() would have said so
+            result.body = task_body(result.request, project, result.kino_frame_id)
+        self._is_checked = True
 
+    def _problems(self) -> list[str]:
+        problems: list[str] = []
+        by_project: dict[int, list[TaskResult]] = {}
+        for result in self.results:
+            project = _project_id(result.request)
+            data = result.request.get("data")
+            if project is None:
+                problems.append(f"{result.label}: no project_id (Kino files every frame in one)")
+            elif not self.in_place and isinstance(data, dict) and "frame_id" in data:
+                problems.append(
+                    f"{result.label}: data.frame_id would overwrite Kino frame "
+                    f"{data['frame_id']}: ask for an in-place run (--in-place) or remove it"
+                )
+            else:
+                by_project.setdefault(project, []).append(result)
+        plugins = self.client.plugin_names()
+        if plugins is not None:
+            for name in sorted({str(r.request.get("type")) for r in self.results} - plugins):
+                loaded = ", ".join(sorted(plugins)) or "none"
+                problems.append(f"Kino has no plugin {name!r} loaded (it has: {loaded})")
+        for project, results in sorted(by_project.items()):
+            if self.client.get_project(project) is None:
+                problems.append(f"Kino has no project {project} (GET /api/v1/projects/{project})")
+            elif self.in_place:
+                frames = self.client.project_frames(project)
+                for result in results:
+                    try:
+                        result.kino_frame_id = kino_frame_id(result.request, project, frames)
+                    except InPlaceError as exc:
+                        problems.append(f"{result.label}: cannot regenerate in place: {exc}")
+        return problems
 
-def _post(url: str, body: Any, timeout_seconds: float) -> Any:
-    # json, not orjson: seeds above 2**64-1 must reach the server exactly.
-    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method="POST",
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-    )
-    path = urllib.parse.urlsplit(url).path
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
-            text = response.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read(300).decode("utf-8", "replace").strip().replace("\n", " ")
-        raise _Failure(
-            f"HTTP {exc.code} {exc.reason} from POST {path}" + (f": {detail}" if detail else "")
-        ) from exc
-    except urllib.error.URLError as exc:
-        raise _Failure(f"cannot reach the server ({exc.reason})") from exc
-    except (OSError, ValueError) as exc:  # timeouts, resets, malformed responses
-        raise _Failure(f"POST {path} failed ({exc})") from exc
-    if not text.strip():
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise _Failure(f"POST {path} answered with something other than JSON") from None
+    # ------------------------------------------------------------ running
+    def run(
+        self,
+        *,
+        wait: bool = False,
+        keep_going: bool = False,
+        timeout_seconds: float | None = None,
+        poll_seconds: float = 2.0,
+        on_update: Callable[[TaskResult], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[TaskResult]:
+        """Create and start each task in order; with ``wait``, see each finish before the next.
 
+        ``timeout_seconds`` bounds the wait for one task (and every HTTP
+        exchange); a task still running then is reported so, not cancelled.
+        Without ``keep_going`` the batch stops at the first task that did
+        not complete (or, without ``wait``, start); a lost connection stops
+        it anyway.  ``on_update`` hears every change; ``stop`` ends the
+        waiting from another thread; Ctrl-C ends the batch (``interrupted``).
 
-def _task_id(answer: Any) -> Any:
-    """The created task's id: ``{"id"}``, ``{"task_id"}`` or one level down (task/data)."""
-    if not isinstance(answer, dict):
-        return None
-    for key in ("id", "task_id"):
-        if isinstance(answer.get(key), (int, str)) and not isinstance(answer.get(key), bool):
-            return answer[key]
-    for key in ("task", "data"):
-        found = _task_id(answer.get(key))
-        if found is not None:
-            return found
-    return None
+        Raises:
+            SubmitError: the batch was not checked yet and fails its checks.
+        """
+        if not self._is_checked:
+            self.check()
+        self.waited = wait
+        notify = on_update or _nothing
+        if timeout_seconds is not None:
+            self.client.timeout_seconds = min(self.client.timeout_seconds, timeout_seconds)
+        current: TaskResult | None = None
+        try:
+            for current in self.results:
+                if self.stopped is not None:
+                    break
+                self._start(current, notify)
+                if wait and current.status == STARTED:
+                    current.status = "running"  # what Kino set before it answered /generate
+                    ended = poll_task(
+                        self.client, current, timeout_seconds, poll_seconds, notify, stop
+                    )
+                    if ended is not None and (ended.is_fatal or not keep_going):
+                        self.stopped = ended.reason
+                if self.stopped is None and not keep_going and not self.is_good(current):
+                    self.stopped = f"task {current.task_id or '-'} {current.status}"
+                current.is_settled = True
+                notify(current)
+        except KeyboardInterrupt:
+            self.mark_interrupted(current, notify)
+        return self.results
+
+    def _start(self, result: TaskResult, notify: Callable[[TaskResult], None]) -> None:
+        assert result.body is not None
+        try:
+            task = self.client.create_task(result.body)
+        except KinoUnreachableError as exc:
+            # Refused: it never arrived.  Otherwise Kino may have created it.
+            result.status = NOT_SENT if exc.is_refused else UNKNOWN
+            result.error = exc.reason
+            self.stopped = f"lost contact with Kino ({exc.reason})"
+            return
+        except KinoServerError as exc:
+            result.status, result.error = REJECTED, exc.reason
+            return
+        result.task_id = int(task["id"])
+        result.take(task)
+        notify(result)
+        try:
+            self.client.start_task(result.task_id)
+        except KinoUnreachableError as exc:
+            result.status, result.error = UNKNOWN, exc.reason
+            self.stopped = f"lost contact with Kino ({exc.reason})"
+            return
+        except KinoServerError as exc:
+            result.status, result.error = NOT_STARTED, exc.reason
+            return
+        result.status = STARTED
+        notify(result)
 
 
 def submit_requests(
     requests: Iterable[dict[str, Any]],
-    url: str,
+    kino: KinoClient | str,
     *,
-    timeout_seconds: float = 30.0,
-    on_started: Callable[[Any], None] | None = None,
-) -> list[Any]:
-    """Create and start one Kino task per request; returns the task ids in order.
-
-    ``on_started`` is told each task id as soon as its task is running, so a
-    caller can show progress that survives a later failure.
+    in_place: bool = False,
+    wait: bool = False,
+    keep_going: bool = False,
+    timeout_seconds: float | None = None,
+    poll_seconds: float = 2.0,
+    on_update: Callable[[TaskResult], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Submission:
+    """Check the batch, then run it (see :class:`Submission`); returns the finished Submission.
 
     Raises:
-        UsageError: ``url`` is not an http(s) URL.
-        SubmitError: the server is unreachable or answered with an error.
+        UsageError: ``kino`` is not an http(s) URL.
+        SubmitError: the checks failed; nothing was created.
     """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"--submit {url}: expected an http:// or https:// server URL")
-    base = url.rstrip("/")
-    submitted: list[Any] = []
-    for request in requests:
-        try:
-            answer = _post(base + TASKS_PATH, request, timeout_seconds)
-        except _Failure as exc:
-            raise SubmitError(base, str(exc), submitted) from exc
-        task_id = _task_id(answer)
-        if task_id is None:
-            raise SubmitError(base, f"POST {TASKS_PATH} returned no task id", submitted)
-        quoted = urllib.parse.quote(str(task_id), safe="")
-        try:
-            _post(f"{base}{TASKS_PATH}/{quoted}/generate", {}, timeout_seconds)
-        except _Failure as exc:
-            raise SubmitError(base, str(exc), submitted, created_not_started=task_id) from exc
-        submitted.append(task_id)
-        if on_started is not None:
-            on_started(task_id)
-    return submitted
+    submission = Submission(requests, kino, in_place=in_place)
+    submission.check()
+    submission.run(
+        wait=wait,
+        keep_going=keep_going,
+        timeout_seconds=timeout_seconds,
+        poll_seconds=poll_seconds,
+        on_update=on_update,
+        stop=stop,
+    )
+    return submission
