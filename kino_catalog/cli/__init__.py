@@ -20,6 +20,7 @@ from kino_catalog.errors import KinoError, QueryError, UsageError
 # Importing the command modules registers their commands on `cli`.
 from kino_catalog.cli import annotate, browse, indexing, presets, regen, report, verify, watch  # noqa: F401  isort: skip
 from kino_catalog.cli import importing, serve  # noqa: F401  isort: skip
+from kino_catalog.cli import tasks  # noqa: F401  isort: skip
 
 __all__ = ["cli", "main"]
 
@@ -27,7 +28,8 @@ __all__ = ["cli", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 runtime failure, 2 bad usage)."""
     try:
-        cli.main(args=argv, prog_name="kino-catalog", standalone_mode=False)
+        # Without standalone mode click returns the code of a command's ctx.exit(code).
+        code = cli.main(args=argv, prog_name="kino-catalog", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
@@ -55,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         logging.shutdown()
-    return 0
+    return code if isinstance(code, int) else 0

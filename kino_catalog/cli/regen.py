@@ -10,7 +10,8 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from kino_catalog.cli.app import Settings, cli, dumps, is_terminal, pass_settings
-from kino_catalog.errors import UsageError
+from kino_catalog.cli.tasks import TaskDisplay, finish_batch, report_format, timeout_option
+from kino_catalog.errors import SubmitError, UsageError
 from kino_catalog.query.sql import to_ast
 from kino_catalog.regen.requests import (
     Edits,
@@ -19,12 +20,13 @@ from kino_catalog.regen.requests import (
     read_request_files,
     request_from_preset,
 )
-from kino_catalog.regen.submit import submit_requests
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
 __all__ = ["atomic_output", "regen"]
+
+MAX_PROBLEMS_SHOWN = 20
 
 
 @contextlib.contextmanager
@@ -149,11 +151,31 @@ def _requests(
     help="Write the requests to FILE (complete or not at all).",
 )
 @click.option(
-    "--submit", metavar="URL", help="Send each request to the Kino server at URL and start it."
+    "--submit", metavar="URL", help="Create and start a Kino task per request on the server at URL."
 )
+@click.option("--wait", is_flag=True, help="With --submit: wait for each task's outcome.")
+@click.option(
+    "--in-place",
+    is_flag=True,
+    help="With --submit: overwrite the frame itself (its PNG and sidecar), as Kino's UI does.",
+)
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="With --submit: go on after a task that failed (or was refused).",
+)
+@timeout_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "jsonl"]),
+    help="With --submit: how tasks are reported [text on a terminal, else jsonl].",
+)
+@click.pass_context
 @pass_settings
 def regen(
     settings: Settings,
+    ctx: click.Context,
     refs: tuple[str, ...],
     query: str | None,
     is_from: bool,
@@ -165,19 +187,32 @@ def regen(
     plugin: str | None,
     output: str | None,
     submit: str | None,
+    wait: bool,
+    in_place: bool,
+    keep_going: bool,
+    timeout_seconds: float | None,
+    fmt: str | None,
 ) -> None:
     """Print the Kino request that regenerates a frame (FRAME: id, sidecar or image path).
 
     One FRAME prints one JSON object; several frames, --query and --from print
     JSON lines (one request per line, streamed). Parameters are the sidecar's
-    exactly (same keys, types, big seeds) unless overridden. --submit sends
-    them to Kino (POST /api/v1/generator/tasks, then .../{id}/generate) and
-    prints the created task ids.
+    exactly (same keys, types, big seeds) unless overridden.
+
+    --submit URL first checks that Kino has each plugin and project (and,
+    with --in-place, which of its frames each one is), then creates and
+    starts one task per request and prints a line per task. Without --wait
+    the tasks are only started: `kino-catalog tasks ID...` tells what became
+    of them. With --wait each task is followed until it completed or failed
+    before the next is sent; a failure stops the batch unless --keep-going.
+    Ctrl-C stops waiting and cancels nothing. Exit 0 when every task
+    started (--wait: completed), 1 otherwise, 130 after Ctrl-C.
 
     \b
     kino-catalog regen 17 --set steps=40 --set cfg_scale=6.5 --set seed=random
     kino-catalog regen --query 'project:12 lora:add_detail' --set-lora add_detail=0.6 -o p12.jsonl
-    kino-catalog regen --from saved/*.json --submit http://127.0.0.1:8000
+    kino-catalog regen 17 --set seed=+1 --submit http://127.0.0.1:8000 --in-place --wait
+    kino-catalog regen --from p12.jsonl --submit http://127.0.0.1:8000 --wait --keep-going
     kino-catalog regen --preset portrait --set seed=random --set prompt='a knight'
     kino-catalog regen --query 'plugin:a1111 lora:add_detail' --plugin sdxl
     """
@@ -186,25 +221,74 @@ def regen(
     )
     if plugin is not None and (is_from or preset is not None):
         raise UsageError("--plugin converts catalogued frames: give FRAME... or --query")
+    if submit is None:
+        if wait or in_place or keep_going or timeout_seconds is not None or fmt is not None:
+            raise UsageError(
+                "--wait, --in-place, --keep-going, --timeout and --format need --submit"
+            )
+    elif timeout_seconds is not None and not wait:
+        raise UsageError("--timeout needs --wait")
+    options: dict[str, Any] = {
+        "fmt": fmt,
+        "in_place": in_place,
+        "wait": wait,
+        "keep_going": keep_going,
+        "timeout_seconds": timeout_seconds,
+    }
     requests, is_single = _requests(settings, refs, query, is_from, preset, edits, plugin)
     if plugin is not None:
         requests = _report_not_sent(requests)
-    with atomic_output(output) as fh:
-        if submit is not None:
-            ids = submit_requests(_tee(requests, fh), submit, on_started=click.echo)
-            click.echo(f"submitted {len(ids)} task(s) to {submit}", err=True)
-            return
-        written = 0
-        for request in requests:
-            text = (
-                dumps(request)
-                if not (is_single and is_terminal() and fh is None)
-                else (_pretty(request))
-            )
-            click.echo(text, file=fh)
-            written += 1
+    try:
+        code, written = _run(settings, requests, is_single, is_from, output, submit, **options)
+    except SubmitError as exc:
+        for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
+            click.echo(f"kino-catalog: {problem}", err=True)
+        if len(exc.problems) > MAX_PROBLEMS_SHOWN:
+            click.echo(f"kino-catalog: ... {len(exc.problems) - MAX_PROBLEMS_SHOWN} more", err=True)
+        click.echo(f"kino-catalog: nothing was submitted to {exc.url}", err=True)
+        ctx.exit(1)
     if output is not None:
         click.echo(f"wrote {written} request(s) to {output}", err=True)
+    ctx.exit(code)
+
+
+def _run(
+    settings: Settings,
+    requests: Iterable[dict[str, Any]],
+    is_single: bool,
+    is_from: bool,
+    output: str | None,
+    submit: str | None,
+    *,
+    fmt: str | None,
+    **options: Any,
+) -> tuple[int, int]:
+    """(exit code, requests written): print the requests, or submit them."""
+    from kino_catalog.regen.submit import submit_requests  # urllib loads only for Kino
+
+    code = 0
+    with atomic_output(output) as fh:
+        if submit is None:
+            written = _print_requests(requests, fh, is_single)
+        else:
+            batch = list(_tee(requests, fh))  # every edit is checked before anything is sent
+            written = len(batch)
+            # Frames from the catalogue are re-read there once regenerated in place.
+            catalog = None if is_from else settings.catalog()
+            with TaskDisplay(len(batch), report_format(fmt)) as display:
+                run = catalog.submit if catalog is not None else submit_requests
+                submission = run(batch, submit, on_update=display.update, **options)
+            code = finish_batch(submission, display, submission.client.url, is_new=True)
+    return code, written
+
+
+def _print_requests(requests: Iterable[dict[str, Any]], fh: IO[str] | None, is_single: bool) -> int:
+    pretty = is_single and is_terminal() and fh is None
+    written = 0
+    for request in requests:
+        click.echo(_pretty(request) if pretty else dumps(request), file=fh)
+        written += 1
+    return written
 
 
 def _report_not_sent(requests: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
