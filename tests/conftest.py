@@ -15,6 +15,7 @@ import pytest
 from kino_catalog import Catalog
 from kino_catalog.cli import main
 from tests.factories import EXAMPLES, CliResult, Library
+from tests.kino_double import KinoDouble
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -107,3 +108,17 @@ def run_cli(capsys: pytest.CaptureFixture[str], db_path: Path) -> Callable[..., 
         return CliResult(code, out, err)
 
     return run
+
+
+@pytest.fixture
+def kino(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KinoDouble]:
+    """A Kino server double (tests/kino_double.py) on 127.0.0.1, reached without a proxy."""
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("ALL_PROXY", raising=False)
+    monkeypatch.delenv("KINO_URL", raising=False)
+    double = KinoDouble(tmp_path / "kino-frames").start()
+    try:
+        yield double
+    finally:
+        double.close()
