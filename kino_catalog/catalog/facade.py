@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
@@ -26,7 +26,6 @@ from kino_catalog.sidecar.added_keys import check_tag
 
 if TYPE_CHECKING:
     import random
-    import threading
     from collections.abc import Callable, Iterable, Iterator, Mapping
     from types import TracebackType
 
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
     from kino_catalog.query.ast import Node
     from kino_catalog.regen.kino_api import KinoClient
     from kino_catalog.regen.presets import Preset
-    from kino_catalog.regen.submit import Submission
+    from kino_catalog.regen.submit import RunOptions, Submission
     from kino_catalog.regen.tasks import TaskResult
     from kino_catalog.watch.watcher import Watcher
 
@@ -592,11 +591,7 @@ class Catalog:
         kino: str | KinoClient,
         *,
         in_place: bool = False,
-        wait: bool = False,
-        keep_going: bool = False,
-        timeout_seconds: float | None = None,
-        on_update: Callable[[TaskResult], None] | None = None,
-        stop: threading.Event | None = None,
+        **options: Unpack[RunOptions],
     ) -> Submission:
         """Run requests on Kino (see :func:`kino_catalog.regen.submit.submit_requests`).
 
@@ -608,6 +603,8 @@ class Catalog:
             SubmitError: the batch failed its checks; nothing was created.
         """
         from kino_catalog.regen.submit import submit_requests  # urllib loads only for Kino
+
+        on_update = options.get("on_update")
 
         def update(result: TaskResult) -> None:
             source = result.request.get("source")
@@ -624,16 +621,8 @@ class Catalog:
             if on_update is not None:
                 on_update(result)
 
-        return submit_requests(
-            requests,
-            kino,
-            in_place=in_place,
-            wait=wait,
-            keep_going=keep_going,
-            timeout_seconds=timeout_seconds,
-            on_update=update,
-            stop=stop,
-        )
+        options["on_update"] = update
+        return submit_requests(requests, kino, in_place=in_place, **options)
 
     def report(
         self, project_id: int | None = None, *, top: int = 20, list_limit: int = 100

@@ -10,7 +10,13 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from kino_catalog.cli.app import Settings, cli, dumps, is_terminal, pass_settings
-from kino_catalog.cli.tasks import TaskDisplay, finish_batch, report_format, timeout_option
+from kino_catalog.cli.tasks import (
+    TaskDisplay,
+    finish_batch,
+    report_format,
+    task_format_option,
+    timeout_option,
+)
 from kino_catalog.errors import SubmitError, UsageError
 from kino_catalog.query.sql import to_ast
 from kino_catalog.regen.requests import (
@@ -165,12 +171,7 @@ def _requests(
     help="With --submit: go on after a task that failed (or was refused).",
 )
 @timeout_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "jsonl"]),
-    help="With --submit: how tasks are reported [text on a terminal, else jsonl].",
-)
+@task_format_option
 @click.pass_context
 @pass_settings
 def regen(
@@ -228,8 +229,7 @@ def regen(
             )
     elif timeout_seconds is not None and not wait:
         raise UsageError("--timeout needs --wait")
-    options: dict[str, Any] = {
-        "fmt": fmt,
+    options = {
         "in_place": in_place,
         "wait": wait,
         "keep_going": keep_going,
@@ -239,7 +239,7 @@ def regen(
     if plugin is not None:
         requests = _report_not_sent(requests)
     try:
-        code, written = _run(settings, requests, is_single, is_from, output, submit, **options)
+        code, written = _run(settings, requests, is_single, is_from, output, submit, fmt, options)
     except SubmitError as exc:
         for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
             click.echo(f"kino-catalog: {problem}", err=True)
@@ -259,9 +259,8 @@ def _run(
     is_from: bool,
     output: str | None,
     submit: str | None,
-    *,
     fmt: str | None,
-    **options: Any,
+    options: dict[str, Any],
 ) -> tuple[int, int]:
     """(exit code, requests written): print the requests, or submit them."""
     from kino_catalog.regen.submit import submit_requests  # urllib loads only for Kino

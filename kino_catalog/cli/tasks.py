@@ -16,7 +16,14 @@ if TYPE_CHECKING:
 
     from kino_catalog.regen.tasks import TaskBatch, TaskResult
 
-__all__ = ["TaskDisplay", "finish_batch", "report_format", "tasks", "timeout_option"]
+__all__ = [
+    "TaskDisplay",
+    "finish_batch",
+    "report_format",
+    "task_format_option",
+    "tasks",
+    "timeout_option",
+]
 
 EXIT_INTERRUPTED = 130
 
@@ -27,6 +34,13 @@ timeout_option = click.option(
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
     help="With --wait: give up waiting for a task after this long (it keeps running).",
+)
+
+task_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "jsonl"]),
+    help="How tasks are reported: text on a terminal, else JSON lines (one object per task).",
 )
 
 
@@ -121,7 +135,8 @@ def finish_batch(batch: TaskBatch, display: TaskDisplay, url: str, *, is_new: bo
     """
     display.finish(batch.results)
     counts = ", ".join(f"{n} {status}" for status, n in batch.counts().items())
-    click.echo(f"{len(batch.results)} task(s) on {url}: {counts}", err=True)
+    summary = f"{len(batch.results)} task(s) on {url}"
+    click.echo(f"{summary}: {counts}" if counts else summary, err=True)
     for result in batch.results:
         if result.status == "failed":
             click.echo(f"kino-catalog: task {result.task_id} failed: {result.error}", err=True)
@@ -129,7 +144,8 @@ def finish_batch(batch: TaskBatch, display: TaskDisplay, url: str, *, is_new: bo
         click.echo(f"kino-catalog: stopped: {batch.stopped}", err=True)
     ids = [str(r.task_id) for r in batch.results if r.task_id is not None and not r.is_finished]
     if ids and (is_new or batch.stopped):
-        where = f" --url {url}" if not os.environ.get("KINO_URL") else ""
+        is_default = os.environ.get("KINO_URL", "").rstrip("/") == url
+        where = "" if is_default else f" --url {url}"
         wait = "" if batch.waited else " (or use --wait)"
         click.echo(f"check them with: kino-catalog tasks{where} {' '.join(ids)}{wait}", err=True)
     if batch.interrupted:
@@ -147,12 +163,7 @@ def finish_batch(batch: TaskBatch, display: TaskDisplay, url: str, *, is_new: bo
 )
 @click.option("--wait", is_flag=True, help="Wait until each task completed or failed.")
 @timeout_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "jsonl"]),
-    help="text on a terminal, else JSON lines (one object per task).",
-)
+@task_format_option
 @click.pass_context
 def tasks(
     ctx: click.Context,

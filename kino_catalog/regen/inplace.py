@@ -14,17 +14,15 @@ and the ids the request already knows (the name's ``N``, a sidecar's own
 from __future__ import annotations
 
 import os
-from typing import Any, TypeGuard
+from typing import Any
+
+from kino_catalog.sidecar.record import is_json_int
 
 __all__ = ["InPlaceError", "kino_frame_id"]
 
 
 class InPlaceError(Exception):
     """The frame's Kino id cannot be established; the message says why (one line)."""
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -64,7 +62,7 @@ def kino_frame_id(request: dict[str, Any], project_id: int, frames: list[dict[st
             names no file and no ``data.frame_id`` that Kino has.
     """
     source, data = _object(request.get("source")), _object(request.get("data"))
-    hints: list[int] = [v for v in (data.get("frame_id"), source.get("frame_id")) if _is_int(v)]
+    hints: list[int] = [v for v in (data.get("frame_id"), source.get("frame_id")) if is_json_int(v)]
     paths = _image_paths(source)
     if not paths:
         if hints and any(f["id"] == hints[0] for f in frames):

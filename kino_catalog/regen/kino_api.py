@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kino_catalog.errors import KinoServerError, KinoUnreachableError, UsageError
+from kino_catalog.sidecar.record import is_json_int
 
 __all__ = ["TASKS_PATH", "KinoClient"]
 
@@ -41,10 +42,6 @@ def _error_text(body: bytes) -> str:
                 where = ".".join(str(p) for p in item.get("loc") or ())
                 parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
     return ": ".join(parts)[:_DETAIL_CHARS]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class KinoClient:
@@ -150,12 +147,12 @@ class KinoClient:
         frames = answer.value.get("frames") if isinstance(answer.value, dict) else None
         if not isinstance(frames, list):
             raise KinoServerError(self.url, f"GET {path} answered without a frame list")
-        return [f for f in frames if isinstance(f, dict) and _is_int(f.get("id"))]
+        return [f for f in frames if isinstance(f, dict) and is_json_int(f.get("id"))]
 
     def create_task(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST the task body; returns Kino's task object (with its integer ``id``)."""
         task = self._expect("POST", TASKS_PATH, body, ok=(200, 201)).value
-        if not isinstance(task, dict) or not _is_int(task.get("id")):
+        if not isinstance(task, dict) or not is_json_int(task.get("id")):
             raise KinoServerError(self.url, f"POST {TASKS_PATH} returned no task id")
         return task
 

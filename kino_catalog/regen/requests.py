@@ -16,12 +16,13 @@ import os
 import random
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarError, UsageError
 from kino_catalog.regen.retarget import retarget_document
 from kino_catalog.sidecar import loads_exact
 from kino_catalog.sidecar.record import (
+    is_json_int,
     is_lora_list,
     kino_name_parts,
     normalise_name,
@@ -110,8 +111,6 @@ def parse_strengths(items: Iterable[str]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- values
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _bad(key: str, value: Any, expected: str) -> UsageError:
@@ -138,7 +137,7 @@ def _guess(text: str) -> Any:
 
 def _seed_range(plugin: str, original: Any) -> tuple[int, int]:
     low, high = PLUGIN_SEED_RANGES.get(plugin, DEFAULT_SEED_RANGE)
-    if _is_int(original) and original > high:
+    if is_json_int(original) and original > high:
         high = 2**64 - 1
     return low, high
 
@@ -166,14 +165,14 @@ def convert(key: str, original: Any, value: Any) -> Any:
         if is_text and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
         raise _bad(key, value, "true or false")
-    if _is_int(original):
-        if _is_int(value):
+    if is_json_int(original):
+        if is_json_int(value):
             return value
         if is_text and _INT.fullmatch(value.strip()):
             return int(value)
         raise _bad(key, value, "an integer")
     if isinstance(original, float):
-        if _is_int(value) or isinstance(value, float):
+        if is_json_int(value) or isinstance(value, float):
             number = float(value)
             if math.isfinite(number):
                 return number
@@ -289,7 +288,7 @@ TASK_NAME_MAX_CHARS = 255
 
 def _kino_frame_id(document: dict[str, Any], sidecar: str | None) -> int | None:
     frame_id = document.get("frame_id")
-    if _is_int(frame_id):
+    if is_json_int(frame_id):
         return frame_id
     parts = kino_name_parts(os.path.basename(sidecar or ""))
     return parts[1] if parts else None
@@ -335,7 +334,7 @@ def request_from_document(
     if edits is not None and not edits.is_empty:
         params = apply_edits(params, plugin, edits)
     own_project = document.get("project_id")
-    if _is_int(own_project):
+    if is_json_int(own_project):
         project_id = own_project
     elif project_id is None and sidecar:
         project_id = project_from_name(os.path.basename(sidecar))
@@ -349,7 +348,9 @@ def request_from_document(
     source.update(extra_source or {})
     own_frame = document.get("frame_id")
     return {
-        "name": task_name(sidecar, plugin, project_id, own_frame if _is_int(own_frame) else None),
+        "name": task_name(
+            sidecar, plugin, project_id, own_frame if is_json_int(own_frame) else None
+        ),
         "type": plugin,
         "data": {"parameters": params, "project_id": project_id},
         "source": source,

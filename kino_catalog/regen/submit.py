@@ -14,7 +14,7 @@ connection leaves Kino's tasks running and says so.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from kino_catalog.errors import KinoServerError, KinoUnreachableError, SubmitError
 from kino_catalog.regen.inplace import InPlaceError, kino_frame_id
@@ -30,18 +30,30 @@ from kino_catalog.regen.tasks import (
     TaskResult,
     poll_task,
 )
+from kino_catalog.sidecar.record import is_json_int
 
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Iterable
 
-__all__ = ["Submission", "submit_requests", "task_body"]
+__all__ = ["RunOptions", "Submission", "submit_requests", "task_body"]
+
+
+class RunOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`Submission.run`, for the functions that pass them on."""
+
+    wait: bool
+    keep_going: bool
+    timeout_seconds: float | None
+    poll_seconds: float
+    on_update: Callable[[TaskResult], None] | None
+    stop: threading.Event | None
 
 
 def _project_id(request: dict[str, Any]) -> int | None:
     data = request.get("data")
     value = data.get("project_id") if isinstance(data, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if is_json_int(value) else None
 
 
 def task_body(
@@ -195,7 +207,8 @@ class Submission(TaskBatch):
                     if ended is not None and (ended.is_fatal or not keep_going):
                         self.stopped = ended.reason
                 if self.stopped is None and not keep_going and not self.is_good(current):
-                    self.stopped = f"task {current.task_id or '-'} {current.status}"
+                    which = f"task {current.task_id}" if current.task_id else "a request"
+                    self.stopped = f"{which} {current.status}: {current.label}"
                 current.is_settled = True
                 notify(current)
         except KeyboardInterrupt:
@@ -236,12 +249,7 @@ def submit_requests(
     kino: KinoClient | str,
     *,
     in_place: bool = False,
-    wait: bool = False,
-    keep_going: bool = False,
-    timeout_seconds: float | None = None,
-    poll_seconds: float = 2.0,
-    on_update: Callable[[TaskResult], None] | None = None,
-    stop: threading.Event | None = None,
+    **options: Unpack[RunOptions],
 ) -> Submission:
     """Check the batch, then run it (see :class:`Submission`); returns the finished Submission.
 
@@ -251,12 +259,5 @@ def submit_requests(
     """
     submission = Submission(requests, kino, in_place=in_place)
     submission.check()
-    submission.run(
-        wait=wait,
-        keep_going=keep_going,
-        timeout_seconds=timeout_seconds,
-        poll_seconds=poll_seconds,
-        on_update=on_update,
-        stop=stop,
-    )
+    submission.run(**options)
     return submission

@@ -15,7 +15,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from kino_catalog.errors import NotASidecarError, SidecarSchemaError
 from kino_catalog.sidecar.added_keys import NO_EXTRAS, Extras, parse_extras
@@ -26,6 +26,7 @@ __all__ = [
     "LoraUse",
     "decode_int_key",
     "encode_int_key",
+    "is_json_int",
     "is_kino_name",
     "is_lora_list",
     "kino_name_parts",
@@ -199,12 +200,13 @@ _NINES = str.maketrans("0123456789", "9876543210")
 # ---------------------------------------------------------------- parsing
 
 
-def _is_int(value: Any) -> bool:
+def is_json_int(value: object) -> TypeGuard[int]:
+    """A JSON integer: an int that is not a bool (``true`` parses to one)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and not (
+    return (is_json_int(value) or isinstance(value, float)) and not (
         isinstance(value, float) and not math.isfinite(value)
     )
 
@@ -258,7 +260,7 @@ class _Checker:
     def id_(self, obj: dict[str, Any], key: str) -> int | None:
         """Ids may arrive as ints or digit strings (form fields); both are fine."""
         value = obj.get(key)
-        if value is None or _is_int(value):
+        if value is None or is_json_int(value):
             return value
         if isinstance(value, str) and value.strip().isdigit():
             return int(value)
