@@ -222,10 +222,18 @@ def _submit_one(made: dict[str, Any], url: str) -> dict[str, Any]:
     from kino_catalog.regen.submit import submit_requests
 
     try:
-        ids = submit_requests([made], url)
-    except KinoError as exc:
+        submission = submit_requests([made], url)  # started, not waited for
+    except KinoError as exc:  # the checks failed, or Kino cannot be reached
         raise ApiError(502, "kino_error", str(exc)) from exc
-    return {"request": made, "task_ids": ids, "kino": url}
+    if not submission.is_ok:
+        problem = submission.results[0]
+        raise ApiError(502, "kino_error", f"Kino: {problem.status}: {problem.detail()}")
+    return {
+        "request": made,
+        "task_ids": [r.task_id for r in submission.results],
+        "tasks": [r.to_dict() for r in submission.results],
+        "kino": url,
+    }
 
 
 async def tags(request: Request) -> Response:

@@ -268,7 +268,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/frames/{frame_id}/submit": _post(
             "Send the regen request to the Kino server given to serve --kino",
             _EDITS,
-            _ok("the request and the started task ids", _ANY),
+            _ok("the request, the started task ids and each task's status", _ANY),
             ("400", "an edit that does not fit"),
             ("502", "Kino refused or could not be reached"),
         ),

@@ -12,7 +12,6 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from kino_catalog.web import AccessRules, ServeConfig, create_app
-from tests.web.fake_kino import fake_kino_fixture  # noqa: F401  (the fake_kino fixture)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
 
     from kino_catalog import Catalog
     from tests.factories import CliResult, Library
+    from tests.kino_double import KinoDouble
 
 BIG_SEED = 2**64 - 1
 BASE = "http://127.0.0.1:8765"
@@ -399,17 +399,27 @@ def test_sidecar_strings_are_escaped(served: Served) -> None:
 
 
 # ---------------------------------------------------------------- Kino and OpenAPI
-def test_send_to_kino(served: Served, tmp_path: Path, fake_kino: Any) -> None:
+def test_send_to_kino(served: Served, tmp_path: Path, kino: KinoDouble) -> None:
     frame_id = served.frame_id(f"seed:{BIG_SEED}")
     assert served.post(f"/api/frames/{frame_id}/submit", {}).json()["error"] == "no_kino"
-    with_kino = serve(served.catalog, served.library, tmp_path, kino_url=fake_kino.url)
+    with_kino = serve(served.catalog, served.library, tmp_path, kino_url=kino.url)
+    missing = with_kino.post(f"/api/frames/{frame_id}/submit", {})
+    assert missing.status_code == 502  # checked before anything was created
+    assert "Kino has no project 3" in missing.json()["message"]
+    assert kino.tasks == {}
+    kino.add_project(3)
     answer = with_kino.post(f"/api/frames/{frame_id}/submit", {"set": {"steps": "12"}})
     assert answer.status_code == 200, answer.text
     assert answer.json()["task_ids"] == [1]
-    (sent,) = fake_kino.created
+    assert answer.json()["tasks"][0]["status"] == "started"
+    (sent,) = kino.created_bodies()
     assert sent["data"]["parameters"]["steps"] == 12
     assert sent["data"]["parameters"]["seed"] == BIG_SEED
-    assert fake_kino.started == ["1"]
+    assert ("POST", "/api/v1/generator/tasks/1/generate") in kino.calls
+    kino.start_error = "database is locked"
+    refused = with_kino.post(f"/api/frames/{frame_id}/submit", {})
+    assert refused.status_code == 502
+    assert "not started" in refused.json()["message"]
     down = serve(served.catalog, served.library, tmp_path, kino_url="http://127.0.0.1:9")
     failed = down.post(f"/api/frames/{frame_id}/submit", {})
     assert failed.status_code == 502
