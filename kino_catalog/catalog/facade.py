@@ -591,6 +591,7 @@ class Catalog:
         kino: str | KinoClient,
         *,
         in_place: bool = False,
+        project_id: int | None = None,
         **options: Unpack[RunOptions],
     ) -> Submission:
         """Run requests on Kino (see :func:`kino_catalog.regen.submit.submit_requests`).
@@ -622,7 +623,7 @@ class Catalog:
                 on_update(result)
 
         options["on_update"] = update
-        return submit_requests(requests, kino, in_place=in_place, **options)
+        return submit_requests(requests, kino, in_place=in_place, project_id=project_id, **options)
 
     def report(
         self, project_id: int | None = None, *, top: int = 20, list_limit: int = 100

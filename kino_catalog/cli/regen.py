@@ -159,6 +159,13 @@ def _requests(
 @click.option(
     "--submit", metavar="URL", help="Create and start a Kino task per request on the server at URL."
 )
+@click.option(
+    "--project",
+    "project_id",
+    type=click.IntRange(min=1),
+    metavar="ID",
+    help="With --submit: file the new frames in this Kino project (imported frames have none).",
+)
 @click.option("--wait", is_flag=True, help="With --submit: wait for each task's outcome.")
 @click.option(
     "--in-place",
@@ -188,6 +195,7 @@ def regen(
     plugin: str | None,
     output: str | None,
     submit: str | None,
+    project_id: int | None,
     wait: bool,
     in_place: bool,
     keep_going: bool,
@@ -222,15 +230,19 @@ def regen(
     )
     if plugin is not None and (is_from or preset is not None):
         raise UsageError("--plugin converts catalogued frames: give FRAME... or --query")
-    if submit is None:
-        if wait or in_place or keep_going or timeout_seconds is not None or fmt is not None:
-            raise UsageError(
-                "--wait, --in-place, --keep-going, --timeout and --format need --submit"
-            )
-    elif timeout_seconds is not None and not wait:
+    needs_submit = wait or in_place or keep_going
+    needs_submit |= any(value is not None for value in (timeout_seconds, fmt, project_id))
+    if submit is None and needs_submit:
+        raise UsageError(
+            "--wait, --in-place, --keep-going, --timeout, --format and --project need --submit"
+        )
+    if timeout_seconds is not None and not wait:
         raise UsageError("--timeout needs --wait")
+    if project_id is not None and in_place:
+        raise UsageError("--in-place keeps each frame's own project: drop --project")
     options = {
         "in_place": in_place,
+        "project_id": project_id,
         "wait": wait,
         "keep_going": keep_going,
         "timeout_seconds": timeout_seconds,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from kino_catalog.errors import KinoServerError, KinoUnreachableError, SubmitError
+from kino_catalog.errors import KinoServerError, KinoUnreachableError, SubmitError, UsageError
 from kino_catalog.regen.inplace import InPlaceError, kino_frame_id
 from kino_catalog.regen.kino_api import KinoClient
 from kino_catalog.regen.requests import TASK_NAME_MAX_CHARS, task_name
@@ -74,7 +74,11 @@ def task_body(
     if kino_frame_id is not None:
         data["frame_id"] = kino_frame_id
         body["name"] = task_name(None, body["type"], project_id, kino_frame_id)
-    elif not isinstance(body.get("name"), str) or not body["name"].strip():
+    elif (
+        not isinstance(body.get("name"), str)
+        or not body["name"].strip()
+        or _project_id(request) != project_id  # filed elsewhere: the name says where
+    ):
         body["name"] = task_name(
             sidecar if isinstance(sidecar, str) else None, body["type"], project_id
         )
@@ -100,12 +104,24 @@ class Submission(TaskBatch):
         kino: KinoClient | str,
         *,
         in_place: bool = False,
+        project_id: int | None = None,
     ) -> None:
-        """Raises: UsageError: ``kino`` is not an http(s) URL."""
+        """``project_id`` files every new frame in that Kino project instead of the request's.
+
+        Raises:
+            UsageError: ``kino`` is not an http(s) URL, or ``project_id`` with ``in_place``
+                (a frame is regenerated in its own project).
+        """
+        if project_id is not None and in_place:
+            raise UsageError("an in-place run keeps each frame's own project: drop the project")
         super().__init__([TaskResult(i, request) for i, request in enumerate(requests)])
         self.client = kino if isinstance(kino, KinoClient) else KinoClient(kino)
         self.in_place = in_place
+        self.project_id = project_id
         self._is_checked = False
+
+    def _project_of(self, result: TaskResult) -> int | None:
+        return self.project_id if self.project_id is not None else _project_id(result.request)
 
     def is_good(self, result: TaskResult) -> bool:
         """Completed when waited for, else started."""
@@ -127,7 +143,7 @@ class Submission(TaskBatch):
         if problems:
             raise SubmitError(self.client.url, problems)
         for result in self.results:
-            project = _project_id(result.request)
+            project = self._project_of(result)
             assert project is not None  # else _problems() would have said so
             result.body = task_body(result.request, project, result.kino_frame_id)
         self._is_checked = True
@@ -136,10 +152,13 @@ class Submission(TaskBatch):
         problems: list[str] = []
         by_project: dict[int, list[TaskResult]] = {}
         for result in self.results:
-            project = _project_id(result.request)
+            project = self._project_of(result)
             data = result.request.get("data")
             if project is None:
-                problems.append(f"{result.label}: no project_id (Kino files every frame in one)")
+                problems.append(
+                    f"{result.label}: no project_id (Kino files every frame in one: "
+                    "choose one with --project)"
+                )
             elif not self.in_place and isinstance(data, dict) and "frame_id" in data:
                 problems.append(
                     f"{result.label}: data.frame_id would overwrite Kino frame "
@@ -249,15 +268,16 @@ def submit_requests(
     kino: KinoClient | str,
     *,
     in_place: bool = False,
+    project_id: int | None = None,
     **options: Unpack[RunOptions],
 ) -> Submission:
     """Check the batch, then run it (see :class:`Submission`); returns the finished Submission.
 
     Raises:
-        UsageError: ``kino`` is not an http(s) URL.
+        UsageError: ``kino`` is not an http(s) URL (or see :class:`Submission`).
         SubmitError: the checks failed; nothing was created.
     """
-    submission = Submission(requests, kino, in_place=in_place)
+    submission = Submission(requests, kino, in_place=in_place, project_id=project_id)
     submission.check()
     submission.run(**options)
     return submission

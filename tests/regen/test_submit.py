@@ -150,7 +150,7 @@ def test_checks_stop_a_bad_batch_before_anything_is_created(run_cli, library, ki
     err = result.err.splitlines()
     assert err == [
         f"kino-catalog: {library.root}/loose/sketch.json: no project_id "
-        "(Kino files every frame in one)",
+        "(Kino files every frame in one: choose one with --project)",
         "kino-catalog: Kino has no plugin 'wan22_i2v' loaded (it has: sdxl)",
         "kino-catalog: Kino has no project 14 (GET /api/v1/projects/14)",
         f"kino-catalog: nothing was submitted to {kino.url}",
@@ -178,11 +178,38 @@ def test_usage_errors_exit_2(run_cli, frames, kino):
         ("regen", "1", "--in-place"),
         ("regen", "1", "--submit", kino.url, "--timeout", "5"),
         ("regen", "1", "--submit", kino.url, "--wait", "--timeout", "0"),
+        ("regen", "1", "--project", "12"),
+        ("regen", "1", "--submit", kino.url, "--project", "12", "--in-place"),
     ):
         result = run_cli(*args)
         assert result.code == 2, args
         assert "Traceback" not in result.err
     assert kino.calls == []
+
+
+def test_project_files_frames_that_have_none(run_cli, library, kino):
+    """Imported frames (or any sidecar outside a Kino project) go where --project says."""
+    kino.add_project(5)
+    params = {"prompt": "a portrait", "model_name": "sd_xl_base_1.0.safetensors", "seed": 7}
+    library.write("imports/portrait.json", {"plugin": "sdxl", "parameters": params})
+    library.frame(12, 3)
+    run_cli("sync", str(library.root))
+    refused = run_cli("regen", "--query", "", "--submit", kino.url)
+    assert refused.code == 1
+    assert "choose one with --project" in refused.err
+    result = run_cli("regen", "--query", "", "--submit", kino.url, "--project", "5", "--wait")
+    assert result.code == 0, result.err
+    bodies = kino.created_bodies()
+    assert [b["data"]["project_id"] for b in bodies] == [5, 5]
+    assert [b["data"]["parameters"]["project_id"] for b in bodies] == [5, 5]
+    assert [b["name"] for b in bodies] == [  # oldest first
+        "Regenerate frame 3 for project 5",
+        "Regenerate portrait for project 5",
+    ]
+    assert sorted(p.name for p in kino.frames_dir.glob("*.json")) == [
+        "project_5_frame_1_variant_0.json",
+        "project_5_frame_2_variant_0.json",
+    ]
 
 
 def test_blank_or_missing_name_is_filled_in(run_cli, frames, kino, tmp_path):
