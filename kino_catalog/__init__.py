@@ -23,7 +23,7 @@ from kino_catalog.errors import (
     SubmitError,
     UsageError,
 )
-from kino_catalog.index.sync import SyncResult
+from kino_catalog.index.result import SyncResult
 from kino_catalog.query.frame import Frame
 
 __all__ = [

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from kino_catalog.catalog.edits import EditResult
     from kino_catalog.catalog.gallery import Facets, Page
     from kino_catalog.catalog.importing import ImportResult
-    from kino_catalog.index.sync import SyncResult
+    from kino_catalog.index.result import SyncResult
     from kino_catalog.query.ast import Node
     from kino_catalog.regen.kino_api import KinoClient
     from kino_catalog.regen.presets import Preset

@@ -13,7 +13,7 @@ import os
 import re
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
@@ -26,11 +26,31 @@ from kino_catalog.sidecar import hash_file, loads_exact, read_sidecar_bytes
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from kino_catalog.catalog import Catalog
+    from sqlalchemy.engine import Engine
+
     from kino_catalog.catalog.edits import EditResult
     from kino_catalog.query.frame import Frame
 
-__all__ = ["PROBLEM_KINDS", "duplicates", "hash_images", "verify_frames"]
+__all__ = ["PROBLEM_KINDS", "FrameSource", "duplicates", "hash_images", "verify_frames"]
+
+
+class FrameSource(Protocol):
+    """What verification reads: the frames of a query, the roots, the database (a Catalog).
+
+    A protocol rather than the Catalog itself, so this module, which the
+    Catalog calls, does not import it back.
+    """
+
+    engine: Engine
+
+    def count(self, query: str = "") -> int: ...
+
+    def iter_search(self, query: str = "", *, sort: str = "newest") -> Iterator[Frame]: ...
+
+    def roots(self) -> list[str]: ...
+
+    def get(self, ref: int) -> Frame: ...
+
 
 #: missing_image: the image (or a sequence image) is not on disk; changed_image: its
 #: hash differs from the recorded one; orphan_image: a PNG no sidecar claims;
@@ -60,7 +80,7 @@ def _ordered(items: Iterable[Any], work: Callable[[Any], Any]) -> Iterator[Any]:
 
 
 def hash_images(
-    catalog: Catalog, query: str = "", progress: Callable[[int, int | None], None] | None = None
+    catalog: FrameSource, query: str = "", progress: Callable[[int, int | None], None] | None = None
 ) -> EditResult:
     """Record ``image_hash`` in the sidecars of matching frames that lack one.
 
@@ -194,7 +214,7 @@ def _check_hash(frame: Frame, recorded: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def _orphans(catalog: Catalog, roots: Iterable[str]) -> Iterator[dict[str, Any]]:
+def _orphans(catalog: FrameSource, roots: Iterable[str]) -> Iterator[dict[str, Any]]:
     """PNGs that no sidecar claims (same stem, a sequence's first frame, or output.filename)."""
     f = FrameRow.__table__.c
     r = Root.__table__.c
@@ -230,7 +250,7 @@ def _orphans(catalog: Catalog, roots: Iterable[str]) -> Iterator[dict[str, Any]]
 
 
 def verify_frames(
-    catalog: Catalog,
+    catalog: FrameSource,
     query: str = "",
     progress: Callable[[int, int | None], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -254,7 +274,7 @@ def verify_frames(
 # ---------------------------------------------------------------- duplicates
 
 
-def duplicates(catalog: Catalog) -> list[dict[str, Any]]:
+def duplicates(catalog: FrameSource) -> list[dict[str, Any]]:
     """Groups of frames whose recorded image hashes are equal (run ``hash`` first)."""
     f = FrameRow.__table__.c
     dupes = (

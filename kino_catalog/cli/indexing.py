@@ -18,7 +18,7 @@ from kino_catalog.cli.app import (
 from kino_catalog.errors import UsageError
 
 if TYPE_CHECKING:
-    from kino_catalog.index.sync import SyncResult
+    from kino_catalog.index.result import SyncResult
 
 
 def _roots(settings: Settings, roots: tuple[str, ...]) -> list[str]:

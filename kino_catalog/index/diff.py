@@ -33,15 +33,11 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
-    from kino_catalog.index.sync import SyncResult, Writer
+    from kino_catalog.index.result import SyncResult, Task, Writes
 
-__all__ = ["Differ", "Task"]
+__all__ = ["Differ"]
 
 PROGRESS_ROWS = 20_000  # unchanged files between two progress calls
-
-# A file to read: (folder, stat, id of its frame row or None, has a failure row,
-# its image as found in the folder listing or None: see rows.read_frame)
-Task = tuple[str, FileStat, "int | None", bool, "tuple[str, bool, int] | None"]
 
 
 class Differ:
@@ -51,7 +47,7 @@ class Differ:
         self,
         engine: Engine,
         root_id: int,
-        writer: Writer,
+        writer: Writes,
         result: SyncResult,
         *,
         is_rebuild: bool,

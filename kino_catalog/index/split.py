@@ -16,16 +16,17 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import CatalogError
-from kino_catalog.index.diff import Differ, Task
+from kino_catalog.index.diff import Differ
+from kino_catalog.index.result import Task
 from kino_catalog.index.store import chunked
 from kino_catalog.schema.database import make_engine
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from sqlalchemy.engine import Engine
 
-    from kino_catalog.index.sync import SyncResult, Writer
+    from kino_catalog.index.result import SyncResult, Writes
     from kino_catalog.index.walk import Share
 
 __all__ = ["ShareDiff", "ShareWorkers", "diff_share", "replay"]
@@ -44,7 +45,7 @@ class _Recorder:
     def apply(self, tasks: list[Task], outcomes: list[Any]) -> None:
         self.ops.append(("apply", (tasks, outcomes)))
 
-    def update_images(self, rows: list[tuple[str, bool, int, int]]) -> None:
+    def update_images(self, rows: Sequence[tuple[str, bool, int, int]]) -> None:
         self.ops.append(("update_images", (rows,)))
 
 
@@ -64,7 +65,7 @@ def diff_share(url: str, root: str, root_id: int, result: SyncResult, share: Sha
     differ = Differ(
         engine,
         root_id,
-        recorder,  # type: ignore[arg-type]
+        recorder,
         result,
         is_rebuild=False,
         chunk_files=10_000,
@@ -78,7 +79,7 @@ def diff_share(url: str, root: str, root_id: int, result: SyncResult, share: Sha
     return recorder.ops, tasks, result.unchanged, result.warnings
 
 
-def replay(writer: Writer, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
+def replay(writer: Writes, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
     """Carry out the writes a share's process recorded, in its order."""
     for name, args in ops:
         target: Any = writer.store if name == "update_images" else writer
@@ -131,13 +132,14 @@ class ShareWorkers:
         engine: Engine,
         root: str,
         root_id: int,
-        writer: Writer,
+        writer: Writes,
+        result: SyncResult,
         blank: SyncResult,
         chunk_files: int,
     ) -> Iterator[list[Task]]:
         """Run the comparison; replays its writes now and returns the files to read.
 
-        ``blank`` is an empty result for the workers to count into.
+        ``result`` is the sync's own, ``blank`` an empty one for the workers to count into.
         """
         url = engine.url.render_as_string(hide_password=False)
         for _, link in self.links:
@@ -155,8 +157,8 @@ class ShareWorkers:
             ops, share_tasks, unchanged, warnings = answer
             replay(writer, ops)
             tasks.extend(share_tasks)
-            writer.result.unchanged += unchanged
-            writer.result.warnings.extend(warnings)
+            result.unchanged += unchanged
+            result.warnings.extend(warnings)
         self.close()
         return iter(list(chunked(tasks, chunk_files)))
 

@@ -22,7 +22,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +32,7 @@ from kino_catalog.index.bulk_load import (
     stage_chunk,
     staging_directory,
 )
-from kino_catalog.index.diff import Differ, Task
+from kino_catalog.index.diff import Differ
 from kino_catalog.index.file_rows import (
     FRAME_COLUMNS,
     FailedFile,
@@ -41,6 +40,7 @@ from kino_catalog.index.file_rows import (
     db_datetime,
     read_frames,
 )
+from kino_catalog.index.result import SyncResult, Task
 from kino_catalog.index.split import ShareWorkers
 from kino_catalog.index.store import Store
 from kino_catalog.index.walk import Folder
@@ -64,34 +64,6 @@ PARALLEL_MIN_FILES = 2000  # below this, process start-up costs more than it sav
 PARALLEL_DIFF_MIN_FILES = 100_000  # files a root must hold before a sync splits its comparison
 KEEP_ALIVE_SECONDS = 0.2  # progress calls during a bulk load's long statements...
 KEEP_ALIVE_OPS = 100_000  # ...checked every this many SQLite VM steps
-
-
-@dataclass
-class SyncResult:
-    """What one sync or rebuild of one root did."""
-
-    root: str
-    added: int = 0
-    updated: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    errors: int = 0  # files of this root in error after the run
-    ignored: int = 0  # other JSON files, not Kino sidecars
-    seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "root": self.root,
-            "added": self.added,
-            "updated": self.updated,
-            "removed": self.removed,
-            "unchanged": self.unchanged,
-            "errors": self.errors,
-            "ignored": self.ignored,
-            "seconds": round(self.seconds, 3),
-            "warnings": list(self.warnings),
-        }
 
 
 def resolve_root(root: str | os.PathLike[str]) -> str:
@@ -432,7 +404,7 @@ def _run(
                 work = differ.tasks(root, scopes)
                 if shares is not None:
                     work = shares.tasks(
-                        engine, root, root_id, writer, SyncResult(root), CHUNK_FILES
+                        engine, root, root_id, writer, result, SyncResult(root), CHUNK_FILES
                     )
                     report()
                 for tasks, outcomes in _ordered_map(partial(read_frames, root), work):

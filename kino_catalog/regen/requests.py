@@ -16,7 +16,7 @@ import os
 import random
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kino_catalog.errors import SidecarError, UsageError
 from kino_catalog.regen.retarget import retarget_document
@@ -33,7 +33,6 @@ from kino_catalog.sidecar.record import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
-    from kino_catalog.query.frame import Frame
     from kino_catalog.regen.presets import Preset
 
 __all__ = [
@@ -41,6 +40,7 @@ __all__ = [
     "PLUGIN_SEED_RANGES",
     "TASK_NAME_MAX_CHARS",
     "Edits",
+    "SourceFrame",
     "apply_edits",
     "parse_assignments",
     "read_request_files",
@@ -398,8 +398,30 @@ def request_from_preset(preset: Preset, edits: Edits) -> dict[str, Any]:
     return request
 
 
+class SourceFrame(Protocol):
+    """What a request needs of a catalogued frame (a kino_catalog.Frame has it all).
+
+    A protocol, so regeneration does not import the query package's read model.
+    """
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def project_id(self) -> int | None: ...
+
+    @property
+    def sidecar_path(self) -> str: ...
+
+    @property
+    def image_path(self) -> str: ...
+
+    @property
+    def document(self) -> dict[str, Any]: ...
+
+
 def request_from_frame(
-    frame: Frame, edits: Edits | None = None, plugin: str | None = None
+    frame: SourceFrame, edits: Edits | None = None, plugin: str | None = None
 ) -> dict[str, Any]:
     """The Kino task body for a catalogued frame; ``plugin`` converts it for another plugin
     (an imported frame for ``sdxl``: see retarget.py).

@@ -6,7 +6,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kino_catalog.report.render import ReportTable
+    from kino_catalog.report.tables import ReportTable
 
 __all__ = ["bar_chart", "render_html"]
 

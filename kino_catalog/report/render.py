@@ -5,38 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.report.aggregates import SECTIONS
+from kino_catalog.report.tables import STRENGTH_COLUMNS, ReportTable, report_tables
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["FORMATS", "ReportTable", "render_report", "report_tables"]
+__all__ = ["FORMATS", "render_report"]
 
 FORMATS = ("text", "json", "csv", "html", "md")
 TEXT_WEEKS = 26  # the text view is for a terminal: recent weeks; other formats have all
 TEXT_LISTED = 20  # listed frames (missing images, errors) shown in text; others list more
 
-_TITLES = {
-    "summary": "Summary",
-    "per_day": "Frames per day",
-    "per_week": "Frames per week",
-    "plugins": "Plugins",
-    "models": "Top models",
-    "loras": "Top LoRAs",
-    "lora_lists": "Top LoRAs by list",
-    "samplers": "Samplers",
-    "schedulers": "Schedulers",
-    "steps": "Steps",
-    "cfg_scale": "CFG scale",
-    "resolutions": "Resolutions",
-    "seeds_reused": "Seeds used more than once",
-    "missing_images": "Frames whose image is missing",
-    "errors": "Sidecars in error",
-}
-_STRENGTHS = ("mean_strength", "min_strength", "max_strength")
 # section -> (label column(s), value column) of its bar chart in HTML
 _CHARTS = {
     "per_week": (("week",), "frames"),
@@ -51,53 +33,10 @@ _CHARTS = {
 }
 
 
-@dataclass(frozen=True)
-class ReportTable:
-    """One section as a table: its key in the JSON, a title, columns and rows."""
-
-    section: str
-    title: str
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-
-
-def report_tables(data: dict[str, Any], sections: tuple[str, ...] = SECTIONS) -> list[ReportTable]:
-    """Every requested section of ``data`` as a table (summary as key/value rows)."""
-    found = []
-    for section in sections:
-        value = data[section]
-        if section == "summary":
-            rows: list[tuple[Any, ...]] = list(value.items())
-            columns: tuple[str, ...] = ("figure", "value")
-        else:
-            columns = tuple(value[0]) if value else _EMPTY_COLUMNS.get(section, ("frames",))
-            rows = [tuple(item[c] for c in columns) for item in value]
-        found.append(ReportTable(section, _TITLES[section], columns, rows))
-    return found
-
-
-_EMPTY_COLUMNS = {
-    "per_day": ("day", "frames"),
-    "per_week": ("week", "starts", "frames"),
-    "plugins": ("plugin", "plugin_version", "frames"),
-    "models": ("model", "key", "frames"),
-    "loras": ("lora", "key", "frames", "uses", *_STRENGTHS),
-    "lora_lists": ("lora", "key", "list", "frames", "uses", *_STRENGTHS),
-    "samplers": ("sampler", "frames"),
-    "schedulers": ("scheduler", "frames"),
-    "steps": ("steps", "frames"),
-    "cfg_scale": ("cfg_scale", "frames"),
-    "resolutions": ("width", "height", "frames"),
-    "seeds_reused": ("seed", "frames"),
-    "missing_images": ("id", "sidecar", "image"),
-    "errors": ("path", "reason"),
-}
-
-
 def _cell(value: Any, column: str = "") -> str:
     if value is None:
         return "(none)"
-    if isinstance(value, float) and column in _STRENGTHS:
+    if isinstance(value, float) and column in STRENGTH_COLUMNS:
         return f"{value:.3f}"
     return str(value)
 

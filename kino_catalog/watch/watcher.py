@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from watchdog.events import FileSystemEvent
     from watchdog.observers.api import BaseObserver
 
-    from kino_catalog.index.sync import SyncResult
+    from kino_catalog.index.result import SyncResult
 
 __all__ = ["WatchStats", "Watcher"]
 
