@@ -10,12 +10,17 @@ The library is the product; the command line is a thin shell over it::
             print(frame.image_path)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from kino_catalog.catalog import Catalog
 from kino_catalog.errors import (
     CatalogError,
     KinoError,
     KinoServerError,
     KinoUnreachableError,
+    NotASidecarError,
     QueryError,
     SidecarError,
     SidecarParseError,
@@ -26,6 +31,9 @@ from kino_catalog.errors import (
 from kino_catalog.index.result import SyncResult
 from kino_catalog.query.frame import Frame
 
+if TYPE_CHECKING:
+    from kino_catalog.watch.watcher import Watcher
+
 __all__ = [
     "Catalog",
     "CatalogError",
@@ -33,6 +41,7 @@ __all__ = [
     "KinoError",
     "KinoServerError",
     "KinoUnreachableError",
+    "NotASidecarError",
     "QueryError",
     "SidecarError",
     "SidecarParseError",
@@ -40,5 +49,16 @@ __all__ = [
     "SubmitError",
     "SyncResult",
     "UsageError",
+    "Watcher",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Watcher is imported on first use: it loads watchdog, which `kino-catalog
+    # --help` and every non-watching command can do without.
+    if name == "Watcher":
+        from kino_catalog.watch.watcher import Watcher
+
+        return Watcher
+    raise AttributeError(f"module 'kino_catalog' has no attribute {name!r}")

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "CatalogError",
+    "KinoError",
+    "NotASidecarError",
+    "QueryError",
+    "SidecarError",
+    "SidecarParseError",
+    "SidecarSchemaError",
+    "UsageError",
+]
+
 
 class KinoError(Exception):
     """Base of every error kino-catalog raises on purpose."""

@@ -213,17 +213,19 @@ def set_notes(notes: str | None) -> Callable[[dict[str, Any]], bool]:
     return _set_key("notes", notes or None)
 
 
-def set_image_hash(hex_digest: str, *, replace: bool = False) -> Callable[[dict[str, Any]], bool]:
+def set_image_hash(
+    hex_digest: str, *, is_replacing: bool = False
+) -> Callable[[dict[str, Any]], bool]:
     """Record the image's hash as ``{"algorithm": "sha256", "value": ...}``.
 
-    Without ``replace`` a hash already in the file (perhaps recorded since the
+    Without ``is_replacing`` a hash already in the file (perhaps recorded since the
     index was last synced) is kept: it is evidence ``verify`` compares against.
     """
     value = {"algorithm": HASH_ALGORITHM, "value": hex_digest}
     set_value = _set_key("image_hash", value)
 
     def change(doc: dict[str, Any]) -> bool:
-        return False if "image_hash" in doc and not replace else set_value(doc)
+        return False if "image_hash" in doc and not is_replacing else set_value(doc)
 
     return change
 

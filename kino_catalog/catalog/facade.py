@@ -20,9 +20,10 @@ from kino_catalog.regen import presets
 from kino_catalog.regen.requests import Edits, request_from_frame
 from kino_catalog.report.aggregates import build_report
 from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import IndexError_, Lora, Project, Root, Tag
+from kino_catalog.schema import IndexFailure, Lora, Project, Root, Tag
 from kino_catalog.schema.database import default_database, make_engine, migrate_to_head
 from kino_catalog.sidecar.added_keys import check_tag
+from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
     import random
@@ -47,7 +48,7 @@ __all__ = ["Catalog"]
 
 _f = FrameRow.__table__.c
 _roots = Root.__table__
-_errors = IndexError_.__table__
+_errors = IndexFailure.__table__
 
 
 class Catalog:
@@ -246,7 +247,7 @@ class Catalog:
                 names.add(first)
             matches = []
             for root in self.roots():
-                if path.startswith(root.rstrip(os.sep) + os.sep):
+                if is_inside(root, path):
                     rel = os.path.relpath(folder, root)
                     matches.append((root, "" if rel == "." else rel.replace(os.sep, "/")))
             if not matches:

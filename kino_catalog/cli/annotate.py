@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
-from kino_catalog.cli.app import Settings, cli, dumps, format_option, is_terminal, pass_settings
-from kino_catalog.errors import KinoError, UsageError
+from kino_catalog.cli.app import (
+    Settings,
+    cli,
+    dumps,
+    format_option,
+    is_terminal,
+    pass_settings,
+    report_edit,
+)
+from kino_catalog.errors import UsageError
 from kino_catalog.sidecar.added_keys import MAX_RATING
 
-if TYPE_CHECKING:
-    from kino_catalog.catalog.edits import EditResult
+__all__ = ["note", "rate", "tag", "tag_add", "tag_list", "tag_remove"]
 
 query_option = click.option(
     "--query",
@@ -21,24 +26,6 @@ query_option = click.option(
     default=None,
     help="Every frame matching QUERY instead of one FRAME.",
 )
-
-
-def report_edit(result: EditResult, verb: str, fmt: str) -> None:
-    """Print what changed; failures go to stderr and make the exit code 1."""
-    if fmt == "json":
-        click.echo(dumps(result.as_dict()))
-    else:
-        frames = "frame" if result.changed == 1 else "frames"
-        click.echo(
-            f"{verb} {result.changed} {frames} ({result.unchanged} already so, "
-            f"{len(result.failed)} failed)"
-        )
-    for skipped in result.skipped:
-        click.echo(f"kino-catalog: skipped {skipped['path']}: {skipped['reason']}", err=True)
-    for failure in result.failed:
-        click.echo(f"kino-catalog: {failure['path']}: {failure['reason']}", err=True)
-    if result.failed:
-        raise KinoError(f"{len(result.failed)} sidecar(s) could not be changed")
 
 
 def _split_frame(

@@ -9,17 +9,33 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from kino_catalog.catalog import Catalog
+from kino_catalog.errors import KinoError
 from kino_catalog.schema.database import default_database
+from kino_catalog.sidecar.files import atomic_text_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-__all__ = ["Settings", "cli", "dumps", "format_option", "pass_settings", "progress_reporter"]
+    from kino_catalog.catalog.edits import EditResult
+    from kino_catalog.index.result import SyncResult
+
+__all__ = [
+    "Settings",
+    "atomic_output",
+    "cli",
+    "dumps",
+    "format_option",
+    "is_terminal",
+    "pass_settings",
+    "progress_reporter",
+    "report_edit",
+    "sync_summary",
+]
 
 
 @dataclass
@@ -146,3 +162,50 @@ def progress_reporter(label: str) -> Iterator[Callable[[int, int | None], None] 
                 bar.refresh()
 
         yield update
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | None) -> Iterator[IO[str] | None]:
+    """A text file that appears at ``path`` only once complete (None: use stdout).
+
+    A batch that stops half way (bad override on frame 900) must not leave a
+    half-written request file that looks like a finished one.
+    """
+    if path is None:
+        yield None
+        return
+    with atomic_text_file(path) as fh:
+        yield fh
+
+
+def report_edit(result: EditResult, verb: str, fmt: str) -> None:
+    """Print what changed; failures go to stderr and make the exit code 1."""
+    if fmt == "json":
+        click.echo(dumps(result.as_dict()))
+    else:
+        frames = "frame" if result.changed == 1 else "frames"
+        click.echo(
+            f"{verb} {result.changed} {frames} ({result.unchanged} already so, "
+            f"{len(result.failed)} failed)"
+        )
+    for skipped in result.skipped:
+        click.echo(f"kino-catalog: skipped {skipped['path']}: {skipped['reason']}", err=True)
+    for failure in result.failed:
+        click.echo(f"kino-catalog: {failure['path']}: {failure['reason']}", err=True)
+    if result.failed:
+        raise KinoError(f"{len(result.failed)} sidecar(s) could not be changed")
+
+
+def sync_summary(result: SyncResult, verb: str) -> str:
+    """The one-line summary of a sync or rebuild."""
+    parts = [
+        f"{result.added} added",
+        f"{result.updated} updated",
+        f"{result.removed} removed",
+        f"{result.unchanged} unchanged",
+    ]
+    if result.errors:
+        parts.append(f"{result.errors} in error (see `kino-catalog errors`)")
+    if result.ignored:
+        parts.append(f"{result.ignored} other JSON ignored")
+    return f"{verb} {result.root}: {', '.join(parts)} in {result.seconds:.2f} s"

@@ -8,6 +8,8 @@ from kino_catalog.cli.app import Settings, cli, dumps, format_option, is_termina
 from kino_catalog.cli.render import FRAME_FORMATS, render_frame_text, render_frames
 from kino_catalog.query.sql import SORTS, to_ast
 
+__all__ = ["search", "show"]
+
 TERMINAL_LIMIT = 50
 
 

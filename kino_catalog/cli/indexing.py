@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 import click
 
@@ -14,11 +13,11 @@ from kino_catalog.cli.app import (
     format_option,
     pass_settings,
     progress_reporter,
+    sync_summary,
 )
 from kino_catalog.errors import UsageError
 
-if TYPE_CHECKING:
-    from kino_catalog.index.result import SyncResult
+__all__ = ["errors", "rebuild", "stats", "sync"]
 
 
 def _roots(settings: Settings, roots: tuple[str, ...]) -> list[str]:
@@ -30,33 +29,20 @@ def _roots(settings: Settings, roots: tuple[str, ...]) -> list[str]:
     return known
 
 
-def sync_summary(result: SyncResult, verb: str) -> str:
-    """The one-line summary of a sync or rebuild."""
-    parts = [
-        f"{result.added} added",
-        f"{result.updated} updated",
-        f"{result.removed} removed",
-        f"{result.unchanged} unchanged",
-    ]
-    if result.errors:
-        parts.append(f"{result.errors} in error (see `kino-catalog errors`)")
-    if result.ignored:
-        parts.append(f"{result.ignored} other JSON ignored")
-    return f"{verb} {result.root}: {', '.join(parts)} in {result.seconds:.2f} s"
-
-
-def _index(settings: Settings, roots: tuple[str, ...], fmt: str | None, *, rebuild: bool) -> None:
+def _index(
+    settings: Settings, roots: tuple[str, ...], fmt: str | None, *, is_rebuild: bool
+) -> None:
     catalog = settings.catalog()
     results = []
     for root in _roots(settings, roots):
-        with progress_reporter(f"{'rebuilding' if rebuild else 'syncing'} {root}") as progress:
-            run = catalog.rebuild if rebuild else catalog.sync
+        with progress_reporter(f"{'rebuilding' if is_rebuild else 'syncing'} {root}") as progress:
+            run = catalog.rebuild if is_rebuild else catalog.sync
             result = run(root, progress)
         results.append(result)
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
         if fmt != "json":
-            click.echo(sync_summary(result, "rebuilt" if rebuild else "synced"))
+            click.echo(sync_summary(result, "rebuilt" if is_rebuild else "synced"))
     if fmt == "json":
         click.echo(dumps([r.as_dict() for r in results]))
 
@@ -74,7 +60,7 @@ def sync(settings: Settings, roots: tuple[str, ...], fmt: str) -> None:
     \b
     kino-catalog sync ~/kino/backend/data/frames
     """
-    _index(settings, roots, fmt, rebuild=False)
+    _index(settings, roots, fmt, is_rebuild=False)
 
 
 @cli.command()
@@ -90,7 +76,7 @@ def rebuild(settings: Settings, roots: tuple[str, ...], fmt: str) -> None:
     \b
     kino-catalog rebuild ~/kino/backend/data/frames
     """
-    _index(settings, roots, fmt, rebuild=True)
+    _index(settings, roots, fmt, is_rebuild=True)
 
 
 @cli.command()

@@ -6,6 +6,8 @@ import click
 
 from kino_catalog.cli.app import Settings, cli, dumps, format_option, is_terminal, pass_settings
 
+__all__ = ["preset", "preset_delete", "preset_list", "preset_save", "preset_show"]
+
 root_option = click.option(
     "--root",
     type=click.Path(file_okay=False),

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from kino_catalog.cli.app import Settings, cli, dumps, is_terminal, pass_settings
+from kino_catalog.cli.app import Settings, atomic_output, cli, dumps, is_terminal, pass_settings
 from kino_catalog.cli.tasks import (
     TaskDisplay,
     finish_batch,
@@ -30,34 +27,9 @@ from kino_catalog.regen.requests import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ["atomic_output", "regen"]
+__all__ = ["regen"]
 
 MAX_PROBLEMS_SHOWN = 20
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | None) -> Iterator[IO[str] | None]:
-    """A text file that appears at ``path`` only once complete (None: use stdout).
-
-    A batch that stops half way (bad override on frame 900) must not leave a
-    half-written request file that looks like a finished one.
-    """
-    if path is None:
-        yield None
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".kino-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            yield fh
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what `>` would give
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _requests(

@@ -6,10 +6,11 @@ import os
 
 import click
 
-from kino_catalog.cli.app import Settings, cli, is_terminal, pass_settings
-from kino_catalog.cli.regen import atomic_output
+from kino_catalog.cli.app import Settings, atomic_output, cli, is_terminal, pass_settings
 from kino_catalog.report.aggregates import SECTIONS
 from kino_catalog.report.render import FORMATS, render_report
+
+__all__ = ["report"]
 
 _EXTENSIONS = {
     ".json": "json",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from kino_catalog.cli.annotate import report_edit
 from kino_catalog.cli.app import (
     Settings,
     cli,
@@ -13,9 +12,12 @@ from kino_catalog.cli.app import (
     is_terminal,
     pass_settings,
     progress_reporter,
+    report_edit,
 )
 from kino_catalog.errors import KinoError
 from kino_catalog.query.sql import to_ast
+
+__all__ = ["duplicates", "hash_", "verify"]
 
 
 @cli.command("hash")

@@ -10,9 +10,10 @@ from typing import Any
 
 import click
 
-from kino_catalog.cli.app import Settings, cli, pass_settings, progress_reporter
-from kino_catalog.cli.indexing import sync_summary
+from kino_catalog.cli.app import Settings, cli, pass_settings, progress_reporter, sync_summary
 from kino_catalog.errors import UsageError
+
+__all__ = ["watch"]
 
 
 @cli.command()

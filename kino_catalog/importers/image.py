@@ -22,11 +22,11 @@ from kino_catalog.importers.container import MAX_IMAGE_BYTES, read_container
 from kino_catalog.importers.dispatch import detect
 from kino_catalog.importers.document import build_document, encode_checked
 from kino_catalog.importers.stealth import read_stealth
+from kino_catalog.sidecar.files import write_atomic_many
 from kino_catalog.sidecar.kino import (
     MAX_SIDECAR_BYTES,
     get_params_path,
     loads_exact,
-    write_atomic_many,
 )
 
 if TYPE_CHECKING:

@@ -177,9 +177,9 @@ def detach_staged(conn: Connection) -> None:
 
 
 def _copy(db: Any, schemas: list[str], root_id: int) -> int:
-    def each(template: str, *, ordered: bool = False) -> str:
+    def each(template: str, *, is_ordered: bool = False) -> str:
         arms = " UNION ALL ".join(template.format(s=s, i=i) for i, s in enumerate(schemas))
-        return arms + (" ORDER BY 1" if ordered else "")
+        return arms + (" ORDER BY 1" if is_ordered else "")
 
     first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM frames").fetchone()[0]
     db.execute("CREATE TEMP TABLE stage_order (id INTEGER PRIMARY KEY, stage INTEGER, sid INTEGER)")
@@ -213,7 +213,7 @@ def _copy(db: Any, schemas: list[str], root_id: int) -> int:
                     f"SELECT o.id, {root_id}, {_prefixed('x', FRAME_COLUMNS)} "
                     "FROM stage_order o CROSS JOIN {s}.frames x ON x.sid = o.sid "
                     "WHERE o.stage = {i} AND o.id BETWEEN :low AND :high",
-                    ordered=True,
+                    is_ordered=True,
                 )
             )
         ]
@@ -229,7 +229,7 @@ def _copy(db: Any, schemas: list[str], root_id: int) -> int:
                     f"SELECT o.id, {_prefixed('x', columns)} "
                     f"FROM stage_order o CROSS JOIN {{s}}.{staged} x ON x.sid = o.sid "
                     "WHERE o.stage = {i} AND o.id BETWEEN :low AND :high",
-                    ordered=True,
+                    is_ordered=True,
                 )
             )
         for sql in copies:
@@ -251,9 +251,9 @@ def _fill_full_text(db: Any, first_id: int) -> None:
     """Index the new frames' prompts in FTS5, in id order (the order it builds fastest).
 
     FTS5 writes a segment each time its buffer of pending terms ('hashsize',
-    1 MiB by default) fills, and merges segments as they pile up.  Measured
-    on 500k frames: 3.5 s in slices of COPY_FRAMES with the default buffer,
-    2.8 s in slices with a 32 MiB buffer, 1.8 s in one statement with it.
+    1 MiB by default) fills, and merges segments as they pile up.  One
+    statement with a 32 MiB buffer was the fastest of the three variants
+    measured (benchmarks/RESULTS.md, "Figures behind design choices").
     The buffer size is a setting stored in the index, so it is set inside
     the transaction and restored.  What a rebuild overwrites goes to the
     statement journal, a temp file during bulk loads (Writer), not memory.

@@ -121,7 +121,11 @@ class Differ:
                     # A bulk load keeps only sequence names; readers find other images.
                     warn = self.result.warnings.append if self.is_lead else None
                     for folder in walk_root(
-                        root, warn, start=scope, with_names=not self.is_rebuild, share=self.share
+                        root,
+                        warn,
+                        start=scope,
+                        is_listing_names=not self.is_rebuild,
+                        share=self.share,
                     ):
                         self.seen_folders.add(folder.rel)
                         yield from self._diff_folder(folder)

@@ -1,10 +1,11 @@
 """A whole-root sync's comparison, split between two processes.
 
 A no-change sync is a walk, a stat per sidecar and a comparison with the
-index: one core's work, ~9 s for a million sidecars.  Split by a hash of
-each file's stem (so a sidecar, its images and its PNG sequence stay
-together), two processes do it in ~6.6 s; in Kino's one flat folder each
-also holds only half the listing (peak 387 MB instead of 709 MB).
+index: one core's work.  Split by a hash of each file's stem (so a
+sidecar, its images and its PNG sequence stay together), two processes
+share it, and in Kino's one flat folder each holds only half the listing,
+so the peak memory drops too (figures: benchmarks/RESULTS.md, "Figures
+behind design choices").
 """
 
 from __future__ import annotations

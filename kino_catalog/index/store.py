@@ -101,8 +101,8 @@ class Store:
 
         psycopg runs an executemany as one statement per row (parsed, bound
         and executed by the server, each a Python round trip); COPY streams
-        the rows in one command: a 100k-frame rebuild on PostgreSQL took
-        20.6 s with executemany.
+        the rows in one command, several times faster for a rebuild
+        (benchmarks/RESULTS.md, "Figures behind design choices").
         """
         if not rows:
             return
@@ -185,8 +185,8 @@ class Store:
         Only the columns whose values changed are SET, and SQLite leaves alone
         every index that holds none of them; a rewritten sidecar usually
         changes a few values (size, mtime, hash, a parameter).  Deleting and
-        re-inserting the row touched all fourteen indexes: 2,000 changed
-        frames of a 1M catalogue took 1.66 s that way, 0.49 s this way.
+        re-inserting the row touched all fourteen indexes (about three times
+        slower: benchmarks/RESULTS.md, "Figures behind design choices").
         The document and the LoRA, parameter and tag rows are replaced; the
         full-text entry only if a prompt changed.
         """

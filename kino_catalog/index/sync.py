@@ -46,6 +46,7 @@ from kino_catalog.index.store import Store
 from kino_catalog.index.walk import Folder
 from kino_catalog.schema import Root
 from kino_catalog.schema.database import WRITE, placeholder, temp_files
+from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 
-__all__ = ["SyncResult", "rebuild_root", "resolve_root", "sync_paths", "sync_root"]
+__all__ = ["rebuild_root", "resolve_root", "sync_paths", "sync_root"]
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,11 @@ def _ensure_root(conn: Connection, path: str) -> int:
         return int(known[path])
     for other in known:
         # Nested roots would index the same sidecars twice under two names.
-        if path.startswith(other.rstrip(os.sep) + os.sep):
+        if is_inside(other, path):
             raise UsageError(
                 f"{path} is inside {other}, which is already indexed: sync {other} instead"
             )
-        if other.startswith(path.rstrip(os.sep) + os.sep):
+        if is_inside(path, other):
             raise UsageError(
                 f"{path} contains {other}, which is already indexed on its "
                 "own: sync that folder, or use a new catalogue (--db) for this one"
@@ -135,14 +136,14 @@ def _ordered_map(
     costs more than reading a few hundred files.
     """
     pool: Executor | None = None
-    tried_pool = False
+    has_tried_pool = False
     pending: deque[tuple[list[Task], Future[Any] | Any]] = deque()
     submitted = 0
     try:
         for chunk in chunks:
             submitted += len(chunk)
-            if not tried_pool and submitted >= PARALLEL_MIN_FILES:
-                pool, tried_pool = _process_pool(), True
+            if not has_tried_pool and submitted >= PARALLEL_MIN_FILES:
+                pool, has_tried_pool = _process_pool(), True
             pending.append((chunk, pool.submit(work, chunk) if pool else work(chunk)))
             while len(pending) >= in_flight or (pending and pool is None):
                 tasks, done = pending.popleft()
@@ -351,7 +352,7 @@ def _run(
     root: str,
     progress: Callable[[int, int | None], None] | None,
     *,
-    rebuild: bool,
+    is_rebuild: bool,
     scopes: list[str] | None = None,
 ) -> SyncResult:
     started = time.perf_counter()
@@ -363,7 +364,7 @@ def _run(
     # A rebuild, or the first sync of a root (everything is new): one
     # transaction, secondary indexes rebuilt after the load when this root
     # holds most of the catalogue, and on SQLite the staged copy.
-    bulk = rebuild or (expected is None and scopes is None)
+    bulk = is_rebuild or (expected is None and scopes is None)
     if expected is None and progress is not None:
         # A first sync reads everything: a names-only pre-walk (a few percent
         # of the work) buys the progress bar a total and an ETA.
@@ -464,7 +465,7 @@ def sync_root(
     Raises:
         UsageError: the root is not a folder.
     """
-    return _run(engine, os.fspath(root), progress, rebuild=False)
+    return _run(engine, os.fspath(root), progress, is_rebuild=False)
 
 
 def sync_paths(
@@ -482,14 +483,14 @@ def sync_paths(
     """
     resolved = resolve_root(root)
     scopes = sorted({rel for rel in (_relative(resolved, p) for p in paths) if rel is not None})
-    return _run(engine, resolved, None, rebuild=False, scopes=scopes)
+    return _run(engine, resolved, None, is_rebuild=False, scopes=scopes)
 
 
 def _relative(root: str, path: str | os.PathLike[str]) -> str | None:
     full = os.path.normpath(os.path.join(root, os.fspath(path)))
     if full == root:
         return ""
-    if not full.startswith(root.rstrip(os.sep) + os.sep):
+    if not is_inside(root, full):
         return None
     return os.path.relpath(full, root).replace(os.sep, "/")
 
@@ -504,4 +505,4 @@ def rebuild_root(
     Raises:
         UsageError: the root is not a folder.
     """
-    return _run(engine, os.fspath(root), progress, rebuild=True)
+    return _run(engine, os.fspath(root), progress, is_rebuild=True)

@@ -16,6 +16,8 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kino_catalog.sidecar.files import is_inside
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
@@ -205,26 +207,22 @@ def is_sidecar_name(name: str) -> bool:
     return name.endswith(".json") and not name.startswith(".")
 
 
-def _is_inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
 def walk_root(
     root: str,
     on_warning: Callable[[str], None] | None = None,
     start: str = "",
     *,
-    with_names: bool = True,
+    is_listing_names: bool = True,
     share: Share | None = None,
 ) -> Iterator[Folder]:
     """Yield every folder under ``root`` (a resolved absolute path), top down.
 
     ``start`` limits the walk to one subfolder (relative, "/"-separated); it
     is not entered if it is a symlink.  Unreadable folders are reported
-    through ``on_warning`` and skipped.  Without ``with_names`` a Folder's
+    through ``on_warning`` and skipped.  Without ``is_listing_names`` a Folder's
     ``names`` keep only PNG-sequence members (counted from the listing, as a
     sync does); other images are then looked up on disk by the readers.  In
-    Kino's flat layout the names of a million frames and images are ~250 MB.
+    Kino's flat layout the names of a million frames and images take hundreds of MB.
     With ``share`` every folder is still listed, but only that share's files
     (:func:`owner`) are kept and stat'ed.
     """
@@ -236,7 +234,7 @@ def walk_root(
         rel = stack.pop()
         path = f"{root}/{rel}" if rel else root
         folder = Folder(rel, owns=owns, root=root)
-        add_name = folder.names.add if with_names else _sequence_members_of(folder.names)
+        add_name = folder.names.add if is_listing_names else _sequence_members_of(folder.names)
         sidecars = folder.sidecars
         try:
             with os.scandir(path) as entries:
@@ -296,7 +294,7 @@ def _follow_link(path: str, root: str) -> tuple[os.stat_result | None, str | Non
         return None, "symlink loop" if is_loop else "dangling symlink"
     if not stat.S_ISREG(st.st_mode):
         return None, None
-    if not _is_inside(target, root):
+    if not is_inside(root, target):
         return None, "symlink points outside the library root; not followed"
     return st, None
 

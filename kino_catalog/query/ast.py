@@ -20,13 +20,13 @@ __all__ = [
     "Compare",
     "DateRange",
     "FieldKind",
-    "Lora",
+    "LoraTerm",
     "Match",
     "Node",
     "Not",
     "Or",
     "Range",
-    "Text",
+    "TextTerm",
 ]
 
 FieldKind: TypeAlias = Literal["text", "name", "lora", "int", "float", "date"]
@@ -79,7 +79,7 @@ class All(Node):
 
 
 @dataclass(frozen=True)
-class Text(Node):
+class TextTerm(Node):
     """Full-text search: ``castle``, ``"red dragon"``, ``cast*``, ``neg:blurry``."""
 
     value: str
@@ -98,7 +98,7 @@ class Match(Node):
 
 
 @dataclass(frozen=True)
-class Lora(Node):
+class LoraTerm(Node):
     """A LoRA used by the frame, with an optional inclusive strength range."""
 
     name: str

@@ -20,14 +20,16 @@ from kino_catalog.query.ast import (
     And,
     Compare,
     DateRange,
-    Lora,
+    LoraTerm,
     Match,
     Node,
     Not,
     Or,
     Range,
-    Text,
+    TextTerm,
 )
+
+__all__ = ["BARE_VALUE_RE", "NUMERIC_VALUE_RE", "parse_query"]
 
 _MAX_DEPTH: Final = 64  # nesting limit for parentheses, so a hostile query cannot recurse deep
 
@@ -67,10 +69,10 @@ def parse_query(query: str, *, now: dt.datetime | None = None) -> Node:
 
     Terms are separated by whitespace and AND-ed; AND binds tighter than OR::
 
-        castle "red dragon" cast*      Text in the prompt: word, phrase, prefix
-        neg:blurry notes:"to redo"     Text in another text field
+        castle "red dragon" cast*      TextTerm in the prompt: word, phrase, prefix
+        neg:blurry notes:"to redo"     TextTerm in another text field
         model:sd_xl* sampler:=euler_a  Match: equality, or glob with * and ?
-        lora:add_detail@0.5..1.0       Lora; strength @0.8, @>=0.8, @..1, @0.5..1
+        lora:add_detail@0.5..1.0       LoraTerm; strength @0.8, @>=0.8, @..1, @0.5..1
         seed:1234 cfg:>=6.5 width:<1024 steps:20..30 steps:..30   Compare / Range
         date:2025-10 date:2025-10-01..2025-10-15 date:>2025-10 date:-7d.. date:today
         num_frames:81 my_key:foo       any other parameter key
@@ -85,7 +87,7 @@ def parse_query(query: str, *, now: dt.datetime | None = None) -> Node:
       quote it to search the text.
     - ``(`` opens a group only at the start of a term; inside a word, ``(`` and
       a matching ``)`` are part of it (``foo(bar)``).
-    - ``-`` negates only at the start of a term (``-5`` is ``Not(Text("5"))``);
+    - ``-`` negates only at the start of a term (``-5`` is ``Not(TextTerm("5"))``);
       ``--x`` and ``-(-x)`` are ``x``. Write ``a OR (b c)``: ``OR(b`` is a word.
     - A ``*`` at the end of a word or phrase (``"red dr"*``) makes a prefix.
     - ``cfg`` values are always floats (``cfg:7`` gives ``7.0``); generic keys
@@ -285,30 +287,30 @@ def _field_node(
     return Match(field, value, _is_glob(value))
 
 
-def _text_node(field: str, value: str, quoted: tuple[bool, ...], is_quoted: bool) -> Text:
+def _text_node(field: str, value: str, quoted: tuple[bool, ...], is_quoted: bool) -> TextTerm:
     stem = len(value)
     while stem and value[stem - 1] == "*" and not quoted[stem - 1]:
         stem -= 1
     if 0 < stem < len(value):
-        return Text(value[:stem], field, is_quoted, True)
-    return Text(value, field, is_quoted, False)
+        return TextTerm(value[:stem], field, is_quoted, True)
+    return TextTerm(value, field, is_quoted, False)
 
 
-def _lora_node(value: str, quoted: tuple[bool, ...]) -> Lora:
+def _lora_node(value: str, quoted: tuple[bool, ...]) -> LoraTerm:
     at = max((i for i, char in enumerate(value) if char == "@" and not quoted[i]), default=-1)
     name = value if at < 0 else value[:at]
     if not name:
         raise _InvalidTermError("expected a LoRA name before '@'")
     if at < 0:
-        return Lora(name, _is_glob(name))
+        return LoraTerm(name, _is_glob(name))
     strength = _number_node("the LoRA strength", "float", value[at + 1 :])
     if isinstance(strength, Range):
-        return Lora(name, _is_glob(name), strength.low, strength.high)
+        return LoraTerm(name, _is_glob(name), strength.low, strength.high)
     if strength.op in (">", "<"):
         raise _InvalidTermError("LoRA strength bounds are inclusive: use >= or <=")
     low = None if strength.op == "<=" else strength.value
     high = None if strength.op == ">=" else strength.value
-    return Lora(name, _is_glob(name), low, high)
+    return LoraTerm(name, _is_glob(name), low, high)
 
 
 def _is_glob(value: str) -> bool:

@@ -47,7 +47,7 @@ from sqlalchemy import (
     tuple_,
 )
 
-from kino_catalog.query.ast import And, Compare, DateRange, Lora, Match, Node, Not, Text
+from kino_catalog.query.ast import And, Compare, DateRange, LoraTerm, Match, Node, Not, TextTerm
 from kino_catalog.query.frame import FRAME_SELECT_COLUMNS
 from kino_catalog.query.keyset import SORT_KEYS, KeyTerm, after_condition
 from kino_catalog.query.sql import (
@@ -108,10 +108,12 @@ def _conjuncts(node: Node) -> list[Node]:
 
 
 def _is_word(node: Node) -> bool:
-    return isinstance(node, Text) and node.field in FTS_COLUMNS and not needs_substring(node.value)
+    return (
+        isinstance(node, TextTerm) and node.field in FTS_COLUMNS and not needs_substring(node.value)
+    )
 
 
-def _fts_matches(conn: Connection, words: list[Text], cap: int) -> int:
+def _fts_matches(conn: Connection, words: list[TextTerm], cap: int) -> int:
     """How many frames match all ``words``, counting no further than ``cap``.
 
     Counting stops early, so a word in 70% of a million prompts costs a few
@@ -142,7 +144,7 @@ class _Builder:
     def _probed(self, node: Node) -> ColumnElement[bool]:
         """Words (and negated words) as per-frame FTS5 probes, not materialised id sets."""
         if _is_word(node):
-            assert isinstance(node, Text)
+            assert isinstance(node, TextTerm)
             return exists().where(
                 literal_column("frames_fts").op("MATCH")(fts_phrase(node)), fts.c.rowid == f.id
             )
@@ -151,13 +153,13 @@ class _Builder:
         return self.compiler.compile(node)
 
     # ------------------------------------------------------------ drivers
-    def lora_driver(self, nodes: list[Node]) -> Lora | None:
+    def lora_driver(self, nodes: list[Node]) -> LoraTerm | None:
         """The exact LoRA term with the fewest uses (capped count), if any."""
-        candidates = [n for n in nodes if isinstance(n, Lora) and not n.is_glob]
+        candidates = [n for n in nodes if isinstance(n, LoraTerm) and not n.is_glob]
         if len(candidates) <= 1:
             return candidates[0] if candidates else None
 
-        def uses(node: Lora) -> int:
+        def uses(node: LoraTerm) -> int:
             capped = (
                 select(loras.c.frame_id)
                 .where(loras.c.key == normalise_name(node.name))
@@ -168,7 +170,7 @@ class _Builder:
 
         return min(candidates, key=uses)
 
-    def lora_from(self, driver: Lora, rest: list[Node]) -> tuple[Any, ColumnElement[bool]]:
+    def lora_from(self, driver: LoraTerm, rest: list[Node]) -> tuple[Any, ColumnElement[bool]]:
         """FROM loras JOIN frames, one row per frame (its first use of the LoRA)."""
         other = _earlier_use
         earlier = exists().where(
@@ -341,7 +343,7 @@ def _relevance_plan(
     )
 
 
-def _is_set_cheaper(conn: Connection, words: list[Text], limit: int) -> bool:
+def _is_set_cheaper(conn: Connection, words: list[TextTerm], limit: int) -> bool:
     """Whether fetching every match beats walking the time index and probing each frame.
 
     Measured on this design (SQLite 3.40, warm cache): one FTS5 probe costs
@@ -369,7 +371,7 @@ def _set_and_time_us(matches: float, frames: int, limit: int) -> tuple[float, fl
     return matches * _SET_US_PER_ROW, limit * frames / max(matches, 1) * _PROBE_US
 
 
-def _recent_ids(conn: Connection, words: list[Text], limit: int, sort: str) -> list[int] | None:
+def _recent_ids(conn: Connection, words: list[TextTerm], limit: int, sort: str) -> list[int] | None:
     """Ids holding the first ``limit`` matches of ``words`` by time, or None if that is costly.
 
     Exact for any id order; cheap when ids mostly follow generation time (a
@@ -451,7 +453,7 @@ def _stray_cost(
     return probe_us <= intersect_us, (cost if cost < other_us else None)
 
 
-def _newest_matching(words: list[Text], limit: int, sort: str) -> Any:
+def _newest_matching(words: list[TextTerm], limit: int, sort: str) -> Any:
     """Ids of the first ``limit`` frames (by time) whose text matches all ``words``.
 
     Written as text only for the index hint SQLAlchemy cannot express on
@@ -470,7 +472,7 @@ def _newest_matching(words: list[Text], limit: int, sort: str) -> Any:
     )
 
 
-def _all_of(words: list[Text]) -> str:
+def _all_of(words: list[TextTerm]) -> str:
     """One FTS5 MATCH string for several words: FTS5 intersects their lists itself."""
     return " AND ".join(fts_phrase(w) for w in words)
 

@@ -34,20 +34,20 @@ from kino_catalog.query.ast import (
     And,
     Compare,
     DateRange,
-    Lora,
+    LoraTerm,
     Match,
     Node,
     Not,
     Or,
     Range,
-    Text,
+    TextTerm,
 )
 from kino_catalog.query.parse import parse_query
 from kino_catalog.query.unparse import unparse
 from kino_catalog.schema import Frame, Parameter, Tag
 from kino_catalog.schema import Lora as LoraRow
 from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key
-from kino_catalog.sidecar.record import _MODEL_EXTENSIONS, encode_int_key, normalise_name
+from kino_catalog.sidecar.record import MODEL_EXTENSIONS, encode_int_key, normalise_name
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -94,8 +94,8 @@ _NAME_COLUMNS = {
     "gpu": f.gpu,
     "driver": f.driver,
 }
-#: Fields the grammar knows but no sidecar data backs yet (none since issue 8 added
-#: tags, ratings, notes, image hashes and system info).
+#: Fields the grammar knows but no sidecar data backs yet (none since tags,
+#: ratings, notes, image hashes and system info were added: `issues show 8`).
 UNSUPPORTED_FIELDS: frozenset[str] = frozenset()
 SORTS = ("newest", "oldest", "seed", "steps", "cfg", "model", "relevance")
 
@@ -154,7 +154,7 @@ def needs_substring(value: str) -> bool:
     return bool(_UNSPACED.search(value)) or not text_tokens(value)
 
 
-def fts_phrase(node: Text) -> str:
+def fts_phrase(node: TextTerm) -> str:
     """The FTS5 MATCH string (a bound value) for a text term on its column."""
     phrase = '"' + node.value.replace('"', '""') + '"'
     return f"{{{FTS_COLUMNS[node.field]}}} : {phrase}{' *' if node.is_prefix else ''}"
@@ -171,8 +171,8 @@ def where_clause(node: Node, dialect: Any, query: str | None = None) -> ColumnEl
     return Compiler(dialect.name, query).compile(node)
 
 
-# Built once: ORDER BY terms are immutable, and building all of them per search cost
-# ~0.3 ms of a 1.5 ms LoRA search.
+# Built once: ORDER BY terms are immutable, and building them per search was a
+# fifth of a LoRA search's time (benchmarks/RESULTS.md, "Figures behind design choices").
 _ORDERS: dict[str, tuple[ColumnElement[Any], ...]] = {
     "newest": (f.generated_at.desc(), f.id.desc()),
     "relevance": (f.generated_at.desc(), f.id.desc()),
@@ -255,10 +255,10 @@ def is_written_glob(glob: str) -> bool:
     Normalising it would leave ``*``, so it matches the name as written instead.
     """
     lowered = glob.lower()
-    return "/" in glob or "\\" in glob or lowered.endswith(_MODEL_EXTENSIONS)
+    return "/" in glob or "\\" in glob or lowered.endswith(MODEL_EXTENSIONS)
 
 
-def lora_condition(node: Lora, dialect: str, rows: Any = loras) -> ColumnElement[bool]:
+def lora_condition(node: LoraTerm, dialect: str, rows: Any = loras) -> ColumnElement[bool]:
     """The condition on one ``loras`` row (or an alias of it) for a LoRA term."""
     key = normalise_name(node.name)
     if not node.is_glob:
@@ -291,9 +291,9 @@ class Compiler:
             return or_(*(self.compile(child) for child in node.nodes))
         if isinstance(node, Not):
             return not_(self.compile(node.node))
-        if isinstance(node, Text):
+        if isinstance(node, TextTerm):
             return self.text(node)
-        if isinstance(node, Lora):
+        if isinstance(node, LoraTerm):
             # Correlate only frames: a search driven by ``loras`` has it outside too.
             return (
                 select(loras.c.frame_id)
@@ -324,7 +324,7 @@ class Compiler:
         )
 
     # ------------------------------------------------------------ full text
-    def text(self, node: Text) -> ColumnElement[bool]:
+    def text(self, node: TextTerm) -> ColumnElement[bool]:
         if node.field == "notes":  # short, rare text: a scan beats keeping a word index
             pattern = "%" + like_pattern(_ascii_lower(node.value)) + "%"
             return _defined(f.notes, func.lower(f.notes).like(pattern, escape="\\"))
@@ -343,7 +343,7 @@ class Compiler:
         matches: ColumnElement[bool] = pg_vector(column).bool_op("@@")(self.pg_tsquery(node))
         return matches
 
-    def pg_tsquery(self, node: Text) -> Any:
+    def pg_tsquery(self, node: TextTerm) -> Any:
         """The tsquery of a word/phrase term, tokenised like the indexed text."""
         if not node.is_prefix:
             return func.phraseto_tsquery(

@@ -10,13 +10,13 @@ from kino_catalog.query.ast import (
     And,
     Compare,
     DateRange,
-    Lora,
+    LoraTerm,
     Match,
     Node,
     Not,
     Or,
     Range,
-    Text,
+    TextTerm,
 )
 from kino_catalog.query.parse import BARE_VALUE_RE, NUMERIC_VALUE_RE
 
@@ -28,7 +28,7 @@ _DAY = dt.timedelta(days=1)
 def unparse(node: Node) -> str:
     """Turn an AST back into a query string that parses to an equal AST.
 
-    ``unparse(Or((And((Text("a"), Text("b"))), Text("c"))))`` gives ``a b OR c``.
+    ``unparse(Or((And((TextTerm("a"), TextTerm("b"))), TextTerm("c"))))`` gives ``a b OR c``.
     Dates lose microseconds. Raises ``ValueError`` for a node no query can
     express (``All()`` inside another node, ``DateRange(None, None)``).
     """
@@ -44,13 +44,13 @@ def _unparse(node: Node) -> str:
         case Not(child):
             inner = _unparse(child)
             return f"-({inner})" if isinstance(child, And | Or) else f"-{inner}"
-        case Text(value, field, is_phrase, is_prefix):
+        case TextTerm(value, field, is_phrase, is_prefix):
             body = _quote(value) if is_phrase else value
             return ("" if field == "prompt" else f"{field}:") + body + ("*" if is_prefix else "")
         case Match(field, value, _):
             is_generic = field not in FIELD_KINDS
             return f"{field}:{_unparse_value(value, is_generic=is_generic)}"
-        case Lora(name, _, low, high):
+        case LoraTerm(name, _, low, high):
             strength = (
                 ""
                 if low is None and high is None

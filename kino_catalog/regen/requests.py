@@ -242,29 +242,29 @@ def _item_key(item: Any) -> str | None:
 
 
 def _drop_lora(params: dict[str, Any], name: str, is_lenient: bool) -> None:
-    key, found = normalise_name(name), False
+    key, is_found = normalise_name(name), False
     for role, items in _lora_lists(params):
         kept = [item for item in items if _item_key(item) != key]
-        found = found or len(kept) != len(items)
+        is_found = is_found or len(kept) != len(items)
         params[role] = kept
-    if not found and not is_lenient:
+    if not is_found and not is_lenient:
         raise UsageError(f"--drop-lora {name}: the frame uses no such LoRA")
 
 
 def _set_lora(params: dict[str, Any], name: str, strength: float, is_lenient: bool) -> None:
-    key, found = normalise_name(name), False
+    key, is_found = normalise_name(name), False
     lists = _lora_lists(params)
     for _role, items in lists:
         for position, item in enumerate(items):
             if _item_key(item) != key:
                 continue
-            found = True
+            is_found = True
             if isinstance(item, str):  # a bare name has nowhere to keep a strength
                 items[position] = item = {"lora_name": item}
             item["strength_model"] = strength
             if "strength_clip" in item:
                 item["strength_clip"] = strength
-    if found:
+    if is_found:
         return
     if not is_lenient:
         raise UsageError(

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, literal_column, select, true
 
-from kino_catalog.schema import Frame, IndexError_, Lora, Root
+from kino_catalog.schema import Frame, IndexFailure, Lora, Root
 from kino_catalog.sidecar.record import decode_int_key
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ SECTIONS = (
 
 _frames = Frame.__table__
 _loras = Lora.__table__
-_errors = IndexError_.__table__
+_errors = IndexFailure.__table__
 _roots = Root.__table__
 f = _frames.c
 lo = _loras.c
@@ -123,7 +123,7 @@ class _Report:
             self.lora_scope(select(func.count(func.distinct(lo.key))))
         ).scalar_one()
         # GROUP BY walks the primary key (frame_id first) in order; COUNT(DISTINCT)
-        # would sort 1.5M uses in a temporary tree first (0.5 s against 8 s at 1M).
+        # would sort every use in a temporary tree first (RESULTS.md, design figures).
         per_frame = self.lora_scope(select(lo.frame_id).group_by(lo.frame_id)).subquery()
         with_loras = self.conn.execute(select(func.count()).select_from(per_frame)).scalar_one()
         return {
@@ -142,7 +142,7 @@ class _Report:
             day: Any = func.to_char(f.generated_at, "YYYY-MM-DD")
         else:  # SQLite keeps DateTime as ISO text: the day is its first ten characters
             day = func.substr(f.generated_at, 1, 10)
-        return [{"day": d, "frames": n} for d, n in _ordered(self.grouped(day), by_value=True)]
+        return [{"day": d, "frames": n} for d, n in _ordered(self.grouped(day), is_by_value=True)]
 
     def models(self) -> list[dict[str, Any]]:
         # model_key is indexed; the name shown is the first spelling found for
@@ -322,13 +322,13 @@ def _rollup(rows: list[tuple[Any, ...]], *indices: int) -> list[tuple[Any, ...]]
     return [(*key, n) for key, n in totals.items()]
 
 
-def _ordered(rows: list[tuple[Any, ...]], *, by_value: bool = False) -> list[tuple[Any, ...]]:
+def _ordered(rows: list[tuple[Any, ...]], *, is_by_value: bool = False) -> list[tuple[Any, ...]]:
     """Most frames first (or by value), values ascending, a missing value (null) last."""
 
     def value(row: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple((v is None, v) for v in row[:-1])
 
-    if by_value:
+    if is_by_value:
         return sorted(rows, key=value)
     return sorted(rows, key=lambda row: (-row[-1], value(row)))
 
@@ -382,9 +382,9 @@ def build_report(
             plugins = _ordered(_rollup(facets, 0, 1))
 
             def table(
-                name: str, rows: list[tuple[Any, ...]], *, by_value: bool = False
+                name: str, rows: list[tuple[Any, ...]], *, is_by_value: bool = False
             ) -> list[dict[str, Any]]:
-                return [{name: v, "frames": n} for v, n in _ordered(rows, by_value=by_value)]
+                return [{name: v, "frames": n} for v, n in _ordered(rows, is_by_value=is_by_value)]
 
             data: dict[str, Any] = {
                 "report_version": REPORT_VERSION,
@@ -408,8 +408,8 @@ def build_report(
                 "lora_lists": lora_lists,
                 "samplers": table("sampler", _rollup(facets, 2)),
                 "schedulers": table("scheduler", _rollup(facets, 3)),
-                "steps": table("steps", _rollup(shapes, 0), by_value=True),
-                "cfg_scale": table("cfg_scale", _rollup(shapes, 1), by_value=True),
+                "steps": table("steps", _rollup(shapes, 0), is_by_value=True),
+                "cfg_scale": table("cfg_scale", _rollup(shapes, 1), is_by_value=True),
                 "resolutions": [
                     {"width": w, "height": h, "frames": n}
                     for w, h, n in _ordered(_rollup(shapes, 2, 3))

@@ -162,9 +162,9 @@ def temp_files(conn: Connection) -> Iterator[None]:
 
     For work whose sorts and statement journals grow with its size: a bulk
     load, or a migration that rewrites a whole table (0004's DROP COLUMN kept
-    each changed page's old content in a statement journal: 2.4 GB in memory
-    for a million frames).  SQLite takes the pragma only outside a
-    transaction, so enter this before BEGIN.
+    each changed page's old content in an in-memory statement journal; see
+    benchmarks/RESULTS.md, "Figures behind design choices").  SQLite takes
+    the pragma only outside a transaction, so enter this before BEGIN.
     """
     dbapi: Any = conn.connection.dbapi_connection
     is_sqlite = conn.dialect.name == "sqlite"

@@ -25,6 +25,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+__all__ = [
+    "NAMING_CONVENTION",
+    "Base",
+    "Frame",
+    "FrameDocument",
+    "IndexFailure",
+    "Lora",
+    "Parameter",
+    "Project",
+    "Root",
+    "Tag",
+    "metadata",
+]
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -191,7 +205,7 @@ class Lora(Base):
     __table_args__ = (Index("ix_loras_key", "key", "generated_at", "frame_id"),)
 
 
-class IndexError_(Base):
+class IndexFailure(Base):
     """A .json file that is not (or not yet) a frame: kind 'error' or 'not_sidecar'.
 
     Kept with its size and mtime so an unchanged file is not read again.

@@ -6,6 +6,13 @@
 functions (DESIGN §3): these names stay importable from here.
 """
 
+from kino_catalog.sidecar.files import (
+    atomic_file,
+    atomic_text_file,
+    is_inside,
+    write_atomic,
+    write_atomic_many,
+)
 from kino_catalog.sidecar.kino import (
     MAX_SIDECAR_BYTES,
     dumps_sidecar,
@@ -18,14 +25,16 @@ from kino_catalog.sidecar.kino import (
     save_generation_params,
     save_generation_params_sync,
     too_big_reason,
-    write_atomic,
 )
 
 __all__ = [
     "MAX_SIDECAR_BYTES",
+    "atomic_file",
+    "atomic_text_file",
     "dumps_sidecar",
     "get_params_path",
     "hash_file",
+    "is_inside",
     "load_generation_params",
     "loads_exact",
     "params_exist",
@@ -34,4 +43,5 @@ __all__ = [
     "save_generation_params_sync",
     "too_big_reason",
     "write_atomic",
+    "write_atomic_many",
 ]

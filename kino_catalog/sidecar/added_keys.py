@@ -99,7 +99,7 @@ def parse_extras(doc: dict[str, Any], path: str) -> Extras:
         and "system_info" not in doc
         and "imported" not in doc
     ):
-        return NO_EXTRAS  # a plain Kino sidecar: ~0.1 us on the indexer's hot path
+        return NO_EXTRAS  # a plain Kino sidecar, the indexer's hot path: no allocation
     tags = doc.get("tags")
     if tags is None:
         tags = []

@@ -17,25 +17,18 @@ standard library), floats stay floats, unknown keys are kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import datetime as dt
-import functools
 import hashlib
 import json
 import os
 import re
-import stat
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from kino_catalog.errors import SidecarParseError
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+from kino_catalog.sidecar.files import write_atomic
 
 __all__ = [
     "MAX_SIDECAR_BYTES",
@@ -49,8 +42,6 @@ __all__ = [
     "save_generation_params",
     "save_generation_params_sync",
     "too_big_reason",
-    "write_atomic",
-    "write_atomic_many",
 ]
 
 #: Real sidecars are 1-3 KB; anything this big is damage or abuse, not a frame.
@@ -202,117 +193,6 @@ def dumps_sidecar(doc: dict[str, Any]) -> bytes:
         ValueError: the document holds NaN or Infinity, which JSON cannot carry.
     """
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def write_atomic(
-    path: str | os.PathLike[str], data: bytes, *, is_current: Callable[[], bool] | None = None
-) -> bool:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
-
-    The temp file lives in the same folder (``os.replace`` is only atomic
-    within one file system) and starts with a dot so watchers skip it.  An
-    existing file keeps its permission bits (``mkstemp`` makes 0600 files).
-    ``is_current``, checked just before the replace, lets an editor refuse to
-    clobber a file someone else rewrote meanwhile: if it returns False the
-    temp file is discarded and False returned.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".kino-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _mode_for(path))
-        if is_current is not None and not is_current():
-            os.unlink(tmp)
-            return False
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return True
-
-
-def write_atomic_many(
-    items: Sequence[tuple[str, bytes, Callable[[], bool] | None]],
-) -> list[bool]:
-    """:func:`write_atomic` for many files with ONE flush to disk for the lot.
-
-    Each item is (path, data, is_current).  All temp files are written, then
-    flushed together (Linux ``syncfs`` once per file system, else ``fsync``
-    each), then renamed: a file is on disk before its name points at it, as
-    with write_atomic, but a batch of sidecars (an import) costs one flush
-    instead of one per file, which dominates the cost of small files.
-    Returns, per item, whether it was written (``is_current`` may refuse).
-    """
-    temps: list[str] = []
-    try:
-        for path, data, _ in items:
-            folder = os.path.dirname(os.path.abspath(path))
-            fd, tmp = tempfile.mkstemp(prefix=".kino-", suffix=".tmp", dir=folder)
-            temps.append(tmp)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, _mode_for(path))
-        _flush(temps)
-        written = []
-        for (path, _, is_current), tmp in zip(items, temps, strict=True):
-            if is_current is not None and not is_current():
-                os.unlink(tmp)
-                written.append(False)
-            else:
-                os.replace(tmp, path)
-                written.append(True)
-        temps = []
-        return written
-    finally:
-        for tmp in temps:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def _flush(paths: Sequence[str]) -> None:
-    """Flush new files to disk: one syncfs per file system where libc has it, else fsync each."""
-    syncfs = getattr(_libc(), "syncfs", None)
-    if syncfs is not None:
-        devices = {os.stat(path).st_dev: path for path in paths}
-        if all(_on_fd(path, syncfs) == 0 for path in devices.values()):
-            return
-    for path in paths:
-        _on_fd(path, os.fsync)
-
-
-def _on_fd(path: str, call: Callable[[int], Any]) -> Any:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return call(fd)
-    finally:
-        os.close(fd)
-
-
-@functools.cache
-def _libc() -> Any:
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:  # no C library to load (not Linux/glibc-like): fsync each file
-        return None
-
-
-def _mode_for(path: str | os.PathLike[str]) -> int:
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        pass
-    # A new file gets what open() would give it.  os.umask() can only be read by
-    # setting it, which races with other threads (saves run in to_thread).
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
-    except (OSError, StopIteration, ValueError):
-        umask = 0o022
-    return 0o666 & ~umask
 
 
 def hash_file(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:

@@ -21,6 +21,7 @@ from kino_catalog.errors import NotASidecarError, SidecarSchemaError
 from kino_catalog.sidecar.added_keys import NO_EXTRAS, Extras, parse_extras
 
 __all__ = [
+    "MODEL_EXTENSIONS",
     "TYPED_PARAMETERS",
     "FrameRecord",
     "LoraUse",
@@ -53,7 +54,7 @@ TYPED_PARAMETERS = frozenset(
     }
 )
 
-_MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
+MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
 _FOLD = re.compile(r"[\s_-]+")
 _KINO_NAME = re.compile(r"project_(\d+)_frame_(\d+)(?:_variant_(\d+))?")
 
@@ -114,7 +115,7 @@ def normalise_name(name: str) -> str:
     """
     base = re.split(r"[/\\]", name.strip())[-1]
     lower = base.casefold()
-    for ext in _MODEL_EXTENSIONS:
+    for ext in MODEL_EXTENSIONS:
         if lower.endswith(ext) and len(lower) > len(ext):
             lower = lower[: -len(ext)]
             break

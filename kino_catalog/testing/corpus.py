@@ -51,6 +51,17 @@ from dataclasses import dataclass
 from multiprocessing import Pool
 from typing import Any, TypeVar
 
+__all__ = [
+    "INVALID_KINDS",
+    "PNG_8X8",
+    "CorpusSummary",
+    "generate_corpus",
+    "invalid_indices",
+    "main",
+    "make_invalid",
+    "make_record",
+]
+
 T = TypeVar("T")
 
 # ---------------------------------------------------------------- vocabulary

@@ -18,6 +18,7 @@ import posixpath
 from dataclasses import dataclass
 
 from kino_catalog.index.walk import IMAGE_SUFFIXES
+from kino_catalog.sidecar.files import is_inside
 
 __all__ = ["ChangeSet", "Pending", "Retries", "is_watched"]
 
@@ -150,7 +151,7 @@ def is_watched(root: str, path: str, *, is_folder: bool) -> bool:
     Sidecars, images and folders inside the root; not dot files (atomic
     writers' temp files) nor anything in a hidden folder, as the walk skips them.
     """
-    if not path.startswith(root.rstrip(os.sep) + os.sep):
+    if not is_inside(root, path):
         return False
     rel = path[len(root) :]
     if f"{os.sep}." in rel:

@@ -1,6 +1,6 @@
 """The live watcher: watchdog events, debounced into batches for the indexer, with reconciles.
 
-Watchdog is a hint, never the truth (issue 5): its inotify observer drops
+Watchdog is a hint, never the truth (`issues show 5`): its inotify observer drops
 events when the kernel queue overflows, an exception in a handler kills its
 thread, and a polling observer takes an unmounted share for "everything was
 deleted".  So the handler only records paths; one worker thread debounces
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 
 from kino_catalog.index import sync as indexer
+from kino_catalog.sidecar.files import is_inside
 from kino_catalog.watch import observers as observing
 from kino_catalog.watch.debounce import ChangeSet, Retries, is_watched
 
@@ -216,17 +217,17 @@ class Watcher:
                 elif is_watched(root.path, path, is_folder=is_folder):
                     was_empty = not len(self._changes)
                     if not self._changes.record(path, now, is_folder=is_folder):
-                        self._request_reconcile(root, "too many pending changes", overflow=True)
+                        self._request_reconcile(root, "too many pending changes", is_overflow=True)
                     elif was_empty:
                         self._cond.notify_all()
 
     def _on_overflow(self) -> None:
         for root in self._roots:  # the kernel does not say where events were lost
-            self._request_reconcile(root, "inotify queue overflow", overflow=True)
+            self._request_reconcile(root, "inotify queue overflow", is_overflow=True)
 
-    def _request_reconcile(self, root: _Root, reason: str, *, overflow: bool = False) -> None:
+    def _request_reconcile(self, root: _Root, reason: str, *, is_overflow: bool = False) -> None:
         with self._cond:
-            if overflow and not root.is_overflowing:  # one warning per episode
+            if is_overflow and not root.is_overflowing:  # one warning per episode
                 self.stats.overflows += 1
                 log.warning(
                     "%s: %s; events are lost until a reconcile catches up", root.path, reason
@@ -285,7 +286,7 @@ class Watcher:
             self._is_busy = True
         by_root: dict[_Root, dict[str, bool]] = {}
         for path, is_folder in batch.items():
-            root = next(r for r in self._roots if path.startswith(r.path.rstrip(os.sep) + os.sep))
+            root = next(r for r in self._roots if is_inside(r.path, path))
             by_root.setdefault(root, {})[path] = is_folder
         for root, paths in by_root.items():
             if not root.is_missing and root.reconcile_reason is None:  # else a reconcile covers it

@@ -20,13 +20,17 @@ from kino_catalog.query.ast import (
     And,
     Compare,
     DateRange,
-    Lora,
     Match,
     Node,
     Not,
     Or,
     Range,
-    Text,
+)
+from kino_catalog.query.ast import (
+    LoraTerm as Lora,
+)
+from kino_catalog.query.ast import (
+    TextTerm as Text,
 )
 from kino_catalog.query.unparse import unparse
 from kino_catalog.sidecar.record import (

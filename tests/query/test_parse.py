@@ -16,13 +16,17 @@ from kino_catalog.query.ast import (
     And,
     Compare,
     DateRange,
-    Lora,
     Match,
     Node,
     Not,
     Or,
     Range,
-    Text,
+)
+from kino_catalog.query.ast import (
+    LoraTerm as Lora,
+)
+from kino_catalog.query.ast import (
+    TextTerm as Text,
 )
 from kino_catalog.query.parse import parse_query
 from kino_catalog.query.unparse import unparse
