@@ -1,29 +1,28 @@
-"""The Catalog: the library's front door (open, sync, rebuild, search, get, stats)."""
+"""The Catalog: the library's front door; it delegates to index, query, regen, report, watch."""
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Any, Unpack
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from kino_catalog.catalog import edits as annotate
-from kino_catalog.catalog import gallery, importing, verify
+from kino_catalog.catalog import gallery, health, importing, verify
+from kino_catalog.catalog.lookup import lookup_statement
 from kino_catalog.errors import CatalogError, UsageError
 from kino_catalog.index import sync as indexer
-from kino_catalog.index.walk import file_inside, sequence_member, sequence_start
-from kino_catalog.query.frame import Frame, frame_select
+from kino_catalog.index.walk import file_inside, sequence_member
+from kino_catalog.query.frame import Frame
 from kino_catalog.query.plan import count_statement, search_statement
 from kino_catalog.query.sql import to_ast
 from kino_catalog.regen import presets
 from kino_catalog.regen.requests import Edits, request_from_frame
 from kino_catalog.report.aggregates import build_report
-from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import IndexFailure, Lora, Project, Root, Tag
+from kino_catalog.schema import Project, Root, Tag
 from kino_catalog.schema.database import default_database, make_engine, migrate_to_head
 from kino_catalog.sidecar.added_keys import check_tag
-from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
     import random
@@ -46,9 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["Catalog"]
 
 
-_f = FrameRow.__table__.c
 _roots = Root.__table__
-_errors = IndexFailure.__table__
 
 
 class Catalog:
@@ -234,31 +231,8 @@ class Catalog:
         Raises:
             UsageError: no such frame in the catalogue.
         """
-        stmt = frame_select()
         text = os.fspath(ref) if not isinstance(ref, int) else str(ref)
-        if isinstance(ref, int) or text.isdigit():
-            stmt = stmt.where(_f.id == int(text))
-        else:
-            path = os.path.realpath(os.path.expanduser(text))
-            folder, name = os.path.split(path)
-            names = {name}
-            first = sequence_start(name)
-            if first:  # any image of a PNG sequence names the frame of its first image
-                names.add(first)
-            matches = []
-            for root in self.roots():
-                if is_inside(root, path):
-                    rel = os.path.relpath(folder, root)
-                    matches.append((root, "" if rel == "." else rel.replace(os.sep, "/")))
-            if not matches:
-                raise UsageError(f"not in any indexed folder: {text}")
-            conditions = [
-                (_roots.c.path == root)
-                & (_f.folder == rel)
-                & (_f.name.in_(names) | _f.image_name.in_(names))
-                for root, rel in matches
-            ]
-            stmt = stmt.where(or_(*conditions))
+        stmt = lookup_statement(ref if isinstance(ref, int) else text, self.roots)
         with self.engine.connect() as conn:
             row = conn.execute(stmt.limit(1)).first()
         if row is None:
@@ -267,69 +241,11 @@ class Catalog:
 
     def errors(self) -> list[dict[str, Any]]:
         """Sidecars that could not be indexed: path, reason, size, mtime_ns, recorded_at."""
-        stmt = (
-            select(
-                _roots.c.path,
-                _errors.c.folder,
-                _errors.c.name,
-                _errors.c.reason,
-                _errors.c.size,
-                _errors.c.mtime_ns,
-                _errors.c.recorded_at,
-            )
-            .join_from(_errors, _roots, _errors.c.root_id == _roots.c.id)
-            .where(_errors.c.kind == "error")
-            .order_by(_roots.c.path, _errors.c.folder, _errors.c.name)
-        )
-        with self.engine.connect() as conn:
-            return [
-                {
-                    "path": os.path.join(root, folder, name),
-                    "reason": reason,
-                    "size": size,
-                    "mtime_ns": mtime_ns,
-                    "recorded_at": recorded.isoformat(timespec="seconds"),
-                }
-                for root, folder, name, reason, size, mtime_ns, recorded in conn.execute(stmt)
-            ]
+        return health.list_errors(self.engine)
 
     def stats(self) -> dict[str, Any]:
         """Catalogue health: counts of frames, projects, errors, missing images, roots."""
-        with self.engine.connect() as conn:
-
-            def scalar(stmt: Any) -> int:
-                return int(conn.execute(stmt).scalar_one())
-
-            frames = FrameRow.__table__
-            roots = [
-                {
-                    "path": path,
-                    "frames": count,
-                    "synced_at": (synced.isoformat(timespec="seconds") if synced else None),
-                }
-                for path, synced, count in conn.execute(
-                    select(_roots.c.path, _roots.c.synced_at, func.count(_f.id))
-                    .join_from(_roots, frames, _f.root_id == _roots.c.id, isouter=True)
-                    .group_by(_roots.c.id)
-                    .order_by(_roots.c.path)
-                )
-            ]
-            return {
-                "database": self.engine.url.render_as_string(hide_password=True),
-                "frames": scalar(select(func.count()).select_from(frames)),
-                "projects": scalar(select(func.count()).select_from(Project.__table__)),
-                "errors": scalar(
-                    select(func.count()).select_from(_errors).where(_errors.c.kind == "error")
-                ),
-                "ignored_files": scalar(
-                    select(func.count()).select_from(_errors).where(_errors.c.kind == "not_sidecar")
-                ),
-                "missing_images": scalar(
-                    select(func.count()).select_from(frames).where(_f.image_exists.is_(False))
-                ),
-                "loras": scalar(select(func.count(func.distinct(Lora.__table__.c.key)))),
-                "roots": roots,
-            }
+        return health.catalog_stats(self.engine)
 
     # ------------------------------------------------------------ annotations
     # Tags, ratings and notes are written into the sidecars (annotate.py) and
