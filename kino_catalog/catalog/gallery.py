@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from kino_catalog.query.ast import Compare, Lora, Match
+from kino_catalog.query.ast import Compare, LoraTerm, Match
 from kino_catalog.query.frame import FRAME_SELECT_COLUMNS, Frame
 from kino_catalog.query.keyset import decode_cursor, encode_cursor, key_columns
 from kino_catalog.query.plan import search_statement
@@ -143,7 +143,7 @@ def facets(
         ).all()
     found = Facets(frames=len(rows), is_sampled=is_sampled)
     found.values["loras"] = [
-        FacetValue(name, int(n), unparse(Lora(key))) for key, name, n in lora_rows
+        FacetValue(name, int(n), unparse(LoraTerm(key))) for key, name, n in lora_rows
     ]
     models: Counter[str] = Counter()
     model_names: dict[str, str] = {}

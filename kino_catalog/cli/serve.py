@@ -10,11 +10,12 @@ from pathlib import Path
 
 import click
 
-from kino_catalog.cli.app import Settings, cli, pass_settings, progress_reporter
-from kino_catalog.cli.indexing import sync_summary
+from kino_catalog.cli.app import Settings, cli, pass_settings, progress_reporter, sync_summary
 from kino_catalog.errors import UsageError
 from kino_catalog.query.sql import to_ast
 from kino_catalog.web.thumbnails import DEFAULT_SIZE, SIZES, ThumbnailCache
+
+__all__ = ["serve", "thumbs"]
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{16,}$")
 

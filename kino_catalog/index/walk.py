@@ -189,7 +189,7 @@ def file_inside(path: str, root: str) -> str | None:
     elif not stat.S_ISREG(st.st_mode):
         return None
     target = os.path.realpath(path)
-    return target if _is_inside(target, real_root) else None
+    return target if is_inside(real_root, target) else None
 
 
 def list_folder(directory: str, rel: str) -> Folder:

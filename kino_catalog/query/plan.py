@@ -224,7 +224,7 @@ def search_statement(
     nodes = _conjuncts(node)
     base = select(*FRAME_SELECT_COLUMNS)
     frames_roots = frames.join(roots, f.root_id == roots.c.id)
-    words = [n for n in nodes if isinstance(n, Text) and _is_word(n)]
+    words = [n for n in nodes if isinstance(n, TextTerm) and _is_word(n)]
     if sort == "relevance" and words:
         return _relevance_plan(b, nodes, words, limit, after)
     if sort == "relevance":
@@ -311,7 +311,7 @@ def search_statement(
 
 
 def _relevance_plan(
-    b: _Builder, nodes: list[Node], words: list[Text], limit: int | None, after: Any
+    b: _Builder, nodes: list[Node], words: list[TextTerm], limit: int | None, after: Any
 ) -> Plan:
     """Best matches first (then newest); the rank is the page key's first term."""
     frames_roots = frames.join(roots, f.root_id == roots.c.id)
@@ -477,7 +477,7 @@ def _all_of(words: list[TextTerm]) -> str:
     return " AND ".join(fts_phrase(w) for w in words)
 
 
-def _relevance(dialect: str, words: list[Text]) -> Any:
+def _relevance(dialect: str, words: list[TextTerm]) -> Any:
     """PostgreSQL's relevance (higher is better): the sum of ts_rank over the words."""
     compiler = Compiler(dialect)
     ranks = [

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kino_catalog.web.app import ServeConfig, create_app
+from kino_catalog.web.app import create_app
 from kino_catalog.web.security import AccessRules
+from kino_catalog.web.server import ServeConfig
 
 __all__ = ["AccessRules", "ServeConfig", "create_app"]

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from kino_catalog.query.frame import Frame
-    from kino_catalog.web.app import Server
+    from kino_catalog.web.server import Server
 
 __all__ = ["exception_handlers", "routes"]
 

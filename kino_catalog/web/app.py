@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from kino_catalog.web import api, pages
-from kino_catalog.web.security import AccessRules, Guard
+from kino_catalog.web.security import Guard
+from kino_catalog.web.server import ServeConfig, Server
 from kino_catalog.web.thumbnails import ThumbnailCache
 
 if TYPE_CHECKING:
@@ -22,38 +22,10 @@ if TYPE_CHECKING:
 
     from kino_catalog.catalog import Catalog
 
-__all__ = ["STATIC_FOLDER", "ServeConfig", "Server", "create_app"]
+__all__ = ["STATIC_FOLDER", "create_app"]
 
 STATIC_FOLDER = Path(__file__).resolve().parent / "static"
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """What ``kino-catalog serve`` decided from its options."""
-
-    rules: AccessRules = field(default_factory=AccessRules)
-    kino_url: str | None = None
-    thumbnail_folder: Path | None = None
-    is_watching: bool = False
-    use_polling: bool = False
-
-
-@dataclass
-class Server:
-    """What every request handler reaches through ``request.app.state.server``."""
-
-    catalog: Catalog
-    config: ServeConfig
-    thumbnails: ThumbnailCache
-
-    @property
-    def can_edit(self) -> bool:
-        return self.config.rules.allow_edits
-
-    @property
-    def can_submit(self) -> bool:
-        return self.can_edit and self.config.kino_url is not None
 
 
 def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette:
