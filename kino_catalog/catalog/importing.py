@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
-    from kino_catalog.index.sync import SyncResult
+    from kino_catalog.index.result import SyncResult
 
 __all__ = ["ImportResult", "import_images"]
 

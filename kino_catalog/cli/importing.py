@@ -13,11 +13,14 @@ from kino_catalog.cli.app import (
     format_option,
     pass_settings,
     progress_reporter,
+    sync_summary,
 )
-from kino_catalog.cli.indexing import sync_summary
 
 if TYPE_CHECKING:
     from kino_catalog.catalog.importing import ImportResult
+
+
+__all__ = ["import_"]
 
 
 @cli.command("import")
