@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
+    from kino_catalog.catalog.edits import EditResult
     from kino_catalog.query.frame import Frame
     from kino_catalog.web.server import Server
 
@@ -241,23 +242,14 @@ async def tags(request: Request) -> Response:
     add, remove = body.get("add", []), body.get("remove", [])
     if not isinstance(add, list) or not isinstance(remove, list) or not (add or remove):
         raise ApiError(400, "bad_request", "give add and/or remove: lists of tags")
-    return await _edit(request, lambda cat, fr: _tag_both(cat, fr, add, remove))
 
+    def change(catalog: Any, found: Frame) -> list[Any]:
+        done = [catalog.tag([str(t) for t in add], [found])] if add else []
+        if remove:
+            done.append(catalog.tag([str(t) for t in remove], [found], remove=True))
+        return done
 
-def _tag_both(catalog: Any, found: Frame, add: list[Any], remove: list[Any]) -> Any:
-    result = None
-    if add:
-        result = catalog.tag([str(t) for t in add], [found])
-    if remove:
-        removed = catalog.tag([str(t) for t in remove], [found], remove=True)
-        result = removed if result is None else _merge(result, removed)
-    return result
-
-
-def _merge(first: Any, second: Any) -> Any:
-    first.changed = max(first.changed, second.changed)
-    first.failed.extend(second.failed)
-    return first
+    return await _edit(request, change)
 
 
 async def rating(request: Request) -> Response:
@@ -265,7 +257,7 @@ async def rating(request: Request) -> Response:
     value = body.get("rating")
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
         raise ApiError(400, "bad_request", "rating must be an integer from 0 to 5, or null")
-    return await _edit(request, lambda cat, fr: cat.rate(value, [fr]))
+    return await _edit(request, lambda cat, fr: [cat.rate(value, [fr])])
 
 
 async def notes(request: Request) -> Response:
@@ -273,22 +265,29 @@ async def notes(request: Request) -> Response:
     value = body.get("notes")
     if value is not None and not isinstance(value, str):
         raise ApiError(400, "bad_request", "notes must be text, or null")
-    return await _edit(request, lambda cat, fr: cat.note(value, fr))
+    return await _edit(request, lambda cat, fr: [cat.note(value, fr)])
 
 
-async def _edit(request: Request, change: Callable[[Any, Frame], Any]) -> Response:
-    """Apply an annotation through Catalog (the CLI's code path), then answer the frame."""
+async def _edit(request: Request, change: Callable[[Any, Frame], list[EditResult]]) -> Response:
+    """Apply annotations through Catalog (the CLI's code path), then answer the frame.
+
+    ``edit`` is the last change's EditResult (``changed``, ``unchanged``,
+    ``failed``); a sidecar that could not be changed (Kino kept rewriting it,
+    a read-only file) is 409 with its reason.
+    """
     server = _require_edits(request)
 
     def run() -> dict[str, Any]:
         found = frame_or_404(request)
         try:
-            result = change(server.catalog, found)
+            results = change(server.catalog, found)
         except UsageError as exc:
             raise ApiError(400, "bad_request", str(exc)) from exc
-        if result.failed:
-            raise ApiError(409, "edit_failed", result.failed[0]["reason"], edit=result.as_dict())
-        return {"frame": server.catalog.get(found.id).to_dict(), "edit": result.as_dict()}
+        for result in results:
+            if result.failed:
+                reason = result.failed[0]["reason"]
+                raise ApiError(409, "edit_failed", reason, edit=result.as_dict())
+        return {"frame": server.catalog.get(found.id).to_dict(), "edit": results[-1].as_dict()}
 
     return _json(await _in_thread(run))
 
