@@ -38,20 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from kino_catalog import Catalog
+from kino_catalog.testing.browser import CHROMIUM, CHROMIUM_ARGS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_query import shapes_for  # noqa: E402
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from bench_query import shapes_for
 
 
 def _free_port() -> int:
@@ -110,12 +100,17 @@ class Server:
 
 def _pcts(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), ordered[
+        min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))
+    ]
 
 
 def bench_search(server: Server, cat: Catalog, repeat: int) -> None:
     print(f"\n## /api/search first page (50 frames), {repeat} runs, ms")
-    print("| shape | library p50 | HTTP p50 | HTTP p95 | ratio | with count p95 | page 21 p95 | facets p50 | facets p95 |")
+    print(
+        "| shape | library p50 | HTTP p50 | HTTP p95 | ratio | with count p95 | page 21 p95 "
+        "| facets p50 | facets p95 |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for shape in shapes_for(cat):
         if shape.mode != "first50":
@@ -130,7 +125,9 @@ def bench_search(server: Server, cat: Catalog, repeat: int) -> None:
         counted = [server.timed(f"/api/search?q={q}")[0] for _ in range(max(5, repeat // 3))]
         cursor = None
         for _ in range(20):  # walk 20 pages in, then time the 21st
-            _, body, _ = server.timed(f"/api/search?count=0&q={q}" + (f"&cursor={cursor}" if cursor else ""))
+            _, body, _ = server.timed(
+                f"/api/search?count=0&q={q}" + (f"&cursor={cursor}" if cursor else "")
+            )
             cursor = json.loads(body)["next_cursor"]
             if cursor is None:
                 break
@@ -172,7 +169,12 @@ def make_pngs(folder: Path, count: int) -> list[Path]:
             "plugin_version": "1.0.0",
             "timestamp": f"20250101_{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}",
             "task_id": 0,
-            "parameters": {"prompt": f"benchmark image {i}", "seed": i, "width": 1024, "height": 1024},
+            "parameters": {
+                "prompt": f"benchmark image {i}",
+                "seed": i,
+                "width": 1024,
+                "height": 1024,
+            },
             "project_id": 1,
         }
         path.with_suffix(".json").write_text(json.dumps(doc), encoding="utf-8")
@@ -232,7 +234,9 @@ def bench_thumbnails(scratch: Path, images: int, repeat: int) -> None:
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)
         elapsed = time.perf_counter() - start
-        print(f"kino-catalog thumbs --jobs {jobs}: {images / elapsed:.1f} images/s ({elapsed:.1f} s)")
+        print(
+            f"kino-catalog thumbs --jobs {jobs}: {images / elapsed:.1f} images/s ({elapsed:.1f} s)"
+        )
 
 
 def grid_in_chromium(server: Server, repeat: int) -> list[int]:
@@ -241,7 +245,7 @@ def grid_in_chromium(server: Server, repeat: int) -> list[int]:
 
     found = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         for _ in range(repeat):
             context = browser.new_context(viewport={"width": 1920, "height": 4000})
             page = context.new_page()
@@ -250,8 +254,8 @@ def grid_in_chromium(server: Server, repeat: int) -> list[int]:
             while True:
                 done = page.evaluate(
                     "(() => { const imgs = Array.from(document.querySelectorAll('#grid img'));"
-                    " return imgs.length >= 100 && imgs.every(i => i.complete && i.naturalWidth > 0)"
-                    " ? performance.now() : 0; })()"
+                    " const done = imgs.every(i => i.complete && i.naturalWidth > 0);"
+                    " return imgs.length >= 100 && done ? performance.now() : 0; })()"
                 )
                 if done or time.monotonic() > deadline:
                     break
@@ -264,7 +268,9 @@ def grid_in_chromium(server: Server, repeat: int) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", required=True, help="a catalogue (e.g. of corpus-1m) for search/facets")
+    parser.add_argument(
+        "--db", required=True, help="a catalogue (e.g. of corpus-1m) for search/facets"
+    )
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--scratch", default="benchmarks/.cache/serve")

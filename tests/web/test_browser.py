@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from kino_catalog.testing.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import EXAMPLES, Library, make_sidecar
 
 if TYPE_CHECKING:
@@ -32,17 +33,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BIG_SEED = 2**64 - 1
 EVIL_PROMPT = "<script>alert(1)</script><img src=x onerror=alert(2)> a cursed prompt"
 SCREENSHOTS = Path(
@@ -164,7 +154,7 @@ def browser(gallery: Gallery) -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(executable_path=_chromium(), args=list(CHROMIUM_ARGS))
         yield chromium
         chromium.close()
 
