@@ -7,6 +7,7 @@ answers.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,18 +24,34 @@ from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import Lora as LoraRow
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from collections.abc import Sequence
+
+    from sqlalchemy.engine import Connection, Engine
 
     from kino_catalog.query.ast import Node
 
-__all__ = ["FACETS", "FACET_SAMPLE", "Page", "facets", "projects", "search_page"]
+__all__ = [
+    "FACETS",
+    "FACET_BUDGET_SECONDS",
+    "FACET_SAMPLE",
+    "Page",
+    "facets",
+    "projects",
+    "search_page",
+]
 
 f = FrameRow.__table__.c
 loras = LoraRow.__table__.c
 FACETS = ("loras", "models", "projects", "samplers")
 #: Facets count at most this many matches (the newest): a query matching a
-#: million frames is summarised from its newest 20,000, and the answer says so.
-FACET_SAMPLE = 20_000
+#: million frames is summarised from its newest 5,000, and the answer says so
+#: (fetching them costs what 100 pages of the grid do; see RESULTS.md).
+FACET_SAMPLE = 5_000
+#: ... and read them for at most this long (the rest of the answer then takes
+#: about as long again): a slow query is summarised from fewer frames.
+FACET_BUDGET_SECONDS = 0.08
+_ID_CHUNK = 1_000  # frame ids bound per LoRA look-up
+_FACET_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -69,16 +86,29 @@ def search_page(
     text = query if isinstance(query, str) else None
     after = decode_cursor(cursor, sort) if cursor else None
     with engine.connect() as conn:
-        plan = search_statement(conn, node, sort=sort, limit=limit + 1, query=text, after=after)
-        rows = conn.execute(
-            plan.statement.add_columns(*key_columns(plan.keys, conn.dialect.name))
-        ).all()
-    width = len(FRAME_SELECT_COLUMNS)
-    shown = rows[:limit]
-    frames = [Frame(*tuple(row)[:width]) for row in shown]
-    if len(rows) <= limit:
-        return Page(frames, None)
-    return Page(frames, encode_cursor(sort, list(tuple(shown[-1])[width:])))
+        rows, last = _page_rows(conn, node, text, sort, limit, after, FRAME_SELECT_COLUMNS)
+    frames = [Frame(*tuple(row)) for row in rows]
+    return Page(frames, None if last is None else encode_cursor(sort, last))
+
+
+def _page_rows(
+    conn: Connection,
+    node: Node,
+    text: str | None,
+    sort: str,
+    limit: int,
+    after: list[Any] | None,
+    columns: Sequence[Any],
+) -> tuple[list[tuple[Any, ...]], list[Any] | None]:
+    """``columns`` of the ``limit`` frames after ``after``, and the last one's sort values
+    (None when no frame follows: the end)."""
+    plan = search_statement(conn, node, sort=sort, limit=limit + 1, query=text, after=after)
+    keys = key_columns(plan.keys, conn.dialect.name)
+    found = conn.execute(plan.statement.with_only_columns(*columns, *keys)).all()
+    width = len(columns)
+    rows = [tuple(row)[:width] for row in found[:limit]]
+    last = list(tuple(found[limit - 1])[width:]) if len(found) > limit else None
+    return rows, last
 
 
 @dataclass(frozen=True)
@@ -100,50 +130,74 @@ class Facets:
     values: dict[str, list[FacetValue]] = field(default_factory=dict)
     frames: int = 0
     is_sampled: bool = False
+    sample: int = FACET_SAMPLE
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "facets": {name: [v.as_dict() for v in found] for name, found in self.values.items()},
             "frames_counted": self.frames,
             "sampled": self.is_sampled,
-            "sample_limit": FACET_SAMPLE,
+            "sample_limit": self.sample,
         }
 
 
 def facets(
-    engine: Engine, query: str | Node = "", *, top: int = 10, sample: int = FACET_SAMPLE
+    engine: Engine,
+    query: str | Node = "",
+    *,
+    top: int = 10,
+    sample: int = FACET_SAMPLE,
+    budget_seconds: float = FACET_BUDGET_SECONDS,
 ) -> Facets:
     """The most used LoRAs, models, projects and samplers among a query's frames.
 
-    Counted over the newest ``sample`` matches (``is_sampled`` tells whether
-    there were more), so a query over a million frames answers as fast as
-    one page of a search does.  Each value carries the query term that
-    selects it (``lora:add_detail``), ready to add to the query.
+    Counted over the newest ``sample`` matches, read page by page, and over
+    fewer when the pages read so far took ``budget_seconds`` (at least one
+    page is read): ``is_sampled`` tells whether any match was left out,
+    ``frames`` how many were counted.  A query over a million frames so
+    answers in about the time of a few pages of a search.  Each
+    value carries the query term that selects it (``lora:add_detail``).
 
     Raises:
         QueryError: a bad query.
     """
     node = to_ast(query)
     text = query if isinstance(query, str) else None
+    deadline = time.monotonic() + budget_seconds
+    rows: list[tuple[Any, ...]] = []
+    columns = (f.id, f.model_key, f.model_name, f.project_id, f.sampler)
     with engine.connect() as conn:
-        plan = search_statement(conn, node, sort="newest", limit=sample + 1, query=text)
-        matches = plan.statement.with_only_columns(
-            f.id, f.model_key, f.model_name, f.project_id, f.sampler
-        )
-        rows = conn.execute(matches).all()
-        is_sampled = len(rows) > sample
-        rows = rows[:sample]
-        ids = plan.statement.with_only_columns(f.id).limit(sample).scalar_subquery()
-        lora_rows = conn.execute(
-            select(loras.key, func.min(loras.name), func.count(func.distinct(loras.frame_id)))
-            .where(loras.frame_id.in_(ids))
-            .group_by(loras.key)
-            .order_by(func.count(func.distinct(loras.frame_id)).desc(), loras.key)
-            .limit(top)
-        ).all()
-    found = Facets(frames=len(rows), is_sampled=is_sampled)
+        after: list[Any] | None = None
+        is_sampled = True
+        # In keyset pages: each costs what a page of the grid costs, so the
+        # budget can stop between them (one plan for 5,000 rows may take
+        # seconds before its first row).
+        while len(rows) < sample and (not rows or time.monotonic() < deadline):
+            size = min(_FACET_PAGE, sample - len(rows))
+            page, after = _page_rows(conn, node, text, "newest", size, after, columns)
+            rows += page
+            if after is None:
+                is_sampled = False
+                break
+        ids = [row[0] for row in rows]
+        lora_uses = [
+            use
+            for start in range(0, len(ids), _ID_CHUNK)
+            for use in conn.execute(
+                select(loras.frame_id, loras.key, loras.name).where(
+                    loras.frame_id.in_(ids[start : start + _ID_CHUNK])
+                )
+            )
+        ]
+    found = Facets(frames=len(rows), is_sampled=is_sampled, sample=sample)
+    lora_frames: dict[str, set[int]] = {}
+    lora_names: dict[str, str] = {}
+    for frame_id, key, name in lora_uses:
+        lora_frames.setdefault(key, set()).add(frame_id)
+        lora_names[key] = min(name, lora_names.get(key, name))
     found.values["loras"] = [
-        FacetValue(name, int(n), unparse(LoraTerm(key))) for key, name, n in lora_rows
+        FacetValue(lora_names[key], n, unparse(LoraTerm(key)))
+        for key, n in _top(Counter({k: len(v) for k, v in lora_frames.items()}), top)
     ]
     models: Counter[str] = Counter()
     model_names: dict[str, str] = {}

@@ -240,8 +240,8 @@ def search_statement(
             base.select_from(frames_roots).where(b.where(nodes)).order_by(*orders).limit(limit),
             keys,
         )
-    # The two id-set shortcuts below order candidates in SQL of their own; a
-    # later page takes the plain plans (fts-set then filters the same set).
+    # fts-recent orders its candidates in SQL of its own: a later page takes
+    # the other plans (fts-set's covering-index sort takes the cursor too).
     if b.dialect == "sqlite" and words and limit and len(words) == len(nodes) and after is None:
         recent = _recent_ids(conn, words, limit, sort)
         if recent is not None:
@@ -255,8 +255,8 @@ def search_statement(
             )
     if b.dialect == "sqlite" and words and limit:
         if _is_set_cheaper(conn, words, limit):
-            if len(words) == len(nodes) and after is None:  # sort on a covering index
-                newest = _newest_matching(words, limit, sort)
+            if len(words) == len(nodes):  # words only: sort candidates on a covering index
+                newest = _newest_matching(words, limit, sort, after)
                 return Plan(
                     "fts-set",
                     base.select_from(frames_roots)
@@ -453,21 +453,29 @@ def _stray_cost(
     return probe_us <= intersect_us, (cost if cost < other_us else None)
 
 
-def _newest_matching(words: list[TextTerm], limit: int, sort: str) -> Any:
+def _newest_matching(
+    words: list[TextTerm], limit: int, sort: str, after: Sequence[Any] | None = None
+) -> Any:
     """Ids of the first ``limit`` frames (by time) whose text matches all ``words``.
 
+    ``after`` (a page cursor's stored time and id) starts after that frame.
     Written as text only for the index hint SQLAlchemy cannot express on
     SQLite: without it SQLite fetches each candidate's whole row (prompt and
     JSON, often on overflow pages) just to read its time.  Values stay bound.
     """
     direction = "DESC" if sort == "newest" else "ASC"
+    params: dict[str, Any] = {"limit": limit, "words": _all_of(words)}
+    keyset = ""
+    if after is not None:  # checked by after_condition already: (stored time, id)
+        keyset = f"AND (generated_at, id) {'<' if sort == 'newest' else '>'} (:time, :id) "
+        params.update(time=after[0], id=after[1])
     return (
         text(
             "SELECT id FROM frames INDEXED BY ix_frames_id_generated_at WHERE id IN "
-            "(SELECT rowid FROM frames_fts WHERE frames_fts MATCH :words) "
+            f"(SELECT rowid FROM frames_fts WHERE frames_fts MATCH :words) {keyset}"
             f"ORDER BY generated_at {direction}, id {direction} LIMIT :limit"
         )
-        .bindparams(limit=limit, words=_all_of(words))
+        .bindparams(**params)
         .columns(column("id"))
     )
 
