@@ -8,8 +8,9 @@ with a keep-alive HTTP client, one request at a time, as a browser tab would:
 - the first page of every query shape of bench_query.py (the table in
   RESULTS.md) as the gallery asks for it (``count=0``: the page fetches the
   count apart, and counting is ``Catalog.count``, measured by bench_query),
-  and a page deep in the results (cursor 20 pages in); the floor is the same ``Catalog.search`` in this
-  process, so the ratio is what HTTP, JSON and the server add;
+  and a page deep in the results (cursor 20 pages in); the floor is the
+  same ``Catalog.search`` in this process, so the ratio is what HTTP, JSON
+  and the server add (GET /api/session gives the server's own floor);
 - facets of each shape;
 - thumbnails of real 1024x1024 PNGs (generated with Pillow in the scratch
   folder, a small catalogue of their own): cold (made on the first ask),
@@ -102,6 +103,13 @@ class Server:
                 fields[key] = value.strip()
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (user + system): steadier than wall
+        time on a shared machine."""
+        with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(") ", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.connection.close()
         self.process.terminate()
@@ -116,6 +124,9 @@ def _pcts(times: list[float]) -> tuple[float, float]:
 
 
 def bench_search(server: Server, cat: Catalog, repeat: int) -> None:
+    session = [server.timed("/api/session")[0] for _ in range(repeat)]
+    s50, s95 = _pcts(session)
+    print(f"\nHTTP floor, GET /api/session (no database): p50 {s50:.1f} ms, p95 {s95:.1f} ms")
     print(f"\n## /api/search first page (50 frames), {repeat} runs, ms")
     print(
         "| shape | library p50 | HTTP p50 | HTTP p95 | ratio | page 21 p95 "
@@ -210,7 +221,9 @@ def bench_thumbnails(scratch: Path, images: int, repeat: int) -> None:
     server = Server(db, thumbs)
     try:
         cold = [server.timed(f"/api/frames/{i}/thumb?size=256")[0] for i in ids]
+        used = server.cpu_seconds()
         cached = [server.timed(f"/api/frames/{i}/thumb?size=256")[0] for i in ids]
+        cpu_ms = (server.cpu_seconds() - used) / len(ids) * 1000
         _, _, headers = server.timed(f"/api/frames/{ids[0]}/thumb?size=256")
         etag = headers["etag"]
         revalidated = [
@@ -231,6 +244,7 @@ def bench_thumbnails(scratch: Path, images: int, repeat: int) -> None:
     print(f"| floor: Pillow decodes the PNG (in process) | {d50:.1f} | {d95:.1f} |")
     print(f"| cold: first ask over HTTP (decode, resize, WebP, write) | {c50:.1f} | {c95:.1f} |")
     print(f"| cached: from the disk cache over HTTP | {k50:.2f} | {k95:.2f} |")
+    print(f"| cached: server CPU per request (mean) | {cpu_ms:.2f} | |")
     print(f"| revalidated: If-None-Match -> 304 | {r50:.2f} | {r95:.2f} |")
     print(f"\nChromium, grid of 100 cached thumbnails fully shown (ms, 5 fresh contexts): {grid}")
     print(f"thumbnail server RSS: {rss:.0f} MB now, {peak:.0f} MB peak")
