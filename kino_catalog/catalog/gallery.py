@@ -148,6 +148,7 @@ def facets(
     top: int = 10,
     sample: int = FACET_SAMPLE,
     budget_seconds: float = FACET_BUDGET_SECONDS,
+    page_size: int = _FACET_PAGE,
 ) -> Facets:
     """The most used LoRAs, models, projects and samplers among a query's frames.
 
@@ -173,7 +174,7 @@ def facets(
         # budget can stop between them (one plan for 2,000 rows may take
         # seconds before its first row).
         while len(rows) < sample and (not rows or time.monotonic() < deadline):
-            size = min(_FACET_PAGE, sample - len(rows))
+            size = min(page_size, sample - len(rows))
             page, after = _page_rows(conn, node, text, "newest", size, after, columns)
             rows += page
             if after is None:

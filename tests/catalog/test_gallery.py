@@ -59,3 +59,16 @@ def test_facets_over_a_sample_say_so(catalog: Catalog, library: Library) -> None
     assert {v.label for v in found.values["samplers"]} == {"s6", "s5", "s4"}  # the newest
     assert found.values["loras"][0].count == 3
     assert found.as_dict()["sampled"] is True
+
+
+def test_facets_stop_when_the_time_budget_is_spent(catalog: Catalog, library: Library) -> None:
+    for n in range(7):
+        library.frame(1, n, timestamp=f"2025010{n + 1}_120000", parameters={"sampler": f"s{n}"})
+    catalog.sync(library.root)
+    found = gallery.facets(catalog.engine, "", budget_seconds=0, page_size=2)
+    assert found.is_sampled
+    assert found.frames == 2  # one page is always read
+    assert {v.label for v in found.values["samplers"]} == {"s6", "s5"}
+    whole = gallery.facets(catalog.engine, "", budget_seconds=60, page_size=2)
+    assert not whole.is_sampled
+    assert whole.frames == 7
