@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from kino_catalog import Catalog
 
 FRAME_FIELDS = (
-    "r.path",
+    "r.name",
     "f.folder",
     "f.name",
     "f.image_name",
@@ -59,7 +59,7 @@ def catalog_state(catalog: Catalog) -> dict[str, Any]:
 
     Never by id.  A frame without its document row would drop out of "frames".
     """
-    path = "r.path || '/' || f.folder || '/' || f.name"
+    path = "r.name || ':' || f.folder || '/' || f.name"
     joins = "FROM frames f JOIN roots r ON r.id = f.root_id"
     with catalog.engine.connect() as conn:
 
@@ -81,7 +81,7 @@ def catalog_state(catalog: Catalog) -> dict[str, Any]:
                 f"{joins} JOIN parameters p ON p.frame_id = f.id"
             ),
             "errors": rows(
-                "SELECT r.path, e.folder, e.name, e.kind, e.reason, e.size, "
+                "SELECT r.name, e.folder, e.name, e.kind, e.reason, e.size, "
                 "e.mtime_ns FROM index_errors e JOIN roots r ON r.id = e.root_id"
             ),
             "projects": rows("SELECT id FROM projects"),

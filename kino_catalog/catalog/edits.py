@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
+    from kino_catalog.index.locks import WriteAccess
+
 __all__ = [
     "MAX_ATTEMPTS",
     "EditResult",
@@ -122,18 +124,23 @@ def edit_sidecar(
 
 
 def apply_edit(
-    engine: Engine, targets: Iterable[tuple[str, str]], change: Callable[[dict[str, Any]], bool]
+    engine: Engine,
+    targets: Iterable[tuple[str, str]],
+    change: Callable[[dict[str, Any]], bool],
+    access: WriteAccess | None = None,
 ) -> EditResult:
     """Edit each (root, sidecar path) and re-index the changed files in the same call.
 
     One bad file never stops the others: its reason lands in ``failed``.
+    ``access`` is the re-index's (host, waiting for another writer of a root).
     """
-    return apply_edits(engine, ((root, path, change) for root, path in targets))
+    return apply_edits(engine, ((root, path, change) for root, path in targets), access)
 
 
 def apply_edits(
     engine: Engine,
     edits: Iterable[tuple[str, str, Callable[[dict[str, Any]], bool]]],
+    access: WriteAccess | None = None,
 ) -> EditResult:
     """Like :func:`apply_edit` with a change of its own per (root, sidecar path)."""
     result = EditResult()
@@ -150,9 +157,9 @@ def apply_edits(
         result.changed += 1
         pending[root].append(path)
         if len(pending[root]) >= REINDEX_BATCH:
-            sync_paths(engine, root, pending.pop(root))
+            sync_paths(engine, root, pending.pop(root), access=access)
     for root, paths in pending.items():
-        sync_paths(engine, root, paths)
+        sync_paths(engine, root, paths, access=access)
     return result
 
 

@@ -12,16 +12,19 @@ from kino_catalog.catalog import edits as annotate
 from kino_catalog.catalog import gallery, health, importing, verify
 from kino_catalog.catalog.lookup import lookup_statement
 from kino_catalog.errors import CatalogError, UsageError
+from kino_catalog.index import roots as registry
 from kino_catalog.index import sync as indexer
+from kino_catalog.index.locks import WriteAccess
 from kino_catalog.index.walk import file_inside, sequence_member
-from kino_catalog.query.frame import Frame
+from kino_catalog.query.frame import Frame, RootNotMappedError, RootPlace, root_places
 from kino_catalog.query.plan import count_statement, search_statement
 from kino_catalog.query.sql import to_ast
 from kino_catalog.regen import presets
 from kino_catalog.regen.requests import Edits, request_from_frame
 from kino_catalog.report.aggregates import build_report
-from kino_catalog.schema import Project, Root, Tag
+from kino_catalog.schema import Project, Root, RootMount, Tag
 from kino_catalog.schema.database import default_database, make_engine, migrate_to_head
+from kino_catalog.schema.host import this_host
 from kino_catalog.sidecar.added_keys import check_tag
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from kino_catalog.catalog.gallery import Facets, Page
     from kino_catalog.catalog.importing import ImportResult
     from kino_catalog.index.result import SyncResult
+    from kino_catalog.index.roots import RootInfo, WriteTarget
     from kino_catalog.query.ast import Node
     from kino_catalog.regen.kino_api import KinoClient
     from kino_catalog.regen.presets import Preset
@@ -46,17 +50,28 @@ __all__ = ["Catalog"]
 
 
 _roots = Root.__table__
+_mounts = RootMount.__table__
 
 
 class Catalog:
-    """A catalogue of Kino sidecars in SQLite (a path) or PostgreSQL (a URL)."""
+    """A catalogue of Kino sidecars in SQLite (a path) or PostgreSQL (a URL).
 
-    def __init__(self, engine: Engine) -> None:
+    ``host`` is the machine this catalogue is used from: roots are mapped to
+    local paths per host (see kino_catalog.schema.host; default: this one).
+    """
+
+    def __init__(self, engine: Engine, host: str | None = None) -> None:
         self.engine = engine
+        self.host = host or this_host()
 
     @classmethod
-    def open(cls, target: str | os.PathLike[str] | None = None) -> Catalog:
+    def open(
+        cls, target: str | os.PathLike[str] | None = None, *, host: str | None = None
+    ) -> Catalog:
         """Open (creating or upgrading to the newest schema) the catalogue at ``target``.
+
+        Safe to call from many processes and machines at once, on a new
+        catalogue too: one migrates, the others wait and find it current.
 
         Raises:
             CatalogError: cannot connect, or the database is newer than this code.
@@ -71,7 +86,7 @@ class Catalog:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, host)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -87,27 +102,125 @@ class Catalog:
     ) -> None:
         self.close()
 
-    # ------------------------------------------------------------ indexing
+    # ------------------------------------------------------------ roots
     def roots(self) -> list[str]:
-        """The library folders this catalogue has indexed."""
+        """The library folders of this catalogue that this host has (its local paths)."""
         with self.engine.connect() as conn:
-            return list(conn.execute(select(_roots.c.path).order_by(_roots.c.path)).scalars())
+            stmt = select(_mounts.c.path).where(_mounts.c.host == self.host)
+            return sorted(conn.execute(stmt).scalars())
 
+    def list_roots(self) -> list[RootInfo]:
+        """Every root: name, frames, this host's path (None: not mapped here), every mapping."""
+        return registry.list_roots(self.engine, self.host)
+
+    def add_root(self, path: str | os.PathLike[str], name: str | None = None) -> WriteTarget:
+        """Make the folder ``path`` a root called ``name`` (default: its folder name), mapped here.
+
+        Writes the root's marker file into the folder (see index/markers.py);
+        a folder that already is a root is mapped here under its name.
+
+        Raises:
+            UsageError: not a folder, nested in another root, a taken or bad name.
+        """
+        return registry.add_root(self.engine, self.host, path, name)
+
+    def map_root(self, name: str, path: str | os.PathLike[str]) -> WriteTarget:
+        """Tell the catalogue where this host has root ``name``.
+
+        Raises:
+            UsageError: no such root, not a folder, or the folder is another root.
+        """
+        return registry.map_root(self.engine, self.host, name, path)
+
+    def unmap_root(self, name: str) -> None:
+        """Forget this host's path of root ``name`` (its frames stay).
+
+        Raises:
+            UsageError: no such root, or not mapped here.
+        """
+        registry.unmap_root(self.engine, self.host, name)
+
+    def rename_root(self, name: str, new_name: str) -> None:
+        """Rename root ``name``.
+
+        Raises:
+            UsageError: no such root, a bad or taken new name.
+        """
+        registry.rename_root(self.engine, self.host, name, new_name)
+
+    def remove_root(
+        self, name: str, *, wait: bool = True, on_wait: Callable[[str], None] | None = None
+    ) -> int:
+        """Drop root ``name`` and its frames from the catalogue (files stay); returns frames.
+
+        Raises:
+            UsageError: no such root.
+            RootBusyError: another process writes it and ``wait`` is False.
+        """
+        return registry.remove_root(self.engine, name, self.write_access(wait, on_wait))
+
+    def root_path(self, ref: str | os.PathLike[str]) -> str:
+        """The folder a ROOT argument means: a folder path, else the name of a root mapped here.
+
+        Raises:
+            UsageError: neither a folder nor a root's name, or the root is not mapped here.
+        """
+        text = os.fspath(ref)
+        if os.path.isdir(os.path.expanduser(text)):
+            return text
+        try:
+            root = registry.root_by_name(self.engine, self.host, text)
+        except UsageError:
+            raise UsageError(f"not a folder, nor the name of a root: {text}") from None
+        if root.path is None:
+            raise RootNotMappedError(root.name)
+        return root.path
+
+    def write_access(
+        self, wait: bool = True, on_wait: Callable[[str], None] | None = None
+    ) -> WriteAccess:
+        """Who writes (this host) and whether to wait for another writer of a root."""
+        return WriteAccess(self.host, wait, on_wait)
+
+    def root_places(self) -> dict[int, RootPlace]:
+        """Every root's name and this host's path of it (None: not mapped here), by root id."""
+        with self.engine.connect() as conn:
+            return root_places(conn, self.host)
+
+    # ------------------------------------------------------------ indexing
     def sync(
         self,
         root: str | os.PathLike[str],
         progress: Callable[[int, int | None], None] | None = None,
+        *,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
     ) -> SyncResult:
-        """Index new and changed sidecars under ``root`` and drop deleted ones."""
-        return indexer.sync_root(self.engine, root, progress)
+        """Index new and changed sidecars under ``root`` and drop deleted ones.
+
+        One writer per root at a time, on every machine: if another process
+        writes this root, wait for it (``on_wait`` hears whom for), or with
+        ``wait=False`` raise RootBusyError.
+        """
+        return indexer.sync_root(
+            self.engine, root, progress, access=self.write_access(wait, on_wait)
+        )
 
     def rebuild(
         self,
         root: str | os.PathLike[str],
         progress: Callable[[int, int | None], None] | None = None,
+        *,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
     ) -> SyncResult:
-        """Re-read every sidecar under ``root``; searches see the old index until done."""
-        return indexer.rebuild_root(self.engine, root, progress)
+        """Re-read every sidecar under ``root``; searches see the old index until done.
+
+        Waits for (or with ``wait=False`` refuses) another writer, as :meth:`sync`.
+        """
+        return indexer.rebuild_root(
+            self.engine, root, progress, access=self.write_access(wait, on_wait)
+        )
 
     def import_images(
         self,
@@ -129,6 +242,7 @@ class Catalog:
         """
         return importing.import_images(
             self.engine,
+            self.write_access(),
             self.roots(),
             paths,
             dry_run=dry_run,
@@ -161,16 +275,17 @@ class Catalog:
         conn = self.engine.connect()
         try:  # errors surface here, before a caller prints anything
             plan = search_statement(conn, node, sort=sort, limit=limit or None, query=text)
+            places = root_places(conn, self.host)
         except BaseException:
             conn.close()
             raise
-        return self._stream(conn, plan.statement)
+        return self._stream(conn, plan.statement, places)
 
     @staticmethod
-    def _stream(conn: Connection, statement: Any) -> Iterator[Frame]:
+    def _stream(conn: Connection, statement: Any, places: dict[int, RootPlace]) -> Iterator[Frame]:
         with conn:
             for row in conn.execution_options(yield_per=1000).execute(statement):
-                yield Frame.from_row(row)
+                yield Frame.from_row(row, places)
 
     def count(self, query: str | Node = "") -> int:
         """How many frames match ``query``.
@@ -196,7 +311,9 @@ class Catalog:
         Raises:
             QueryError: a bad query, sort key or cursor.
         """
-        return gallery.search_page(self.engine, query, sort=sort, limit=limit, cursor=cursor)
+        return gallery.search_page(
+            self.engine, query, self.root_places(), sort=sort, limit=limit, cursor=cursor
+        )
 
     def facets(self, query: str | Node = "", *, top: int = 10) -> Facets:
         """Top LoRAs, models, projects and samplers of a query's frames, with counts.
@@ -214,10 +331,11 @@ class Catalog:
         """The real path of ``frame``'s ``index``-th image (a PNG sequence has several).
 
         None when there is no such image, or it is not a regular file inside
-        the frame's library root (a symlink pointing out of it): the check
-        before an image is handed to anyone (the web gallery, thumbnails).
+        the frame's library root (a symlink pointing out of it), or the root
+        is not mapped on this host: the check before an image is handed to
+        anyone (the web gallery, thumbnails).
         """
-        if not 0 <= index < max(frame.image_count, 1):
+        if frame.root is None or not 0 <= index < max(frame.image_count, 1):
             return None
         try:
             name = sequence_member(frame.image_name, index)
@@ -232,20 +350,29 @@ class Catalog:
             UsageError: no such frame in the catalogue.
         """
         text = os.fspath(ref) if not isinstance(ref, int) else str(ref)
-        stmt = lookup_statement(ref if isinstance(ref, int) else text, self.roots)
+        stmt = lookup_statement(ref if isinstance(ref, int) else text, self.root_places)
         with self.engine.connect() as conn:
             row = conn.execute(stmt.limit(1)).first()
+            places = root_places(conn, self.host)
         if row is None:
             raise UsageError(f"no frame {text} in the catalogue")
-        return Frame.from_row(row)
+        return Frame.from_row(row, places)
 
     def errors(self) -> list[dict[str, Any]]:
-        """Sidecars that could not be indexed: path, reason, size, mtime_ns, recorded_at."""
-        return health.list_errors(self.engine)
+        """Sidecars that could not be indexed: path, reason, size, mtime_ns, recorded_at.
+
+        Also ``root`` (its name) and ``relpath`` (the same on every host);
+        ``path`` is None where this host has not mapped the root.
+        """
+        return health.list_errors(self.engine, self.host)
 
     def stats(self) -> dict[str, Any]:
-        """Catalogue health: counts of frames, projects, errors, missing images, roots."""
-        return health.catalog_stats(self.engine)
+        """Catalogue health: counts of frames, projects, errors, missing images, roots.
+
+        Each root says where this host has it (``path``, None: not mapped
+        here) and which host last wrote it, when (``synced_by``, ``synced_at``).
+        """
+        return health.catalog_stats(self.engine, self.host)
 
     # ------------------------------------------------------------ annotations
     # Tags, ratings and notes are written into the sidecars (annotate.py) and
@@ -256,10 +383,13 @@ class Catalog:
         refs = list(refs)
         if (query is None) == (not refs):
             raise UsageError("name frames or give a query (not both)")
-        if query is not None:
-            return [(f.root, f.sidecar_path) for f in self.iter_search(query)]
-        frames = [ref if isinstance(ref, Frame) else self.get(ref) for ref in refs]
-        return [(f.root, f.sidecar_path) for f in frames]
+        frames: Iterable[Frame] = (
+            self.iter_search(query)
+            if query is not None
+            else [ref if isinstance(ref, Frame) else self.get(ref) for ref in refs]
+        )
+        # A frame of a root not mapped here has no sidecar path: RootNotMappedError.
+        return [(f.root or "", f.sidecar_path) for f in frames]
 
     def tag(
         self,
@@ -281,7 +411,9 @@ class Catalog:
         if not clean:
             raise UsageError("no tags given")
         change = annotate.remove_tags(clean) if remove else annotate.add_tags(clean)
-        return annotate.apply_edit(self.engine, self._targets(refs, query), change)
+        return annotate.apply_edit(
+            self.engine, self._targets(refs, query), change, self.write_access()
+        )
 
     def rate(
         self,
@@ -299,7 +431,9 @@ class Catalog:
             change = annotate.set_rating(rating)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-        return annotate.apply_edit(self.engine, self._targets(refs, query), change)
+        return annotate.apply_edit(
+            self.engine, self._targets(refs, query), change, self.write_access()
+        )
 
     def note(self, text: str | None, ref: int | str | os.PathLike[str] | Frame) -> EditResult:
         """Set a frame's notes (an empty text or None removes them).
@@ -308,7 +442,7 @@ class Catalog:
             UsageError: no such frame.
         """
         return annotate.apply_edit(
-            self.engine, self._targets([ref], None), annotate.set_notes(text)
+            self.engine, self._targets([ref], None), annotate.set_notes(text), self.write_access()
         )
 
     def tags(self) -> list[tuple[str, int]]:
@@ -328,7 +462,7 @@ class Catalog:
         """
         roots = self.roots()
         if root is not None:
-            path = indexer.resolve_root(root)
+            path = registry.resolve_folder(self.root_path(root))
             if path not in roots:
                 raise UsageError(
                     f"{os.fspath(root)} is not a library folder of this catalogue (sync it first)"
@@ -365,7 +499,7 @@ class Catalog:
             plugin: str | None = frame.plugin
             version: str | None = frame.plugin_version
             source: str = frame.sidecar_path
-            target = self.preset_root(root) if root is not None else frame.root
+            target = self.preset_root(root) if root is not None else frame.root or ""
         else:
             assert from_file is not None
             params, plugin, version = presets.parameters_from_file(from_file)
@@ -447,7 +581,7 @@ class Catalog:
         """
         from kino_catalog.watch.watcher import Watcher  # watchdog loads only for watching
 
-        return Watcher(self.engine, roots, **options)
+        return Watcher(self.engine, roots, access=self.write_access(), **options)
 
     # ------------------------------------------------------------ regeneration, reports
     def regen(
@@ -500,7 +634,7 @@ class Catalog:
             try:
                 yield request_from_frame(frame, edits, plugin)
             except UsageError as exc:
-                raise UsageError(f"frame {frame.id} ({frame.sidecar_path}): {exc}") from exc
+                raise UsageError(f"frame {frame.id} ({frame.location}): {exc}") from exc
 
     def submit(
         self,
@@ -559,4 +693,4 @@ class Catalog:
                     is None
                 ):
                     raise UsageError(f"no project {project_id} in the catalogue")
-        return build_report(self.engine, project_id, top=top, list_limit=list_limit)
+        return build_report(self.engine, project_id, top=top, list_limit=list_limit, host=self.host)

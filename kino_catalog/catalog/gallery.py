@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from kino_catalog.query.ast import Compare, LoraTerm, Match
-from kino_catalog.query.frame import FRAME_SELECT_COLUMNS, Frame
+from kino_catalog.query.frame import FRAME_SELECT_COLUMNS, Frame, RootPlace
 from kino_catalog.query.keyset import decode_cursor, encode_cursor, key_columns
 from kino_catalog.query.plan import search_statement
 from kino_catalog.query.sql import to_ast
@@ -24,7 +24,7 @@ from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import Lora as LoraRow
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from sqlalchemy.engine import Connection, Engine
 
@@ -64,7 +64,8 @@ class Page:
 
 def search_page(
     engine: Engine,
-    query: str | Node = "",
+    query: str | Node,
+    places: Mapping[int, RootPlace],
     *,
     sort: str = "newest",
     limit: int = 50,
@@ -87,7 +88,7 @@ def search_page(
     after = decode_cursor(cursor, sort) if cursor else None
     with engine.connect() as conn:
         rows, last = _page_rows(conn, node, text, sort, limit, after, FRAME_SELECT_COLUMNS)
-    frames = [Frame(*tuple(row)) for row in rows]
+    frames = [Frame.from_row(row, places) for row in rows]
     return Page(frames, None if last is None else encode_cursor(sort, last))
 
 

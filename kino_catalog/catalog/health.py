@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from kino_catalog.index.roots import list_roots
 from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import IndexFailure, Lora, Project, Root
+from kino_catalog.schema import IndexFailure, Lora, Project, Root, RootMount
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -17,61 +18,78 @@ __all__ = ["catalog_stats", "list_errors"]
 
 _f = FrameRow.__table__.c
 _roots = Root.__table__
+_mounts = RootMount.__table__
 _errors = IndexFailure.__table__
 
 
-def list_errors(engine: Engine) -> list[dict[str, Any]]:
-    """Sidecars that could not be indexed: path, reason, size, mtime_ns, recorded_at."""
+def list_errors(engine: Engine, host: str) -> list[dict[str, Any]]:
+    """Sidecars that could not be indexed: path, root, relpath, reason, size, mtime_ns,
+    recorded_at.
+
+    ``path`` uses ``host``'s mapping of the root; None where it has none.
+    """
     stmt = (
         select(
-            _roots.c.path,
+            _roots.c.name,
             _errors.c.folder,
             _errors.c.name,
             _errors.c.reason,
             _errors.c.size,
             _errors.c.mtime_ns,
             _errors.c.recorded_at,
+            _mounts.c.path,
         )
         .join_from(_errors, _roots, _errors.c.root_id == _roots.c.id)
+        .join(
+            _mounts,
+            (_mounts.c.root_id == _roots.c.id) & (_mounts.c.host == host),
+            isouter=True,
+        )
         .where(_errors.c.kind == "error")
-        .order_by(_roots.c.path, _errors.c.folder, _errors.c.name)
+        .order_by(_roots.c.name, _errors.c.folder, _errors.c.name)
     )
     with engine.connect() as conn:
         return [
             {
-                "path": os.path.join(root, folder, name),
+                "path": os.path.join(root, folder, name) if root is not None else None,
+                "root": root_name,
+                "relpath": f"{folder}/{name}" if folder else name,
                 "reason": reason,
                 "size": size,
                 "mtime_ns": mtime_ns,
                 "recorded_at": recorded.isoformat(timespec="seconds"),
             }
-            for root, folder, name, reason, size, mtime_ns, recorded in conn.execute(stmt)
+            for root_name, folder, name, reason, size, mtime_ns, recorded, root in conn.execute(
+                stmt
+            )
         ]
 
 
-def catalog_stats(engine: Engine) -> dict[str, Any]:
-    """Catalogue health: counts of frames, projects, errors, missing images, roots."""
+def catalog_stats(engine: Engine, host: str) -> dict[str, Any]:
+    """Catalogue health: counts of frames, projects, errors, missing images, roots.
+
+    Each root: its name, ``host``'s path of it (None: not mapped there), its
+    frames, and which host wrote it last, when (``synced_by``, ``synced_at``).
+    """
+    roots = [
+        {
+            "name": info.name,
+            "path": info.path,
+            "frames": info.frames,
+            "synced_at": info.synced_at.isoformat(timespec="seconds") if info.synced_at else None,
+            "synced_by": info.synced_by,
+        }
+        for info in list_roots(engine, host)
+    ]
     with engine.connect() as conn:
 
         def scalar(stmt: Any) -> int:
             return int(conn.execute(stmt).scalar_one())
 
         frames = FrameRow.__table__
-        roots = [
-            {
-                "path": path,
-                "frames": count,
-                "synced_at": (synced.isoformat(timespec="seconds") if synced else None),
-            }
-            for path, synced, count in conn.execute(
-                select(_roots.c.path, _roots.c.synced_at, func.count(_f.id))
-                .join_from(_roots, frames, _f.root_id == _roots.c.id, isouter=True)
-                .group_by(_roots.c.id)
-                .order_by(_roots.c.path)
-            )
-        ]
         return {
             "database": engine.url.render_as_string(hide_password=True),
+            "host": host,
             "frames": scalar(select(func.count()).select_from(frames)),
             "projects": scalar(select(func.count()).select_from(Project.__table__)),
             "errors": scalar(
@@ -84,5 +102,6 @@ def catalog_stats(engine: Engine) -> dict[str, Any]:
                 select(func.count()).select_from(frames).where(_f.image_exists.is_(False))
             ),
             "loras": scalar(select(func.count(func.distinct(Lora.__table__.c.key)))),
+            "frames_not_mapped_here": sum(r["frames"] for r in roots if r["path"] is None),
             "roots": roots,
         }

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
+    from kino_catalog.index.locks import WriteAccess
     from kino_catalog.index.result import SyncResult
 
 __all__ = ["ImportResult", "import_images"]
@@ -40,6 +41,7 @@ class ImportResult:
 
 def import_images(
     engine: Engine,
+    access: WriteAccess,
     known_roots: list[str],
     paths: Iterable[str | os.PathLike[str]],
     *,
@@ -71,9 +73,9 @@ def import_images(
         return result
     new_roots, in_known = _plan(named, known_roots, report.sidecars)
     for root, sidecars in in_known.items():
-        result.indexed.append(indexer.sync_paths(engine, root, sidecars))
+        result.indexed.append(indexer.sync_paths(engine, root, sidecars, access=access))
     for root in new_roots:
-        result.indexed.append(indexer.sync_root(engine, root))
+        result.indexed.append(indexer.sync_root(engine, root, access=access))
     return result
 
 

@@ -11,24 +11,25 @@ from kino_catalog.errors import UsageError
 from kino_catalog.index.walk import sequence_start
 from kino_catalog.query.frame import frame_select
 from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import Root
 from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Mapping
 
     from sqlalchemy import Select
+
+    from kino_catalog.query.frame import RootPlace
 
 __all__ = ["lookup_statement"]
 
 _f = FrameRow.__table__.c
-_roots = Root.__table__
 
 
-def lookup_statement(ref: int | str, roots: Callable[[], Iterable[str]]) -> Select[Any]:
+def lookup_statement(ref: int | str, places: Callable[[], Mapping[int, RootPlace]]) -> Select[Any]:
     """The frame query for ``ref``: an int or digits are an id, anything else a path.
 
-    A path must be inside one of the indexed folders ``roots()`` (only asked for paths).
+    A path must be inside one of the roots as this host has them
+    (``places()``, only asked for paths).
 
     Any image of a PNG sequence names the frame of its first image.
 
@@ -47,17 +48,17 @@ def lookup_statement(ref: int | str, roots: Callable[[], Iterable[str]]) -> Sele
         if first:  # any image of a PNG sequence names the frame of its first image
             names.add(first)
         matches = []
-        for root in roots():
-            if is_inside(root, path):
-                rel = os.path.relpath(folder, root)
-                matches.append((root, "" if rel == "." else rel.replace(os.sep, "/")))
+        for root_id, place in places().items():
+            if place.path is not None and is_inside(place.path, path):
+                rel = os.path.relpath(folder, place.path)
+                matches.append((root_id, "" if rel == "." else rel.replace(os.sep, "/")))
         if not matches:
             raise UsageError(f"not in any indexed folder: {text}")
         conditions = [
-            (_roots.c.path == root)
+            (_f.root_id == root_id)
             & (_f.folder == rel)
             & (_f.name.in_(names) | _f.image_name.in_(names))
-            for root, rel in matches
+            for root_id, rel in matches
         ]
         stmt = stmt.where(or_(*conditions))
     return stmt

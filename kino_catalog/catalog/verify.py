@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from kino_catalog.catalog.edits import apply_edits, set_image_hash
 from kino_catalog.errors import SidecarError
 from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import Root
 from kino_catalog.sidecar import hash_file, loads_exact, read_sidecar_bytes
 
 if TYPE_CHECKING:
@@ -29,9 +28,17 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from kino_catalog.catalog.edits import EditResult
-    from kino_catalog.query.frame import Frame
+    from kino_catalog.index.locks import WriteAccess
+    from kino_catalog.query.frame import Frame, RootPlace
 
-__all__ = ["PROBLEM_KINDS", "FrameSource", "duplicates", "hash_images", "verify_frames"]
+__all__ = [
+    "NOTE_KINDS",
+    "PROBLEM_KINDS",
+    "FrameSource",
+    "duplicates",
+    "hash_images",
+    "verify_frames",
+]
 
 
 class FrameSource(Protocol):
@@ -47,15 +54,28 @@ class FrameSource(Protocol):
 
     def iter_search(self, query: str = "", *, sort: str = "newest") -> Iterator[Frame]: ...
 
-    def roots(self) -> list[str]: ...
+    def root_places(self) -> dict[int, RootPlace]: ...
+
+    def write_access(self) -> WriteAccess: ...
 
     def get(self, ref: int) -> Frame: ...
 
 
 #: missing_image: the image (or a sequence image) is not on disk; changed_image: its
 #: hash differs from the recorded one; orphan_image: a PNG no sidecar claims;
-#: filename_mismatch: output.filename is not the image beside the sidecar.
-PROBLEM_KINDS = ("missing_image", "changed_image", "orphan_image", "filename_mismatch")
+#: filename_mismatch: output.filename is not the image beside the sidecar;
+#: root_unavailable: a root's folder is not there on this host (unmounted?), its
+#: frames unchecked.
+PROBLEM_KINDS = (
+    "missing_image",
+    "changed_image",
+    "orphan_image",
+    "filename_mismatch",
+    "root_unavailable",
+)
+#: Not damage, listed all the same: a root this host has not mapped (its frames
+#: cannot be checked from here; another host can verify them).
+NOTE_KINDS = ("root_not_mapped",)
 IN_FLIGHT = 256  # frames being checked at once: bounded memory on any library size
 _SEQUENCE = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)(?P<suffix>\.[^.]+)$")
 
@@ -88,12 +108,12 @@ def hash_images(
     is missing are listed in ``skipped`` (``verify`` reports them as damage).
     """
     total = catalog.count(query) if progress else None
+    failures: list[dict[str, str]] = []
     frames = (
         (f.root, f.sidecar_path, f.image_path, f.image_exists)
-        for f in catalog.iter_search(query)
+        for f in _mapped(catalog.iter_search(query), failures)
         if "image_hash" not in f.document
     )
-    failures: list[dict[str, str]] = []
     done = [0]
 
     def digest(frame: tuple[str, str, str, bool]) -> tuple[str, str, str | None]:
@@ -113,15 +133,27 @@ def hash_images(
             else:
                 yield root, sidecar, set_image_hash(value)
 
-    result = apply_edits(catalog.engine, edits())
+    result = apply_edits(catalog.engine, edits(), catalog.write_access())
     result.skipped.extend(failures)
     return result
+
+
+def _mapped(frames: Iterable[Frame], skipped: list[dict[str, str]]) -> Iterator[Frame]:
+    """The frames whose root this host has; the others are listed in ``skipped``."""
+    for frame in frames:
+        if frame.root is not None:
+            yield frame
+        else:
+            reason = f"root {frame.root_name!r} is not mapped on this host"
+            skipped.append({"path": frame.location, "reason": reason})
 
 
 # ---------------------------------------------------------------- verifying
 
 
-def _problem(kind: str, path: str, detail: str, frame_id: int | None = None) -> dict[str, Any]:
+def _problem(
+    kind: str, path: str | None, detail: str, frame_id: int | None = None
+) -> dict[str, Any]:
     return {"kind": kind, "path": path, "frame_id": frame_id, "detail": detail}
 
 
@@ -148,7 +180,7 @@ def _check_frame(frame: Frame) -> list[dict[str, Any]]:
     doc = _current_document(frame)
     if doc is None:
         return []
-    folder = os.path.join(frame.root, frame.folder)
+    folder = os.path.join(frame.root or "", frame.folder)
     found: list[dict[str, Any]] = []
     expected = frame.name[: -len(".json")] + ".png"
     output = doc.get("output")
@@ -214,17 +246,14 @@ def _check_hash(frame: Frame, recorded: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def _orphans(catalog: FrameSource, roots: Iterable[str]) -> Iterator[dict[str, Any]]:
+def _orphans(catalog: FrameSource, roots: Iterable[tuple[int, str]]) -> Iterator[dict[str, Any]]:
     """PNGs that no sidecar claims (same stem, a sequence's first frame, or output.filename)."""
     f = FrameRow.__table__.c
-    r = Root.__table__.c
-    for root in roots:
+    for root_id, root in roots:
         with catalog.engine.connect() as conn:
             claimed: dict[tuple[str, str], set[str]] = {}  # (folder, image) -> sidecars
             for folder, image, sidecar in conn.execute(
-                select(f.folder, f.image_name, f.name)
-                .join_from(FrameRow.__table__, Root.__table__, f.root_id == r.id)
-                .where(r.path == root)
+                select(f.folder, f.image_name, f.name).where(f.root_id == root_id)
             ):
                 claimed.setdefault((folder, image), set()).add(sidecar)
         for directory, dirs, files in os.walk(root):
@@ -257,18 +286,45 @@ def verify_frames(
     """Stream the problems of matching frames; an empty query also looks for orphan PNGs.
 
     Each problem is ``{"kind", "path", "frame_id", "detail"}`` (kinds:
-    PROBLEM_KINDS).  Orphans belong to no frame, so a query (which selects
-    frames) leaves them out.
+    PROBLEM_KINDS, and NOTE_KINDS at the end).  Orphans belong to no frame,
+    so a query (which selects frames) leaves them out.  Frames of a root this
+    host has not mapped, or whose folder is not there, are not checked: one
+    entry per root says so, never a missing image per frame.
     """
     total = catalog.count(query) if progress else None
     done = 0
-    for problems in _ordered(catalog.iter_search(query, sort="oldest"), _check_frame):
+    unreachable: dict[tuple[str, str | None], int] = {}  # (root name, path) -> frames
+    available: dict[str, bool] = {}
+
+    def reachable(frames: Iterable[Frame]) -> Iterator[Frame]:
+        for frame in frames:
+            root = frame.root
+            if root is not None and available.setdefault(root, os.path.isdir(root)):
+                yield frame
+            else:
+                key = (frame.root_name, root)
+                unreachable[key] = unreachable.get(key, 0) + 1
+
+    frames = reachable(catalog.iter_search(query, sort="oldest"))
+    for problems in _ordered(frames, _check_frame):
         done += 1
         if progress is not None and (done % 100 == 0 or done == total):
             progress(done, total)
         yield from problems
     if not query.strip():
-        yield from _orphans(catalog, catalog.roots())
+        places = catalog.root_places()
+        mapped = [(root_id, p.path) for root_id, p in places.items() if p.path is not None]
+        yield from _orphans(catalog, [(i, path) for i, path in mapped if os.path.isdir(path)])
+    for (name, root), count in sorted(unreachable.items()):
+        if root is None:
+            detail = (
+                f"{count} frames not checked: root {name!r} is not mapped on this host "
+                f"(kino-catalog roots map {name} PATH)"
+            )
+            yield _problem("root_not_mapped", None, detail)
+        else:
+            detail = f"{count} frames of root {name!r} not checked: the folder is not there"
+            yield _problem("root_unavailable", root, detail)
 
 
 # ---------------------------------------------------------------- duplicates
@@ -300,7 +356,13 @@ def duplicates(catalog: FrameSource) -> list[dict[str, Any]]:
             {
                 "hash": image_hash,
                 "frames": [
-                    {"id": fr.id, "sidecar": fr.sidecar_path, "image": fr.image_path}
+                    {
+                        "id": fr.id,
+                        "root": fr.root_name,
+                        "relpath": fr.relpath,
+                        "sidecar": fr.sidecar_path if fr.is_mapped else None,
+                        "image": fr.image_path if fr.is_mapped else None,
+                    }
                     for fr in frames
                 ],
             }

@@ -19,7 +19,7 @@ from kino_catalog.errors import KinoError, QueryError, UsageError
 
 # Importing the command modules registers their commands on `cli`.
 from kino_catalog.cli import annotate, browse, indexing, presets, regen, report, verify, watch  # noqa: F401  isort: skip
-from kino_catalog.cli import importing, serve  # noqa: F401  isort: skip
+from kino_catalog.cli import importing, roots, serve  # noqa: F401  isort: skip
 from kino_catalog.cli import tasks  # noqa: F401  isort: skip
 
 __all__ = ["cli", "main"]

@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from kino_catalog.catalog import Catalog
-from kino_catalog.errors import KinoError
+from kino_catalog.errors import KinoError, UsageError
 from kino_catalog.schema.database import default_database
 from kino_catalog.sidecar.files import atomic_text_file
 
@@ -31,6 +31,9 @@ __all__ = [
     "dumps",
     "format_option",
     "is_terminal",
+    "known_roots",
+    "no_wait_option",
+    "notice",
     "pass_settings",
     "progress_reporter",
     "report_edit",
@@ -99,6 +102,20 @@ def format_option(*choices: str, default: str | None = None) -> Callable[..., An
         default=default,
         help=f"Output format [default: {default or choices[0] + ' on a terminal, else json'}].",
     )
+
+
+#: ``--no-wait`` for commands that write a root another process may be writing.
+no_wait_option = click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Exit 1 (instead of waiting) if another process, here or on another "
+    "machine, is writing a root.",
+)
+
+
+def notice(message: str) -> None:
+    """A message for the person at the terminal (stderr), e.g. what a command waits for."""
+    click.echo(message, err=True)
 
 
 def is_terminal() -> bool:
@@ -209,3 +226,30 @@ def sync_summary(result: SyncResult, verb: str) -> str:
     if result.ignored:
         parts.append(f"{result.ignored} other JSON ignored")
     return f"{verb} {result.root}: {', '.join(parts)} in {result.seconds:.2f} s"
+
+
+def known_roots(settings: Settings, roots: tuple[str, ...], verb: str) -> list[str]:
+    """The folders ROOT arguments name (paths or root names), or every root this host has.
+
+    Roots this host has not mapped are skipped with a note.
+
+    Raises:
+        UsageError: an argument is neither a folder nor a root mapped here, or
+            there are no arguments and no roots.
+    """
+    catalog = settings.catalog()
+    if roots:
+        return [catalog.root_path(root) for root in roots]
+    known = catalog.roots()
+    for info in catalog.list_roots():
+        if info.path is None:
+            notice(
+                f"skipped root {info.name!r}: not mapped on this host "
+                f"(kino-catalog roots map {info.name} PATH)"
+            )
+    if not known:
+        raise UsageError(
+            "no library folder known on this host yet: give one, "
+            f"e.g. `kino-catalog {verb} ~/frames`"
+        )
+    return known

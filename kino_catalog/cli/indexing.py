@@ -11,33 +11,26 @@ from kino_catalog.cli.app import (
     cli,
     dumps,
     format_option,
+    known_roots,
+    no_wait_option,
+    notice,
     pass_settings,
     progress_reporter,
     sync_summary,
 )
-from kino_catalog.errors import UsageError
 
 __all__ = ["errors", "rebuild", "stats", "sync"]
 
 
-def _roots(settings: Settings, roots: tuple[str, ...]) -> list[str]:
-    if roots:
-        return list(roots)
-    known = settings.catalog().roots()
-    if not known:
-        raise UsageError("no library folder known yet: give one, e.g. `kino-catalog sync ~/frames`")
-    return known
-
-
 def _index(
-    settings: Settings, roots: tuple[str, ...], fmt: str | None, *, is_rebuild: bool
+    settings: Settings, roots: tuple[str, ...], fmt: str | None, *, is_rebuild: bool, no_wait: bool
 ) -> None:
     catalog = settings.catalog()
     results = []
-    for root in _roots(settings, roots):
+    for root in known_roots(settings, roots, "rebuild" if is_rebuild else "sync"):
         with progress_reporter(f"{'rebuilding' if is_rebuild else 'syncing'} {root}") as progress:
             run = catalog.rebuild if is_rebuild else catalog.sync
-            result = run(root, progress)
+            result = run(root, progress, wait=not no_wait, on_wait=notice)
         results.append(result)
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
@@ -50,25 +43,31 @@ def _index(
 @cli.command()
 @click.argument("roots", nargs=-1, type=click.Path(file_okay=False))
 @format_option("text", "json", default="text")
+@no_wait_option
 @pass_settings
-def sync(settings: Settings, roots: tuple[str, ...], fmt: str) -> None:
-    """Index new and changed sidecars, drop deleted ones (no ROOT: every known root).
+def sync(settings: Settings, roots: tuple[str, ...], fmt: str, no_wait: bool) -> None:
+    """Index new and changed sidecars, drop deleted ones (no ROOT: every root this host has).
 
-    Only files whose size or modification time changed are read, so a sync
-    with nothing new costs little more than listing the folders.
+    ROOT is a folder or a root's name.  Only files whose size or modification
+    time changed are read, so a sync with nothing new costs little more than
+    listing the folders.  A new folder becomes a root (or is recognised as
+    one another machine added, by its marker file).  If another process is
+    writing the same root, sync waits for it (--no-wait: exit 1 instead).
 
     \b
     kino-catalog sync ~/kino/backend/data/frames
+    kino-catalog sync studio
     """
-    _index(settings, roots, fmt, is_rebuild=False)
+    _index(settings, roots, fmt, is_rebuild=False, no_wait=no_wait)
 
 
 @cli.command()
 @click.argument("roots", nargs=-1, type=click.Path(file_okay=False))
 @format_option("text", "json", default="text")
+@no_wait_option
 @pass_settings
-def rebuild(settings: Settings, roots: tuple[str, ...], fmt: str) -> None:
-    """Re-read every sidecar from disk (no ROOT: every known root).
+def rebuild(settings: Settings, roots: tuple[str, ...], fmt: str, no_wait: bool) -> None:
+    """Re-read every sidecar from disk (no ROOT: every root this host has).
 
     Searches keep seeing the old index until the new one is complete; an
     interrupted rebuild leaves the old index as it was.
@@ -76,7 +75,7 @@ def rebuild(settings: Settings, roots: tuple[str, ...], fmt: str) -> None:
     \b
     kino-catalog rebuild ~/kino/backend/data/frames
     """
-    _index(settings, roots, fmt, is_rebuild=True)
+    _index(settings, roots, fmt, is_rebuild=True, no_wait=no_wait)
 
 
 @cli.command()
@@ -93,7 +92,7 @@ def errors(settings: Settings, fmt: str) -> None:
         click.echo(dumps(found))
         return
     for item in found:
-        click.echo(f"{item['path']}: {item['reason']}")
+        click.echo(f"{item['path'] or item['root'] + ':' + item['relpath']}: {item['reason']}")
     if not found and os.isatty(1):
         click.echo("no errors", err=True)
 
@@ -113,13 +112,21 @@ def stats(settings: Settings, fmt: str) -> None:
         return
     for key in (
         "database",
+        "host",
         "frames",
         "projects",
         "loras",
         "missing_images",
+        "frames_not_mapped_here",
         "errors",
         "ignored_files",
     ):
         click.echo(f"{key.replace('_', ' ')}: {data[key]}")
     for root in data["roots"]:
-        click.echo(f"root: {root['path']} ({root['frames']} frames, synced {root['synced_at']})")
+        where = root["path"] or "not mapped on this host"
+        synced = (
+            f"synced {root['synced_at']} by {root['synced_by']}"
+            if root["synced_at"]
+            else "never synced"
+        )
+        click.echo(f"root {root['name']}: {where} ({root['frames']} frames, {synced})")

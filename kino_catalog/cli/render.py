@@ -11,7 +11,7 @@ import click
 from kino_catalog.cli.app import dumps
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from kino_catalog.query.frame import Frame
 
@@ -58,7 +58,24 @@ def _lines(frames: Iterable[Frame], line: Callable[[Frame], str]) -> int:
 
 
 def _paths(frames: Iterable[Frame]) -> int:
-    return _lines(frames, lambda frame: frame.image_path)
+    """Image paths here; frames of roots this host has not mapped are counted on stderr."""
+    unmapped: dict[str, int] = {}
+
+    def mapped() -> Iterator[Frame]:
+        for frame in frames:
+            if frame.is_mapped:
+                yield frame
+            else:
+                unmapped[frame.root_name] = unmapped.get(frame.root_name, 0) + 1
+
+    count = _lines(mapped(), lambda frame: frame.image_path)
+    for name, skipped in sorted(unmapped.items()):
+        click.echo(
+            f"kino-catalog: {skipped} frame{'s' if skipped != 1 else ''} of root {name!r} not "
+            f"listed: not mapped on this host (kino-catalog roots map {name} PATH)",
+            err=True,
+        )
+    return count
 
 
 def _jsonl(frames: Iterable[Frame]) -> int:
@@ -139,6 +156,11 @@ def render_frame_text(frame: Frame) -> None:
     data = frame.to_dict()
     params = data.pop("parameters")
     loras = data.pop("loras")
+    if not frame.is_mapped:
+        data["sidecar"] = data["image"] = (
+            f"(root {frame.root_name!r} is not mapped on this host: "
+            f"kino-catalog roots map {frame.root_name} PATH)"
+        )
     width = max(len(k) for k in data)
     for key, value in data.items():
         click.echo(f"{key:<{width}}  {'' if value is None else value}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from kino_catalog.catalog.verify import NOTE_KINDS
 from kino_catalog.cli.app import (
     Settings,
     cli,
@@ -56,16 +57,17 @@ def verify(settings: Settings, query: tuple[str, ...], fmt: str | None) -> None:
     text = " ".join(query)
     to_ast(text)
     is_json = (fmt or ("text" if is_terminal() else "json")) == "json"
-    count = 0
+    count = listed = 0  # problems; and notes too (a root not mapped here is not damage)
     with progress_reporter("verifying") as progress:
         if is_json:
             click.echo("[", nl=False)
         for problem in settings.catalog().verify(text, progress):
             if is_json:
-                click.echo(("," if count else "") + dumps(problem), nl=False)
+                click.echo(("," if listed else "") + dumps(problem), nl=False)
             else:
-                click.echo(f"{problem['kind']}\t{problem['path']}\t{problem['detail']}")
-            count += 1
+                click.echo(f"{problem['kind']}\t{problem['path'] or '-'}\t{problem['detail']}")
+            listed += 1
+            count += problem["kind"] not in NOTE_KINDS
         if is_json:
             click.echo("]")
     if count:
@@ -91,4 +93,6 @@ def duplicates(settings: Settings, fmt: str | None) -> None:
     for group in groups:
         click.echo(group["hash"])
         for frame in group["frames"]:
-            click.echo(f"  {frame['id']}\t{frame['image']}")
+            click.echo(
+                f"  {frame['id']}\t{frame['image'] or frame['root'] + ':' + frame['relpath']}"
+            )

@@ -10,8 +10,16 @@ from typing import Any
 
 import click
 
-from kino_catalog.cli.app import Settings, cli, pass_settings, progress_reporter, sync_summary
-from kino_catalog.errors import UsageError
+from kino_catalog.cli.app import (
+    Settings,
+    cli,
+    known_roots,
+    no_wait_option,
+    notice,
+    pass_settings,
+    progress_reporter,
+    sync_summary,
+)
 
 __all__ = ["watch"]
 
@@ -38,6 +46,7 @@ __all__ = ["watch"]
     metavar="SECONDS",
     help="How often a full stat-diff sync repairs anything the events missed.",
 )
+@no_wait_option
 @pass_settings
 def watch(
     settings: Settings,
@@ -45,24 +54,23 @@ def watch(
     poll: bool,
     debounce_ms: int,
     reconcile_interval: float,
+    no_wait: bool,
 ) -> None:
     """Sync, then index new, changed, moved and deleted sidecars as they happen.
 
     Runs until Ctrl-C or SIGTERM, then stops cleanly (exit 0). One log line
     per batch; warnings when events were lost and a reconcile repairs them,
     or when a root disappears (its index is kept until it comes back).
-    No ROOT: every known root.
+    No ROOT: every root this host has (ROOT: a folder or a root's name).
+    Several machines may watch one root: each write waits for the others'
+    (--no-wait: exit 1 if the first sync finds the root busy).
 
     \b
     kino-catalog watch ~/kino/backend/data/frames
     kino-catalog watch --poll /mnt/studio/frames
     """
     catalog = settings.catalog()
-    targets = list(roots) or catalog.roots()
-    if not targets:
-        raise UsageError(
-            "no library folder known yet: give one, e.g. `kino-catalog watch ~/frames`"
-        )
+    targets = known_roots(settings, roots, "watch")
     package_log, level = logging.getLogger("kino_catalog"), logging.getLogger("kino_catalog").level
     if package_log.getEffectiveLevel() > logging.INFO:  # a watcher's batches are its output
         package_log.setLevel(logging.INFO)
@@ -78,7 +86,7 @@ def watch(
         # The watcher's own start-up reconcile catches what changes meanwhile.
         if os.path.isdir(root):
             with progress_reporter(f"syncing {root}") as progress:
-                result = catalog.sync(root, progress)
+                result = catalog.sync(root, progress, wait=not no_wait, on_wait=notice)
             click.echo(sync_summary(result, "synced"), err=True)
     stop = threading.Event()
     previous = {

@@ -25,7 +25,6 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.errors import UsageError
 from kino_catalog.index.bulk_load import (
     copy_staged,
     detach_staged,
@@ -40,22 +39,22 @@ from kino_catalog.index.file_rows import (
     db_datetime,
     read_frames,
 )
+from kino_catalog.index.locks import WriteAccess, root_write_lock
 from kino_catalog.index.result import SyncResult, Task
+from kino_catalog.index.roots import resolve_folder, target_for_write
 from kino_catalog.index.split import ShareWorkers
 from kino_catalog.index.store import Store
 from kino_catalog.index.walk import Folder
-from kino_catalog.schema import Root
 from kino_catalog.schema.database import WRITE, placeholder, temp_files
 from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from sqlalchemy import Table
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Engine
 
 
-__all__ = ["rebuild_root", "resolve_root", "sync_paths", "sync_root"]
+__all__ = ["rebuild_root", "resolve_folder", "sync_paths", "sync_root"]
 
 log = logging.getLogger(__name__)
 
@@ -65,40 +64,6 @@ PARALLEL_MIN_FILES = 2000  # below this, process start-up costs more than it sav
 PARALLEL_DIFF_MIN_FILES = 100_000  # files a root must hold before a sync splits its comparison
 KEEP_ALIVE_SECONDS = 0.2  # progress calls during a bulk load's long statements...
 KEEP_ALIVE_OPS = 100_000  # ...checked every this many SQLite VM steps
-
-
-def resolve_root(root: str | os.PathLike[str]) -> str:
-    """The canonical absolute path of a library root.
-
-    Raises:
-        UsageError: it does not exist or is not a folder.
-    """
-    path = os.path.realpath(os.path.expanduser(os.fspath(root)))
-    if not os.path.isdir(path):
-        raise UsageError(f"not a folder: {os.fspath(root)}")
-    return path
-
-
-def _ensure_root(conn: Connection, path: str) -> int:
-    table: Table = Root.__table__  # type: ignore[assignment]
-    known = dict(conn.execute(table.select().with_only_columns(table.c.path, table.c.id)).all())
-    if path in known:
-        return int(known[path])
-    for other in known:
-        # Nested roots would index the same sidecars twice under two names.
-        if is_inside(other, path):
-            raise UsageError(
-                f"{path} is inside {other}, which is already indexed: sync {other} instead"
-            )
-        if is_inside(path, other):
-            raise UsageError(
-                f"{path} contains {other}, which is already indexed on its "
-                "own: sync that folder, or use a new catalogue (--db) for this one"
-            )
-    result = conn.execute(table.insert().values(path=path, added_at=_now()))
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def _now() -> dt.datetime:
@@ -163,10 +128,17 @@ class Writer:
     """Applies read results; commits every BATCH_FILES files unless in one transaction."""
 
     def __init__(
-        self, engine: Engine, root_id: int, result: SyncResult, *, single_transaction: bool
+        self,
+        engine: Engine,
+        root_id: int,
+        result: SyncResult,
+        *,
+        single_transaction: bool,
+        host: str | None = None,
     ) -> None:
         self.conn = engine.connect().execution_options(**WRITE)
         self.root_id = root_id
+        self.host = host  # recorded as the root's synced_by
         self.result = result
         self.single = single_transaction
         self.pending = 0
@@ -297,7 +269,8 @@ class Writer:
     def _finish_counts(self) -> None:
         m = placeholder(self.conn.dialect)
         self.conn.exec_driver_sql(
-            f"UPDATE roots SET synced_at = {m} WHERE id = {m}", (db_datetime(_now()), self.root_id)
+            f"UPDATE roots SET synced_at = {m}, synced_by = {m} WHERE id = {m}",
+            (db_datetime(_now()), self.host, self.root_id),
         )
         rows = self.conn.exec_driver_sql(
             f"SELECT kind, count(*) FROM index_errors WHERE root_id = {m} GROUP BY kind",
@@ -353,13 +326,44 @@ def _run(
     progress: Callable[[int, int | None], None] | None,
     *,
     is_rebuild: bool,
+    access: WriteAccess | None,
     scopes: list[str] | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> SyncResult:
+    access = access or WriteAccess()
+    target = target_for_write(engine, access.host, root)
+    if heartbeat is None and progress is not None:
+        heartbeat = partial(progress, 0, None)  # keeps a display (or a stop check) alive
+    what = "rebuild" if is_rebuild else "sync" if scopes is None else "update"
+    with root_write_lock(
+        engine, target.root_id, target.name, access, what=what, heartbeat=heartbeat
+    ):
+        result = _locked_run(
+            engine,
+            target.path,
+            target.root_id,
+            progress,
+            is_rebuild=is_rebuild,
+            scopes=scopes,
+            host=access.host,
+        )
+    result.warnings[:0] = target.warnings
+    return result
+
+
+def _locked_run(
+    engine: Engine,
+    root: str,
+    root_id: int,
+    progress: Callable[[int, int | None], None] | None,
+    *,
+    is_rebuild: bool,
+    scopes: list[str] | None,
+    host: str,
+) -> SyncResult:
+    """One write of one root, its writer lock held (see locks.py)."""
     started = time.perf_counter()
-    root = resolve_root(root)
     result = SyncResult(root)
-    with engine.begin() as conn:
-        root_id = _ensure_root(conn, root)
     expected = _expected_files(engine, root_id)
     # A rebuild, or the first sync of a root (everything is new): one
     # transaction, secondary indexes rebuilt after the load when this root
@@ -373,7 +377,7 @@ def _run(
     if not bulk and scopes is None and (expected or 0) >= PARALLEL_DIFF_MIN_FILES:
         shares = ShareWorkers.start(engine)  # before the writer opens its connection
     try:
-        writer = Writer(engine, root_id, result, single_transaction=bulk)
+        writer = Writer(engine, root_id, result, single_transaction=bulk, host=host)
     except BaseException:
         if shares is not None:
             shares.close()
@@ -459,31 +463,52 @@ def sync_root(
     engine: Engine,
     root: str | os.PathLike[str],
     progress: Callable[[int, int | None], None] | None = None,
+    *,
+    access: WriteAccess | None = None,
 ) -> SyncResult:
     """Bring the index of one root up to date with the files on disk.
 
+    ``root`` is a folder: the root this host maps there, or one recognised
+    by its marker, or a new one (see roots.target_for_write).  ``access``
+    names the host and says whether to wait for another writer of the root.
+
     Raises:
-        UsageError: the root is not a folder.
+        UsageError: the folder is not one (see roots.target_for_write).
+        RootBusyError: another process writes the root and ``access.wait`` is False.
     """
-    return _run(engine, os.fspath(root), progress, is_rebuild=False)
+    return _run(engine, os.fspath(root), progress, is_rebuild=False, access=access)
 
 
 def sync_paths(
-    engine: Engine, root: str | os.PathLike[str], paths: Iterable[str | os.PathLike[str]]
+    engine: Engine,
+    root: str | os.PathLike[str],
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    access: WriteAccess | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> SyncResult:
     """Bring the index up to date for some paths under ``root`` only (the watcher's call).
 
     Each path (absolute, or relative to the root) may be a sidecar, an image
     (its sidecar's image state is rechecked) or a folder (synced as a
     subtree); paths that no longer exist drop their rows.  Paths outside the
-    root are ignored.
+    root are ignored.  ``heartbeat`` runs while waiting for another writer.
 
     Raises:
         UsageError: the root is not a folder.
+        RootBusyError: as for sync_root.
     """
-    resolved = resolve_root(root)
+    resolved = resolve_folder(root)
     scopes = sorted({rel for rel in (_relative(resolved, p) for p in paths) if rel is not None})
-    return _run(engine, resolved, None, is_rebuild=False, scopes=scopes)
+    return _run(
+        engine,
+        resolved,
+        None,
+        is_rebuild=False,
+        access=access,
+        scopes=scopes,
+        heartbeat=heartbeat,
+    )
 
 
 def _relative(root: str, path: str | os.PathLike[str]) -> str | None:
@@ -499,10 +524,13 @@ def rebuild_root(
     engine: Engine,
     root: str | os.PathLike[str],
     progress: Callable[[int, int | None], None] | None = None,
+    *,
+    access: WriteAccess | None = None,
 ) -> SyncResult:
     """Re-read every sidecar of a root and replace its index atomically.
 
     Raises:
-        UsageError: the root is not a folder.
+        UsageError: as for sync_root.
+        RootBusyError: as for sync_root.
     """
-    return _run(engine, os.fspath(root), progress, is_rebuild=True)
+    return _run(engine, os.fspath(root), progress, is_rebuild=True, access=access)

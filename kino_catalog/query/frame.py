@@ -10,24 +10,35 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from kino_catalog.errors import UsageError
 from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import FrameDocument, Root
+from kino_catalog.schema import FrameDocument, Root, RootMount
 from kino_catalog.sidecar import loads_exact
 from kino_catalog.sidecar.record import is_lora_list
 
 if TYPE_CHECKING:
-    from sqlalchemy import Select
-    from sqlalchemy.engine import Row
+    from collections.abc import Mapping
 
-__all__ = ["FRAME_SELECT_COLUMNS", "Frame", "frame_select"]
+    from sqlalchemy import Select
+    from sqlalchemy.engine import Connection, Row
+
+__all__ = [
+    "FRAME_SELECT_COLUMNS",
+    "Frame",
+    "RootNotMappedError",
+    "RootPlace",
+    "frame_select",
+    "root_places",
+]
 
 _f = FrameRow.__table__.c
 _d = FrameDocument.__table__.c
 # The document is a correlated look-up by primary key rather than a join: one
 # probe per row that passes the WHERE, and it never sways a plan's join order.
+# The root is an id: where it is depends on the host reading (root_places).
 FRAME_SELECT_COLUMNS = (
     _f.id,
-    Root.__table__.c.path,
+    _f.root_id,
     _f.folder,
     _f.name,
     _f.image_name,
@@ -44,18 +55,53 @@ FRAME_SELECT_COLUMNS = (
 
 
 def frame_select() -> Select[Any]:
-    """SELECT of the columns a Frame needs, joined to its root."""
-    return select(*FRAME_SELECT_COLUMNS).join_from(
-        FrameRow.__table__, Root.__table__, _f.root_id == Root.__table__.c.id
+    """SELECT of the columns a Frame needs."""
+    return select(*FRAME_SELECT_COLUMNS)
+
+
+class RootNotMappedError(UsageError):
+    """A frame's root has no path on this host, so its files cannot be reached from here."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.root = root
+
+    def __str__(self) -> str:
+        return (
+            f"root {self.root!r} is not mapped on this host: "
+            f"map it with `kino-catalog roots map {self.root} PATH`"
+        )
+
+
+@dataclass(frozen=True)
+class RootPlace:
+    """A root as one host sees it: its name, and its local path there (None: not mapped)."""
+
+    name: str
+    path: str | None
+
+
+def root_places(conn: Connection, host: str) -> dict[int, RootPlace]:
+    """Every root's name and this host's path of it, by root id (a few rows)."""
+    r, m = Root.__table__.c, RootMount.__table__.c
+    stmt = select(r.id, r.name, m.path).join_from(
+        Root.__table__, RootMount.__table__, (m.root_id == r.id) & (m.host == host), isouter=True
     )
+    return {root_id: RootPlace(name, path) for root_id, name, path in conn.execute(stmt)}
 
 
 @dataclass(frozen=True)
 class Frame:
-    """One indexed sidecar; ``document`` is the sidecar exactly as on disk when indexed."""
+    """One indexed sidecar; ``document`` is the sidecar exactly as on disk when indexed.
+
+    ``root`` is this host's path of the frame's root, None where the host
+    has not mapped it: then the frame is still searchable and readable from
+    the index, but its files have no path here (``sidecar_path`` and
+    ``image_path`` raise RootNotMappedError; ``relpath`` works everywhere).
+    """
 
     id: int
-    root: str
+    root_id: int
     folder: str
     name: str
     image_name: str
@@ -68,22 +114,48 @@ class Frame:
     timestamp: str | None
     generated_at: dt.datetime
     raw_json: str
+    root_name: str = ""
+    root: str | None = None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Frame:
-        return cls(*tuple(row))
+    def from_row(cls, row: Row[Any] | tuple[Any, ...], places: Mapping[int, RootPlace]) -> Frame:
+        """A frame from FRAME_SELECT_COLUMNS' values, placed with ``places`` (root_places)."""
+        values = tuple(row)
+        place = places.get(values[1]) or RootPlace(f"#{values[1]}", None)
+        fields: tuple[Any, ...] = (*values, place.name, place.path)
+        return cls(*fields)
+
+    @property
+    def is_mapped(self) -> bool:
+        """Whether this host has the frame's root (and so paths to its files)."""
+        return self.root is not None
+
+    @property
+    def relpath(self) -> str:
+        """The sidecar's path inside its root, "/"-separated: the same on every host."""
+        return f"{self.folder}/{self.name}" if self.folder else self.name
+
+    @property
+    def location(self) -> str:
+        """The sidecar path here, or ``root-name:relpath`` where the root is not mapped."""
+        return self.sidecar_path if self.root is not None else f"{self.root_name}:{self.relpath}"
+
+    def _path(self, name: str) -> str:
+        if self.root is None:
+            raise RootNotMappedError(self.root_name)
+        return os.path.join(self.root, self.folder, name)
 
     @property
     def sidecar_path(self) -> str:
-        return os.path.join(self.root, self.folder, self.name)
+        return self._path(self.name)
 
     @property
     def image_path(self) -> str:
-        return os.path.join(self.root, self.folder, self.image_name)
+        return self._path(self.image_name)
 
     @cached_property
     def document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = loads_exact(self.raw_json.encode("utf-8"), self.sidecar_path)
+        doc: dict[str, Any] = loads_exact(self.raw_json.encode("utf-8"), self.location)
         return doc
 
     @property
@@ -112,10 +184,14 @@ class Frame:
     def to_dict(self) -> dict[str, Any]:
         """The frame JSON of the docs; values keep the sidecar's JSON types."""
         params = self.parameters
+        is_mapped = self.root is not None
         return {
             "id": self.id,
-            "sidecar": self.sidecar_path,
-            "image": self.image_path,
+            # null where this host has not mapped the root ("root" names it)
+            "sidecar": self.sidecar_path if is_mapped else None,
+            "image": self.image_path if is_mapped else None,
+            "root": self.root_name,
+            "relpath": self.relpath,
             "image_exists": bool(self.image_exists),
             "image_count": self.image_count,
             "project_id": self.project_id,

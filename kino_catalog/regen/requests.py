@@ -417,6 +417,15 @@ class SourceFrame(Protocol):
     def image_path(self) -> str: ...
 
     @property
+    def is_mapped(self) -> bool: ...
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def root_name(self) -> str: ...
+
+    @property
     def document(self) -> dict[str, Any]: ...
 
 
@@ -432,12 +441,14 @@ def request_from_frame(
     document, about = frame.document, dict[str, Any]()
     if plugin is not None:
         document, about = retarget_document(document, plugin)
+    # Where this host has not mapped the frame's root: "root-name:relpath", no image path.
+    image = frame.image_path if frame.is_mapped else None
     return request_from_document(
         document,
-        sidecar=frame.sidecar_path,
+        sidecar=frame.location,
         project_id=frame.project_id,
         edits=edits,
-        extra_source={"image": frame.image_path, "catalog_id": frame.id, **about},
+        extra_source={"image": image, "root": frame.root_name, "catalog_id": frame.id, **about},
     )
 
 

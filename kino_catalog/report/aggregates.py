@@ -24,7 +24,8 @@ Keys (lists are ordered by frames, most first, unless said otherwise)::
     steps [{steps, frames}]   cfg_scale [{cfg_scale, frames}]   (by value)
     resolutions [{width, height, frames}]
     seeds_reused [{seed, frames}]          (top N seeds used by more than one frame)
-    missing_images [{id, sidecar, image}]  (first N, in catalogue order)
+    missing_images [{id, root, sidecar, image}]  (first N, in catalogue order; paths null
+                   where this host has not mapped the root)
     errors [{path, reason}]                (first N)
 
 Strengths are ``strength_model``.  A value missing in the sidecar is null.
@@ -38,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, literal_column, select, true
 
-from kino_catalog.schema import Frame, IndexFailure, Lora, Root
+from kino_catalog.schema import Frame, IndexFailure, Lora, Root, RootMount
+from kino_catalog.schema.host import this_host
 from kino_catalog.sidecar.record import decode_int_key
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ _frames = Frame.__table__
 _loras = Lora.__table__
 _errors = IndexFailure.__table__
 _roots = Root.__table__
+_mounts = RootMount.__table__
 f = _frames.c
 lo = _loras.c
 
@@ -85,8 +88,11 @@ def _float(value: Any) -> float | None:
 class _Report:
     """One report's queries, sharing a connection and the scope's conditions."""
 
-    def __init__(self, conn: Connection, project_id: int | None, top: int, list_limit: int) -> None:
+    def __init__(
+        self, conn: Connection, project_id: int | None, top: int, list_limit: int, host: str
+    ) -> None:
         self.conn = conn
+        self.host = host
         self.project_id = project_id
         self.top = top
         self.list_limit = list_limit
@@ -270,13 +276,18 @@ class _Report:
         }
         return counts, [{"seed": decode_int_key(key), "frames": n} for key, n in top]
 
+    def _here(self, root_id: Any) -> Any:
+        """Outer-join condition: this host's mapping of the root (its path, or NULL)."""
+        return and_(_mounts.c.root_id == root_id, _mounts.c.host == self.host)
+
     def missing_images(self, count: int) -> list[dict[str, Any]]:
         if not count:  # nothing to find: skip a scan for it
             return []
         # In id order, which is table order: the scan stops at the list's end.
         rows = self.rows(
-            select(f.id, _roots.c.path, f.folder, f.name, f.image_name)
+            select(f.id, _roots.c.name, _mounts.c.path, f.folder, f.name, f.image_name)
             .join_from(_frames, _roots, f.root_id == _roots.c.id)
+            .join(_mounts, self._here(f.root_id), isouter=True)
             .where(self.scope, f.image_exists.is_(False))
             .order_by(f.id)
             .limit(self.list_limit)
@@ -284,10 +295,11 @@ class _Report:
         return [
             {
                 "id": id_,
-                "sidecar": os.path.join(root, folder, name),
-                "image": os.path.join(root, folder, image),
+                "root": root_name,
+                "sidecar": os.path.join(root, folder, name) if root is not None else None,
+                "image": os.path.join(root, folder, image) if root is not None else None,
             }
-            for id_, root, folder, name, image in rows
+            for id_, root_name, root, folder, name, image in rows
         ]
 
     def errors(self) -> tuple[int, list[dict[str, Any]]]:
@@ -301,15 +313,23 @@ class _Report:
             select(func.count()).select_from(_errors).where(cond)
         ).scalar_one()
         rows = self.rows(
-            select(_roots.c.path, _errors.c.folder, _errors.c.name, _errors.c.reason)
+            select(
+                _roots.c.name, _mounts.c.path, _errors.c.folder, _errors.c.name, _errors.c.reason
+            )
             .join_from(_errors, _roots, _errors.c.root_id == _roots.c.id)
+            .join(_mounts, self._here(_errors.c.root_id), isouter=True)
             .where(cond)
-            .order_by(_roots.c.path, _errors.c.folder, _errors.c.name)
+            .order_by(_roots.c.name, _errors.c.folder, _errors.c.name)
             .limit(self.list_limit)
         )
         return count, [
-            {"path": os.path.join(root, folder, name), "reason": reason}
-            for root, folder, name, reason in rows
+            {
+                "root": root_name,
+                "path": os.path.join(root, folder, name) if root is not None else None,
+                "relpath": f"{folder}/{name}" if folder else name,
+                "reason": reason,
+            }
+            for root_name, root, folder, name, reason in rows
         ]
 
 
@@ -352,9 +372,17 @@ def _per_week(per_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_report(
-    engine: Engine, project_id: int | None = None, *, top: int = 20, list_limit: int = 100
+    engine: Engine,
+    project_id: int | None = None,
+    *,
+    top: int = 20,
+    list_limit: int = 100,
+    host: str | None = None,
 ) -> dict[str, Any]:
     """The report data for one project (``project_id``) or the whole catalogue.
+
+    Listed files are located with ``host``'s mappings of their roots (default:
+    this host); a root not mapped there lists its files with a null path.
 
     ``top`` bounds the ranked lists (models, LoRAs, reused seeds);
     ``list_limit`` bounds the listed frames with a missing image and errors
@@ -368,7 +396,7 @@ def build_report(
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            r = _Report(conn, project_id, top, list_limit)
+            r = _Report(conn, project_id, top, list_limit, host or this_host())
             # Two GROUP BYs give every per-frame distribution: one full pass over
             # the wide frames rows per group, not one per section (columns are
             # split so the number of groups stays small).

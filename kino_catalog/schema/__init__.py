@@ -9,6 +9,7 @@ from kino_catalog.schema.models import (
     Parameter,
     Project,
     Root,
+    RootMount,
     Tag,
     metadata,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "Parameter",
     "Project",
     "Root",
+    "RootMount",
     "Tag",
     "metadata",
 ]

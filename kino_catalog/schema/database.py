@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect, Engine
 
 __all__ = [
+    "ADVISORY_LOCK_SPACE",
     "WRITE",
     "default_database",
     "make_engine",
@@ -127,23 +128,44 @@ def _alembic_config(connection: Connection) -> Any:
     return config
 
 
+#: The first key of every PostgreSQL advisory lock kino-catalog takes ("kino");
+#: the second is 0 for the schema, -1 for the root registry, a root's id for its writer.
+ADVISORY_LOCK_SPACE = 0x6B696E6F
+#: pg_advisory_xact_lock(*MIGRATION_LOCK): one process at a time upgrades a catalogue.
+MIGRATION_LOCK = (ADVISORY_LOCK_SPACE, 0)
+
+
 def migrate_to_head(engine: Engine) -> None:
     """Create the catalogue or upgrade it to the newest schema; refuse a newer one.
+
+    Safe when several processes (several workstations) open one new or old
+    catalogue at once: the revision is read first without any lock (the
+    common case: already current); otherwise PostgreSQL takes a
+    transaction-level advisory lock and SQLite its write lock (BEGIN
+    IMMEDIATE), and the revision is read again, so whoever waited finds the
+    schema current instead of creating the same tables a second time.
 
     Raises:
         CatalogError: the database was made by a newer kino-catalog, or is
             not a catalogue at all.
     """
     from alembic import command
-    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
+    with engine.connect() as conn:
+        heads = set(ScriptDirectory.from_config(_alembic_config(conn)).get_heads())
+        current = _current_heads(conn)
+        conn.rollback()
+    if current == heads:
+        return
     with engine.connect().execution_options(**WRITE) as conn:
         config = _alembic_config(conn)
         script = ScriptDirectory.from_config(config)
-        heads = set(script.get_heads())
-        with temp_files(conn), conn.begin():
-            current = set(MigrationContext.configure(conn).get_current_heads())
+        # SQLite takes the pragmas only outside a transaction (see temp_files).
+        with temp_files(conn), _foreign_keys_off(conn), conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, %s)", MIGRATION_LOCK)
+            current = _current_heads(conn)
             if current == heads:
                 return
             unknown = [rev for rev in current if not _is_known(script, rev)]
@@ -154,6 +176,40 @@ def migrate_to_head(engine: Engine) -> None:
                     "kino-catalog (or use another --db)"
                 )
             command.upgrade(config, "head")
+            if conn.dialect.name == "sqlite":
+                _check_foreign_keys(conn)
+
+
+def _current_heads(conn: Connection) -> set[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    return set(MigrationContext.configure(conn).get_current_heads())
+
+
+@contextlib.contextmanager
+def _foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite: foreign keys unenforced during a migration (no-op elsewhere).
+
+    Batch mode rebuilds a table by copying it and dropping the old one; with
+    foreign keys on, that DROP would cascade to every row referencing it
+    (0005 rebuilds ``roots``: every frame).  _check_foreign_keys then proves
+    the migration left no dangling reference.
+    """
+    dbapi: Any = conn.connection.dbapi_connection
+    is_sqlite = conn.dialect.name == "sqlite"
+    if is_sqlite:
+        dbapi.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if is_sqlite:
+            dbapi.execute("PRAGMA foreign_keys=ON")  # as _install_sqlite_hooks sets it
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchmany(5)
+    if broken:
+        raise CatalogError(f"the schema upgrade left dangling references: {broken}")
 
 
 @contextlib.contextmanager

@@ -55,13 +55,33 @@ class Base(DeclarativeBase):
 
 
 class Root(Base):
-    """A folder the user asked to index; frame paths are relative to it."""
+    """A library folder: a stable identity and a name, wherever it is mounted (0005).
+
+    Frame paths are relative to it.  ``uuid`` is also written in the folder's
+    marker file (kino_catalog.index.markers), so a machine that mounts the
+    same share elsewhere recognises it; where each host has it is RootMount.
+    """
 
     __tablename__ = "roots"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(Text, unique=True)
+    uuid: Mapped[str] = mapped_column(String(32), unique=True)  # hex, no dashes
+    name: Mapped[str] = mapped_column(Text, unique=True)
     added_at: Mapped[dt.datetime] = mapped_column(DateTime)
     synced_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    synced_by: Mapped[str | None] = mapped_column(Text)  # the host of the last write
+
+
+class RootMount(Base):
+    """Where one host has a root: its local path there (0005)."""
+
+    __tablename__ = "root_mounts"
+    root_id: Mapped[int] = mapped_column(
+        ForeignKey("roots.id", ondelete="CASCADE"), primary_key=True
+    )
+    host: Mapped[str] = mapped_column(Text, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("host", "path"),)
 
 
 class Project(Base):

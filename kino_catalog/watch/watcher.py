@@ -18,12 +18,13 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
 from kino_catalog.index import sync as indexer
+from kino_catalog.index.locks import WriteAccess
 from kino_catalog.sidecar.files import is_inside
 from kino_catalog.watch import observers as observing
 from kino_catalog.watch.debounce import ChangeSet, Retries, is_watched
@@ -97,6 +98,7 @@ class Watcher:
         max_wait_seconds: float = 2.0,
         supervise_interval_seconds: float = 0.5,
         observer_factory: Callable[[], BaseObserver] | None = None,
+        access: WriteAccess | None = None,
     ) -> None:
         if debounce_seconds < 0 or reconcile_interval_seconds <= 0 or max_batch_paths < 1:
             raise ValueError(
@@ -104,8 +106,14 @@ class Watcher:
                 "and max_batch_paths >= 1"
             )
         self.engine = engine
+        # Whose writes these are; a root another process writes is waited for
+        # (the wait is logged once, and ends early on stop()).
+        access = access or WriteAccess()
+        self.access = access if access.on_wait else replace(access, on_wait=log.warning)
         self._roots = sorted(
-            (_Root(indexer.resolve_root(r)) for r in roots), key=lambda r: len(r.path), reverse=True
+            (_Root(indexer.resolve_folder(r)) for r in roots),
+            key=lambda r: len(r.path),
+            reverse=True,
         )  # longest prefix first
         if not self._roots:
             raise ValueError("no root to watch")
@@ -297,7 +305,15 @@ class Watcher:
             self._lose(root)
             return
         try:
-            result = indexer.sync_paths(self.engine, root.path, list(batch))
+            result = indexer.sync_paths(
+                self.engine,
+                root.path,
+                list(batch),
+                access=self.access,
+                heartbeat=self._stop_waiting,
+            )
+        except _Stopping:  # waited for another writer of the root until stop()
+            return
         except Exception as exc:
             self._retry(root, batch, exc)
             return
@@ -384,7 +400,9 @@ class Watcher:
             reason,
         )
         try:
-            result = indexer.sync_root(self.engine, root.path, self._abort_if_stopping)
+            result = indexer.sync_root(
+                self.engine, root.path, self._abort_if_stopping, access=self.access
+            )
         except _Stopping:
             root.reconcile_reason = reason
             return
@@ -420,6 +438,9 @@ class Watcher:
             self._lose(root)
 
     def _abort_if_stopping(self, _done: int, _expected: int | None) -> None:
+        self._stop_waiting()
+
+    def _stop_waiting(self) -> None:
         if self._stopping.is_set():
             raise _Stopping
 

@@ -125,3 +125,124 @@ def test_the_write_ahead_log_is_cut_back_after_a_rebuild_while_others_stay_conne
         library.frame(1, 99)
         cat.sync(library.root)  # the next write restarts the log from its beginning
         assert wal.stat().st_size < after_rebuild  # without a limit it never shrinks
+
+
+def _frames_of(conn):
+    return sorted(
+        conn.exec_driver_sql("SELECT root_id, folder, name FROM frames ORDER BY id").all()
+    )
+
+
+def test_0005_keeps_each_root_and_its_frames_with_its_path_as_this_hosts_mapping(
+    alembic_runner, alembic_engine, monkeypatch
+):
+    monkeypatch.setenv("KINO_CATALOG_HOST", "ws-1")
+    alembic_runner.migrate_up_to("0004")
+    with alembic_engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO roots (id, path, added_at) VALUES (:id, :path, '2026-01-01')"),
+            [
+                {"id": 1, "path": "/mnt/studio/frames"},
+                {"id": 2, "path": "/home/ana/frames"},  # the same folder name: a new name
+                {"id": 3, "path": "/data/renders"},
+            ],
+        )
+        conn.execute(
+            text(
+                "INSERT INTO frames (id, root_id, folder, name, image_name, image_exists, "
+                "image_count, plugin, generated_at, size, mtime_ns, content_hash) "
+                "VALUES (:id, :root, :folder, :name, 'f.png', true, 1, 'sdxl', "
+                "'2026-01-01 00:00:00', 1, 1, 'h')"
+            ),
+            [
+                {"id": 10, "root": 1, "folder": "", "name": "a.json"},
+                {"id": 11, "root": 1, "folder": "x/y", "name": "b.json"},
+                {"id": 12, "root": 2, "folder": "", "name": "a.json"},
+            ],
+        )
+        conn.execute(text("INSERT INTO frame_documents VALUES (10, '{}'), (11, '{}'), (12, '{}')"))
+        before = _frames_of(conn)
+    alembic_runner.migrate_up_to("0005")
+    with alembic_engine.connect() as conn:
+        roots = conn.exec_driver_sql("SELECT id, name, uuid FROM roots ORDER BY id").all()
+        mounts = conn.exec_driver_sql(
+            "SELECT root_id, host, path FROM root_mounts ORDER BY root_id"
+        ).all()
+        assert _frames_of(conn) == before
+        assert conn.exec_driver_sql("SELECT count(*) FROM frame_documents").scalar() == 3
+    assert [(i, name) for i, name, _ in roots] == [(1, "frames"), (2, "frames-2"), (3, "renders")]
+    assert len({uuid for _, _, uuid in roots}) == 3
+    assert [tuple(m) for m in mounts] == [
+        (1, "ws-1", "/mnt/studio/frames"),
+        (2, "ws-1", "/home/ana/frames"),
+        (3, "ws-1", "/data/renders"),
+    ]
+    # Another host maps root 1; root 3 is mapped only elsewhere after a remap.
+    with alembic_engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO root_mounts VALUES (1, 'ws-2', '/Volumes/studio/frames'), "
+            "(3, 'ws-2', '/Volumes/renders')"
+        )
+        conn.exec_driver_sql("DELETE FROM root_mounts WHERE root_id = 3 AND host = 'ws-1'")
+    alembic_runner.migrate_down_to("0004")
+    with alembic_engine.connect() as conn:
+        paths = conn.exec_driver_sql("SELECT id, path FROM roots ORDER BY id").all()
+        assert _frames_of(conn) == before
+        assert "root_mounts" not in set(inspect(conn).get_table_names())
+    # This host's path where it has one, else another host's: nothing dropped.
+    assert [tuple(p) for p in paths] == [
+        (1, "/mnt/studio/frames"),
+        (2, "/home/ana/frames"),
+        (3, "/Volumes/renders"),
+    ]
+
+
+def test_0005_refuses_to_run_on_sqlite_with_foreign_keys_enforced(tmp_path):
+    """The batch rebuild of roots would cascade to every frame: the script must refuse."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    engine = make_engine(tmp_path / "c.db")  # kino-catalog's hooks: foreign_keys=ON
+    try:
+        with engine.connect() as conn:
+            config = AlembicConfig()
+            config.set_main_option("script_location", str(migrations_dir()))
+            config.attributes["connection"] = conn
+            config.attributes["configure_logger"] = False
+            command.upgrade(config, "0004")
+            conn.commit()
+            with pytest.raises(RuntimeError, match="foreign_keys=OFF"):
+                command.upgrade(config, "0005")
+    finally:
+        engine.dispose()
+
+
+def test_an_old_sqlite_catalogue_opens_with_its_frames_and_paths(tmp_path, library, monkeypatch):
+    """Catalog.open upgrades through 0005 with foreign keys off and keeps every frame."""
+    monkeypatch.setenv("KINO_CATALOG_HOST", "ws-1")
+    for i in range(3):
+        library.frame(1, i)
+    path = tmp_path / "c.db"
+    with Catalog.open(path) as cat:
+        cat.sync(library.root)
+    # Back to an old catalogue, as 0004 left it (a plain engine, as the alembic
+    # CLI would use: foreign keys off, SQLite's default).
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    old = create_engine(to_url(path))
+    with old.connect() as conn:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(migrations_dir()))
+        config.attributes["connection"] = conn
+        config.attributes["configure_logger"] = False
+        command.downgrade(config, "0004")
+        conn.commit()
+        assert conn.exec_driver_sql("SELECT count(*) FROM frames").scalar() == 3
+    old.dispose()
+    with Catalog.open(path) as cat:
+        assert cat.roots() == [str(library.root)]
+        assert cat.count() == 3
+        assert {f.sidecar_path for f in cat.search()} == {
+            str(p) for p in (library.root / "frames").glob("*.json")
+        }

@@ -1,0 +1,205 @@
+"""One writer per root at a time, across processes and machines.
+
+Two syncs of one root that overlap would both find the same new file and
+both insert it (the second fails on the unique location), or one would
+delete what the other just added.  So every write of a root (a sync, a
+rebuild, a watcher's batch or reconcile, an edit's re-index, removing the
+root) holds its lock from before the walk is compared with the index until
+the last commit.  Writes of different roots never wait for each other here.
+
+- PostgreSQL: a session-level advisory lock (ADVISORY_LOCK_SPACE, root id)
+  on a connection of its own, so workstations exclude each other through
+  the server.  The holder names itself in ``application_name``, which a
+  waiter reads from ``pg_stat_activity``.
+- SQLite (one machine): ``flock`` on a file beside the catalogue
+  (``<catalogue>.locks/root-<id>.lock``) holding the holder's name.
+  SQLite's own write lock is not enough: a sync commits in batches, and
+  another writer may slip in between them.
+
+Either lock dies with its process (the server ends the session, the kernel
+closes the file), so a killed writer never leaves a root locked.  POSIX
+only, as is the indexer's fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kino_catalog.errors import CatalogError
+from kino_catalog.schema.database import ADVISORY_LOCK_SPACE
+from kino_catalog.schema.host import this_host
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["REGISTRY_LOCK", "RootBusyError", "WriteAccess", "lock_file", "root_write_lock"]
+
+POLL_SECONDS = 0.25
+# Lock files this process holds open: a forked reader must not keep one
+# alive after its parent is gone, so children close their copies at once.
+_open_lock_fds: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in _open_lock_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _open_lock_fds.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+#: pg_advisory_xact_lock(*REGISTRY_LOCK) while roots are created or mapped.
+REGISTRY_LOCK = (ADVISORY_LOCK_SPACE, -1)
+
+
+@dataclass(frozen=True)
+class WriteAccess:
+    """Who writes, and what to do when the root is busy.
+
+    ``host`` files the root mappings used and the "synced by" recorded;
+    ``wait`` False makes a busy root an error (RootBusyError) instead of a
+    wait, and ``on_wait`` hears once whom a write waits for.
+    """
+
+    host: str = field(default_factory=this_host)
+    wait: bool = True
+    on_wait: Callable[[str], None] | None = None
+
+
+class RootBusyError(CatalogError):
+    """Another process is writing this root (and the caller chose not to wait)."""
+
+    def __init__(self, root: str, holder: str) -> None:
+        super().__init__(root, holder)
+        self.root = root
+        self.holder = holder
+
+    def __str__(self) -> str:
+        return f"root {self.root!r} is being written by {self.holder}"
+
+
+def _holder_label(host: str, what: str) -> str:
+    started = dt.datetime.now().strftime("%H:%M:%S")
+    return f"{what} on {host} (pid {os.getpid()}, since {started})"
+
+
+@contextlib.contextmanager
+def root_write_lock(
+    engine: Engine,
+    root_id: int,
+    root_name: str,
+    access: WriteAccess,
+    *,
+    what: str = "kino-catalog",
+    heartbeat: Callable[[], None] | None = None,
+) -> Iterator[None]:
+    """Hold root ``root_id``'s writer lock for the duration of the block.
+
+    When another process holds it: with ``access.wait``, ``access.on_wait``
+    gets one message naming the holder and the lock is polled
+    (``heartbeat`` runs between tries, and may raise to give up); without,
+    RootBusyError.
+
+    Raises:
+        RootBusyError: the root is busy and ``access.wait`` is False.
+    """
+    label = _holder_label(access.host, what)
+    acquire = _pg_lock if engine.dialect.name == "postgresql" else _file_lock
+    with acquire(engine, root_id, label) as try_lock:
+        holder = try_lock()
+        if holder is not None:
+            if not access.wait:
+                raise RootBusyError(root_name, holder)
+            if access.on_wait is not None:
+                access.on_wait(f"root {root_name!r} is being written by {holder}; waiting for it")
+            while holder is not None:
+                time.sleep(POLL_SECONDS)
+                if heartbeat is not None:
+                    heartbeat()
+                holder = try_lock()
+        yield
+
+
+# A lock backend: a context manager giving a "try once" function, which returns
+# None once the lock is held, else a description of the holder.
+
+
+@contextlib.contextmanager
+def _pg_lock(engine: Engine, root_id: int, label: str) -> Iterator[Callable[[], str | None]]:
+    key = (ADVISORY_LOCK_SPACE, root_id)
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    held = False
+    try:
+        conn.exec_driver_sql("SELECT set_config('application_name', %s, false)", (label[:63],))
+
+        def try_lock() -> str | None:
+            nonlocal held
+            held = bool(conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s, %s)", key).scalar())
+            return None if held else _pg_holder(conn, root_id)
+
+        yield try_lock
+    finally:
+        try:
+            if held:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", key)
+            conn.exec_driver_sql("RESET application_name")
+        finally:
+            conn.close()
+
+
+def _pg_holder(conn: Connection, root_id: int) -> str:
+    name = conn.exec_driver_sql(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s "
+        "AND l.objid::bigint = %s AND l.objsubid = 2 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        (ADVISORY_LOCK_SPACE, root_id),
+    ).scalar()
+    return str(name) if name else "another process"
+
+
+def lock_file(database: str, root_id: int) -> str:
+    """The file a SQLite catalogue's root ``root_id`` is locked through."""
+    return os.path.join(f"{database}.locks", f"root-{root_id}.lock")
+
+
+@contextlib.contextmanager
+def _file_lock(engine: Engine, root_id: int, label: str) -> Iterator[Callable[[], str | None]]:
+    database = engine.url.database
+    if not database or database == ":memory:":  # one connection: nobody else to exclude
+        yield lambda: None
+        return
+    path = lock_file(database, root_id)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    _open_lock_fds.add(fd)
+    held = False
+    try:
+
+        def try_lock() -> str | None:
+            nonlocal held
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
+                return holder or "another process"
+            held = True
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, label.encode("utf-8"), 0)
+            return None
+
+        yield try_lock
+    finally:
+        _open_lock_fds.discard(fd)
+        if held:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -1,0 +1,120 @@
+"""One writer per root: a second one waits (saying for whom) or, with --no-wait, fails."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from kino_catalog import Catalog
+from kino_catalog.index.locks import RootBusyError, WriteAccess, root_write_lock
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_target(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "catalog.db")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def synced(db_target, library):
+    """A catalogue with the library synced once (so the root exists), and its root id."""
+    library.frame(1, 1)
+    with Catalog.open(db_target, host="ws-a") as cat:
+        cat.sync(library.root)
+        yield cat, cat.list_roots()[0]
+
+
+def test_a_second_writer_of_a_root_waits_naming_the_first(synced, library):
+    cat, root = synced
+    messages: list[str] = []
+    release = threading.Event()
+    results = []
+    with root_write_lock(cat.engine, root.id, root.name, WriteAccess("ws-b"), what="rebuild"):
+        library.frame(1, 2)
+        worker = threading.Thread(
+            target=lambda: results.append(cat.sync(library.root, on_wait=messages.append))
+        )
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not results  # still waiting
+        release.set()
+    worker.join(30)
+    assert len(messages) == 1
+    assert "root 'library' is being written by rebuild on ws-b" in messages[0]
+    assert f"pid {os.getpid()}" in messages[0]
+    assert results[0].added == 1
+
+
+def test_no_wait_fails_at_once_and_other_roots_go_on(synced, library, tmp_path):
+    cat, root = synced
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "o.json").write_bytes(
+        (library.root / "frames/project_1_frame_1_variant_0.json").read_bytes()
+    )
+    with root_write_lock(cat.engine, root.id, root.name, WriteAccess("ws-b")):
+        with pytest.raises(RootBusyError, match=r"root .library. is being written by .* ws-b"):
+            cat.sync(library.root, wait=False)
+        with pytest.raises(RootBusyError):
+            cat.remove_root("library", wait=False)
+        assert cat.sync(other, wait=False).added == 1  # another root: no wait
+    assert cat.sync(library.root, wait=False).unchanged == 1  # released
+
+
+def test_cli_no_wait_exits_1_with_one_line(synced, library, run_cli):
+    cat, root = synced
+    db = cat.engine.url.render_as_string(hide_password=False)
+    db = cat.engine.url.database if cat.engine.dialect.name == "sqlite" else db
+    with root_write_lock(cat.engine, root.id, root.name, WriteAccess("ws-b")):
+        result = run_cli("sync", "--no-wait", str(library.root), db=db)
+    assert result.code == 1
+    assert result.err.strip().startswith("kino-catalog: root 'library' is being written by")
+    assert len(result.err.strip().splitlines()) == 1
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from kino_catalog import Catalog
+    from kino_catalog.index.locks import WriteAccess, root_write_lock
+    with Catalog.open(sys.argv[1], host="ws-killed") as cat:
+        root = cat.list_roots()[0]
+        with root_write_lock(cat.engine, root.id, root.name, WriteAccess("ws-killed")):
+            print("locked", flush=True)
+            time.sleep(600)
+    """
+)
+
+
+def test_a_killed_holder_leaves_the_root_unlocked(synced, library, db_target):
+    cat, _root = synced
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, db_target], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RootBusyError, match="ws-killed"):
+            cat.sync(library.root, wait=False)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(30)
+    deadline = time.monotonic() + 10  # the server notices the closed session at once
+    while True:
+        try:
+            assert cat.sync(library.root, wait=False).unchanged == 1
+            break
+        except RootBusyError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
