@@ -7,6 +7,8 @@ __all__ = [
     "KinoError",
     "NotASidecarError",
     "QueryError",
+    "RootBusyError",
+    "RootNotMappedError",
     "SidecarError",
     "SidecarParseError",
     "SidecarSchemaError",
@@ -110,3 +112,29 @@ class SubmitError(KinoError):
     def __str__(self) -> str:
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         return f"nothing was submitted to {self.url}: {self.problems[0]}{more}"
+
+
+class RootBusyError(CatalogError):
+    """Another process (here or on another machine) is writing this root."""
+
+    def __init__(self, root: str, holder: str) -> None:
+        super().__init__(root, holder)
+        self.root = root
+        self.holder = holder
+
+    def __str__(self) -> str:
+        return f"root {self.root!r} is being written by {self.holder}"
+
+
+class RootNotMappedError(UsageError):
+    """A root has no path on this host, so its files cannot be reached from here."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.root = root
+
+    def __str__(self) -> str:
+        return (
+            f"root {self.root!r} is not mapped on this host: "
+            f"map it with `kino-catalog roots map {self.root} PATH`"
+        )

@@ -11,12 +11,12 @@ from sqlalchemy.exc import DBAPIError
 from kino_catalog.catalog import edits as annotate
 from kino_catalog.catalog import gallery, health, importing, verify
 from kino_catalog.catalog.lookup import lookup_statement
-from kino_catalog.errors import CatalogError, UsageError
+from kino_catalog.errors import CatalogError, RootNotMappedError, UsageError
 from kino_catalog.index import roots as registry
 from kino_catalog.index import sync as indexer
 from kino_catalog.index.locks import WriteAccess
 from kino_catalog.index.walk import file_inside, sequence_member
-from kino_catalog.query.frame import Frame, RootNotMappedError, RootPlace, root_places
+from kino_catalog.query.frame import Frame, RootPlace, root_places
 from kino_catalog.query.plan import count_statement, search_statement
 from kino_catalog.query.sql import to_ast
 from kino_catalog.regen import presets

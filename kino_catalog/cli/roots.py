@@ -14,6 +14,8 @@ from kino_catalog.cli.app import (
     pass_settings,
 )
 
+__all__ = ["roots"]
+
 
 @cli.group(invoke_without_command=True)
 @format_option("text", "json", default="text")

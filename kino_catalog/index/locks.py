@@ -17,21 +17,25 @@ the last commit.  Writes of different roots never wait for each other here.
   another writer may slip in between them.
 
 Either lock dies with its process (the server ends the session, the kernel
-closes the file), so a killed writer never leaves a root locked.  POSIX
-only, as is the indexer's fork.
+closes the file), so a killed writer never leaves a root locked; readers it
+forked meanwhile die with it (on Linux; see _in_forked_child), as they would
+otherwise keep its sessions open.  POSIX only, as is the indexer's fork.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import fcntl
 import os
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kino_catalog.errors import CatalogError
+from kino_catalog.errors import RootBusyError
 from kino_catalog.schema.database import ADVISORY_LOCK_SPACE
 from kino_catalog.schema.host import this_host
 
@@ -40,22 +44,47 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["REGISTRY_LOCK", "RootBusyError", "WriteAccess", "lock_file", "root_write_lock"]
+__all__ = ["REGISTRY_LOCK", "WriteAccess", "lock_file", "root_write_lock"]
 
 POLL_SECONDS = 0.25
-# Lock files this process holds open: a forked reader must not keep one
-# alive after its parent is gone, so children close their copies at once.
+# Locks this process holds: a process forked meanwhile (the indexer's
+# readers) must not keep one alive after its parent is gone.  It closes its
+# copies of lock files at once, and on Linux is killed with its parent: else
+# an orphaned reader would keep the parent's database sessions (and the
+# advisory lock with them) open for ever.
 _open_lock_fds: set[int] = set()
+_held = [0]  # root locks held by this process
+_forking_pid = [0]
 
 
-def _close_inherited_locks() -> None:
+def _before_fork() -> None:
+    _forking_pid[0] = os.getpid()
+
+
+def _in_forked_child() -> None:
     for fd in _open_lock_fds:
         with contextlib.suppress(OSError):
             os.close(fd)
     _open_lock_fds.clear()
+    if _held[0]:
+        _held[0] = 0
+        _die_with_parent(_forking_pid[0])
 
 
-os.register_at_fork(after_in_child=_close_inherited_locks)
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_in_forked_child)
 #: pg_advisory_xact_lock(*REGISTRY_LOCK) while roots are created or mapped.
 REGISTRY_LOCK = (ADVISORY_LOCK_SPACE, -1)
 
@@ -72,18 +101,6 @@ class WriteAccess:
     host: str = field(default_factory=this_host)
     wait: bool = True
     on_wait: Callable[[str], None] | None = None
-
-
-class RootBusyError(CatalogError):
-    """Another process is writing this root (and the caller chose not to wait)."""
-
-    def __init__(self, root: str, holder: str) -> None:
-        super().__init__(root, holder)
-        self.root = root
-        self.holder = holder
-
-    def __str__(self) -> str:
-        return f"root {self.root!r} is being written by {self.holder}"
 
 
 def _holder_label(host: str, what: str) -> str:
@@ -125,7 +142,11 @@ def root_write_lock(
                 if heartbeat is not None:
                     heartbeat()
                 holder = try_lock()
-        yield
+        _held[0] += 1
+        try:
+            yield
+        finally:
+            _held[0] -= 1
 
 
 # A lock backend: a context manager giving a "try once" function, which returns

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from kino_catalog.errors import UsageError
+from kino_catalog.errors import RootNotMappedError
 from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import FrameDocument, Root, RootMount
 from kino_catalog.sidecar import loads_exact
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = [
     "FRAME_SELECT_COLUMNS",
     "Frame",
-    "RootNotMappedError",
     "RootPlace",
     "frame_select",
     "root_places",
@@ -57,20 +56,6 @@ FRAME_SELECT_COLUMNS = (
 def frame_select() -> Select[Any]:
     """SELECT of the columns a Frame needs."""
     return select(*FRAME_SELECT_COLUMNS)
-
-
-class RootNotMappedError(UsageError):
-    """A frame's root has no path on this host, so its files cannot be reached from here."""
-
-    def __init__(self, root: str) -> None:
-        super().__init__(root)
-        self.root = root
-
-    def __str__(self) -> str:
-        return (
-            f"root {self.root!r} is not mapped on this host: "
-            f"map it with `kino-catalog roots map {self.root} PATH`"
-        )
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from kino_catalog import Catalog
-from kino_catalog.index.locks import RootBusyError, WriteAccess, root_write_lock
+from kino_catalog import Catalog, RootBusyError
+from kino_catalog.index.locks import WriteAccess, root_write_lock
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -10,10 +10,9 @@ import subprocess
 
 import pytest
 
-from kino_catalog import Catalog, UsageError
+from kino_catalog import Catalog, RootNotMappedError, UsageError
 from kino_catalog.index import markers
 from kino_catalog.index import roots as registry
-from kino_catalog.query.frame import RootNotMappedError
 from tests.catalog_state import catalog_state
 
 MARKER = ".kino-catalog-root"

@@ -53,6 +53,22 @@ def kino(db: str, host: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(child) for child in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
 def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str, str]:
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
@@ -81,9 +97,31 @@ class Burst(threading.Thread):
             time.sleep(self.pause_seconds)
 
 
-def rebuilt_state(tmp_path: Path, folders: list[Path]) -> dict:
-    """What a catalogue made from scratch of ``folders`` holds."""
-    with Catalog.open(tmp_path / "rebuilt.db", host="reference") as fresh:
+@contextlib.contextmanager
+def _scratch_catalogue(like: str, tmp_path: Path):
+    """A new, empty catalogue of the same kind as ``like`` (SQLite file or PostgreSQL database)."""
+    if "://" not in like:
+        yield str(tmp_path / "rebuilt.db")
+        return
+    import psycopg
+
+    server, name = like.rsplit("/", 1)
+    scratch = f"{name}_rebuilt"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{scratch}"')
+    try:
+        yield f"{server}/{scratch}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+
+
+def rebuilt_state(like: str, tmp_path: Path, folders: list[Path]) -> dict:
+    """What a catalogue made from scratch of ``folders`` holds (same kind of database)."""
+    with (
+        _scratch_catalogue(like, tmp_path) as target,
+        Catalog.open(target, host="reference") as fresh,
+    ):
         for folder in folders:
             fresh.rebuild(folder)
         return catalog_state(fresh)
@@ -132,7 +170,7 @@ def test_three_workstations_open_a_new_catalogue_and_index_three_roots_at_once(d
             (f"root-{n}", f"ws-{n}") for n in range(3)
         ]
         assert shared.count() == 3 * 1500 + burst.written - shared.stats()["errors"]
-        assert catalog_state(shared) == rebuilt_state(tmp_path, folders)
+        assert catalog_state(shared) == rebuilt_state(db_target, tmp_path, folders)
 
 
 def test_the_same_root_from_two_hosts_never_duplicates_a_frame(db_target, tmp_path):
@@ -163,7 +201,7 @@ def test_the_same_root_from_two_hosts_never_duplicates_a_frame(db_target, tmp_pa
                     )
                 ).scalar()
             assert twice == 0
-            assert catalog_state(shared) == rebuilt_state(tmp_path, [folder])
+            assert catalog_state(shared) == rebuilt_state(db_target, tmp_path, [folder])
 
 
 def test_a_sync_racing_a_watch_on_one_root_loses_nothing(db_target, tmp_path):
@@ -186,7 +224,7 @@ def test_a_sync_racing_a_watch_on_one_root_loses_nothing(db_target, tmp_path):
             while shared.count() + shared.stats()["errors"] < expected:
                 assert time.monotonic() < deadline, "the watcher lost files"
                 time.sleep(0.2)
-            assert catalog_state(shared) == rebuilt_state(tmp_path, [folder])
+            assert catalog_state(shared) == rebuilt_state(db_target, tmp_path, [folder])
     finally:
         watcher.send_signal(signal.SIGTERM)
         code, _, err = finish(watcher, 60)
@@ -209,8 +247,14 @@ def test_a_writer_killed_mid_sync_leaves_the_catalogue_whole_and_the_root_unlock
             assert writer.poll() is None, finish(writer)[2]
             assert time.monotonic() < deadline
             time.sleep(0.02)
+        readers = _children(writer.pid)
+        assert readers  # a sync of thousands of files reads in forked processes
         os.kill(writer.pid, signal.SIGKILL)  # the writer only, as a crash would
         writer.wait(30)
+        deadline = time.monotonic() + 10  # its forked readers die with it (Linux)
+        while any(_is_alive(pid) for pid in readers):
+            assert time.monotonic() < deadline, "a reader outlived its writer"
+            time.sleep(0.1)
         partial = shared.count()
         assert 500 < partial < 12_500
         # The lock went with the writer: another workstation syncs at once.
@@ -224,4 +268,4 @@ def test_a_writer_killed_mid_sync_leaves_the_catalogue_whole_and_the_root_unlock
         if shared.engine.dialect.name == "sqlite":
             with shared.engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-        assert catalog_state(shared) == rebuilt_state(tmp_path, [folder])
+        assert catalog_state(shared) == rebuilt_state(db_target, tmp_path, [folder])

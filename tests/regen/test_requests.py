@@ -363,9 +363,9 @@ def test_batch_streams_rows(catalog, tmp_path, monkeypatch):
     made = []
     original = Frame.from_row.__func__  # type: ignore[attr-defined]
 
-    def counting(cls: type[Frame], row: Any) -> Frame:
+    def counting(cls: type[Frame], row: Any, places: Any) -> Frame:
         made.append(1)
-        return original(cls, row)
+        return original(cls, row, places)
 
     monkeypatch.setattr(Frame, "from_row", classmethod(counting))
     stream = catalog.iter_regen("", {"steps": "12"}, allow_new_keys=True)

@@ -272,11 +272,11 @@ def test_an_indexing_exception_does_not_stop_the_watcher(
     real = indexer.sync_paths
     is_broken = True
 
-    def flaky(engine: Any, root: Any, paths: Any) -> Any:
+    def flaky(engine: Any, root: Any, paths: Any, **options: Any) -> Any:
         paths = list(paths)
         if is_broken and any("poison" in os.fspath(p) for p in paths):
             raise RuntimeError("simulated indexer bug")
-        return real(engine, root, paths)
+        return real(engine, root, paths, **options)
 
     monkeypatch.setattr(indexer, "sync_paths", flaky)
     library.write("frames/poison.json", make_sidecar())

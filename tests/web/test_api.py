@@ -437,3 +437,26 @@ def test_openapi_describes_every_api_route(served: Served) -> None:
     }
     documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
     assert app_routes == documented
+
+
+def test_a_root_not_mapped_on_the_serving_host(
+    any_catalog: Catalog, example_library: Library, tmp_path: Path
+) -> None:
+    """Another workstation's root: frames listed, no image path, said to be unmapped."""
+    from kino_catalog import Catalog as CatalogClass
+
+    any_catalog.sync(example_library.root)
+    elsewhere = CatalogClass(any_catalog.engine, host="another-workstation")
+    served = serve(elsewhere, example_library, tmp_path)
+    frames = served.client.get("/api/search", params={"limit": 100}).json()["frames"]
+    assert frames
+    assert all(f["sidecar"] is None and f["root"] == "examples" for f in frames)
+    first = frames[0]["id"]
+    assert served.client.get(f"/api/frames/{first}/image").status_code == 404
+    page = served.client.get(f"/frames/{first}").text
+    assert "is not mapped on this host" in page
+    stats = served.client.get("/api/stats").json()
+    assert stats["frames_not_mapped_here"] == len(served.catalog.search(limit=None))
+    [root] = stats["roots"]
+    assert root["path"] is None
+    assert root["synced_by"] == any_catalog.host
