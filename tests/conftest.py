@@ -86,6 +86,15 @@ def pg_url(pg_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new catalogue's --db on SQLite and on PostgreSQL, for tests that open it several times
+    (several processes or "hosts")."""
+    if request.param == "sqlite":
+        return str(tmp_path / "catalog.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def any_catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
     """The same test on SQLite and on PostgreSQL."""
     target = (

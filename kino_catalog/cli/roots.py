@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from kino_catalog.cli.app import (
@@ -13,6 +15,9 @@ from kino_catalog.cli.app import (
     notice,
     pass_settings,
 )
+
+if TYPE_CHECKING:
+    from kino_catalog.index.roots import WriteTarget
 
 __all__ = ["roots"]
 
@@ -72,9 +77,7 @@ def add(settings: Settings, name: str, path: str) -> None:
     kino-catalog roots add studio /mnt/studio/frames && kino-catalog sync studio
     """
     target = settings.catalog().add_root(path, name)
-    for warning in target.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"root {target.name!r} at {target.path}")
+    _report(target, f"root {target.name!r} at {target.path}")
 
 
 @roots.command("map")
@@ -88,9 +91,7 @@ def map_(settings: Settings, name: str, path: str) -> None:
     kino-catalog roots map studio /Volumes/studio/frames
     """
     target = settings.catalog().map_root(name, path)
-    for warning in target.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"root {target.name!r} is at {target.path} on {settings.catalog().host}")
+    _report(target, f"root {target.name!r} is at {target.path} on {settings.catalog().host}")
 
 
 @roots.command()
@@ -130,3 +131,9 @@ def remove(settings: Settings, name: str, no_wait: bool) -> None:
     """
     removed = settings.catalog().remove_root(name, wait=not no_wait, on_wait=notice)
     click.echo(f"removed root {name!r} and its {removed} frames", err=True)
+
+
+def _report(target: WriteTarget, done: str) -> None:
+    for warning in target.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(done)

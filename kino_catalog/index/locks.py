@@ -25,7 +25,6 @@ otherwise keep its sessions open.  POSIX only, as is the indexer's fork.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
 import fcntl
 import os
@@ -75,6 +74,8 @@ def _die_with_parent(parent: int) -> None:
     """Linux: SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
     if not sys.platform.startswith("linux"):
         return
+    import ctypes  # only in a forked reader, not at every start-up
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

@@ -195,15 +195,8 @@ def _foreign_keys_off(conn: Connection) -> Iterator[None]:
     (0005 rebuilds ``roots``: every frame).  _check_foreign_keys then proves
     the migration left no dangling reference.
     """
-    dbapi: Any = conn.connection.dbapi_connection
-    is_sqlite = conn.dialect.name == "sqlite"
-    if is_sqlite:
-        dbapi.execute("PRAGMA foreign_keys=OFF")
-    try:
+    with _sqlite_pragma(conn, "foreign_keys=OFF", "foreign_keys=ON"):
         yield
-    finally:
-        if is_sqlite:
-            dbapi.execute("PRAGMA foreign_keys=ON")  # as _install_sqlite_hooks sets it
 
 
 def _check_foreign_keys(conn: Connection) -> None:
@@ -222,15 +215,25 @@ def temp_files(conn: Connection) -> Iterator[None]:
     benchmarks/RESULTS.md, "Figures behind design choices").  SQLite takes
     the pragma only outside a transaction, so enter this before BEGIN.
     """
+    with _sqlite_pragma(conn, "temp_store=FILE", "temp_store=MEMORY"):
+        yield
+
+
+@contextlib.contextmanager
+def _sqlite_pragma(conn: Connection, setting: str, restore: str) -> Iterator[None]:
+    """``PRAGMA setting`` for the duration, then ``PRAGMA restore`` (SQLite only).
+
+    ``restore`` is what _install_sqlite_hooks sets on every connection.
+    """
     dbapi: Any = conn.connection.dbapi_connection
     is_sqlite = conn.dialect.name == "sqlite"
     if is_sqlite:
-        dbapi.execute("PRAGMA temp_store=FILE")
+        dbapi.execute(f"PRAGMA {setting}")
     try:
         yield
     finally:
         if is_sqlite:
-            dbapi.execute("PRAGMA temp_store=MEMORY")  # as _install_sqlite_hooks sets it
+            dbapi.execute(f"PRAGMA {restore}")
 
 
 def _is_known(script: Any, revision: str) -> bool:

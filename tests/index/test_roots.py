@@ -18,17 +18,9 @@ from tests.catalog_state import catalog_state
 MARKER = ".kino-catalog-root"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_target(request, tmp_path):
-    """One catalogue's target (a path or a URL) that several "hosts" open."""
-    if request.param == "sqlite":
-        return str(tmp_path / "catalog.db")
-    return request.getfixturevalue("pg_url")
-
-
 @pytest.fixture
-def two_hosts(db_target):
-    with Catalog.open(db_target, host="ws-a") as a, Catalog.open(db_target, host="ws-b") as b:
+def two_hosts(any_target):
+    with Catalog.open(any_target, host="ws-a") as a, Catalog.open(any_target, host="ws-b") as b:
         yield a, b
 
 

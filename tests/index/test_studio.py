@@ -32,13 +32,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_target(request, tmp_path):
-    if request.param == "sqlite":
-        return str(tmp_path / "catalog.db")
-    return request.getfixturevalue("pg_url")
-
-
 def kino(db: str, host: str, *args: str) -> subprocess.Popen[str]:
     """Start ``kino-catalog --db DB ARGS`` as workstation ``host``."""
     env = {**os.environ, "KINO_CATALOG_HOST": host}
@@ -148,47 +141,49 @@ def second_mount(folder: Path, where: Path):
     yield link / folder.name
 
 
-def test_three_workstations_open_a_new_catalogue_and_index_three_roots_at_once(db_target, tmp_path):
+def test_three_workstations_open_a_new_catalogue_and_index_three_roots_at_once(
+    any_target, tmp_path
+):
     folders = []
     for n in range(3):
         folder = tmp_path / f"root-{n}"
         generate_corpus(folder, 1500, seed=n, projects=3)
         folders.append(folder)
     burst = Burst(folders, 150)
-    workers = [kino(db_target, f"ws-{n}", "sync", str(folder)) for n, folder in enumerate(folders)]
+    workers = [kino(any_target, f"ws-{n}", "sync", str(folder)) for n, folder in enumerate(folders)]
     burst.start()  # the catalogue does not exist yet: all three create it at once
     outcomes = [finish(worker) for worker in workers]
     burst.join()
     assert [code for code, _, _ in outcomes] == [0, 0, 0], [err for _, _, err in outcomes]
     assert all("duplicate key" not in err for _, _, err in outcomes)
     for n, folder in enumerate(folders):  # what arrived after each walk passed its folder
-        code, _, err = finish(kino(db_target, f"ws-{n}", "sync", str(folder)))
+        code, _, err = finish(kino(any_target, f"ws-{n}", "sync", str(folder)))
         assert code == 0, err
-    with Catalog.open(db_target, host="ws-0") as shared:
+    with Catalog.open(any_target, host="ws-0") as shared:
         roots = shared.list_roots()
         assert [(r.name, r.synced_by) for r in roots] == [
             (f"root-{n}", f"ws-{n}") for n in range(3)
         ]
         assert shared.count() == 3 * 1500 + burst.written - shared.stats()["errors"]
-        assert catalog_state(shared) == rebuilt_state(db_target, tmp_path, folders)
+        assert catalog_state(shared) == rebuilt_state(any_target, tmp_path, folders)
 
 
-def test_the_same_root_from_two_hosts_never_duplicates_a_frame(db_target, tmp_path):
+def test_the_same_root_from_two_hosts_never_duplicates_a_frame(any_target, tmp_path):
     folder = tmp_path / "share" / "frames"
     generate_corpus(folder, 800, seed=7, projects=2)
     with second_mount(folder, tmp_path / "mnt" / "frames") as elsewhere:
         burst = Burst([folder], 200)
         burst.start()
         for _ in range(3):  # both workstations sync the share at once, again and again
-            a = kino(db_target, "ws-a", "sync", str(folder))
-            b = kino(db_target, "ws-b", "sync", str(elsewhere))
+            a = kino(any_target, "ws-a", "sync", str(folder))
+            b = kino(any_target, "ws-b", "sync", str(elsewhere))
             for code, _, err in (finish(a), finish(b)):
                 assert code == 0, err
         burst.join()
         for host, path in (("ws-a", folder), ("ws-b", elsewhere)):
-            code, _, err = finish(kino(db_target, host, "sync", str(path)))
+            code, _, err = finish(kino(any_target, host, "sync", str(path)))
             assert code == 0, err
-        with Catalog.open(db_target, host="ws-b") as shared:
+        with Catalog.open(any_target, host="ws-b") as shared:
             [root] = shared.list_roots()
             assert root.mounts == {"ws-a": str(folder), "ws-b": str(elsewhere)}
             assert shared.roots() == [str(elsewhere)]
@@ -201,30 +196,30 @@ def test_the_same_root_from_two_hosts_never_duplicates_a_frame(db_target, tmp_pa
                     )
                 ).scalar()
             assert twice == 0
-            assert catalog_state(shared) == rebuilt_state(db_target, tmp_path, [folder])
+            assert catalog_state(shared) == rebuilt_state(any_target, tmp_path, [folder])
 
 
-def test_a_sync_racing_a_watch_on_one_root_loses_nothing(db_target, tmp_path):
+def test_a_sync_racing_a_watch_on_one_root_loses_nothing(any_target, tmp_path):
     folder = tmp_path / "frames"
     generate_corpus(folder, 600, seed=3, projects=2)
-    code, _, err = finish(kino(db_target, "ws-w", "sync", str(folder)))
+    code, _, err = finish(kino(any_target, "ws-w", "sync", str(folder)))
     assert code == 0, err
-    watcher = kino(db_target, "ws-w", "watch", "--debounce-ms", "50", str(folder))
+    watcher = kino(any_target, "ws-w", "watch", "--debounce-ms", "50", str(folder))
     try:
         time.sleep(2.0)  # its start-up reconcile
         burst = Burst([folder], 400, pause_seconds=0.005)
         burst.start()
         while burst.is_alive():  # another workstation syncs the same root meanwhile
-            code, _, err = finish(kino(db_target, "ws-s", "sync", str(folder)))
+            code, _, err = finish(kino(any_target, "ws-s", "sync", str(folder)))
             assert code == 0, err
         burst.join()
         expected = 600 + burst.written
         deadline = time.monotonic() + 60
-        with Catalog.open(db_target, host="ws-s") as shared:
+        with Catalog.open(any_target, host="ws-s") as shared:
             while shared.count() + shared.stats()["errors"] < expected:
                 assert time.monotonic() < deadline, "the watcher lost files"
                 time.sleep(0.2)
-            assert catalog_state(shared) == rebuilt_state(db_target, tmp_path, [folder])
+            assert catalog_state(shared) == rebuilt_state(any_target, tmp_path, [folder])
     finally:
         watcher.send_signal(signal.SIGTERM)
         code, _, err = finish(watcher, 60)
@@ -233,15 +228,15 @@ def test_a_sync_racing_a_watch_on_one_root_loses_nothing(db_target, tmp_path):
 
 
 def test_a_writer_killed_mid_sync_leaves_the_catalogue_whole_and_the_root_unlocked(
-    db_target, tmp_path
+    any_target, tmp_path
 ):
     folder = tmp_path / "frames"
     generate_corpus(folder / "first", 500, seed=1, projects=2)
-    code, _, err = finish(kino(db_target, "ws-1", "sync", str(folder)))
+    code, _, err = finish(kino(any_target, "ws-1", "sync", str(folder)))
     assert code == 0, err
     generate_corpus(folder / "second", 12_000, seed=2, projects=4)
-    with Catalog.open(db_target, host="ws-2") as shared:
-        writer = kino(db_target, "ws-1", "sync", str(folder))
+    with Catalog.open(any_target, host="ws-2") as shared:
+        writer = kino(any_target, "ws-1", "sync", str(folder))
         deadline = time.monotonic() + 120
         while shared.count() <= 500:  # killed once a batch has been committed
             assert writer.poll() is None, finish(writer)[2]
@@ -260,7 +255,7 @@ def test_a_writer_killed_mid_sync_leaves_the_catalogue_whole_and_the_root_unlock
         # The lock went with the writer: another workstation syncs at once.
         deadline = time.monotonic() + 15
         while True:
-            code, _, err = finish(kino(db_target, "ws-2", "sync", "--no-wait", str(folder)))
+            code, _, err = finish(kino(any_target, "ws-2", "sync", "--no-wait", str(folder)))
             if code == 0 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
@@ -268,4 +263,4 @@ def test_a_writer_killed_mid_sync_leaves_the_catalogue_whole_and_the_root_unlock
         if shared.engine.dialect.name == "sqlite":
             with shared.engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-        assert catalog_state(shared) == rebuilt_state(db_target, tmp_path, [folder])
+        assert catalog_state(shared) == rebuilt_state(any_target, tmp_path, [folder])

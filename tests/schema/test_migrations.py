@@ -127,6 +127,17 @@ def test_the_write_ahead_log_is_cut_back_after_a_rebuild_while_others_stay_conne
         assert wal.stat().st_size < after_rebuild  # without a limit it never shrinks
 
 
+def _alembic_on(conn):
+    """An Alembic config that migrates on ``conn`` (as the alembic CLI would, on its engine)."""
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["connection"] = conn
+    config.attributes["configure_logger"] = False
+    return config
+
+
 def _frames_of(conn):
     return sorted(
         conn.exec_driver_sql("SELECT root_id, folder, name FROM frames ORDER BY id").all()
@@ -200,15 +211,11 @@ def test_0005_keeps_each_root_and_its_frames_with_its_path_as_this_hosts_mapping
 def test_0005_refuses_to_run_on_sqlite_with_foreign_keys_enforced(tmp_path):
     """The batch rebuild of roots would cascade to every frame: the script must refuse."""
     from alembic import command
-    from alembic.config import Config as AlembicConfig
 
     engine = make_engine(tmp_path / "c.db")  # kino-catalog's hooks: foreign_keys=ON
     try:
         with engine.connect() as conn:
-            config = AlembicConfig()
-            config.set_main_option("script_location", str(migrations_dir()))
-            config.attributes["connection"] = conn
-            config.attributes["configure_logger"] = False
+            config = _alembic_on(conn)
             command.upgrade(config, "0004")
             conn.commit()
             with pytest.raises(RuntimeError, match="foreign_keys=OFF"):
@@ -228,15 +235,10 @@ def test_an_old_sqlite_catalogue_opens_with_its_frames_and_paths(tmp_path, libra
     # Back to an old catalogue, as 0004 left it (a plain engine, as the alembic
     # CLI would use: foreign keys off, SQLite's default).
     from alembic import command
-    from alembic.config import Config as AlembicConfig
 
     old = create_engine(to_url(path))
     with old.connect() as conn:
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(migrations_dir()))
-        config.attributes["connection"] = conn
-        config.attributes["configure_logger"] = False
-        command.downgrade(config, "0004")
+        command.downgrade(_alembic_on(conn), "0004")
         conn.commit()
         assert conn.exec_driver_sql("SELECT count(*) FROM frames").scalar() == 3
     old.dispose()
