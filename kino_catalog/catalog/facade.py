@@ -12,6 +12,7 @@ from kino_catalog.catalog import edits as annotate
 from kino_catalog.catalog import gallery, health, importing, verify
 from kino_catalog.catalog.lookup import lookup_statement
 from kino_catalog.errors import CatalogError, RootNotMappedError, UsageError
+from kino_catalog.index import root_changes
 from kino_catalog.index import roots as registry
 from kino_catalog.index import sync as indexer
 from kino_catalog.index.locks import WriteAccess
@@ -22,7 +23,7 @@ from kino_catalog.query.sql import to_ast
 from kino_catalog.regen import presets
 from kino_catalog.regen.requests import Edits, request_from_frame
 from kino_catalog.report.aggregates import build_report
-from kino_catalog.schema import Project, Root, RootMount, Tag
+from kino_catalog.schema import Project, RootMount, Tag
 from kino_catalog.schema.database import default_database, make_engine, migrate_to_head
 from kino_catalog.schema.host import this_host
 from kino_catalog.sidecar.added_keys import check_tag
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["Catalog"]
 
 
-_roots = Root.__table__
 _mounts = RootMount.__table__
 
 
@@ -130,7 +130,7 @@ class Catalog:
         Raises:
             UsageError: no such root, not a folder, or the folder is another root.
         """
-        return registry.map_root(self.engine, self.host, name, path)
+        return root_changes.map_root(self.engine, self.host, name, path)
 
     def unmap_root(self, name: str) -> None:
         """Forget this host's path of root ``name`` (its frames stay).
@@ -138,7 +138,7 @@ class Catalog:
         Raises:
             UsageError: no such root, or not mapped here.
         """
-        registry.unmap_root(self.engine, self.host, name)
+        root_changes.unmap_root(self.engine, self.host, name)
 
     def rename_root(self, name: str, new_name: str) -> None:
         """Rename root ``name``.
@@ -146,7 +146,7 @@ class Catalog:
         Raises:
             UsageError: no such root, a bad or taken new name.
         """
-        registry.rename_root(self.engine, self.host, name, new_name)
+        root_changes.rename_root(self.engine, self.host, name, new_name)
 
     def remove_root(
         self, name: str, *, wait: bool = True, on_wait: Callable[[str], None] | None = None
@@ -157,7 +157,7 @@ class Catalog:
             UsageError: no such root.
             RootBusyError: another process writes it and ``wait`` is False.
         """
-        return registry.remove_root(self.engine, name, self.write_access(wait, on_wait))
+        return root_changes.remove_root(self.engine, name, self.write_access(wait, on_wait))
 
     def root_path(self, ref: str | os.PathLike[str]) -> str:
         """The folder a ROOT argument means: a folder path, else the name of a root mapped here.

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, select
 
 from kino_catalog.errors import UsageError
-from kino_catalog.index.locks import REGISTRY_LOCK, WriteAccess, root_write_lock
+from kino_catalog.index.locks import REGISTRY_LOCK
 from kino_catalog.index.markers import Marker, read_marker, sample_sidecars, write_marker
-from kino_catalog.index.store import Store
 from kino_catalog.schema import Frame, Root, RootMount
 from kino_catalog.schema.database import WRITE
 
@@ -37,15 +36,14 @@ __all__ = [
     "RootInfo",
     "WriteTarget",
     "add_root",
+    "check_not_nested",
     "check_root_name",
     "list_roots",
-    "map_root",
-    "remove_root",
-    "rename_root",
+    "registry_transaction",
     "resolve_folder",
     "root_by_name",
+    "set_mount",
     "target_for_write",
-    "unmap_root",
 ]
 
 _roots: Table = Root.__table__  # type: ignore[assignment]
@@ -178,7 +176,7 @@ def root_by_name(engine: Engine, host: str, name: str) -> RootInfo:
 
 
 @contextlib.contextmanager
-def _registry(engine: Engine) -> Iterator[Connection]:
+def registry_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect().execution_options(**WRITE) as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, %s)", REGISTRY_LOCK)
@@ -194,7 +192,7 @@ def _mount_here(conn: Connection, host: str, path: str) -> tuple[int, str, str] 
     return (row.id, row.name, row.uuid) if row else None
 
 
-def _check_not_nested(conn: Connection, host: str, path: str, root_id: int | None) -> None:
+def check_not_nested(conn: Connection, host: str, path: str, root_id: int | None) -> None:
     # Nested roots would index the same sidecars twice under two names.
     for other, other_id in conn.execute(
         select(_mounts.c.path, _mounts.c.root_id).where(_mounts.c.host == host)
@@ -214,7 +212,7 @@ def _check_not_nested(conn: Connection, host: str, path: str, root_id: int | Non
             )
 
 
-def _set_mount(conn: Connection, host: str, root_id: int, path: str) -> None:
+def set_mount(conn: Connection, host: str, root_id: int, path: str) -> None:
     where = and_(_mounts.c.root_id == root_id, _mounts.c.host == host)
     if conn.execute(select(_mounts.c.path).where(where)).first() is None:
         conn.execute(_mounts.insert().values(root_id=root_id, host=host, path=path))
@@ -285,7 +283,7 @@ def add_root(
 def _register(
     engine: Engine, host: str, path: str, *, name: str | None, is_new: bool
 ) -> WriteTarget:
-    with _registry(engine) as conn:
+    with registry_transaction(engine) as conn:
         marker = read_marker(path)  # again, under the lock: another host may have just added it
         by_uuid = {
             row.uuid: row for row in conn.execute(select(_roots.c.id, _roots.c.uuid, _roots.c.name))
@@ -295,7 +293,7 @@ def _register(
             return _known_here(conn, path, marker, by_uuid, known)
         if marker is not None and marker.uuid in by_uuid:
             return _recognised(conn, host, path, by_uuid[marker.uuid], name)
-        _check_not_nested(conn, host, path, None)
+        check_not_nested(conn, host, path, None)
         if marker is None and not is_new:
             _refuse_lookalike(conn, host, path)
         if name is not None:
@@ -311,7 +309,7 @@ def _register(
             _roots.insert().values(uuid=uuid, name=chosen, added_at=_now())
         ).inserted_primary_key
         assert root_id is not None
-        _set_mount(conn, host, int(root_id[0]), path)
+        set_mount(conn, host, int(root_id[0]), path)
         target = WriteTarget(int(root_id[0]), chosen, path)
         if marker is None:
             failure = write_marker(path, Marker(uuid, chosen))
@@ -359,8 +357,8 @@ def _recognised(conn: Connection, host: str, path: str, root: Any, name: str | N
             f"another folder: a copy? To index it as a root of its own, delete "
             f"{os.path.join(path, '.kino-catalog-root')} and sync it again"
         )
-    _check_not_nested(conn, host, path, root.id)
-    _set_mount(conn, host, root.id, path)
+    check_not_nested(conn, host, path, root.id)
+    set_mount(conn, host, root.id, path)
     target.warnings.append(
         f"{path} is root {root.name!r} (recognised by its marker); "
         + (f"its mapping on this host moved from {here}" if here else "now mapped on this host")
@@ -397,84 +395,6 @@ def _refuse_lookalike(conn: Connection, host: str, path: str) -> None:
             f"are in its index), which this host has not mapped: run `kino-catalog roots map "
             f"{other} {path}`, or `kino-catalog roots add NAME {path}` if it is another folder"
         )
-
-
-# ---------------------------------------------------------------- editing the registry
-
-
-def map_root(engine: Engine, host: str, name: str, folder: str | os.PathLike[str]) -> WriteTarget:
-    """Map root ``name`` to ``folder`` on this host (replacing an earlier mapping here).
-
-    Raises:
-        UsageError: no such root, not a folder, nested in or holding another
-            root, or the folder's marker names another root.
-    """
-    path = resolve_folder(folder)
-    root = root_by_name(engine, host, name)
-    with _registry(engine) as conn:
-        marker = read_marker(path)
-        if marker is not None and marker.uuid != root.uuid:
-            other = conn.execute(select(_roots.c.name).where(_roots.c.uuid == marker.uuid)).scalar()
-            if other is not None:
-                raise UsageError(
-                    f"{path} is root {other!r} (its marker says so), not {root.name!r}"
-                )
-        _check_not_nested(conn, host, path, root.id)
-        _set_mount(conn, host, root.id, path)
-        target = WriteTarget(root.id, root.name, path)
-        if marker is None or marker.uuid != root.uuid:
-            failure = write_marker(path, Marker(root.uuid, root.name))
-            if failure is not None and marker is None:
-                target.warnings.append(f"cannot write {path}'s root marker ({failure})")
-    return target
-
-
-def unmap_root(engine: Engine, host: str, name: str) -> None:
-    """Forget where this host has root ``name`` (its frames stay).
-
-    Raises:
-        UsageError: no such root, or it is not mapped here.
-    """
-    root = root_by_name(engine, host, name)
-    if root.path is None:
-        raise UsageError(f"root {root.name!r} is not mapped on this host")
-    with _registry(engine) as conn:
-        conn.execute(_mounts.delete().where(_mounts.c.root_id == root.id, _mounts.c.host == host))
-
-
-def rename_root(engine: Engine, host: str, old: str, new: str) -> None:
-    """Rename a root (its identity, mappings and frames stay).
-
-    Raises:
-        UsageError: no root ``old``, a bad name, or ``new`` is taken.
-    """
-    root = root_by_name(engine, host, old)
-    new = check_root_name(new)
-    with _registry(engine) as conn:
-        taken = conn.execute(
-            select(_roots.c.id).where(func.lower(_roots.c.name) == new.lower())
-        ).scalar()
-        if taken is not None and taken != root.id:
-            raise UsageError(f"there already is a root named {new!r}")
-        conn.execute(_roots.update().where(_roots.c.id == root.id).values(name=new))
-
-
-def remove_root(engine: Engine, name: str, access: WriteAccess) -> int:
-    """Drop root ``name`` and all its frames from the catalogue (its files stay); returns frames.
-
-    Raises:
-        UsageError: no such root.
-        RootBusyError: another process writes the root and ``access.wait`` is False.
-    """
-    root = root_by_name(engine, access.host, name)
-    with root_write_lock(engine, root.id, root.name, access, what="roots remove"):
-        with engine.connect().execution_options(**WRITE) as conn, conn.begin():
-            ids = list(
-                conn.execute(select(_frames.c.id).where(_frames.c.root_id == root.id)).scalars()
-            )
-            removed = Store(conn, root.id).delete_frames(ids)  # keeps the full-text index in step
-            conn.execute(_roots.delete().where(_roots.c.id == root.id))  # errors, mounts cascade
-    return removed
 
 
 def _now() -> dt.datetime:
