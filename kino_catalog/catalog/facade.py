@@ -669,7 +669,7 @@ class Catalog:
             ):
                 for root in self.roots():
                     if sidecar.startswith(root.rstrip(os.sep) + os.sep):
-                        indexer.sync_paths(self.engine, root, [sidecar])
+                        indexer.sync_paths(self.engine, root, [sidecar], access=self.write_access())
             if on_update is not None:
                 on_update(result)
 
