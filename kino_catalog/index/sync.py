@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_FILES = 256  # files per reader task: big enough to amortise pickling
 BATCH_FILES = 2000  # files per sync transaction: short enough for the watcher
+SLOW_COMMIT_SECONDS = 0.5  # a commit that long gets an INFO line (else DEBUG)
 PARALLEL_MIN_FILES = 2000  # below this, process start-up costs more than it saves
 PARALLEL_DIFF_MIN_FILES = 100_000  # files a root must hold before a sync splits its comparison
 KEEP_ALIVE_SECONDS = 0.2  # progress calls during a bulk load's long statements...
@@ -256,7 +257,15 @@ class Writer:
                 self._finish_counts()
                 started = time.perf_counter()
                 self.conn.commit()
-                log.info("%s: committed in %.1f s", self.result.root, time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                # A phase worth a line in `sync -v`; a watcher's small batches
+                # commit thousands of times a day in milliseconds.
+                log.log(
+                    logging.INFO if seconds >= SLOW_COMMIT_SECONDS else logging.DEBUG,
+                    "%s: committed in %.1f s",
+                    self.result.root,
+                    seconds,
+                )
             else:
                 self.conn.rollback()
         finally:

@@ -32,18 +32,24 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 
-def kino(db: str, host: str, *args: str) -> subprocess.Popen[str]:
-    """Start ``kino-catalog --db DB ARGS`` as workstation ``host``."""
+def kino(db: str, host: str, *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+    """Start ``kino-catalog --db DB ARGS`` as workstation ``host``.
+
+    A long-running process (a watcher) logs to the file ``log`` instead of a
+    pipe: nobody reads the pipe until it ends, and a full pipe would stop it.
+    """
     env = {**os.environ, "KINO_CATALOG_HOST": host}
     env.pop("CI", None)  # progress output stays off anyway: stderr is a pipe
-    return subprocess.Popen(
-        [sys.executable, "-m", "kino_catalog", "--db", db, *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    with contextlib.ExitStack() as stack:
+        stderr = subprocess.PIPE if log is None else stack.enter_context(log.open("w"))
+        return subprocess.Popen(
+            [sys.executable, "-m", "kino_catalog", "--db", db, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
 
 
 def _children(pid: int) -> list[int]:
@@ -204,7 +210,8 @@ def test_a_sync_racing_a_watch_on_one_root_loses_nothing(any_target, tmp_path):
     generate_corpus(folder, 600, seed=3, projects=2)
     code, _, err = finish(kino(any_target, "ws-w", "sync", str(folder)))
     assert code == 0, err
-    watcher = kino(any_target, "ws-w", "watch", "--debounce-ms", "50", str(folder))
+    log = tmp_path / "watch.log"
+    watcher = kino(any_target, "ws-w", "watch", "--debounce-ms", "50", str(folder), log=log)
     try:
         time.sleep(2.0)  # its start-up reconcile
         burst = Burst([folder], 400, pause_seconds=0.005)
@@ -217,12 +224,13 @@ def test_a_sync_racing_a_watch_on_one_root_loses_nothing(any_target, tmp_path):
         deadline = time.monotonic() + 60
         with Catalog.open(any_target, host="ws-s") as shared:
             while shared.count() + shared.stats()["errors"] < expected:
-                assert time.monotonic() < deadline, "the watcher lost files"
+                assert time.monotonic() < deadline, f"the watcher lost files:\n{log.read_text()}"
                 time.sleep(0.2)
             assert catalog_state(shared) == rebuilt_state(any_target, tmp_path, [folder])
     finally:
         watcher.send_signal(signal.SIGTERM)
-        code, _, err = finish(watcher, 60)
+        code, _, _ = finish(watcher, 60)
+    err = log.read_text()
     assert code == 0, err
     assert "Traceback" not in err
 
