@@ -27,6 +27,7 @@ from kino_catalog.schema import Project, RootMount, Tag
 from kino_catalog.schema.database import default_database, make_engine, migrate_to_head
 from kino_catalog.schema.host import this_host
 from kino_catalog.sidecar.added_keys import check_tag
+from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
     import random
@@ -668,7 +669,7 @@ class Catalog:
                 and isinstance(sidecar, str)
             ):
                 for root in self.roots():
-                    if sidecar.startswith(root.rstrip(os.sep) + os.sep):
+                    if is_inside(root, sidecar):
                         indexer.sync_paths(self.engine, root, [sidecar], access=self.write_access())
             if on_update is not None:
                 on_update(result)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kino_catalog.errors import UsageError
 from kino_catalog.importers import ImportReport, import_paths
 from kino_catalog.index import sync as indexer
+from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -80,7 +81,7 @@ def import_images(
 
 
 def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+    return path == root or is_inside(root, path)
 
 
 def _plan(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarError
 from kino_catalog.sidecar.kino import MAX_SIDECAR_BYTES, dumps_sidecar, loads_exact
-from kino_catalog.sidecar.record import is_lora_list, parse_record
+from kino_catalog.sidecar.record import is_json_int, is_lora_list, parse_record
 
 if TYPE_CHECKING:
     from kino_catalog.importers.mapping import Parsed
@@ -75,9 +75,9 @@ def _fix_types(params: dict[str, Any]) -> list[str]:
         if key in _TEXT_KEYS:
             is_ok = value is None or isinstance(value, str)
         elif key in _INT_KEYS:
-            is_ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+            is_ok = value is None or is_json_int(value)
         elif key == "cfg_scale":
-            if isinstance(value, int) and not isinstance(value, bool):
+            if is_json_int(value):
                 params[key] = value = float(value)
             is_ok = value is None or isinstance(value, float)
         elif is_lora_list(key, value):

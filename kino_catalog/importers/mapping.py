@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "KINO_KEYS",
     "Parsed",
     "exact_int",
     "iso_timestamp",
@@ -18,22 +17,6 @@ __all__ = [
     "size_pair",
     "text_or_none",
 ]
-
-#: The parameters Kino's own plugins use; an importer maps values onto these
-#: where it can and keeps every other setting under a key of its own.
-KINO_KEYS = (
-    "prompt",
-    "negative_prompt",
-    "model_name",
-    "sampler",
-    "scheduler",
-    "steps",
-    "cfg_scale",
-    "seed",
-    "width",
-    "height",
-    "loras",
-)
 
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")

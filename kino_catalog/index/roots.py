@@ -25,6 +25,7 @@ from kino_catalog.index.locks import REGISTRY_LOCK
 from kino_catalog.index.markers import Marker, read_marker, sample_sidecars, write_marker
 from kino_catalog.schema import Frame, Root, RootMount
 from kino_catalog.schema.database import WRITE
+from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -201,11 +202,11 @@ def check_not_nested(conn: Connection, host: str, path: str, root_id: int | None
             continue
         if path == other:
             raise UsageError(f"{path} is already mapped on this host to another root")
-        if path.startswith(other.rstrip(os.sep) + os.sep):
+        if is_inside(other, path):
             raise UsageError(
                 f"{path} is inside {other}, which is already indexed: sync {other} instead"
             )
-        if other.startswith(path.rstrip(os.sep) + os.sep):
+        if is_inside(path, other):
             raise UsageError(
                 f"{path} contains {other}, which is already indexed on its "
                 "own: sync that folder, or use a new catalogue (--db) for this one"
