@@ -67,7 +67,7 @@ def task_body(
     """
     body = copy.deepcopy(request)
     data = body["data"]
-    data["parameters"].setdefault("project_id", project_id)
+    data["parameters"]["project_id"] = project_id  # never a stale copy of another project
     data["project_id"] = project_id
     source = body.get("source")
     sidecar = source.get("sidecar") if isinstance(source, dict) else None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kino_catalog import SubmitError
-from kino_catalog.regen.submit import Submission, submit_requests
+from kino_catalog.regen.submit import Submission, submit_requests, task_body
 from kino_catalog.regen.tasks import NOT_SENT, NOT_STARTED, REJECTED, STARTED
 
 if TYPE_CHECKING:
@@ -210,6 +210,19 @@ def test_project_files_frames_that_have_none(run_cli, library, kino):
         "project_5_frame_1_variant_0.json",
         "project_5_frame_2_variant_0.json",
     ]
+
+
+def test_a_request_filed_in_another_project_carries_no_stale_project_id():
+    """A request file may repeat its old project inside the parameters, as Kino's UI does."""
+    request = {
+        "type": "sdxl",
+        "name": "Regenerate frame 3 for project 12",
+        "data": {"project_id": 12, "parameters": {"prompt": "a fox", "project_id": 12}},
+    }
+    body = task_body(request, 5)
+    assert body["data"]["project_id"] == 5
+    assert body["data"]["parameters"]["project_id"] == 5
+    assert request["data"]["parameters"]["project_id"] == 12  # the request itself is left alone
 
 
 def test_blank_or_missing_name_is_filled_in(run_cli, frames, kino, tmp_path):
