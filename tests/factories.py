@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BASE_SIDECAR", "EXAMPLES", "PNG_8X8", "CliResult", "Library", "make_sidecar"]
+__all__ = [
+    "BASE_SIDECAR",
+    "EXAMPLES",
+    "ODD_VALUES",
+    "PNG_8X8",
+    "CliResult",
+    "Library",
+    "make_sidecar",
+]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "library"
 PNG_8X8 = bytes.fromhex(
@@ -43,6 +51,37 @@ BASE_SIDECAR: dict[str, Any] = {
     "timestamp": "20251013_150530",
     "task_id": 0,
     "project_id": 12,
+}
+
+
+# Sidecars Kino-shaped but odd: (parameters overrides, top-level overrides).
+# Each stays a frame (DESIGN §4); all but the integral floats carry a warning.
+ODD_VALUES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "steps 30.0": ({"steps": 30.0}, {}),
+    "integral floats everywhere": (
+        {"seed": 12345.0, "width": 832.0, "height": 480.0},
+        {"task_id": 2.0, "project_id": 12.0, "rating": 3.0},
+    ),
+    "steps as a string": ({"steps": "30"}, {}),
+    "steps beyond 64 bits": ({"steps": 2**70}, {}),
+    "width 1024.5": ({"width": 1024.5}, {}),
+    "seed as a word": ({"seed": "abc"}, {}),
+    "seed as a digit string": ({"seed": "1234"}, {}),
+    "seed as a huge float": ({"seed": 1e300}, {}),
+    "cfg as a string": ({"cfg_scale": "7"}, {}),
+    "loras as an object": ({"loras": {}}, {}),
+    "a bad LoRA among good ones": (
+        {"loras": [3, {"lora_name": "film_grain", "strength_model": "x"}, {}]},
+        {},
+    ),
+    "prompt as a list": ({"prompt": ["a", "castle"]}, {}),
+    "model as a number": ({"model_name": 5}, {}),
+    "project id as a word": ({}, {"project_id": "twelve"}),
+    "timestamp as a number": ({}, {"timestamp": 20251013}),
+    "output as a string": ({}, {"output": "x.png"}),
+    "rating as a string": ({}, {"rating": "5"}),
+    "tags with a number": ({}, {"tags": ["hero", 1]}),
+    "system info as a list": ({}, {"system_info": ["gpu"]}),
 }
 
 

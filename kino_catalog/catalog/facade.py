@@ -360,10 +360,12 @@ class Catalog:
         return Frame.from_row(row, places)
 
     def errors(self) -> list[dict[str, Any]]:
-        """Sidecars that could not be indexed: path, reason, size, mtime_ns, recorded_at.
+        """Sidecars that could not be indexed, and frames indexed with warnings.
 
-        Also ``root`` (its name) and ``relpath`` (the same on every host);
-        ``path`` is None where this host has not mapped the root.
+        Each: kind (``"error"``: not indexed; ``"warning"``: indexed, a value
+        left out), path, reason, size, mtime_ns, recorded_at.  Also ``root``
+        (its name) and ``relpath`` (the same on every host); ``path`` is None
+        where this host has not mapped the root.
         """
         return health.list_errors(self.engine, self.host)
 

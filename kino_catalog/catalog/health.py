@@ -23,13 +23,14 @@ _errors = IndexFailure.__table__
 
 
 def list_errors(engine: Engine, host: str) -> list[dict[str, Any]]:
-    """Sidecars that could not be indexed: path, root, relpath, reason, size, mtime_ns,
-    recorded_at.
+    """Sidecars not indexed (kind "error") and frames indexed with warnings (kind
+    "warning"): kind, path, root, relpath, reason, size, mtime_ns, recorded_at.
 
     ``path`` uses ``host``'s mapping of the root; None where it has none.
     """
     stmt = (
         select(
+            _errors.c.kind,
             _roots.c.name,
             _errors.c.folder,
             _errors.c.name,
@@ -45,12 +46,13 @@ def list_errors(engine: Engine, host: str) -> list[dict[str, Any]]:
             (_mounts.c.root_id == _roots.c.id) & (_mounts.c.host == host),
             isouter=True,
         )
-        .where(_errors.c.kind == "error")
+        .where(_errors.c.kind.in_(("error", "warning")))
         .order_by(_roots.c.name, _errors.c.folder, _errors.c.name)
     )
     with engine.connect() as conn:
         return [
             {
+                "kind": kind,
                 "path": os.path.join(root, folder, name) if root is not None else None,
                 "root": root_name,
                 "relpath": f"{folder}/{name}" if folder else name,
@@ -59,14 +61,17 @@ def list_errors(engine: Engine, host: str) -> list[dict[str, Any]]:
                 "mtime_ns": mtime_ns,
                 "recorded_at": recorded.isoformat(timespec="seconds"),
             }
-            for root_name, folder, name, reason, size, mtime_ns, recorded, root in conn.execute(
-                stmt
+            for kind, root_name, folder, name, reason, size, mtime_ns, recorded, root in (
+                conn.execute(stmt)
             )
         ]
 
 
 def catalog_stats(engine: Engine, host: str) -> dict[str, Any]:
     """Catalogue health: counts of frames, projects, errors, missing images, roots.
+
+    ``errors`` counts files not indexed; ``warnings`` the frames indexed with
+    a warning (each is also one of ``frames``).
 
     Each root: its name, ``host``'s path of it (None: not mapped there), its
     frames, and which host wrote it last, when (``synced_by``, ``synced_at``).
@@ -94,6 +99,9 @@ def catalog_stats(engine: Engine, host: str) -> dict[str, Any]:
             "projects": scalar(select(func.count()).select_from(Project.__table__)),
             "errors": scalar(
                 select(func.count()).select_from(_errors).where(_errors.c.kind == "error")
+            ),
+            "warnings": scalar(
+                select(func.count()).select_from(_errors).where(_errors.c.kind == "warning")
             ),
             "ignored_files": scalar(
                 select(func.count()).select_from(_errors).where(_errors.c.kind == "not_sidecar")

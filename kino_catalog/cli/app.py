@@ -223,6 +223,8 @@ def sync_summary(result: SyncResult, verb: str) -> str:
     ]
     if result.errors:
         parts.append(f"{result.errors} in error (see `kino-catalog errors`)")
+    if result.warned:
+        parts.append(f"{result.warned} with warnings (see `kino-catalog errors`)")
     if result.ignored:
         parts.append(f"{result.ignored} other JSON ignored")
     return f"{verb} {result.root}: {', '.join(parts)} in {result.seconds:.2f} s"

@@ -82,17 +82,23 @@ def rebuild(settings: Settings, roots: tuple[str, ...], fmt: str, no_wait: bool)
 @format_option("text", "json", default="text")
 @pass_settings
 def errors(settings: Settings, fmt: str) -> None:
-    """List sidecars that could not be indexed, with the reason.
+    """List sidecars that could not be indexed (error) and frames indexed with a warning.
+
+    An error is a file that is not indexed: unreadable, or not a Kino sidecar.
+    A warning is a frame that is indexed and searchable, with a value of the
+    wrong type left out (`"steps": "30"` cannot be found by `steps:30`).
 
     \b
-    kino-catalog errors --format json
+    kino-catalog errors
+    kino-catalog errors --format json    # each with "kind": "error" or "warning"
     """
     found = settings.catalog().errors()
     if fmt == "json":
         click.echo(dumps(found))
         return
     for item in found:
-        click.echo(f"{item['path'] or item['root'] + ':' + item['relpath']}: {item['reason']}")
+        where = item["path"] or item["root"] + ":" + item["relpath"]
+        click.echo(f"{where}: {item['kind']}: {item['reason']}")
     if not found and os.isatty(1):
         click.echo("no errors", err=True)
 
@@ -119,6 +125,7 @@ def stats(settings: Settings, fmt: str) -> None:
         "missing_images",
         "frames_not_mapped_here",
         "errors",
+        "warnings",
         "ignored_files",
     ):
         click.echo(f"{key.replace('_', ' ')}: {data[key]}")

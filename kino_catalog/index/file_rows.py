@@ -113,19 +113,21 @@ class FrameRows(NamedTuple):
     parameters: list[tuple[Any, ...]]
     project_id: int | None
     tags: tuple[str, ...] = ()  # case-folded tag keys
-    problem: str | None = None  # indexed, but also listed as an error (an import's)
+    # Indexed, but listed as a warning: values left out of typed columns, an import's problem.
+    problem: str | None = None
 
     def failure(self) -> FailedFile | None:
-        """The index_errors record listing this frame's problem, if it has one."""
+        """The index_errors record (kind "warning") listing this frame's problem, if any."""
         if self.problem is None:
             return None
         folder, name = self.frame[0], self.frame[1]
         size, mtime_ns = self.frame[_SIZE], self.frame[_MTIME]
-        return FailedFile(folder, name, size, mtime_ns, "error", self.problem)
+        return FailedFile(folder, name, size, mtime_ns, "warning", self.problem)
 
 
 class FailedFile(NamedTuple):
-    """A .json file that is not a frame: kind "error" (listed) or "not_sidecar"."""
+    """A .json file that is not a frame: kind "error" (listed) or "not_sidecar";
+    or a frame's warnings (kind "warning", see FrameRows.failure)."""
 
     folder: str
     name: str
@@ -290,7 +292,10 @@ def _rows(
     if text is _text:  # "a\u0000" and "a\ufffd" are one key now: keep the first
         loras, params = _first_by_key(loras, 2), _first_by_key(params, 1)
         tags = tuple(dict.fromkeys(tags))
-    problem = f"imported metadata: {extras.import_error}" if extras.import_error else None
+    problems = list(record.warnings)
+    if extras.import_error:
+        problems.append(f"imported metadata: {extras.import_error}")
+    problem = _text("; ".join(problems)) if problems else None
     return FrameRows(frame, data.decode("utf-8-sig"), loras, params, project_id, tags, problem)
 
 

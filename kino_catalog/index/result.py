@@ -31,7 +31,8 @@ class SyncResult:
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
-    errors: int = 0  # files of this root in error after the run
+    errors: int = 0  # files of this root in error after the run (not indexed)
+    warned: int = 0  # frames indexed with a warning (a value left out of its column)
     ignored: int = 0  # other JSON files, not Kino sidecars
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -44,6 +45,7 @@ class SyncResult:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "errors": self.errors,
+            "warned": self.warned,
             "ignored": self.ignored,
             "seconds": round(self.seconds, 3),
             "warnings": list(self.warnings),

@@ -213,7 +213,7 @@ class Writer:
                     replaced.append((frame_id, outcome))
                     result.updated += 1
                 failure = outcome.failure()
-                if failure is not None:  # a frame with a listed problem (an import's)
+                if failure is not None:  # a frame with warnings: listed, still indexed
                     failures.append(failure)
                 elif has_failure:
                     forget.append((folder, stat.name))
@@ -287,6 +287,7 @@ class Writer:
         ).all()
         counts: dict[str, int] = {kind: int(n) for kind, n in rows}
         self.result.errors = counts.get("error", 0)
+        self.result.warned = counts.get("warning", 0)
         self.result.ignored = counts.get("not_sidecar", 0)
 
 

@@ -226,7 +226,8 @@ class Lora(Base):
 
 
 class IndexFailure(Base):
-    """A .json file that is not (or not yet) a frame: kind 'error' or 'not_sidecar'.
+    """A .json file that is not (or not yet) a frame: kind 'error' or 'not_sidecar';
+    or a frame indexed with warnings: kind 'warning'.
 
     Kept with its size and mtime so an unchanged file is not read again.
     """

@@ -4,16 +4,21 @@ imported.
 Pure (no files, no database), like ``record.py`` which calls it.  Older
 readers, Kino included, ignore these keys; the catalogue mirrors them so a
 rebuild from disk restores every tag, rating, note and hash.  A known key
-with the wrong shape is refused (the frame is listed by ``errors``) rather
-than silently dropped, because a search on it would then be silently wrong.
+with the wrong shape is never trusted (a search on it would be silently
+wrong): the indexer leaves it out and lists a warning, an edit refuses to
+build on it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarSchemaError
+from kino_catalog.sidecar.values import as_int
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "HASH_ALGORITHM",
@@ -78,18 +83,34 @@ def check_tag(tag: str) -> str:
     return text
 
 
-def _fail(path: str, key: str, expected: str, value: Any) -> SidecarSchemaError:
-    shown = repr(value)
-    if len(shown) > 40:
-        shown = shown[:37] + "..."
-    return SidecarSchemaError(path, f"{key} must be {expected}, not {shown}")
+class _Shape:
+    """Shape checks of the added keys: raise (an edit must not build on damage) or warn."""
+
+    def __init__(self, path: str, warn: Callable[[str], None] | None) -> None:
+        self.path = path
+        self.warn = warn
+
+    def wrong(self, key: str, expected: str, value: Any) -> None:
+        """Raise SidecarSchemaError, or, when warning, note it (the caller drops the value)."""
+        shown = repr(value)  # the whole value: a user edits these keys by hand
+        if len(shown) > 40:
+            shown = shown[:37] + "..."
+        message = f"{key} must be {expected}, not {shown}"
+        if self.warn is None:
+            raise SidecarSchemaError(self.path, message)
+        self.warn(message)
 
 
-def parse_extras(doc: dict[str, Any], path: str) -> Extras:
+def parse_extras(
+    doc: dict[str, Any], path: str, *, warn: Callable[[str], None] | None = None
+) -> Extras:
     """Read the added keys of a sidecar document (absent keys give the defaults).
 
+    With ``warn`` (the indexer), a key of the wrong shape is passed to it and
+    read as absent; without (an edit about to rewrite the file), it is refused.
+
     Raises:
-        SidecarSchemaError: one of them has the wrong shape.
+        SidecarSchemaError: one of them has the wrong shape and ``warn`` is None.
     """
     if (
         "tags" not in doc
@@ -100,40 +121,52 @@ def parse_extras(doc: dict[str, Any], path: str) -> Extras:
         and "imported" not in doc
     ):
         return NO_EXTRAS  # a plain Kino sidecar, the indexer's hot path: no allocation
+    shape = _Shape(path, warn)
     tags = doc.get("tags")
     if tags is None:
         tags = []
     if type(tags) is not list or any(type(t) is not str for t in tags):
-        raise _fail(path, "tags", "a list of strings", tags)
+        shape.wrong("tags", "a list of strings", tags)
+        tags = [t for t in tags if type(t) is str] if type(tags) is list else []
     rating = doc.get("rating")
-    if rating is not None and (type(rating) is not int or not 0 <= rating <= MAX_RATING):
-        raise _fail(path, "rating", f"an integer from 0 to {MAX_RATING}", rating)
+    if rating is not None:
+        number = as_int(rating)
+        if number is None or not 0 <= number <= MAX_RATING:
+            shape.wrong("rating", f"an integer from 0 to {MAX_RATING}", rating)
+        rating = number if number is not None and 0 <= number <= MAX_RATING else None
     notes = doc.get("notes")
     if notes is not None and type(notes) is not str:
-        raise _fail(path, "notes", "a string", notes)
+        shape.wrong("notes", "a string", notes)
+        notes = None
+    system_info = doc.get("system_info")
+    if system_info is not None and type(system_info) is not dict:
+        shape.wrong("system_info", "an object", system_info)
+        system_info = None
     return Extras(
         tags=tuple(t.strip() for t in tags if t.strip()),
         rating=rating,
         notes=notes,
-        image_hash=_image_hash(doc.get("image_hash"), path),
-        gpu=_system_text(doc.get("system_info"), "gpu", path),
-        driver=_system_text(doc.get("system_info"), "driver", path),
-        import_error=_import_error(doc.get("imported"), path),
+        image_hash=_image_hash(doc.get("image_hash"), shape),
+        gpu=_system_text(system_info, "gpu", shape),
+        driver=_system_text(system_info, "driver", shape),
+        import_error=_import_error(doc.get("imported"), shape),
     )
 
 
-def _import_error(value: Any, path: str) -> str | None:
+def _import_error(value: Any, shape: _Shape) -> str | None:
     if value is None:
         return None
     if type(value) is not dict:
-        raise _fail(path, "imported", "an object", value)
+        shape.wrong("imported", "an object", value)
+        return None
     error = value.get("error")
     if error is None or type(error) is str:
         return error or None
-    raise _fail(path, "imported.error", "a string", error)
+    shape.wrong("imported.error", "a string", error)
+    return None
 
 
-def _image_hash(value: Any, path: str) -> str | None:
+def _image_hash(value: Any, shape: _Shape) -> str | None:
     if value is None:
         return None
     if (
@@ -142,16 +175,16 @@ def _image_hash(value: Any, path: str) -> str | None:
         or type(value.get("value")) is not str
         or not value["value"].strip()
     ):
-        raise _fail(path, "image_hash", '{"algorithm": str, "value": str}', value)
+        shape.wrong("image_hash", '{"algorithm": str, "value": str}', value)
+        return None
     return hash_key(value["algorithm"], value["value"])
 
 
-def _system_text(info: Any, key: str, path: str) -> str | None:
+def _system_text(info: dict[str, Any] | None, key: str, shape: _Shape) -> str | None:
     if info is None:
         return None
-    if type(info) is not dict:
-        raise _fail(path, "system_info", "an object", info)
     value = info.get(key)
     if value is None or type(value) is str:
         return value
-    raise _fail(path, f"system_info.{key}", "a string", value)
+    shape.wrong(f"system_info.{key}", "a string", value)
+    return None

@@ -3,15 +3,19 @@
 Pure: no file system, no database.  Everything Kino (or a plugin) may write is
 accepted: null or ``"regenerated"`` timestamps, ``task_id`` 0, a missing
 ``project_id``, ``high_loras``/``low_loras`` without ``strength_clip``, keys
-nobody has heard of.  What is refused is what would make a search or a
-regeneration silently wrong: a known key with the wrong type.
+nobody has heard of.  A known key with the wrong type (``"steps": "30"``,
+``"loras": {}``) is not trusted, since a search on it would be silently
+wrong, but it does not cost the frame either: the typed field stays empty and
+the record carries a warning.  JSON has one number type, so ``30.0`` is a
+valid ``steps`` of 30 (the document keeps ``30.0``).  Only a document that is
+not a Kino sidecar at all is refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -19,8 +23,10 @@ from typing import Any, TypeGuard
 
 from kino_catalog.errors import NotASidecarError, SidecarSchemaError
 from kino_catalog.sidecar.added_keys import NO_EXTRAS, Extras, parse_extras
+from kino_catalog.sidecar.values import INT64_RANGE, as_int, as_number, describe
 
 __all__ = [
+    "MAX_WARNINGS",
     "MODEL_EXTENSIONS",
     "TYPED_PARAMETERS",
     "FrameRecord",
@@ -97,6 +103,8 @@ class FrameRecord:
     extra_parameters: tuple[tuple[str, Any], ...]  # keys of `parameters` without a column
     output_filename: str | None
     extras: Extras = NO_EXTRAS  # tags, rating, notes, image_hash, system_info
+    # Known keys of the wrong type, left out of the typed fields above (DESIGN §4).
+    warnings: tuple[str, ...] = ()
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -207,69 +215,89 @@ def is_json_int(value: object) -> TypeGuard[int]:
 
 
 def _is_number(value: Any) -> bool:
-    return (is_json_int(value) or isinstance(value, float)) and not (
-        isinstance(value, float) and not math.isfinite(value)
-    )
+    return as_number(value) is not None
 
 
-def _describe(value: Any) -> str:
-    kind = {
-        str: "a string",
-        bool: "a boolean",
-        list: "a list",
-        dict: "an object",
-        float: "a number",
-        int: "an integer",
-    }.get(type(value), type(value).__name__)
-    shown = repr(value) if isinstance(value, (str, int, float)) else ""
-    if len(shown) > 40:
-        shown = shown[:37] + "..."
-    return f"{kind} {shown}".rstrip()
+#: Warnings kept per frame: a list of a thousand broken LoRAs is one problem.
+MAX_WARNINGS = 5
+# encode_int_key holds up to 999 digits.
+_MAX_KEY_INT = 10**999
 
 
 class _Checker:
-    """Typed getters that raise SidecarSchemaError naming the key and the value."""
+    """Typed getters: a value of the wrong type is read as None and noted as a warning.
+
+    A frame is never dropped for one odd value (DESIGN §4): its typed column
+    stays empty, everything else is indexed, and ``kino-catalog errors``
+    lists the warning.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.warnings: list[str] = []
 
-    def fail(self, key: str, expected: str, value: Any) -> SidecarSchemaError:
-        return SidecarSchemaError(self.path, f"{key} must be {expected}, not {_describe(value)}")
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def wrong(self, key: str, expected: str, value: Any) -> None:
+        self.warn(f"{key} must be {expected}, not {describe(value)}")
 
     def str_(self, obj: dict[str, Any], key: str, where: str) -> str | None:
         value = obj.get(key)
         if value is None or type(value) is str:
             return value
-        raise self.fail(where + key, "a string", value)
+        self.wrong(where + key, "a string", value)
+        return None
 
     def int_(self, obj: dict[str, Any], key: str, where: str) -> int | None:
+        """An integer that fits a 64-bit column; ``30.0`` is 30."""
         value = obj.get(key)
-        if value is None or type(value) is int:  # bool is not an int here
-            return value
-        raise self.fail(where + key, "an integer", value)
+        if value is None:
+            return None
+        number = as_int(value)
+        if number is None:
+            self.wrong(where + key, "an integer", value)
+        return self.in_range(number, where + key)
+
+    def in_range(self, number: int | None, key: str) -> int | None:
+        """``number`` if a 64-bit column holds it; else a warning and None."""
+        if number is None or number in INT64_RANGE:
+            return number
+        self.warn(f"{key} {number} is out of the 64-bit integer range")
+        return None
+
+    def seed(self, obj: dict[str, Any], key: str, where: str) -> int | None:
+        """An integer of any size (ComfyUI seeds reach 2**64-1) that encode_int_key holds."""
+        value = obj.get(key)
+        if value is None:
+            return None
+        number = as_int(value)
+        if number is None:
+            self.wrong(where + key, "an integer", value)
+        elif abs(number) >= _MAX_KEY_INT:
+            self.warn(f"{where}{key} is an integer too long to index")
+            return None
+        return number
 
     def number(self, obj: dict[str, Any], key: str, where: str) -> float | None:
         value = obj.get(key)
-        if type(value) is float:  # NaN and infinities were refused by the JSON reader
-            return value
         if value is None:
             return None
-        if type(value) is int:
-            return float(value)
-        raise self.fail(where + key, "a number", value)
+        number = as_number(value)
+        if number is None:
+            self.wrong(where + key, "a number", value)
+        return number
 
     def id_(self, obj: dict[str, Any], key: str) -> int | None:
         """Ids may arrive as ints or digit strings (form fields); both are fine."""
         value = obj.get(key)
-        if value is None or is_json_int(value):
-            return value
         if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
-        raise self.fail(key, "an integer", value)
+            return self.in_range(int(value), key)
+        return self.int_(obj, key, "")
 
 
 def is_lora_list(key: str, value: Any) -> bool:
-    """`loras` (whatever its value: a wrong type is an error) or a plugin's `*_loras` list."""
+    """`loras` (whatever its value: a wrong type is a warning) or a plugin's `*_loras` list."""
     return (key == "loras" and value is not None) or (
         key.endswith("_loras") and isinstance(value, list)
     )
@@ -293,19 +321,23 @@ def _split_parameters(
 
 
 def _lora_uses(role: str, items: Any, check: _Checker) -> list[LoraUse]:
+    """The usable LoRAs of one list; an unusable list or item is a warning, not a loss."""
     where = f"parameters.{role}"
     if type(items) is not list:
-        raise check.fail(where, "a list", items)
+        check.wrong(where, "a list", items)
+        return []
     uses = []
     for position, item in enumerate(items):
         if type(item) is str:  # a bare name: some UIs write just that
             item = {"lora_name": item}
         elif type(item) is not dict:
-            raise check.fail(f"{where}[{position}]", "an object", item)
+            check.wrong(f"{where}[{position}]", "an object", item)
+            continue
         at = f"{where}[{position}]."
         name = check.str_(item, "lora_name", at) or check.str_(item, "name", at)
         if not name:
-            raise SidecarSchemaError(check.path, f"{at}lora_name is missing")
+            check.warn(f"{at}lora_name is missing")
+            continue
         uses.append(
             LoraUse(
                 role,
@@ -329,57 +361,66 @@ def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> Fr
     ``is_expected_sidecar`` says whether the file's name or neighbours mark it
     as a sidecar (Kino file name, image beside it).  A document without Kino's
     shape is then a schema error; otherwise it is just some other JSON file.
+    A Kino-shaped document always gives a record: a known key of the wrong
+    type is left out and named in ``warnings``.
 
     Raises:
-        SidecarSchemaError: a known key has the wrong type or shape.
+        SidecarSchemaError: not Kino-shaped (no object, no ``plugin`` string,
+            ``parameters`` not an object) though expected to be a sidecar.
         NotASidecarError: not Kino-shaped and not expected to be a sidecar.
     """
-    check = _Checker(path)
     is_kino_shaped = isinstance(doc, dict) and "plugin" in doc and "parameters" in doc
     if not is_kino_shaped:
         if not is_expected_sidecar:
             raise NotASidecarError(path, "not a Kino sidecar")
         if not isinstance(doc, dict):
-            raise SidecarSchemaError(path, f"top level must be an object, not {_describe(doc)}")
+            raise SidecarSchemaError(path, f"top level must be an object, not {describe(doc)}")
         missing = [key for key in ("plugin", "parameters") if key not in doc]
         raise SidecarSchemaError(path, f"missing key {' and '.join(map(repr, missing))}")
+    # These two make a file a Kino sidecar; without them there is no frame.
     plugin = doc["plugin"]
     if not isinstance(plugin, str) or not plugin:
-        raise check.fail("plugin", "a non-empty string", plugin)
+        raise SidecarSchemaError(path, f"plugin must be a non-empty string, not {describe(plugin)}")
     params = doc["parameters"]
     if not isinstance(params, dict):
-        raise check.fail("parameters", "an object", params)
+        raise SidecarSchemaError(path, f"parameters must be an object, not {describe(params)}")
+
+    check = _Checker(path)
     version = doc.get("plugin_version")
     if version is not None and not isinstance(version, str):
-        version = str(version) if _is_number(version) else None
-        if version is None:
-            raise check.fail("plugin_version", "a string", doc["plugin_version"])
+        if _is_number(version):
+            version = str(version)
+        else:
+            check.wrong("plugin_version", "a string", version)
+            version = None
     timestamp = check.str_(doc, "timestamp", "")
     output = doc.get("output")
     if output is not None and not isinstance(output, dict):
-        raise check.fail("output", "an object", output)
+        check.wrong("output", "an object", output)
+        output = None
     filename = check.str_(output, "filename", "output.") if output else None
 
     p = "parameters."
     loras, extra = _split_parameters(params, check)
-    return FrameRecord(
+    project_id = check.id_(doc, "project_id")
+    if project_id is None:
+        # Kino's in-place regeneration drops project_id; its file name keeps it.
+        project_id = check.in_range(project_from_name(os.path.basename(path)), "project id")
+    record = FrameRecord(
         document=doc,
         plugin=plugin,
         plugin_version=version,
         timestamp=timestamp,
         generated_at=parse_timestamp(timestamp),
         task_id=check.id_(doc, "task_id"),
-        # Kino's in-place regeneration drops project_id; its file name keeps it.
-        project_id=_first_not_none(
-            check.id_(doc, "project_id"), project_from_name(os.path.basename(path))
-        ),
+        project_id=project_id,
         kino_frame_id=check.id_(doc, "frame_id"),
         prompt=check.str_(params, "prompt", p),
         negative_prompt=check.str_(params, "negative_prompt", p),
         model_name=check.str_(params, "model_name", p),
         sampler=check.str_(params, "sampler", p),
         scheduler=check.str_(params, "scheduler", p),
-        seed=check.int_(params, "seed", p),
+        seed=check.seed(params, "seed", p),
         steps=check.int_(params, "steps", p),
         cfg_scale=check.number(params, "cfg_scale", p),
         width=check.int_(params, "width", p),
@@ -387,5 +428,11 @@ def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> Fr
         loras=loras,
         extra_parameters=extra,
         output_filename=filename,
-        extras=parse_extras(doc, path),
+        extras=parse_extras(doc, path, warn=check.warn),
     )
+    if not check.warnings:
+        return record
+    kept = check.warnings[:MAX_WARNINGS]
+    if len(check.warnings) > MAX_WARNINGS:
+        kept.append(f"and {len(check.warnings) - MAX_WARNINGS} more")
+    return dataclasses.replace(record, warnings=tuple(kept))

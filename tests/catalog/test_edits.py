@@ -180,9 +180,10 @@ def test_damaged_annotations_are_refused_not_overwritten(catalog, library):
     assert [e["reason"] for e in catalog.errors()] == [
         "tags must be a list of strings, not 'hero,keeper'"
     ]
+    assert catalog.errors()[0]["kind"] == "warning"  # the frame is indexed all the same
     before = path.read_bytes()
-    with pytest.raises(UsageError):
-        catalog.tag(["x"], [str(path)])  # not indexed, so not a known frame
+    refused = catalog.tag(["x"], [str(path)])
+    assert (refused.changed, [f["path"] for f in refused.failed]) == (0, [str(path)])
     result = annotate.apply_edit(
         catalog.engine,
         [(str(library.root), str(path)), (str(library.root), str(good))],

@@ -130,6 +130,8 @@ def test_image_is_found_by_output_filename_never_by_output_path(catalog, library
 
 
 # ---------------------------------------------------------------- bad input
+# Files that are not frames.  A frame with an odd value is a warning, not one
+# of these: tests/index/test_tolerant_typing.py.
 
 NESTED = b'{"plugin": "sdxl", "parameters": {"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
 BAD_SIDECARS = {
@@ -146,18 +148,6 @@ BAD_SIDECARS = {
         json.dumps(make_sidecar(parameters=None) | {"parameters": "steps=30"}).encode(),
         "parameters must be an object",
     ),
-    "steps as a string": (
-        json.dumps(make_sidecar({"steps": "30"})).encode(),
-        "parameters.steps must be an integer",
-    ),
-    "seed as a word": (
-        json.dumps(make_sidecar({"seed": "abc"})).encode(),
-        "parameters.seed must be an integer",
-    ),
-    "loras as an object": (
-        json.dumps(make_sidecar({"loras": {}})).encode(),
-        "parameters.loras must be a list",
-    ),
     "NaN": (b'{"plugin": "sdxl", "parameters": {"cfg_scale": NaN}}', "NaN is not valid JSON"),
     "Infinity": (
         b'{"plugin": "sdxl", "parameters": {"cfg_scale": -Infinity}}',
@@ -172,13 +162,13 @@ BAD_SIDECARS = {
         b'{"plugin": "sdxl", "parameters": {"prompt": "\\udc80"}}',
         "lone surrogate",
     ),
+    "plugin not a string": (
+        json.dumps(make_sidecar(plugin=3)).encode(),
+        "plugin must be a non-empty string",
+    ),
     "duplicate keys": (
         b'{"plugin": "sdxl", "parameters": {"seed": 1, "seed": 2}}',
         "duplicate key 'seed'",
-    ),
-    "seed beyond 64 bits in a typed column": (
-        json.dumps(make_sidecar({"steps": 2**70})).encode(),
-        "out of the 64-bit integer range",
     ),
 }
 
@@ -373,9 +363,14 @@ def test_sync_and_rebuild_and_file_by_file_agree(tmp_path, corpus, monkeypatch):
         for folder in later:
             (tmp_path / folder.name).rename(folder)
         second = synced.sync(library)  # the streaming path, in processes
-        assert first.added + second.added == 2450
+        # The corpus's 50 bad files: unreadable ones are errors, odd values warnings.
+        assert first.added + second.added + second.errors == 2500
         assert second.added > 500
-        assert second.errors == 50
+        assert (second.errors + second.warned, second.errors > 0, second.warned > 0) == (
+            50,
+            True,
+            True,
+        )
         rebuilt.sync(library)
         rebuilt.rebuild(library)
         assert catalog_state(synced) == catalog_state(rebuilt)

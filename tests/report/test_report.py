@@ -53,18 +53,23 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reference(root: Path, project_id: int | None = None) -> dict[str, Any]:
     """Direct counts over the sidecar files, independent of the catalogue."""
     frames: list[dict[str, Any]] = []
-    errors = 0
+    errors = warned = 0
     for path in sorted(root.rglob("*.json")):
         file_project = project_from_name(path.name)
         try:
             doc = json.loads(path.read_bytes())
-            params = doc["parameters"]
-            assert isinstance(params.get("steps", 0), int)
-            assert isinstance(params.get("loras", []), list)
-        except (ValueError, KeyError, TypeError, AssertionError):
+            params = dict(doc["parameters"])
+        except (ValueError, KeyError, TypeError):
             if project_id is None or file_project == project_id:
                 errors += 1
             continue
+        # An odd value (the corpus writes these two) costs its field, not the frame.
+        if not isinstance(params.get("steps", 0), int):
+            params["steps"] = None
+            warned += 1
+        if not isinstance(params.get("loras", []), list):
+            params["loras"] = []
+            warned += 1
         pid = doc.get("project_id", file_project)
         if project_id is not None and pid != project_id:
             continue
@@ -121,6 +126,7 @@ def reference(root: Path, project_id: int | None = None) -> dict[str, Any]:
         "frames_with_seed": sum(seeds.values()),
         "missing": sorted(str(f["path"]) for f in frames if not f["image"]),
         "errors": errors,
+        "warned": warned,
     }
 
 
@@ -173,7 +179,8 @@ def test_report_agrees_with_direct_counts(any_catalog: Catalog, corpus, project_
     assert sorted(r["sidecar"] for r in got["missing_images"]) == want["missing"]
     assert s["sidecars_in_error"] == want["errors"]
     if project_id is None:
-        assert want["errors"] == 12  # 2% of 600: the check above compared something
+        # 2% of 600 damaged: the check above compared something
+        assert (want["errors"] + want["warned"], want["errors"] > 0) == (12, True)
     assert want["seeds_reused"] or project_id is not None
 
 

@@ -1,4 +1,4 @@
-"""Every real Kino sidecar variant becomes a typed record; wrong types are refused."""
+"""Every real Kino sidecar variant becomes a typed record; a wrong type is a warning."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from kino_catalog.errors import NotASidecarError, SidecarSchemaError
 from kino_catalog.sidecar.record import (
+    MAX_WARNINGS,
+    TYPED_PARAMETERS,
     decode_int_key,
     encode_int_key,
     normalise_name,
@@ -97,35 +99,171 @@ def test_missing_optional_keys_are_fine():
 
 
 @pytest.mark.parametrize(
-    ("parameters", "top", "message"),
+    ("parameters", "top", "message", "empty"),
     [
-        ({"steps": "30"}, {}, "parameters.steps must be an integer, not a string '30'"),
-        ({"seed": "abc"}, {}, "parameters.seed must be an integer"),
-        ({"seed": 1.5}, {}, "parameters.seed must be an integer"),
-        ({"steps": True}, {}, "parameters.steps must be an integer, not a boolean"),
-        ({"cfg_scale": "7"}, {}, "parameters.cfg_scale must be a number"),
-        ({"loras": {}}, {}, "parameters.loras must be a list, not an object"),
-        ({"loras": [3]}, {}, "parameters.loras[0] must be an object"),
-        ({"loras": [{"strength_model": 1}]}, {}, "parameters.loras[0].lora_name is missing"),
+        ({"steps": "30"}, {}, "parameters.steps must be an integer, not a string '30'", "steps"),
+        ({"seed": "abc"}, {}, "parameters.seed must be an integer", "seed"),
+        ({"seed": 1.5}, {}, "parameters.seed must be an integer", "seed"),
+        ({"seed": 1e300}, {}, "parameters.seed must be an integer", "seed"),
+        ({"seed": 10**1000}, {}, "parameters.seed is an integer too long to index", "seed"),
+        ({"steps": True}, {}, "parameters.steps must be an integer, not a boolean", "steps"),
+        ({"steps": 2**63}, {}, "parameters.steps 9223372036854775808 is out of the", "steps"),
+        ({"width": 30.5}, {}, "parameters.width must be an integer, not a number 30.5", "width"),
+        ({"cfg_scale": "7"}, {}, "parameters.cfg_scale must be a number", "cfg_scale"),
+        ({"cfg_scale": 10**400}, {}, "parameters.cfg_scale must be a number", "cfg_scale"),
+        ({"loras": {}}, {}, "parameters.loras must be a list, not an object", "loras"),
+        ({"loras": [3]}, {}, "parameters.loras[0] must be an object", "loras"),
         (
-            {"loras": [{"lora_name": "x", "strength_model": "hi"}]},
+            {"loras": [{"strength_model": 1}]},
             {},
-            "parameters.loras[0].strength_model must be a number",
+            "parameters.loras[0].lora_name is missing",
+            "loras",
         ),
-        ({"prompt": ["a"]}, {}, "parameters.prompt must be a string, not a list"),
-        ({}, {"parameters": [1]}, "parameters must be an object, not a list"),
-        ({}, {"plugin": 3}, "plugin must be a non-empty string"),
-        ({}, {"project_id": "twelve"}, "project_id must be an integer"),
-        ({}, {"timestamp": 20251013}, "timestamp must be a string"),
-        ({}, {"output": "x.png"}, "output must be an object"),
+        ({"prompt": ["a"]}, {}, "parameters.prompt must be a string, not a list", "prompt"),
+        ({"model_name": 5}, {}, "parameters.model_name must be a string", "model_name"),
+        ({}, {"project_id": "twelve"}, "project_id must be an integer", "project_id"),
+        ({}, {"task_id": {}}, "task_id must be an integer, not an object", "task_id"),
+        ({}, {"timestamp": 20251013}, "timestamp must be a string", "timestamp"),
+        ({}, {"output": "x.png"}, "output must be an object", "output_filename"),
+        ({}, {"plugin_version": [1]}, "plugin_version must be a string", "plugin_version"),
+        ({}, {"rating": "5"}, "rating must be an integer from 0 to 5", "extras.rating"),
+        ({}, {"tags": "hero"}, "tags must be a list of strings", "extras.tags"),
     ],
 )
-def test_wrong_types_are_schema_errors_naming_the_key(parameters, top, message):
+def test_a_wrong_type_leaves_its_field_empty_and_is_a_warning(parameters, top, message, empty):
+    doc = make_sidecar(parameters)
+    doc.update(top)
+    record = parse_record(doc, "frame.json")  # no Kino name to take a project id from
+    assert any(message in w for w in record.warnings), record.warnings
+    owner = record.extras if empty.startswith("extras.") else record
+    assert getattr(owner, empty.removeprefix("extras.")) in (None, ())
+    # Everything else of the frame is still there.
+    assert record.plugin == "sdxl"
+    if empty != "prompt":
+        assert record.prompt == "a cinematic portrait, 85mm, soft light"
+    if empty != "seed":
+        assert record.seed == 1234567890
+    assert record.parameters is doc["parameters"]  # kept exactly, odd value and all
+
+
+def test_a_bad_lora_item_costs_only_that_item():
+    doc = make_sidecar(
+        {"loras": [{"lora_name": "a", "strength_model": "hi"}, 3, "b", {"name": "c"}, {}]}
+    )
+    record = parse_record(doc, "a.json")
+    assert [(u.name, u.position, u.strength_model) for u in record.loras] == [
+        ("a", 0, None),
+        ("b", 2, None),
+        ("c", 3, None),
+    ]
+    assert record.warnings == (
+        "parameters.loras[0].strength_model must be a number, not a string 'hi'",
+        "parameters.loras[1] must be an object, not an integer 3",
+        "parameters.loras[4].lora_name is missing",
+    )
+
+
+def test_many_warnings_are_capped():
+    doc = make_sidecar({"loras": list(range(1000))})
+    record = parse_record(doc, "a.json")
+    assert len(record.warnings) == MAX_WARNINGS + 1
+    assert record.warnings[-1] == f"and {1000 - MAX_WARNINGS} more"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "top", "message"),
+    [
+        ({}, {"parameters": [1]}, "parameters must be an object, not a list"),
+        ({}, {"plugin": 3}, "plugin must be a non-empty string"),
+        ({}, {"plugin": ""}, "plugin must be a non-empty string"),
+    ],
+)
+def test_a_document_that_is_not_a_kino_sidecar_is_an_error(parameters, top, message):
     doc = make_sidecar(parameters)
     doc.update(top)
     with pytest.raises(SidecarSchemaError) as caught:
         parse_record(doc, "project_1_frame_1_variant_0.json")
     assert message in caught.value.reason
+
+
+def test_integral_floats_are_integers_and_the_document_keeps_them():
+    doc = make_sidecar(
+        {"steps": 30.0, "seed": 1234.0, "width": 1024.0, "height": -0.0},
+        task_id=3.0,
+        project_id=12.0,
+        rating=4.0,
+    )
+    record = parse_record(doc, "a.json")
+    assert record.warnings == ()
+    assert (record.steps, record.seed, record.width, record.height) == (30, 1234, 1024, 0)
+    assert all(type(v) is int for v in (record.steps, record.seed, record.width, record.height))
+    assert (record.task_id, record.project_id, record.extras.rating) == (3, 12, 4)
+    assert type(record.parameters["steps"]) is float  # the sidecar's own 30.0 is kept
+
+
+def test_a_float_too_large_to_be_exact_is_not_a_seed():
+    # 2**64 - 1 written as a float is 18446744073709551616: not the seed anybody used.
+    record = parse_record(make_sidecar({"seed": float(2**64 - 1)}), "a.json")
+    assert record.seed is None
+    assert record.warnings
+
+
+_JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5)
+)
+_JSON = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_KNOWN = sorted(TYPED_PARAMETERS | {"loras", "high_loras", "style_loras", "num_frames"})
+
+
+@given(
+    st.dictionaries(st.sampled_from(_KNOWN), _JSON, max_size=6),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "task_id",
+                "project_id",
+                "frame_id",
+                "timestamp",
+                "output",
+                "plugin_version",
+                "tags",
+                "rating",
+                "notes",
+                "image_hash",
+                "system_info",
+                "imported",
+            ]
+        ),
+        _JSON,
+        max_size=4,
+    ),
+)
+def test_any_values_in_known_keys_give_a_frame(parameters, top):
+    doc = {"plugin": "sdxl", "parameters": parameters, **top}
+    record = parse_record(doc, "project_1_frame_2_variant_0.json")
+    assert record.parameters == parameters
+    for key in ("steps", "width", "height"):
+        value = getattr(record, key)
+        assert value is None or (type(value) is int and -(2**63) <= value < 2**63)
+    assert record.seed is None or type(record.seed) is int
+    assert record.cfg_scale is None or type(record.cfg_scale) is float
+    for key in ("prompt", "negative_prompt", "model_name", "sampler", "scheduler"):
+        assert getattr(record, key) is None or type(getattr(record, key)) is str
+    # A typed field is empty only where the value was absent, null or noted in a warning.
+    is_capped = bool(record.warnings) and record.warnings[-1].startswith("and ")
+    for key in ("steps", "seed", "cfg_scale", "prompt", "model_name"):
+        if getattr(record, key) is None and parameters.get(key) is not None and not is_capped:
+            assert any(w.startswith(f"parameters.{key}") for w in record.warnings)
 
 
 @pytest.mark.parametrize("doc", [[1, 2], "a string", 42, None, {"hello": "world"}])
