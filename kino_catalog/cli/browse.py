@@ -6,6 +6,8 @@ import click
 
 from kino_catalog.cli.app import Settings, cli, dumps, format_option, is_terminal, pass_settings
 from kino_catalog.cli.render import FRAME_FORMATS, render_frame_text, render_frames
+from kino_catalog.cli.table import COLUMN_NAMES, parse_columns
+from kino_catalog.errors import UsageError
 from kino_catalog.query.sql import SORTS, to_ast
 
 __all__ = ["search", "show"]
@@ -30,6 +32,13 @@ TERMINAL_LIMIT = 50
 )
 @click.option("--sort", type=click.Choice(SORTS), default="newest", show_default=True)
 @click.option("--count", "is_count", is_flag=True, help="Print only the number of matches.")
+@click.option(
+    "--columns",
+    metavar="NAMES",
+    default=None,
+    help=f"The table's columns, comma-separated, from: {','.join(COLUMN_NAMES)} "
+    "[default: what fits the terminal; the full row is in `show`].",
+)
 @pass_settings
 def search(
     settings: Settings,
@@ -38,6 +47,7 @@ def search(
     limit: int | None,
     sort: str,
     is_count: bool,
+    columns: str | None,
 ) -> None:
     """Find frames with the query language (an empty query matches every frame).
 
@@ -45,17 +55,21 @@ def search(
     kino-catalog search 'lora:add_detail steps:20..30'
     kino-catalog search 'model:juggernaut* cfg:>=6.5 date:2025-10' --format jsonl
     kino-catalog search '"red dragon" -sketch' --format paths | xargs feh
+    kino-catalog search 'project:7' --columns id,seed,model,prompt
     """
     text = " ".join(query)
     to_ast(text)  # parse first: a bad query fails before opening anything
+    picked = parse_columns(columns) if columns is not None else None
+    if picked and fmt not in (None, "table"):
+        raise UsageError("--columns picks the table's columns; it needs --format table")
     catalog = settings.catalog()
     if is_count:
         click.echo(catalog.count(text))
         return
-    fmt = fmt or ("table" if is_terminal() else "jsonl")
+    fmt = fmt or ("table" if is_terminal() or picked else "jsonl")
     if limit is None:
         limit = TERMINAL_LIMIT if is_terminal() else 0
-    shown = render_frames(catalog.iter_search(text, limit=limit or None, sort=sort), fmt)
+    shown = render_frames(catalog.iter_search(text, limit=limit or None, sort=sort), fmt, picked)
     if is_terminal() and fmt == "table":
         total = catalog.count(text) if limit and shown == limit else shown
         more = f" (showing {shown}; --limit 0 for all)" if total > shown else ""

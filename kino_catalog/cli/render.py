@@ -11,7 +11,7 @@ import click
 from kino_catalog.cli.app import dumps
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from kino_catalog.query.frame import Frame
 
@@ -43,9 +43,14 @@ CSV_COLUMNS = (
 )
 
 
-def render_frames(frames: Iterable[Frame], fmt: str) -> int:
-    """Write frames to stdout as they stream in; returns how many were written."""
-    writer = {"table": _table, "json": _json, "jsonl": _jsonl, "csv": _csv, "paths": _paths}[fmt]
+def render_frames(frames: Iterable[Frame], fmt: str, columns: Sequence[str] | None = None) -> int:
+    """Write frames to stdout as they stream in; returns how many were written.
+
+    ``columns`` picks the table's columns (cli/table.py); the other formats have all fields.
+    """
+    if fmt == "table":
+        return _table(frames, columns)
+    writer = {"json": _json, "jsonl": _jsonl, "csv": _csv, "paths": _paths}[fmt]
     return writer(frames)
 
 
@@ -109,46 +114,21 @@ def _csv(frames: Iterable[Frame]) -> int:
     return count
 
 
-def _table(frames: Iterable[Frame]) -> int:
+def _table(frames: Iterable[Frame], columns: Sequence[str] | None = None) -> int:
+    """A table that fits the terminal (cli/table.py); requested columns left out are named."""
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for name, kwargs in (
-        ("id", {"justify": "right"}),
-        ("generated", {}),
-        ("project", {}),
-        ("model", {"max_width": 28}),
-        ("seed", {"justify": "right"}),
-        ("steps", {}),
-        ("cfg", {}),
-        ("loras", {"max_width": 30}),
-        ("prompt", {"max_width": 50, "no_wrap": True}),
-    ):
-        table.add_column(name, overflow="ellipsis", **kwargs)
-    count = 0
-    for frame in frames:
-        count += 1
-        d = frame.to_dict()
-        table.add_row(
-            *(
-                "" if v is None else str(v)
-                for v in (
-                    d["id"],
-                    d["generated_at"].replace("T", " "),
-                    d["project_id"],
-                    d["model_name"],
-                    d["seed"],
-                    d["steps"],
-                    d["cfg_scale"],
-                    _lora_summary(d["loras"]),
-                    d["prompt"],
-                )
+    from kino_catalog.cli.table import cells_of, print_frames_table
+
+    rows = [cells_of(frame.to_dict()) for frame in frames]
+    if rows:
+        layout = print_frames_table(Console(soft_wrap=False), rows, columns)
+        if layout.left_out:
+            click.echo(
+                f"kino-catalog: not shown, the terminal is too narrow: {','.join(layout.left_out)}",
+                err=True,
             )
-        )
-    if count:
-        Console(soft_wrap=False).print(table)
-    return count
+    return len(rows)
 
 
 def render_frame_text(frame: Frame) -> None:
