@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from kino_catalog.index.roots import list_roots
 from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema import IndexFailure, Lora, Project, Root, RootMount
+from kino_catalog.schema.images import missing_images_condition
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -107,7 +108,7 @@ def catalog_stats(engine: Engine, host: str) -> dict[str, Any]:
                 select(func.count()).select_from(_errors).where(_errors.c.kind == "not_sidecar")
             ),
             "missing_images": scalar(
-                select(func.count()).select_from(frames).where(_f.image_exists.is_(False))
+                select(func.count()).select_from(frames).where(missing_images_condition())
             ),
             "loras": scalar(select(func.count(func.distinct(Lora.__table__.c.key)))),
             "frames_not_mapped_here": sum(r["frames"] for r in roots if r["path"] is None),

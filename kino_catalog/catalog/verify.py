@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from kino_catalog.catalog.edits import apply_edits, set_image_hash
 from kino_catalog.errors import SidecarError
 from kino_catalog.schema import Frame as FrameRow
+from kino_catalog.schema.images import expected_images
 from kino_catalog.sidecar import hash_file, loads_exact, read_sidecar_bytes
 
 if TYPE_CHECKING:
@@ -157,14 +158,6 @@ def _problem(
     return {"kind": kind, "path": path, "frame_id": frame_id, "detail": detail}
 
 
-def _sequence_names(image_name: str, total: int) -> list[str]:
-    match = _SEQUENCE.match(image_name)
-    if not match:
-        return [image_name]
-    width = len(match["index"])
-    return [f"{match['prefix']}{i:0{width}d}{match['suffix']}" for i in range(total)]
-
-
 def _current_document(frame: Frame) -> dict[str, Any] | None:
     """The sidecar as on disk now (Kino may have rewritten it since the last sync)."""
     try:
@@ -194,9 +187,8 @@ def _check_frame(frame: Frame) -> list[dict[str, Any]]:
                 frame.id,
             )
         )
-    params = doc.get("parameters") or {}
-    total = params.get("total_frames", doc.get("total_frames"))
-    names = _sequence_names(frame.image_name, total if type(total) is int and total > 0 else 1)
+    # schema/images.py: the same definition as `stats` and `report`.
+    names = expected_images(frame.image_name, doc.get("parameters"))
     missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
     if missing:
         shown = ", ".join(missing[:3]) + (
@@ -293,6 +285,8 @@ def verify_frames(
     """
     total = catalog.count(query) if progress else None
     done = 0
+    if progress is not None:
+        progress(0, total)
     unreachable: dict[tuple[str, str | None], int] = {}  # (root name, path) -> frames
     available: dict[str, bool] = {}
 

@@ -25,10 +25,13 @@ if TYPE_CHECKING:
     from kino_catalog.index.result import SyncResult
 
 __all__ = [
+    "WRITING_INDEX",
+    "ProgressLine",
     "Settings",
     "atomic_output",
     "cli",
     "dumps",
+    "echo_line",
     "format_option",
     "is_terminal",
     "known_roots",
@@ -127,14 +130,64 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+#: The bar's note while an indexer writes the index after reading the last file.
+WRITING_INDEX = "writing the index"
+
+
+class ProgressLine:
+    """A one-line rich progress bar on stderr; ``echo`` prints a stdout line beside it.
+
+    Call it with ``(done, expected)`` as the library's progress callback.
+    On a terminal where stdout and stderr are the same screen, a line written
+    to stdout would land on the bar's line: ``echo`` erases the bar first and
+    draws it again below (issue 15: verify's findings ran into the bar).
+    """
+
+    def __init__(self, bar: Any, label: str, finishing: str | None) -> None:
+        self._bar = bar
+        self._task = bar.add_task(label, total=None)
+        self._label = label
+        self._finishing = finishing
+        self._shown = 0.0
+
+    def __call__(self, done: int, expected: int | None) -> None:
+        total = max(expected, done) if expected else None
+        description = self._label
+        if self._finishing and done and done == total:
+            description = f"{self._label} ({self._finishing})"
+        self._bar.update(self._task, completed=done, total=total, description=description)
+        if time.monotonic() - self._shown >= 0.1:
+            self._shown = time.monotonic()
+            self._bar.refresh()
+
+    def echo(self, line: str) -> None:
+        """Print ``line`` on stdout, above the bar."""
+        if sys.stdout.isatty():
+            sys.stderr.write("\r\x1b[2K")  # erase the bar's line (rich redraws it below)
+            sys.stderr.flush()
+        click.echo(line)
+        sys.stdout.flush()
+        self._bar.refresh()
+
+
+def echo_line(progress: ProgressLine | None, line: str) -> None:
+    """A result line on stdout, beside the progress bar if there is one."""
+    if progress is None:
+        click.echo(line)
+    else:
+        progress.echo(line)
+
+
 @contextlib.contextmanager
-def progress_reporter(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
-    """A rich progress bar (rate, ETA) on a terminal; nothing in a pipe or CI log.
+def progress_reporter(label: str, finishing: str | None = None) -> Iterator[ProgressLine | None]:
+    """A rich progress bar (rate, ETA) on a terminal's stderr; nothing in a pipe or CI log.
 
     Refreshed from the callback, not by rich's refresh thread: the indexer
-    forks its reader processes only while no other thread runs.  The indexer
-    keeps calling back while it writes the index after the last file, so the
-    bar then says so and its clock keeps running.
+    forks its reader processes only while no other thread runs.  An indexer
+    keeps calling back while it writes the index after the last file, so
+    ``finishing`` (e.g. "writing the index") then says so and the clock keeps
+    running; commands that write nothing leave it None.  stdout is never
+    redirected: results stay on stdout (``ProgressLine.echo``).
     """
     if not sys.stderr.isatty() or os.environ.get("CI"):
         yield None
@@ -164,21 +217,11 @@ def progress_reporter(label: str) -> Iterator[Callable[[int, int | None], None] 
         TimeRemainingColumn(),
         transient=True,
         auto_refresh=False,
-        console=Console(stderr=True),
+        redirect_stdout=False,
+        redirect_stderr=False,
+        console=Console(file=sys.stderr, force_terminal=True),
     ) as bar:
-        task = bar.add_task(label, total=None)
-        shown = 0.0
-
-        def update(done: int, expected: int | None) -> None:
-            nonlocal shown
-            total = max(expected, done) if expected else None
-            description = f"{label} (writing the index)" if done and done == total else label
-            bar.update(task, completed=done, total=total, description=description)
-            if time.monotonic() - shown >= 0.1:
-                shown = time.monotonic()
-                bar.refresh()
-
-        yield update
+        yield ProgressLine(bar, label, finishing)
 
 
 @contextlib.contextmanager

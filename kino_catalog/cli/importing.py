@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from kino_catalog.cli.app import (
+    WRITING_INDEX,
     Settings,
     cli,
     dumps,
@@ -52,7 +53,7 @@ def import_(
     \b
     kino-catalog import ~/Pictures/a1111-outputs ~/ComfyUI/output
     """
-    with progress_reporter("importing") as progress:
+    with progress_reporter("importing", WRITING_INDEX) as progress:
         result = settings.catalog().import_images(
             paths,
             dry_run=dry_run,

@@ -7,6 +7,7 @@ import os
 import click
 
 from kino_catalog.cli.app import (
+    WRITING_INDEX,
     Settings,
     cli,
     dumps,
@@ -28,7 +29,9 @@ def _index(
     catalog = settings.catalog()
     results = []
     for root in known_roots(settings, roots, "rebuild" if is_rebuild else "sync"):
-        with progress_reporter(f"{'rebuilding' if is_rebuild else 'syncing'} {root}") as progress:
+        with progress_reporter(
+            f"{'rebuilding' if is_rebuild else 'syncing'} {root}", WRITING_INDEX
+        ) as progress:
             run = catalog.rebuild if is_rebuild else catalog.sync
             result = run(root, progress, wait=not no_wait, on_wait=notice)
         results.append(result)

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import click
 
-from kino_catalog.cli.app import Settings, cli, pass_settings, progress_reporter, sync_summary
+from kino_catalog.cli.app import (
+    WRITING_INDEX,
+    Settings,
+    cli,
+    pass_settings,
+    progress_reporter,
+    sync_summary,
+)
 from kino_catalog.errors import UsageError
 from kino_catalog.query.sql import to_ast
 from kino_catalog.web.thumbnails import DEFAULT_SIZE, SIZES, ThumbnailCache
@@ -86,7 +93,7 @@ def serve(
     catalog = settings.catalog()
     if is_watching:
         for root in catalog.roots():  # before any thread exists: a big sync forks readers
-            with progress_reporter(f"syncing {root}") as progress:
+            with progress_reporter(f"syncing {root}", WRITING_INDEX) as progress:
                 click.echo(sync_summary(catalog.sync(root, progress), "synced"), err=True)
     rules = AccessRules(
         bind_host=host,

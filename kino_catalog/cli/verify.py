@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from kino_catalog.catalog.verify import NOTE_KINDS
 from kino_catalog.cli.app import (
+    WRITING_INDEX,
     Settings,
     cli,
     dumps,
+    echo_line,
     format_option,
     is_terminal,
     pass_settings,
@@ -17,6 +21,9 @@ from kino_catalog.cli.app import (
 )
 from kino_catalog.errors import KinoError
 from kino_catalog.query.sql import to_ast
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 __all__ = ["duplicates", "hash_", "verify"]
 
@@ -35,7 +42,7 @@ def hash_(settings: Settings, query: tuple[str, ...], fmt: str) -> None:
     """
     text = " ".join(query)
     to_ast(text)
-    with progress_reporter("hashing") as progress:
+    with progress_reporter("hashing", WRITING_INDEX) as progress:
         result = settings.catalog().hash_images(text, progress)
     report_edit(result, "hashed", fmt)
 
@@ -57,23 +64,35 @@ def verify(settings: Settings, query: tuple[str, ...], fmt: str | None) -> None:
     text = " ".join(query)
     to_ast(text)
     is_json = (fmt or ("text" if is_terminal() else "json")) == "json"
-    count = listed = 0  # problems; and notes too (a root not mapped here is not damage)
+    count = 0  # problems; notes are listed too (a root not mapped here is not damage)
     with progress_reporter("verifying") as progress:
-        if is_json:
-            click.echo("[", nl=False)
-        for problem in settings.catalog().verify(text, progress):
-            if is_json:
-                click.echo(("," if listed else "") + dumps(problem), nl=False)
-            else:
-                click.echo(f"{problem['kind']}\t{problem['path'] or '-'}\t{problem['detail']}")
-            listed += 1
-            count += problem["kind"] not in NOTE_KINDS
-        if is_json:
-            click.echo("]")
+        problems = settings.catalog().verify(text, progress)
+        lines = _json_lines(problems) if is_json else map(_text_line, problems)
+        for line, problem in lines:
+            echo_line(progress, line)
+            count += problem is not None and problem["kind"] not in NOTE_KINDS
     if count:
         raise KinoError(f"{count} problem{'s' if count != 1 else ''} found")
     if not is_json:
         click.echo("all images verified", err=True)
+
+
+def _text_line(problem: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"{problem['kind']}\t{problem['path'] or '-'}\t{problem['detail']}", problem
+
+
+def _json_lines(problems: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """One JSON array, one problem a line, streamed: every line is written whole
+    (a progress bar may be redrawn between two lines)."""
+    previous: dict[str, Any] | None = None
+    yield "[", None
+    for problem in problems:
+        if previous is not None:
+            yield dumps(previous) + ",", previous
+        previous = problem
+    if previous is not None:
+        yield dumps(previous), previous
+    yield "]", None
 
 
 @cli.command()

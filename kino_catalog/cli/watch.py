@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from kino_catalog.cli.app import (
+    WRITING_INDEX,
     Settings,
     cli,
     known_roots,
@@ -85,7 +86,7 @@ def watch(
         # two processes (the indexer never forks while other threads run).
         # The watcher's own start-up reconcile catches what changes meanwhile.
         if os.path.isdir(root):
-            with progress_reporter(f"syncing {root}") as progress:
+            with progress_reporter(f"syncing {root}", WRITING_INDEX) as progress:
                 result = catalog.sync(root, progress, wait=not no_wait, on_wait=notice)
             click.echo(sync_summary(result, "synced"), err=True)
     stop = threading.Event()

@@ -41,6 +41,7 @@ from sqlalchemy import and_, func, literal_column, select, true
 
 from kino_catalog.schema import Frame, IndexFailure, Lora, Root, RootMount
 from kino_catalog.schema.host import this_host
+from kino_catalog.schema.images import missing_images_condition
 from kino_catalog.sidecar.record import decode_int_key
 
 if TYPE_CHECKING:
@@ -140,7 +141,12 @@ class _Report:
             "models": models,
             "loras": loras,
             "frames_with_loras": with_loras,
-            "missing_images": sum(row[-1] for row in facets if row[-2] is False or row[-2] == 0),
+            # schema/images.py: the same definition as `stats` and `verify`.
+            "missing_images": self.conn.execute(
+                select(func.count())
+                .select_from(_frames)
+                .where(self.scope, missing_images_condition())
+            ).scalar_one(),
         }
 
     def per_day(self) -> list[dict[str, Any]]:
@@ -288,7 +294,7 @@ class _Report:
             select(f.id, _roots.c.name, _mounts.c.path, f.folder, f.name, f.image_name)
             .join_from(_frames, _roots, f.root_id == _roots.c.id)
             .join(_mounts, self._here(f.root_id), isouter=True)
-            .where(self.scope, f.image_exists.is_(False))
+            .where(self.scope, missing_images_condition())
             .order_by(f.id)
             .limit(self.list_limit)
         )
@@ -400,7 +406,7 @@ def build_report(
             # Two GROUP BYs give every per-frame distribution: one full pass over
             # the wide frames rows per group, not one per section (columns are
             # split so the number of groups stays small).
-            facets = r.grouped(f.plugin, f.plugin_version, f.sampler, f.scheduler, f.image_exists)
+            facets = r.grouped(f.plugin, f.plugin_version, f.sampler, f.scheduler)
             shapes = r.grouped(f.steps, f.cfg_scale, f.width, f.height)
             summary = r.summary(facets)
             per_day = r.per_day()
