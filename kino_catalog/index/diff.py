@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import posixpath
 import stat as stat_module
+from itertools import chain, filterfalse, repeat
+from operator import add, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.index.file_rows import FailedFile
@@ -37,7 +39,32 @@ if TYPE_CHECKING:
 
 __all__ = ["Differ"]
 
-PROGRESS_ROWS = 20_000  # unchanged files between two progress calls
+# Index rows per fetch (a flat folder of a million frames is never in memory
+# whole), and so unchanged files between two progress calls.
+PROGRESS_ROWS = 10_000
+NAMES_PER_QUERY = 500  # names per "name IN (...)" look-up
+
+# A folder's rows as the bulk comparison (Differ._compare) wants them: equal
+# to the walk's FileStat tuples when the file is unchanged.
+_FOLDER_ROWS = "SELECT name, size, mtime_ns FROM frames WHERE root_id = ? AND folder = ?"
+# The rows whose image is anything but the sidecar's own PNG, present, alone
+# (not a PNG sequence): the only ones whose image an unchanged listing may change.
+_PLAIN = (
+    "coalesce(image_exists AND image_count = 1 "
+    "AND image_name = substr(name, 1, length(name) - 5) || '.png' "
+    "AND replace(image_name, '_seq_', '') = image_name, FALSE)"
+)
+_ODD_IMAGES = (
+    "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
+    f"FROM frames WHERE root_id = ? AND folder = ? AND NOT {_PLAIN}"
+)
+# Whole rows, for the few files the comparison could not settle in bulk.
+_NAMED_ROWS = (
+    "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
+    "FROM frames WHERE root_id = ? AND folder = ? AND name IN ({names})"
+)
+_NAME = itemgetter(0)
+_STEM = itemgetter(slice(None, -len(".json")))
 
 
 class Differ:
@@ -83,17 +110,33 @@ class Differ:
         """
         if self.is_rebuild:
             return
+        for rows in self._batches(sql, params):
+            yield from rows
+
+    def _batches(self, sql: str, params: tuple[Any, ...]) -> Iterator[list[tuple[Any, ...]]]:
+        """:meth:`_rows` in lists of up to PROGRESS_ROWS, for comparisons in bulk."""
+        if self.is_rebuild:
+            return
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql.replace("?", self.mark), params)
-            while rows := cursor.fetchmany(10_000):
-                yield from rows
+            while rows := cursor.fetchmany(PROGRESS_ROWS):
+                yield list(rows)
         finally:
             cursor.close()
             self.conn.rollback()  # never pin an old snapshot while the writer commits
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         return list(self._rows(sql, params))
+
+    def _rows_named(
+        self, folder: str, names: list[str], condition: str = "TRUE"
+    ) -> Iterator[tuple[Any, ...]]:
+        """The whole rows (see _NAMED_ROWS) of the files ``names`` in ``folder``."""
+        for start in range(0, len(names), NAMES_PER_QUERY):
+            chunk = names[start : start + NAMES_PER_QUERY]
+            sql = _NAMED_ROWS.format(names=", ".join(["?"] * len(chunk))) + f" AND {condition}"
+            yield from self._query(sql, (self.root_id, folder, *chunk))
 
     def tasks(self, root: str, scopes: list[str] | None = None) -> Iterator[list[Task]]:
         """Yield chunks of files that need reading: the whole root, or only ``scopes``.
@@ -138,7 +181,6 @@ class Differ:
             yield from self._diff_folder(_folder_of(root, parent, names), only=names)
 
     def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[Task]:
-        listing = {s.name: s for s in folder.sidecars}  # what is left of it is new
         broken = {b.stat.name: b for b in folder.broken}
         owns = self.owns
         failed = {
@@ -149,46 +191,35 @@ class Differ:
             )
             if (only is None or name in only) and (owns is None or owns(name))
         }
-        gone_failures = [
-            (folder.rel, name) for name in failed if name not in listing and name not in broken
-        ]
+        if failed:
+            listed = set(map(_NAME, folder.sidecars))
+            gone_failures = [
+                (folder.rel, name) for name in failed if name not in listed and name not in broken
+            ]
+        else:
+            gone_failures = []
+        # What is left of ``fresh`` after the comparison is new or changed.
+        fresh, stale = self._compare(folder, only)
+        if fresh and len(fresh) < len(folder.sidecars):
+            listing = {s.name: s for s in folder.sidecars if s in fresh}  # in walk order
+        else:
+            listing = {s.name: s for s in folder.sidecars} if fresh else {}
         gone_frames: list[int] = []
         broken_frames: dict[str, int] = {}
         changed: list[tuple[FileStat, int]] = []
-        names, unchanged = folder.names, 0
-        for row in self._rows(  # streamed: consumed whole before any write
-            "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
-            "FROM frames WHERE root_id = ? AND folder = ?",
-            (self.root_id, folder.rel),
-        ):
+        settled = {stat.name for stat in fresh}.union(stale)
+        for row in self._image_suspects(folder, only, settled):
+            self._check_image(folder, row[1], row)
+        for row in self._rows_named(folder.rel, stale):
             name = row[1]
-            if (only is not None and name not in only) or (owns is not None and not owns(name)):
-                continue
             stat = listing.pop(name, None)
             if stat is None:
                 if name in broken:
                     broken_frames[name] = row[0]
                 else:
                     gone_frames.append(row[0])
-            elif row[2] == stat.size and row[3] == stat.mtime_ns:
-                unchanged += 1
-                if unchanged == PROGRESS_ROWS:
-                    self._count_unchanged(unchanged)
-                    unchanged = 0
-                image = row[4]
-                # The common case, inline (a million frames): its one same-stem
-                # PNG, not part of a sequence, is still there.
-                if not (
-                    row[5]
-                    and row[6] == 1
-                    and image in names
-                    and "_seq_" not in image
-                    and image == name[:-5] + ".png"
-                ):
-                    self._check_image(folder, name, row)
             else:
                 changed.append((stat, row[0]))
-        self._count_unchanged(unchanged)
         if gone_frames or gone_failures:
             self.writer.remove(gone_frames, gone_failures)
         self._record_broken(folder, broken, broken_frames, failed)
@@ -199,6 +230,66 @@ class Differ:
             if failure != (stat.size, stat.mtime_ns):  # else the same bad file as last time
                 yield self._task(folder, stat, None, failure is not None)
         self._flush_image_updates()
+
+    def _compare(self, folder: Folder, only: set[str] | None) -> tuple[set[FileStat], list[str]]:
+        """Compare a folder's index rows with its listing in bulk: ``(fresh, stale)``.
+
+        The hot path of a no-change sync, done with set operations and C
+        iterators so that an unchanged file costs no Python bytecode:
+
+        - ``fresh``: the listed files no row matches by (name, size, mtime_ns):
+          new or changed;
+        - ``stale``: names of rows no listed file matches (changed, gone, or
+          broken now), among the files this comparison is about.
+        """
+        fresh = set(folder.sidecars)
+        stale: list[str] = []
+        owns = self.owns
+        for batch in self._batches(_FOLDER_ROWS, (self.root_id, folder.rel)):
+            rows = set(batch)  # (name, size, mtime_ns): equal to the walk's FileStat tuples
+            unmatched = rows - fresh
+            fresh -= rows
+            self._count_unchanged(len(rows) - len(unmatched))
+            stale.extend(
+                name
+                for name, _, _ in unmatched
+                if (only is None or name in only) and (owns is None or owns(name))
+            )
+        return fresh, stale
+
+    def _image_suspects(
+        self, folder: Folder, only: set[str] | None, settled: set[str]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Whole rows (see _NAMED_ROWS) of the unchanged files whose image may have changed.
+
+        Rows whose image is not their own PNG ("x.json" -> "x.png", one
+        image, not a PNG sequence) say so in SQL; of the others, only those
+        whose PNG is gone from the listing (found in C, no per-file Python).
+        ``settled``: names that are re-read or dropped anyway.
+        """
+        if self.is_rebuild:
+            return
+        owns, names = self.owns, folder.names
+        missing = list(
+            filterfalse(
+                names.__contains__,
+                map(add, map(_STEM, map(_NAME, folder.sidecars)), repeat(".png")),
+            )
+        )
+        rows = chain(
+            self._rows(_ODD_IMAGES, (self.root_id, folder.rel)),
+            self._rows_named(
+                folder.rel, [png[: -len(".png")] + ".json" for png in missing], _PLAIN
+            ),
+        )
+        for row in rows:
+            name = row[1]
+            if (
+                name not in settled
+                and (only is None or name in only)
+                and (owns is None or owns(name))
+            ):
+                yield row
 
     def _count_unchanged(self, count: int) -> None:
         self.result.unchanged += count

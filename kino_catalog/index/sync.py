@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -62,7 +63,12 @@ CHUNK_FILES = 256  # files per reader task: big enough to amortise pickling
 BATCH_FILES = 2000  # files per sync transaction: short enough for the watcher
 SLOW_COMMIT_SECONDS = 0.5  # a commit that long gets an INFO line (else DEBUG)
 PARALLEL_MIN_FILES = 2000  # below this, process start-up costs more than it saves
-PARALLEL_DIFF_MIN_FILES = 100_000  # files a root must hold before a sync splits its comparison
+# Files a root must hold before a sync splits its comparison between two
+# processes (split.py).  Since the comparison is done in bulk (diff.py), two
+# processes cost 1.7x the CPU of one and were slower at 100k on a busy machine
+# (notes of issue 18); the split stays for the biggest roots, where each
+# process holds only half of a flat folder's listing.
+PARALLEL_DIFF_MIN_FILES = 1_000_000
 KEEP_ALIVE_SECONDS = 0.2  # progress calls during a bulk load's long statements...
 KEEP_ALIVE_OPS = 100_000  # ...checked every this many SQLite VM steps
 
@@ -348,17 +354,36 @@ def _run(
     with root_write_lock(
         engine, target.root_id, target.name, access, what=what, heartbeat=heartbeat
     ):
-        result = _locked_run(
-            engine,
-            target.path,
-            target.root_id,
-            progress,
-            is_rebuild=is_rebuild,
-            scopes=scopes,
-            host=access.host,
-        )
+        with _without_cycle_collector():
+            result = _locked_run(
+                engine,
+                target.path,
+                target.root_id,
+                progress,
+                is_rebuild=is_rebuild,
+                scopes=scopes,
+                host=access.host,
+            )
     result.warnings[:0] = target.warnings
     return result
+
+
+@contextlib.contextmanager
+def _without_cycle_collector() -> Iterator[None]:
+    """Turn Python's cycle collector off for the duration (back on after, if it was).
+
+    A sync holds a few hundred thousand tuples (listings, index rows) that
+    contain no cycles; each collection would walk them all again, which cost
+    several percent of a no-change sync's CPU.  Forked readers inherit the setting: they
+    build and drop one document at a time, freed by reference counting.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _locked_run(

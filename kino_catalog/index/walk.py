@@ -14,7 +14,9 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from itertools import compress, repeat
+from operator import contains
+from typing import TYPE_CHECKING, NamedTuple
 
 from kino_catalog.sidecar.files import is_inside
 
@@ -44,9 +46,12 @@ SEQUENCE_GAP_LIMIT = 16
 _SEQUENCE_FILE = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)(?P<suffix>\.[^.]+)$")
 
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
-    """A sidecar file's identity as sync compares it: name, size, mtime_ns."""
+class FileStat(NamedTuple):
+    """A sidecar file's identity as sync compares it: name, size, mtime_ns.
+
+    A tuple, so that a folder's files compare with its index rows as sets,
+    in C (diff.py), and a walk of a million files builds them cheaply.
+    """
 
     name: str
     size: int
@@ -132,14 +137,17 @@ class Folder:
 
 
 def sequence_counts(names: Iterable[str]) -> dict[tuple[str, int, str], int]:
-    """Count PNG-sequence members by (prefix, digit width, suffix) in one pass."""
+    """Count PNG-sequence members by (prefix, digit width, suffix) in one pass.
+
+    The names without ``_seq_`` (nearly all) are skipped in C.
+    """
+    listed = list(names)
     counts: dict[tuple[str, int, str], int] = {}
-    for name in names:
-        if "_seq_" in name:
-            match = _SEQUENCE_FILE.match(name)
-            if match:
-                key = (match["prefix"], len(match["index"]), match["suffix"])
-                counts[key] = counts.get(key, 0) + 1
+    for name in compress(listed, map(contains, listed, repeat("_seq_"))):
+        match = _SEQUENCE_FILE.match(name)
+        if match:
+            key = (match["prefix"], len(match["index"]), match["suffix"])
+            counts[key] = counts.get(key, 0) + 1
     return counts
 
 
@@ -207,6 +215,10 @@ def is_sidecar_name(name: str) -> bool:
     return name.endswith(".json") and not name.startswith(".")
 
 
+# FileStat(...) runs a Python-level __new__; this is the C constructor it calls.
+_new_stat = tuple.__new__
+
+
 def walk_root(
     root: str,
     on_warning: Callable[[str], None] | None = None,
@@ -235,7 +247,7 @@ def walk_root(
         path = f"{root}/{rel}" if rel else root
         folder = Folder(rel, owns=owns, root=root)
         add_name = folder.names.add if is_listing_names else _sequence_members_of(folder.names)
-        sidecars = folder.sidecars
+        add_sidecar = folder.sidecars.append
         try:
             with os.scandir(path) as entries:
                 # The hot loop of a no-change sync: kept flat on purpose.
@@ -254,7 +266,7 @@ def walk_root(
                             add_name(name)
                             if name.endswith(".json"):
                                 st = entry.stat(follow_symlinks=False)
-                                sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
+                                add_sidecar(_new_stat(FileStat, (name, st.st_size, st.st_mtime_ns)))
                         elif entry.is_dir(follow_symlinks=False):
                             stack.append(f"{rel}/{name}" if rel else name)
                         elif entry.is_symlink():

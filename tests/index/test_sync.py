@@ -77,6 +77,28 @@ def test_images_coming_and_going_update_image_state(catalog, library):
     assert catalog.stats()["missing_images"] == 0
 
 
+def test_a_deleted_png_and_swapped_names_are_noticed_by_the_bulk_comparison(catalog, library):
+    # The comparison matches (name, size, mtime_ns) as sets: two files that
+    # swap names keep their sizes and times, and must still count as changed.
+    a = library.frame(1, 1, parameters={"steps": 11})
+    b = library.frame(1, 2, parameters={"steps": 22, "prompt": "a longer prompt here"})
+    c = library.frame(1, 3)
+    catalog.sync(library.root)
+    swap = a.with_name("swap.json")
+    a.rename(swap)
+    b.rename(a)
+    swap.rename(b)
+    c.with_suffix(".png").unlink()
+    result = catalog.sync(library.root)
+    assert (result.updated, result.unchanged) == (2, 1)
+    assert catalog.get(a).parameters["steps"] == 22
+    assert catalog.get(b).parameters["steps"] == 11
+    assert not catalog.get(c).image_exists
+    synced = catalog_state(catalog)
+    catalog.rebuild(library.root)
+    assert catalog_state(catalog) == synced
+
+
 def test_a_same_stem_png_appearing_later_becomes_the_image_as_a_rebuild_would_say(catalog, library):
     doc = make_sidecar(output={"filename": "real_image.png", "path": "/elsewhere/x.png"})
     sidecar = library.write("f/odd_name.json", doc, image=False)
