@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from kino_catalog.errors import (
     NotASidecarError,
@@ -157,7 +157,7 @@ def read_frame(
     try:
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
-            data = b"" if st.st_size > MAX_SIDECAR_BYTES else fh.read(MAX_SIDECAR_BYTES + 1)
+            data = b"" if st.st_size > MAX_SIDECAR_BYTES else _read_all(fh, st.st_size)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -191,6 +191,19 @@ def read_frame(
     except SidecarError as exc:
         kind = "error" if is_expected or not isinstance(exc, SidecarParseError) else "not_sidecar"
         return FailedFile(folder, file.name, size, st.st_mtime_ns, kind, exc.reason)
+
+
+def _read_all(fh: BinaryIO, size: int) -> bytes:
+    """The file's bytes, at most MAX_SIDECAR_BYTES + 1 (more means too big).
+
+    Asks for the size ``fstat`` gave plus one byte, not for the limit: a
+    1 MiB request allocates (and maps) 1 MiB per file, which made reading
+    2.5x slower.  The extra byte tells a file that grew since the fstat.
+    """
+    data = fh.read(size + 1)
+    if len(data) > size:
+        data += fh.read(MAX_SIDECAR_BYTES + 1 - len(data))
+    return data
 
 
 def read_frames(

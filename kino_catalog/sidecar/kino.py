@@ -52,6 +52,9 @@ TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
 # orjson turns integers beyond 64 bits into floats without a word; a float this
 # large in a sidecar is almost surely such an integer, so it takes the exact path.
 _HUGE_FLOAT = float(2**63)
+# ... and such an integer is written with 20 digits or more (19 after a minus
+# sign): a text without such a run of digits holds none (checked in C first).
+_LONG_INTEGER = re.compile(rb"-\d{19}|\d{20}")
 # Duplicate keys: every key in the text ends in `":` unless whitespace precedes
 # the colon.  Without such whitespace, the count of `":` is an upper bound on
 # the keys written, so "count == keys parsed" proves no key was repeated.
@@ -117,14 +120,26 @@ def loads_exact(data: bytes, path: str = "<bytes>") -> Any:
     except orjson.JSONDecodeError:
         pass  # the slow path below gives the precise, user-facing reason
     else:
-        keys, has_huge_float = _scan(doc)
-        if (
-            not has_huge_float
-            and data.count(b'":') == keys
-            and not _SPACE_BEFORE_COLON.search(data)
-        ):
+        if not (_LONG_INTEGER.search(data) and _scan(doc)[1]) and _has_unique_keys(data, doc):
             return doc
     return _loads_strict(data, path)
+
+
+def _has_unique_keys(data: bytes, doc: Any) -> bool:
+    """Whether the text ``doc`` was parsed from repeats no key of any object (in C).
+
+    orjson keeps the last of repeated keys.  Written back, the document has
+    one `":` per key it kept, plus one per `\\":` inside strings, which the
+    text has too unless it wrote a quote as `\\u0022`: so equal counts, with
+    no such escape and no whitespace before a colon, mean no key was dropped.
+    """
+    if b"\\u0022" in data or _SPACE_BEFORE_COLON.search(data):
+        return False
+    try:
+        written = orjson.dumps(doc)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes
+        return False
+    return data.count(b'":') == written.count(b'":')
 
 
 def _scan(doc: Any) -> tuple[int, bool]:

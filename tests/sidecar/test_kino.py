@@ -122,6 +122,8 @@ def test_load_returns_none_for_missing_or_broken(tmp_path):
         (b'{"a": Infinity}', "Infinity is not valid JSON"),
         (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
         (b'{"p": {"x": 1, "x": 1}}', "duplicate key 'x'"),
+        (b'{"a":"\\u0022:","a":2}', "duplicate key 'a'"),  # a quote written as \u0022
+        (b'{"a":1,"b":[{"c":1,"c":1}]}', "duplicate key 'c'"),
         (b'{"a": "\\ud800"}', "lone surrogate"),
         (b'{"a": "caf\xe9"}', "not UTF-8"),
         (b"\x00\x01\x02\xff\xfe", "not UTF-8"),
@@ -171,3 +173,29 @@ def test_loads_exact_round_trips_any_json_value(value):
         data = json.dumps(value, indent=indent, ensure_ascii=False).encode()
         parsed = loads_exact(data)
         assert json.dumps(parsed) == json.dumps(value)  # same values and same types
+
+
+def _dumps_repeating(value, target, seen):
+    """JSON text of ``value`` whose ``target``-th object (depth first) repeats its first key."""
+    if isinstance(value, dict):
+        index, seen[0] = seen[0], seen[0] + 1
+        items = list(value.items())
+        if index == target and items:
+            items.insert(0, (items[0][0], None))
+            seen[1] = True
+        inner = (f"{json.dumps(k)}: {_dumps_repeating(v, target, seen)}" for k, v in items)
+        return "{" + ", ".join(inner) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_dumps_repeating(v, target, seen) for v in value) + "]"
+    return json.dumps(value)
+
+
+@given(json_values, st.integers(min_value=0, max_value=20))
+def test_a_repeated_key_is_refused_wherever_it_is(value, target):
+    seen = [0, False]
+    data = _dumps_repeating(value, target, seen).encode()
+    if not seen[1]:  # no object to repeat a key in (none, empty, or past the last)
+        assert json.dumps(loads_exact(data)) == json.dumps(value)
+        return
+    with pytest.raises(SidecarParseError, match="duplicate key"):
+        loads_exact(data)
