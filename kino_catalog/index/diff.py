@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kino_catalog.index.file_rows import FailedFile
 from kino_catalog.index.walk import (
+    IMAGE_SUFFIXES,
     FileStat,
     Folder,
     Share,
@@ -56,7 +57,12 @@ _PLAIN = (
 )
 _ODD_IMAGES = (
     "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
-    f"FROM frames WHERE root_id = ? AND folder = ? AND NOT {_PLAIN}"
+    f"FROM frames WHERE root_id = ? AND folder = ? AND image_exists AND NOT {_PLAIN}"
+)
+# Rows without an image: settled in bulk while none of their candidates is listed.
+_NO_IMAGE = (
+    "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
+    "FROM frames WHERE root_id = ? AND folder = ? AND NOT image_exists"
 )
 # Whole rows, for the few files the comparison could not settle in bulk.
 _NAMED_ROWS = (
@@ -64,6 +70,8 @@ _NAMED_ROWS = (
     "FROM frames WHERE root_id = ? AND folder = ? AND name IN ({names})"
 )
 _NAME = itemgetter(0)
+_ROW_NAME = itemgetter(1)
+_ROW_IMAGE = itemgetter(4)
 _STEM = itemgetter(slice(None, -len(".json")))
 
 
@@ -278,6 +286,7 @@ class Differ:
         )
         rows = chain(
             self._rows(_ODD_IMAGES, (self.root_id, folder.rel)),
+            self._imageless_rows(folder),
             self._rows_named(
                 folder.rel, [png[: -len(".png")] + ".json" for png in missing], _PLAIN
             ),
@@ -290,6 +299,28 @@ class Differ:
                 and (owns is None or owns(name))
             ):
                 yield row
+
+    def _imageless_rows(self, folder: Folder) -> Iterator[tuple[Any, ...]]:
+        """The rows without an image that may have one now, batch by batch.
+
+        Such a row keeps its state unless one of locate_image's candidates
+        (its own PNG, the file named in ``output.filename``, which is the
+        image name recorded, its own JPEG or WebP) is listed now: one C-level
+        ``isdisjoint`` settles a whole batch (a library whose images live
+        elsewhere has a million such rows).  A shared walk lists only its own
+        share's names, so there every row is looked at.
+        """
+        names = folder.names
+        for batch in self._batches(_NO_IMAGE, (self.root_id, folder.rel)):
+            if self.owns is None:
+                stems = list(map(_STEM, map(_ROW_NAME, batch)))
+                candidates = chain(
+                    map(_ROW_IMAGE, batch),
+                    *(map(add, stems, repeat(suffix)) for suffix in IMAGE_SUFFIXES),
+                )
+                if names.isdisjoint(candidates):
+                    continue
+            yield from batch
 
     def _count_unchanged(self, count: int) -> None:
         self.result.unchanged += count

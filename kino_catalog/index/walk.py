@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "BrokenFile",
     "FileStat",
     "Folder",

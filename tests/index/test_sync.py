@@ -99,6 +99,23 @@ def test_a_deleted_png_and_swapped_names_are_noticed_by_the_bulk_comparison(cata
     assert catalog_state(catalog) == synced
 
 
+@pytest.mark.parametrize("image", ["named_in_output.webp", "late.jpg", "late.png"])
+def test_an_image_appearing_for_a_frame_without_one_is_found(catalog, library, image):
+    doc = make_sidecar(output={"filename": "named_in_output.webp", "path": "/x/y.webp"})
+    sidecar = library.write("f/late.json", doc, image=False)
+    for i in range(5):  # frames without images beside it, settled in bulk
+        library.write(f"f/other_{i}.json", make_sidecar(), image=False)
+    catalog.sync(library.root)
+    assert not catalog.get(sidecar).image_exists
+    assert catalog.sync(library.root).unchanged == 6
+    (library.root / "f" / image).write_bytes(b"img")
+    assert catalog.sync(library.root).unchanged == 6
+    assert (catalog.get(sidecar).image_name, catalog.get(sidecar).image_exists) == (image, True)
+    synced = catalog_state(catalog)
+    catalog.rebuild(library.root)
+    assert catalog_state(catalog) == synced
+
+
 def test_a_same_stem_png_appearing_later_becomes_the_image_as_a_rebuild_would_say(catalog, library):
     doc = make_sidecar(output={"filename": "real_image.png", "path": "/elsewhere/x.png"})
     sidecar = library.write("f/odd_name.json", doc, image=False)
