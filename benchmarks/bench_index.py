@@ -274,7 +274,8 @@ def main() -> int:
         floors.append(measure("walk+stat", corpus, db))
         syncs.append(measure("sync", corpus, db))
     rows += [("walk+stat", r) for r in floors] + [("sync, no change", r) for r in syncs]
-    cli = [shutil.which("kino-catalog") or "kino-catalog"]
+    script = Path(sys.executable).with_name("kino-catalog")  # this environment's CLI
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "kino_catalog"]
     rows.append(("CLI start-up (--help)", wall([*cli, "--help"])))
     rows.append(("CLI sync, no change", wall([*cli, "--db", str(db), "sync", str(corpus)])))
     if not a.no_change_step:
