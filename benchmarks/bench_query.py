@@ -32,7 +32,8 @@ from typing import Any
 from sqlalchemy import text
 
 from kino_catalog import Catalog
-from kino_catalog.query.plan import count_statement, search_statement
+from kino_catalog.query.counting import count_statement
+from kino_catalog.query.plan import search_statement
 from kino_catalog.query.sql import to_ast
 from kino_catalog.sidecar.record import (
     is_lora_list,

@@ -17,8 +17,9 @@ from kino_catalog.index import roots as registry
 from kino_catalog.index import sync as indexer
 from kino_catalog.index.locks import WriteAccess
 from kino_catalog.index.walk import file_inside, sequence_member
+from kino_catalog.query.counting import count_statement
 from kino_catalog.query.frame import Frame, RootPlace, root_places
-from kino_catalog.query.plan import count_statement, search_statement
+from kino_catalog.query.plan import search_statement
 from kino_catalog.query.sql import to_ast
 from kino_catalog.regen import presets
 from kino_catalog.regen.requests import Edits, request_from_frame

@@ -13,6 +13,8 @@ import datetime as dt
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.schema import CreateIndex, DropIndex
+
 from kino_catalog.index.file_rows import (
     FAILURE_COLUMNS,
     FRAME_COLUMNS,
@@ -280,7 +282,8 @@ class Store:
             else []
         )
         for index in dropped:
-            index.drop(self.conn, checkfirst=True)
+            # IF EXISTS, not checkfirst: reflection cannot see expression indexes.
+            self.conn.execute(DropIndex(index, if_exists=True))
         mark = self._mark
         only_root = (
             self.conn.exec_driver_sql(
@@ -320,7 +323,7 @@ class Store:
     def end_bulk_load(self, dropped: Sequence[Index]) -> None:
         """Recreate the indexes dropped by :meth:`begin_bulk_load`."""
         for index in dropped:
-            index.create(self.conn, checkfirst=True)
+            self.conn.execute(CreateIndex(index, if_not_exists=True))
         if self.is_sqlite:
             self.conn.exec_driver_sql("PRAGMA cache_size=-65536")
             self.conn.exec_driver_sql("PRAGMA threads=0")

@@ -63,6 +63,7 @@ __all__ = [
     "lora_condition",
     "needs_substring",
     "order_by",
+    "term_source",
     "text_tokens",
     "to_ast",
     "where_clause",
@@ -158,6 +159,36 @@ def fts_phrase(node: TextTerm) -> str:
     """The FTS5 MATCH string (a bound value) for a text term on its column."""
     phrase = '"' + node.value.replace('"', '""') + '"'
     return f"{{{FTS_COLUMNS[node.field]}}} : {phrase}{' *' if node.is_prefix else ''}"
+
+
+#: Frame columns with an index that answers an equality (or a range) on them.
+_INDEXED_FIELDS = frozenset({"model", "project", "seed", "rating", "hash"})
+
+
+def term_source(node: Node) -> str:
+    """Which table answers a leaf term: ``loras``, ``tags``, ``parameters``, ``words``
+    (the full-text index), ``indexed`` (a frames column with an index) or ``frames``
+    (a frames column read row by row); ``""`` for anything else (And, Or, Not, All)."""
+    if isinstance(node, LoraTerm):
+        return "loras"
+    if isinstance(node, DateRange):
+        return "indexed"
+    if isinstance(node, TextTerm):
+        is_word = node.field in FTS_COLUMNS and not needs_substring(node.value)
+        return "words" if is_word else "frames"
+    if isinstance(node, Match):
+        if node.field == "tag":
+            return "tags"
+        if node.field == "model":
+            return "frames" if node.is_glob else "indexed"
+        if node.field in _NAME_COLUMNS or node.field in {"hash", "path"}:
+            return "indexed" if node.field == "hash" and not node.is_glob else "frames"
+        return "parameters"
+    if isinstance(node, Compare | Range):
+        if node.field in _INDEXED_FIELDS:
+            return "indexed"
+        return "frames" if node.field in _NUMBER_COLUMNS else "parameters"
+    return ""
 
 
 def where_clause(node: Node, dialect: Any, query: str | None = None) -> ColumnElement[bool]:
@@ -278,9 +309,14 @@ def lora_condition(node: LoraTerm, dialect: str, rows: Any = loras) -> ColumnEle
 class Compiler:
     """Turns AST nodes into conditions for one dialect (``sqlite`` or ``postgresql``)."""
 
-    def __init__(self, dialect: str, query: str | None = None) -> None:
+    def __init__(
+        self, dialect: str, query: str | None = None, *, probe_words: bool = False
+    ) -> None:
+        """``probe_words``: on SQLite a word is an FTS5 look-up per frame checked
+        (a plan walking an index that stops early), not the set of its matches."""
         self.dialect = dialect
         self.query = query
+        self.probe_words = probe_words
 
     def compile(self, node: Node) -> ColumnElement[bool]:
         if isinstance(node, All):
@@ -303,14 +339,15 @@ class Compiler:
             )
         if isinstance(node, Match):
             return self._match(node)
-        if isinstance(node, Compare):
-            return self._number(node, [(node.op, node.value)])
-        if isinstance(node, Range):
-            bounds = [(op, v) for op, v in ((">=", node.low), ("<=", node.high)) if v is not None]
-            return self._number(node, bounds)
+        if isinstance(node, Compare | Range):
+            return self._number(node, _bounds(node))
         if isinstance(node, DateRange):
             return date_condition(node, f.generated_at, self.dialect)
         raise TypeError(f"not a query node: {node!r}")
+
+    def compile_all(self, nodes: list[Node]) -> ColumnElement[bool]:
+        """AND of ``nodes`` (true for none)."""
+        return and_(true(), *(self.compile(node) for node in nodes))
 
     def unsupported(self, node: Node, field: str) -> QueryError:
         term = unparse(node)
@@ -334,6 +371,10 @@ class Compiler:
         if needs_substring(node.value):
             pattern = "%" + like_pattern(_ascii_lower(node.value)) + "%"
             return _defined(column, func.lower(column).like(pattern, escape="\\"))
+        if self.dialect == "sqlite" and self.probe_words:
+            return exists().where(
+                literal_column("frames_fts").op("MATCH")(fts_phrase(node)), fts.c.rowid == f.id
+            )
         if self.dialect == "sqlite":
             return f.id.in_(
                 select(fts.c.rowid).where(
@@ -369,13 +410,8 @@ class Compiler:
             return _defined(f.model_key, f.model_key == key)
         if node.field in _NAME_COLUMNS:
             return _name_match(_NAME_COLUMNS[node.field], node.value, node.is_glob)
-        if node.field == "tag":  # tags are stored case-folded (extras.tag_key)
-            t = tags.c
-            wanted = tag_key(node.value)
-            return exists().where(
-                t.frame_id == f.id,
-                _glob(t.tag, wanted, self.dialect) if node.is_glob else t.tag == wanted,
-            )
+        if node.field == "tag":
+            return exists().where(tags.c.frame_id == f.id, self.tag_condition(node))
         if node.field == "hash":  # "sha256:<hex>", or just the hex digits
             value = node.value.strip().lower()
             wanted = value if ":" in value else f"{HASH_ALGORITHM}:{value}"
@@ -388,12 +424,7 @@ class Compiler:
         if node.field == "path":
             relative = func.ltrim(f.folder + "/" + f.name, "/")
             return _name_match(relative, node.value, node.is_glob)
-        p = parameters.c
-        return exists().where(
-            p.frame_id == f.id,
-            p.key == node.field,
-            _name_match(p.value_text, node.value, node.is_glob),
-        )
+        return exists().where(parameters.c.frame_id == f.id, *self.parameter_conditions(node))
 
     # ------------------------------------------------------------ numbers
     def _number(self, node: Compare | Range, bounds: list[tuple[str, Any]]) -> ColumnElement[bool]:
@@ -404,9 +435,21 @@ class Compiler:
             return and_(*(_compare(f.seed_key, op, encode_int_key(int(v))) for op, v in bounds))
         if field in _NUMBER_COLUMNS:
             return and_(*(_compare(_NUMBER_COLUMNS[field], op, v) for op, v in bounds))
+        return exists().where(parameters.c.frame_id == f.id, *self.parameter_conditions(node))
+
+    def tag_condition(self, node: Match) -> ColumnElement[bool]:
+        """The condition on one ``tags`` row; tags are stored case-folded (extras.tag_key)."""
+        t = tags.c
+        wanted = tag_key(node.value)
+        return _glob(t.tag, wanted, self.dialect) if node.is_glob else t.tag == wanted
+
+    def parameter_conditions(self, node: Match | Compare | Range) -> list[ColumnElement[bool]]:
+        """The conditions on one ``parameters`` row for a term on a key without a column."""
         p = parameters.c
-        conditions: list[ColumnElement[bool]] = [p.frame_id == f.id, p.key == field]
-        for op, value in bounds:
+        if isinstance(node, Match):
+            return [p.key == node.field, _name_match(p.value_text, node.value, node.is_glob)]
+        conditions: list[ColumnElement[bool]] = [p.key == node.field]
+        for op, value in _bounds(node):
             if op == "=" and isinstance(value, int) and abs(value) > 2**53:
                 # Beyond double precision: compare the exact digits.
                 conditions.append(and_(p.value_type == "int", p.value_text == str(value)))
@@ -414,7 +457,14 @@ class Compiler:
                 conditions.append(
                     and_(p.value_type.in_(("int", "float")), _compare(p.value_num, op, value))
                 )
-        return exists().where(*conditions)
+        return conditions
+
+
+def _bounds(node: Compare | Range) -> list[tuple[str, Any]]:
+    """A comparison or range as (operator, value) bounds."""
+    if isinstance(node, Compare):
+        return [(node.op, node.value)]
+    return [(op, v) for op, v in ((">=", node.low), ("<=", node.high)) if v is not None]
 
 
 def date_condition(node: DateRange, column: Any, dialect: str) -> ColumnElement[bool]:

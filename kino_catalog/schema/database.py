@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import platformdirs
 from sqlalchemy import create_engine, event
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 
 from kino_catalog.errors import CatalogError
@@ -63,6 +64,13 @@ def to_url(target: str | os.PathLike[str]) -> str:
     return url.render_as_string(hide_password=False)
 
 
+class HintingSQLiteCompiler(SQLiteCompiler):
+    """SQLite's compiler, rendering ``Select.with_hint(table, text, "sqlite")`` after the table."""
+
+    def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
+        return text
+
+
 def make_engine(target: str | os.PathLike[str]) -> Engine:
     """Create an engine for a catalogue path or URL with the pragmas it needs.
 
@@ -76,6 +84,9 @@ def make_engine(target: str | os.PathLike[str]) -> Engine:
             if database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+            # Index hints (``INDEXED BY``, ``NOT INDEXED``): query.plan chooses the
+            # access path per query from the terms' sizes, which SQLite cannot see.
+            engine.dialect.statement_compiler = HintingSQLiteCompiler
             _install_sqlite_hooks(engine)
         else:
             engine = create_engine(url, pool_pre_ping=True)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -158,6 +159,19 @@ class Frame(Base):
         # 0003: duplicates and hash: look-ups; "best rated first" walks in order.
         Index("ix_frames_image_hash", "image_hash"),
         Index("ix_frames_rating", "rating", "generated_at"),
+        # 0006: each column sort (query.sql.order_by: frames without the value
+        # last, ties by id) walks one of these in order, probing each frame's
+        # conditions, and stops at the page's end instead of sorting every match.
+        Index("ix_frames_sort_seed", text("(seed_key IS NULL)"), "seed_key", "id"),
+        Index("ix_frames_sort_steps", text("(steps IS NULL)"), "steps", "id"),
+        Index("ix_frames_sort_cfg", text("(cfg_scale IS NULL)"), "cfg_scale", "id"),
+        Index(
+            "ix_frames_sort_model",
+            text("(model_key IS NULL)"),
+            "model_key",
+            text("generated_at DESC"),
+            text("id DESC"),
+        ),
     )
 
 
@@ -222,7 +236,12 @@ class Lora(Base):
     strength_clip: Mapped[float | None] = mapped_column(Float)
     generated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
-    __table_args__ = (Index("ix_loras_key", "key", "generated_at", "frame_id"),)
+    __table_args__ = (
+        Index("ix_loras_key", "key", "generated_at", "frame_id"),
+        # 0006: "does this frame use LoRA X (at this strength)?" in one look-up on
+        # both keys, for plans that walk frames in another order (issue 20).
+        Index("ix_loras_frame_key", "frame_id", "key", "strength_model"),
+    )
 
 
 class IndexFailure(Base):
