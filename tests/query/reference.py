@@ -242,3 +242,30 @@ def _number(frame: RefFrame, field: str, bounds: list[tuple[str, Any]]) -> bool:
 def evaluate(node: Node, frames: list[RefFrame]) -> set[str]:
     """The relative sidecar paths of the frames that match ``node``."""
     return {frame.path for frame in frames if matches(node, frame)}
+
+
+def ordered(
+    paths: set[str], frames: list[RefFrame], stored: dict[str, tuple[int, dt.datetime]], sort: str
+) -> list[str]:
+    """``paths`` in the order of ``--sort sort``: frames without the value last, ties by id.
+
+    ``stored`` gives each path's catalogue id and stored generation time (ids
+    exist only in the catalogue; its time is the file time to the microsecond).
+    """
+    by_path = {frame.path: frame for frame in frames}
+    newest_first = sorted(paths, key=lambda p: stored[p], reverse=True)
+    if sort in ("newest", "relevance"):
+        return newest_first
+    if sort == "oldest":
+        return newest_first[::-1]
+    if sort == "model":  # then newest first: a stable sort keeps that order within a model
+        keys = {
+            p: None
+            if by_path[p].record.model_name is None
+            else normalise_name(by_path[p].record.model_name)
+            for p in paths
+        }
+        return sorted(newest_first, key=lambda p: (keys[p] is None, keys[p] or ""))
+    column = {"seed": "seed", "steps": "steps", "cfg": "cfg_scale"}[sort]
+    values = {p: getattr(by_path[p].record, column) for p in paths}
+    return sorted(paths, key=lambda p: (values[p] is None, values[p] or 0, stored[p][0]))

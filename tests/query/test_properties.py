@@ -1,22 +1,28 @@
 """Property tests: random small libraries and random queries; the catalogue must return
-exactly the frames the reference evaluator (tests/query/reference.py) selects, in either dialect."""
+exactly the frames the reference evaluator (tests/query/reference.py) selects, in the
+order of every sort, in either dialect, whichever plan (walk.py) runs them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kino_catalog import Catalog
+from kino_catalog.query import walk
 from kino_catalog.query.parse import parse_query
+from kino_catalog.query.sql import SORTS
 from tests.factories import Library, make_sidecar
-from tests.query.reference import evaluate, load_frame
+from tests.query.reference import evaluate, load_frame, ordered
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 MISSING = ...
@@ -168,16 +174,34 @@ def _write(library: Library, frames: list[dict[str, Any]]) -> dict[str, str]:
 def _check(
     cat: Catalog, library: Library, frames: list[dict[str, Any]], queries: list[str]
 ) -> None:
+    """Every query in every sort: the reference's frames in the reference's order (ties by
+    id), the first two of them with a limit, and the same count, whichever plan is chosen."""
     paths = _write(library, frames)
     cat.rebuild(library.root)
     refs = [load_frame(str(library.root), rel) for rel in paths.values()]
+    stored = {paths[f.sidecar_path]: (f.id, f.generated_at) for f in cat.search(limit=None)}
     for query in queries:
         expected = evaluate(parse_query(query), refs)
-        found = [paths[frame.sidecar_path] for frame in cat.search(query, limit=None)]
-        assert len(found) == len(set(found)), query
-        assert set(found) == expected, query
         assert cat.count(query) == len(expected), query
-        assert [paths[f.sidecar_path] for f in cat.search(query, limit=2)] == found[:2], query
+        for sort in SORTS:
+            found = [paths[f.sidecar_path] for f in cat.search(query, limit=None, sort=sort)]
+            assert len(found) == len(set(found)), (query, sort)
+            assert set(found) == expected, (query, sort)
+            if sort != "relevance":  # bm25 has no reference; its ties are newest first
+                assert found == ordered(expected, refs, stored, sort), (query, sort)
+            first = [paths[f.sidecar_path] for f in cat.search(query, limit=2, sort=sort)]
+            assert first == found[:2], (query, sort)
+
+
+@contextlib.contextmanager
+def _forced(plan: str | None) -> Iterator[None]:
+    """Make walk.py choose ``plan`` (``walk`` or ``set``) whatever the sizes; None: as it would."""
+    if plan is None:
+        yield
+        return
+    dear = "_SET_ROW_US" if plan == "walk" else "_STEP_US"
+    with mock.patch.object(walk, dear, 1e12):
+        yield
 
 
 _EXAMPLE = dict(
@@ -188,21 +212,21 @@ _SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scop
 
 
 @settings(max_examples=60, **_SETTINGS)  # type: ignore[arg-type]
-@given(**_EXAMPLE)
+@given(**_EXAMPLE, plan=st.sampled_from([None, "walk", "set"]))
 def test_sqlite_matches_reference(
-    tmp_path: Path, frames: list[dict[str, Any]], queries: list[str]
+    tmp_path: Path, frames: list[dict[str, Any]], queries: list[str], plan: str | None
 ) -> None:
-    with Catalog.open(tmp_path / "props.db") as cat:
+    with Catalog.open(tmp_path / "props.db") as cat, _forced(plan):
         _check(cat, Library(tmp_path / "lib"), frames, queries)
 
 
 @pytest.mark.postgres
 @settings(max_examples=15, **_SETTINGS)  # type: ignore[arg-type]
-@given(**_EXAMPLE)
+@given(**_EXAMPLE, plan=st.sampled_from([None, "walk", "set"]))
 def test_postgresql_matches_reference(
-    pg_url: str, tmp_path: Path, frames: list[dict[str, Any]], queries: list[str]
+    pg_url: str, tmp_path: Path, frames: list[dict[str, Any]], queries: list[str], plan: str | None
 ) -> None:
-    with Catalog.open(pg_url) as cat:
+    with Catalog.open(pg_url) as cat, _forced(plan):
         _check(cat, Library(tmp_path / "lib"), frames, queries)
 
 
