@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Unpack
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
+from kino_catalog.catalog import counts, gallery, health, importing, verify
 from kino_catalog.catalog import edits as annotate
-from kino_catalog.catalog import gallery, health, importing, verify
 from kino_catalog.catalog.lookup import lookup_statement
 from kino_catalog.errors import CatalogError, RootNotMappedError, UsageError
 from kino_catalog.index import root_changes
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
+    from kino_catalog.catalog.counts import MatchCount
     from kino_catalog.catalog.edits import EditResult
     from kino_catalog.catalog.gallery import Facets, Page
     from kino_catalog.catalog.importing import ImportResult
@@ -299,6 +300,15 @@ class Catalog:
         text = query if isinstance(query, str) else None
         with self.engine.connect() as conn:
             return int(conn.execute(count_statement(conn, node, text)).scalar_one())
+
+    def count_estimate(self, query: str | Node = "") -> MatchCount:
+        """How many frames match ``query``: exact when that is quick, else an estimate
+        marked as such (catalog/counts.py; the terminal's "N matched" line).
+
+        Raises:
+            QueryError: the query is malformed.
+        """
+        return counts.estimate_count(self.engine, query)
 
     def search_page(
         self,

@@ -71,9 +71,12 @@ def search(
         limit = TERMINAL_LIMIT if is_terminal() else 0
     shown = render_frames(catalog.iter_search(text, limit=limit or None, sort=sort), fmt, picked)
     if is_terminal() and fmt == "table":
-        total = catalog.count(text) if limit and shown == limit else shown
-        more = f" (showing {shown}; --limit 0 for all)" if total > shown else ""
-        click.echo(f"{total} frame{'s' if total != 1 else ''}{more}", err=True)
+        # exact when quick, else "about N" (--count is always exact)
+        total = catalog.count_estimate(text) if limit and shown == limit else None
+        matched = total.value if total is not None else shown
+        more = f" (showing {shown}; --limit 0 for all)" if matched > shown else ""
+        label = str(total) if total is not None else str(shown)
+        click.echo(f"{label} frame{'s' if matched != 1 else ''}{more}", err=True)
 
 
 @cli.command()

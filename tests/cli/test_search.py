@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from kino_catalog.catalog import counts
 from kino_catalog.cli import browse
 
 if TYPE_CHECKING:
@@ -72,6 +73,19 @@ def test_a_terminal_gets_a_table_limited_with_a_note(
     assert "castle number 5" in result.out
     assert "castle number 3" not in result.out
     assert "5 frames (showing 2; --limit 0 for all)" in result.err
+
+
+def test_a_terminal_shows_an_estimate_when_counting_takes_long(
+    indexed_cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(browse, "is_terminal", lambda: True)
+    monkeypatch.setattr(browse, "TERMINAL_LIMIT", 2)
+    monkeypatch.setattr(counts, "EXACT_BUDGET_MS", -1)
+    monkeypatch.setattr(counts, "_CHECK_EVERY", 1)
+    result = indexed_cli("search", "castle")
+    assert result.code == 0, result.err
+    assert "about 5 frames (showing 2; --limit 0 for all)" in result.err
+    assert indexed_cli("search", "--count", "castle").out.strip() == "5"  # always exact
 
 
 @pytest.mark.parametrize(
