@@ -2,6 +2,10 @@
 
     python benchmarks/bench_query.py --frames 100000 [--corpus DIR] [--db PATH]
         [--repeat 30] [--explain] [--no-naive] [--naive-files N] [--only TEXT]
+    python benchmarks/bench_query.py --matrix --db PATH_OR_URL [query_matrix.py's options]
+
+``--matrix`` prints issue 20's matrix instead: every kind of term and its
+negation x every sort, plus count (``benchmarks/query_matrix.py``).
 
 Builds (or reuses) a corpus made by ``kino_catalog.testing.corpus`` and a SQLite
 catalogue of it, picks the names and words of each shape from the catalogue
@@ -302,6 +306,12 @@ def naive_pass(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--matrix" in argv:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import query_matrix
+
+        return query_matrix.main([a for a in argv if a != "--matrix"])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=100_000)
     ap.add_argument("--corpus", help="sidecar folder (generated if missing or empty)")

@@ -46,6 +46,7 @@ from kino_catalog.query.parse import parse_query
 from kino_catalog.query.unparse import unparse
 from kino_catalog.schema import Frame, Parameter, Tag
 from kino_catalog.schema import Lora as LoraRow
+from kino_catalog.schema.models import UNSPACED_POSTGRESQL, UNSPACED_RANGES, UNSPACED_SQLITE
 from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key
 from kino_catalog.sidecar.record import MODEL_EXTENSIONS, encode_int_key, normalise_name
 
@@ -107,10 +108,7 @@ _PUNCTUATION = string.punctuation
 _PG_SPACES = " " * len(_PUNCTUATION)
 # Scripts written without spaces between words: a word index cannot find
 # "東京" inside "東京の夜", so such terms match as substrings (see needs_substring).
-_UNSPACED = re.compile(
-    "[\u0e00-\u0e7f\u2e80-\u2fdf\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003ffff]"
-)
+_UNSPACED = re.compile("[" + UNSPACED_RANGES + "]")
 
 
 def to_ast(query: str | Node) -> Node:
@@ -174,8 +172,11 @@ def term_source(node: Node) -> str:
     if isinstance(node, DateRange):
         return "indexed"
     if isinstance(node, TextTerm):
-        is_word = node.field in FTS_COLUMNS and not needs_substring(node.value)
-        return "words" if is_word else "frames"
+        if node.field not in FTS_COLUMNS:
+            return "frames"
+        if not needs_substring(node.value):
+            return "words"
+        return "indexed" if _UNSPACED.search(node.value) else "frames"
     if isinstance(node, Match):
         if node.field == "tag":
             return "tags"
@@ -189,6 +190,18 @@ def term_source(node: Node) -> str:
             return "indexed"
         return "frames" if node.field in _NUMBER_COLUMNS else "parameters"
     return ""
+
+
+def unspaced(column: Any, dialect: str) -> ColumnElement[bool]:
+    """``column`` holds a character of an unspaced script: the condition of the partial
+    index ``ix_frames_unspaced_<column>``, as the same literal text (a bound value
+    would not prove the index's condition)."""
+    sql = UNSPACED_SQLITE if dialect == "sqlite" else UNSPACED_POSTGRESQL
+    operator, literal = sql.split(" ", 1)
+    condition: ColumnElement[bool] = column.op(operator, is_comparison=True)(
+        literal_column(literal)
+    )
+    return condition
 
 
 def where_clause(node: Node, dialect: Any, query: str | None = None) -> ColumnElement[bool]:
@@ -370,7 +383,10 @@ class Compiler:
         column = getattr(f, FTS_COLUMNS[node.field])
         if needs_substring(node.value):
             pattern = "%" + like_pattern(_ascii_lower(node.value)) + "%"
-            return _defined(column, func.lower(column).like(pattern, escape="\\"))
+            found = _defined(column, func.lower(column).like(pattern, escape="\\"))
+            if _UNSPACED.search(node.value):  # implied, and lets the partial index answer
+                return and_(unspaced(column, self.dialect), found)
+            return found
         if self.dialect == "sqlite" and self.probe_words:
             return exists().where(
                 literal_column("frames_fts").op("MATCH")(fts_phrase(node)), fts.c.rowid == f.id

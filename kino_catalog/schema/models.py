@@ -51,6 +51,31 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+#: Scripts written without spaces between words (Thai, CJK, kana, Hangul): a word
+#: index cannot find a word inside such text, so a term in them matches as a
+#: substring (query.sql.needs_substring), read from the few prompts that hold any
+#: such character through the partial indexes below (migration 0006).
+UNSPACED_RANGES = (
+    "\u0e00-\u0e7f\u2e80-\u2fdf\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003ffff"
+)
+#: The partial indexes' conditions, the same text in every query that uses them.
+UNSPACED_SQLITE = "GLOB '*[" + UNSPACED_RANGES + "]*'"
+UNSPACED_POSTGRESQL = "~ '[" + UNSPACED_RANGES + "]'"
+
+
+def _unspaced_indexes() -> tuple[Index, ...]:
+    return tuple(
+        Index(
+            f"ix_frames_unspaced_{column}",
+            "id",
+            sqlite_where=text(f"{column} {UNSPACED_SQLITE}"),
+            postgresql_where=text(f"{column} {UNSPACED_POSTGRESQL}"),
+        )
+        for column in ("prompt", "negative_prompt")
+    )
+
+
 class Base(DeclarativeBase):
     metadata = metadata
 
@@ -172,6 +197,7 @@ class Frame(Base):
             text("generated_at DESC"),
             text("id DESC"),
         ),
+        *_unspaced_indexes(),
     )
 
 
@@ -237,7 +263,8 @@ class Lora(Base):
     generated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
     __table_args__ = (
-        Index("ix_loras_key", "key", "generated_at", "frame_id"),
+        # 0006: with the strength, lora:x@0.5..1 is answered from the index alone.
+        Index("ix_loras_key", "key", "generated_at", "frame_id", "strength_model"),
         # 0006: "does this frame use LoRA X (at this strength)?" in one look-up on
         # both keys, for plans that walk frames in another order (issue 20).
         Index("ix_loras_frame_key", "frame_id", "key", "strength_model"),

@@ -229,3 +229,24 @@ def test_the_check_finds_the_plan_of_issue_20(tmp_path: Any, library: Library) -
             problems = _sqlite_problems(conn, statement, name)
     assert name == "walk"
     assert any("SEARCH loras USING COVERING INDEX ix_loras_key (key=?)" in p for p in problems)
+
+
+@pytest.mark.parametrize(("query", "index"), [("東京", "prompt"), ("neg:東京", "negative_prompt")])
+def test_an_unspaced_term_reads_only_the_prompts_with_such_text(
+    catalog: Catalog, query: str, index: str
+) -> None:
+    """The query repeats the partial index's condition exactly, so the database uses it."""
+    with catalog.engine.connect() as conn:
+        statement = count_statement(conn, parse_query(query), query)
+        if conn.dialect.name == "sqlite":
+            sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(
+                str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)
+            )
+        else:
+            compiled = statement.compile(conn, compile_kwargs={"render_postcompile": True})
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params)
+            plan = " ".join(row[0] for row in rows)
+    assert f"ix_frames_unspaced_{index}" in plan
+    assert catalog.count(query) == (10 if index == "prompt" else 0)
