@@ -8,8 +8,9 @@ look-up per frame of a million) is what makes counts slow.  Instead:
 - a negation subtracts: ``count(P AND NOT Q) = count(P) - count(P AND Q)``,
   so ``-lora:x`` costs a count of all frames (an index of ids) and one of
   ``lora:x``; leaf conditions are never NULL (sql.py), so this is exact;
-- several terms: the smallest set (counted up to a cap) drives, the others
-  are checked per frame of it.
+- several terms: with a set each, the smallest (counted up to a cap) keeps
+  the ids the others' sets also hold; else it drives and the others are
+  checked per frame of it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import and_, func, select
 from kino_catalog.query.ast import All, And, Node, Not, TextTerm
 from kino_catalog.query.sets import FrameSet, capped_count, exact_count, frame_set, words_set
 from kino_catalog.query.sql import Compiler, term_source
+from kino_catalog.query.walk import checks
 from kino_catalog.schema import Frame
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ __all__ = ["count_statement"]
 frames = Frame.__table__
 f = frames.c
 _DRIVER_CAP = 50_000  # sets are compared by their size counted up to this
+_INTERSECTED = 4  # at most this many sets intersected without frames rows
 _SUBTRACTIONS = 3  # negations taken apart per count (each doubles the statements)
 
 
@@ -77,9 +80,16 @@ class _Counter:
         sized = [
             (capped_count(self.conn, found, _DRIVER_CAP), found, terms) for found, terms in indexed
         ]
-        _rows, best, terms = min(sized, key=lambda item: item[0])
+        rows, best, terms = min(sized, key=lambda item: item[0])
         rest = [n for n in nodes if n not in terms]
-        return self._plain(and_(best.contains(), self.prober.compile_all(rest)))
+        if sum(len(t) for _found, t in sets) == len(nodes) and len(sets) <= _INTERSECTED:
+            # every term has a set: intersect them, never reading a frames row
+            column = best.ids.selected_columns[0]
+            others = [found.ids.correlate(None) for found, t in sets if t is not terms]
+            narrowed = best.ids.where(*(column.in_(ids) for ids in others))
+            return exact_count(FrameSet(narrowed, best.repeats, True)).scalar_subquery()
+        checked = checks(self.conn, self.compiler, self.prober, rest, rows)
+        return self._plain(and_(best.contains(), checked))
 
     def _plain(self, condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return select(func.count()).select_from(frames).where(condition).scalar_subquery()

@@ -22,8 +22,14 @@ index that is already in generation-time order and stops at the limit:
 - ``time``: ``ix_frames_generated_at``, checking each frame (common words
   are probed per frame in FTS5, so a word in 40% of prompts stops after
   ~125 probes instead of materialising 400,000 ids);
-- ``filter``: anything else (seed equality, other sorts): one WHERE, and the
-  database's planner picks the index.
+- ``filter``: a seed equality: a handful of frames on ``ix_frames_seed_key``;
+- anything else, and every other sort: ``walk.py`` chooses between walking
+  the sort's index (``walk``, or ``time`` newest/oldest first), the smallest
+  term's set (``set``) and a ``scan`` (issue 20).
+
+Searches read ``frames`` alone: a frame's root is an id (``frame.root_places``
+places it), so joining ``roots`` only gave the database's planner a table to
+start from that no sort can use.
 """
 
 from __future__ import annotations
@@ -293,15 +299,36 @@ def search_statement(
 def _chosen(
     b: _Builder, nodes: list[Node], sort: str, limit: int | None, keys: tuple[KeyTerm, ...]
 ) -> Plan:
-    """The walk of the sort's index or the smallest term's set, whichever is cheaper
-    (walk.py); a walk newest/oldest first keeps its old name, ``time``."""
-    choice = walk.choose(b.conn, b.compiler, b.prober, nodes, sort, limit)
+    """The walk of the sort's index, the smallest term's set or a scan, whichever is
+    cheapest (walk.py); a walk newest/oldest first keeps its old name, ``time``."""
+    choice = walk.choose(b.conn, b.compiler, b.prober, nodes, sort, limit, b.after)
     name = "time" if choice.name == "walk" and sort in _TIME_SORTS else choice.name
+    orders = order_by(sort)
+    columns: Any = FRAME_SELECT_COLUMNS
+    if limit is not None and choice.name in ("set", "scan"):
+        # Only ids go through the sort: SQLite reads every selected column of each
+        # candidate before sorting, and the sidecar text is most of a frame's bytes.
+        first = (
+            select(f.id)
+            .select_from(frames)
+            .where(b.after, choice.condition)
+            .order_by(*orders)
+            .limit(limit)
+            .correlate(None)
+        )
+        statement = (
+            select(*columns)
+            .select_from(frames)
+            .where(f.id.in_(walk.ordered(first, choice, b.dialect)))
+            .order_by(*orders)
+            .limit(limit)
+        )
+        return Plan(name, walk.ordered(statement, walk.BY_ID, b.dialect), keys)
     statement = (
-        select(*FRAME_SELECT_COLUMNS)
+        select(*columns)
         .select_from(frames)
         .where(b.after, choice.condition)
-        .order_by(*order_by(sort))
+        .order_by(*orders)
         .limit(limit)
     )
     return Plan(name, walk.ordered(statement, choice, b.dialect), keys)
@@ -329,7 +356,7 @@ def _relevance_plan(
         ranked = select(fts.c.rowid, fts.c.rank).where(*matching).subquery()
         source: Any = frames.join(ranked, ranked.c.rowid == f.id)
         rank = KeyTerm(ranked.c.rank, False, "float")
-        condition = b.where(others, probe_text=True)
+        condition = walk.checks(b.conn, b.compiler, b.prober, others, RELEVANCE_CANDIDATES)
     else:
         source = frames
         rank = KeyTerm(_relevance(b.dialect, words), True, "float")

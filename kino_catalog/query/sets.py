@@ -55,7 +55,7 @@ class FrameSet:
 
     def contains(self) -> ColumnElement[bool]:
         """``frames.id IN (the set)``: read once, then a look-up per frame."""
-        return f.id.in_(self.ids)
+        return f.id.in_(self.ids.correlate(None))
 
 
 def all_words(words: list[TextTerm]) -> str:
