@@ -253,7 +253,11 @@ class Differ:
         fresh = set(folder.sidecars)
         stale: list[str] = []
         owns = self.owns
-        for batch in self._batches(_FOLDER_ROWS, (self.root_id, folder.rel)):
+        if only is None:
+            batches = self._batches(_FOLDER_ROWS, (self.root_id, folder.rel))
+        else:  # a few files of a folder (the watcher's): their rows, not the folder's
+            batches = iter([[row[1:4] for row in self._rows_named(folder.rel, sorted(only))]])
+        for batch in batches:
             rows = set(batch)  # (name, size, mtime_ns): equal to the walk's FileStat tuples
             unmatched = rows - fresh
             fresh -= rows
@@ -278,6 +282,11 @@ class Differ:
         if self.is_rebuild:
             return
         owns, names = self.owns, folder.names
+        if only is not None:  # a few files (the watcher's): each one is looked at
+            for row in self._rows_named(folder.rel, sorted(only - settled)):
+                if owns is None or owns(row[1]):
+                    yield row
+            return
         missing = list(
             filterfalse(
                 names.__contains__,
