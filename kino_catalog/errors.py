@@ -10,6 +10,7 @@ __all__ = [
     "RootBusyError",
     "RootNotMappedError",
     "SidecarError",
+    "SidecarLimitError",
     "SidecarParseError",
     "SidecarSchemaError",
     "UsageError",
@@ -38,6 +39,14 @@ class SidecarParseError(SidecarError):
 
 class SidecarSchemaError(SidecarError):
     """The JSON parses but a known key has the wrong shape or type."""
+
+
+class SidecarLimitError(SidecarError, ValueError):
+    """A write refused because its result would break a limit (the file is left as it was).
+
+    Also a ValueError: Kino's own writer raises that for a value JSON cannot
+    carry, and plugins calling ``save_generation_params`` may catch it.
+    """
 
 
 class NotASidecarError(SidecarError):

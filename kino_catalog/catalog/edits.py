@@ -19,10 +19,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.errors import SidecarError, SidecarSchemaError
+from kino_catalog.errors import SidecarError, SidecarLimitError, SidecarSchemaError
 from kino_catalog.index.sync import sync_paths
-from kino_catalog.sidecar import dumps_sidecar, loads_exact, read_sidecar_bytes, write_atomic
-from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, MAX_RATING, parse_extras, tag_key
+from kino_catalog.sidecar import encode_sidecar, loads_exact, read_sidecar_bytes, write_atomic
+from kino_catalog.sidecar.added_keys import (
+    HASH_ALGORITHM,
+    MAX_RATING,
+    check_notes,
+    check_tag_count,
+    parse_extras,
+    tag_key,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -83,11 +90,15 @@ def edit_sidecar(
     """Apply ``change`` to the sidecar at ``path`` without losing a concurrent rewrite.
 
     Every key ``change`` does not touch keeps its value (and its order); the
-    file is re-serialised the way Kino writes it.  Returns whether the file
-    changed (False when it already was as asked).
+    file is re-serialised the way Kino writes it, and only if the result is
+    within the reader's limits and its added keys still parse, so an edit can
+    never make a frame unreadable.  ``change`` may raise ValueError to refuse
+    (a limit of the frame's own, such as its number of tags).  Returns whether
+    the file changed (False when it already was as asked).
 
     Raises:
         SidecarConflictError: the file changed under us on every attempt.
+        SidecarLimitError: the edited sidecar would break a limit; it is left as it was.
         SidecarError: it is missing, unreadable, or not a sidecar object.
     """
     if os.path.islink(path):  # replacing it would turn a link into a file
@@ -103,9 +114,13 @@ def edit_sidecar(
         if not isinstance(doc, dict) or "parameters" not in doc:
             raise SidecarSchemaError(path, "not a Kino sidecar")
         parse_extras(doc, path)  # refuse to build on a damaged tags/rating key
-        if not change(doc):
-            return False
-        data = dumps_sidecar(doc)
+        try:
+            if not change(doc):
+                return False
+        except ValueError as exc:
+            raise SidecarLimitError(path, f"{exc}; left unchanged") from exc
+        parse_extras(doc, path)  # the added keys as the indexer will read them back
+        data = encode_sidecar(doc, path)
 
         def is_current(before: bytes = before, identity: Any = identity) -> bool:
             try:
@@ -178,6 +193,7 @@ def add_tags(tags: Sequence[str]) -> Callable[[dict[str, Any]], bool]:
                 current.append(tag)
         if current == (doc.get("tags") or []):
             return False
+        check_tag_count(len(current))
         doc["tags"] = current
         return True
 
@@ -216,8 +232,13 @@ def set_rating(rating: int | None) -> Callable[[dict[str, Any]], bool]:
 
 
 def set_notes(notes: str | None) -> Callable[[dict[str, Any]], bool]:
-    """Set the notes, or remove them with None or an empty text."""
-    return _set_key("notes", notes or None)
+    """Set the notes, or remove them with None or an empty text.
+
+    Raises:
+        ValueError: over MAX_NOTES_BYTES, or a control character other than newline,
+            return and tab.
+    """
+    return _set_key("notes", check_notes(notes) if notes else None)
 
 
 def set_image_hash(

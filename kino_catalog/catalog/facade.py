@@ -453,10 +453,14 @@ class Catalog:
         """Set a frame's notes (an empty text or None removes them).
 
         Raises:
-            UsageError: no such frame.
+            UsageError: no such frame, or notes over the limit (limits.MAX_NOTES_BYTES).
         """
+        try:
+            change = annotate.set_notes(text)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
         return annotate.apply_edit(
-            self.engine, self._targets([ref], None), annotate.set_notes(text), self.write_access()
+            self.engine, self._targets([ref], None), change, self.write_access()
         )
 
     def tags(self) -> list[tuple[str, int]]:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kino_catalog.errors import SidecarParseError, UsageError
-from kino_catalog.sidecar import dumps_sidecar, loads_exact, read_sidecar_bytes, write_atomic
+from kino_catalog.sidecar import encode_sidecar, loads_exact, read_sidecar_bytes, write_atomic
+from kino_catalog.sidecar.limits import MAX_PRESET_BYTES
 
 __all__ = [
     "PRESETS_FOLDER",
@@ -106,6 +107,8 @@ def save_preset(
 
     Raises:
         UsageError: bad name, or the preset exists and ``overwrite`` is False.
+        SidecarLimitError: the preset file would be over MAX_PRESET_BYTES (or
+            unreadable); nothing is written.
     """
     path = preset_path(root, name)
     if os.path.exists(path) and not overwrite:
@@ -125,8 +128,9 @@ def save_preset(
             "source": source,
         },
     }
+    data = encode_sidecar(doc, path, max_bytes=MAX_PRESET_BYTES, what="preset")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomic(path, dumps_sidecar(doc))
+    write_atomic(path, data)
     return Preset(name, kept, open_keys, plugin, plugin_version, source, path)
 
 

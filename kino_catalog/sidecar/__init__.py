@@ -16,6 +16,7 @@ from kino_catalog.sidecar.files import (
 from kino_catalog.sidecar.kino import (
     MAX_SIDECAR_BYTES,
     dumps_sidecar,
+    encode_sidecar,
     get_params_path,
     hash_file,
     load_generation_params,
@@ -32,6 +33,7 @@ __all__ = [
     "atomic_file",
     "atomic_text_file",
     "dumps_sidecar",
+    "encode_sidecar",
     "get_params_path",
     "hash_file",
     "is_inside",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarSchemaError
+from kino_catalog.sidecar.limits import MAX_NOTES_BYTES, MAX_TAG_CHARS, MAX_TAGS, kib
 from kino_catalog.sidecar.values import as_int
 
 if TYPE_CHECKING:
@@ -25,7 +26,9 @@ __all__ = [
     "MAX_RATING",
     "NO_EXTRAS",
     "Extras",
+    "check_notes",
     "check_tag",
+    "check_tag_count",
     "hash_key",
     "parse_extras",
     "tag_key",
@@ -72,15 +75,49 @@ def check_tag(tag: str) -> str:
     """Validate a tag a user typed; returns it stripped.
 
     Raises:
-        ValueError: empty, or holding a comma or control character (a comma
-            would make ``tag add a,b`` ambiguous).
+        ValueError: empty, longer than MAX_TAG_CHARS, or holding a comma or
+            control character (a comma would make ``tag add a,b`` ambiguous).
     """
     text = tag.strip()
     if not text:
         raise ValueError("a tag cannot be empty")
+    if len(text) > MAX_TAG_CHARS:
+        raise ValueError(
+            f"tag {text[:20]!r}... is {len(text):,} characters, over the "
+            f"{MAX_TAG_CHARS}-character tag limit"
+        )
     if "," in text or any(ch < " " for ch in text):
         raise ValueError(f"tag {tag!r} must not contain commas or control characters")
     return text
+
+
+def check_tag_count(count: int) -> None:
+    """Refuse a frame's tag list longer than MAX_TAGS (checked where tags are added).
+
+    Raises:
+        ValueError: naming the count and the limit.
+    """
+    if count > MAX_TAGS:
+        raise ValueError(f"{count} tags, over the limit of {MAX_TAGS} tags per frame")
+
+
+def check_notes(notes: str) -> str:
+    """Validate notes a user typed: at most MAX_NOTES_BYTES of UTF-8.
+
+    Of the control characters only newline, return and tab are allowed (they
+    take 2 bytes in the sidecar; any other would take 6), which bounds the
+    room notes can take in a sidecar (limits.ADDED_KEYS_HEADROOM_BYTES).
+
+    Raises:
+        ValueError: naming the size and the limit, or the character.
+    """
+    size = len(notes.encode("utf-8", "surrogatepass"))
+    if size > MAX_NOTES_BYTES:
+        raise ValueError(f"notes are {size:,} bytes, over the {kib(MAX_NOTES_BYTES)} notes limit")
+    bad = next((ch for ch in notes if ch < " " and ch not in "\n\r\t"), None)
+    if bad is not None:
+        raise ValueError(f"notes must not contain control characters ({bad!r})")
+    return notes
 
 
 class _Shape:

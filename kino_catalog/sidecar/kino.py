@@ -27,12 +27,15 @@ from typing import Any
 
 import orjson
 
-from kino_catalog.errors import SidecarParseError
+from kino_catalog.errors import SidecarLimitError, SidecarParseError
 from kino_catalog.sidecar.files import write_atomic
+from kino_catalog.sidecar.limits import MAX_SIDECAR_BYTES, kib
 
 __all__ = [
     "MAX_SIDECAR_BYTES",
+    "TOO_DEEP_REASON",
     "dumps_sidecar",
+    "encode_sidecar",
     "get_params_path",
     "hash_file",
     "load_generation_params",
@@ -44,10 +47,9 @@ __all__ = [
     "too_big_reason",
 ]
 
-#: Real sidecars are 1-3 KB; anything this big is damage or abuse, not a frame.
-MAX_SIDECAR_BYTES = 1024 * 1024
-
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
+#: The reason recorded for JSON nested deeper than the parsers go (about 1,000 levels).
+TOO_DEEP_REASON = "JSON nested too deeply"
 
 # orjson turns integers beyond 64 bits into floats without a word; a float this
 # large in a sidecar is almost surely such an integer, so it takes the exact path.
@@ -101,7 +103,12 @@ def read_sidecar_bytes(path: str | os.PathLike[str]) -> bytes:
 
 def too_big_reason(size: int) -> str:
     """The one-line reason recorded for a file over MAX_SIDECAR_BYTES."""
-    return f"file is {size / 1e6:.1f} MB, over the {MAX_SIDECAR_BYTES // 1024} KiB sidecar limit"
+    return f"file is {_size(size)}, over the {kib(MAX_SIDECAR_BYTES)} sidecar limit"
+
+
+def _size(size: int) -> str:
+    # 1.3 MB, but 1,048,577 bytes where one decimal would hide that it is over.
+    return f"{size / 1e6:.1f} MB" if size >= 2 * 1024 * 1024 else f"{size:,} bytes"
 
 
 def loads_exact(data: bytes, path: str = "<bytes>") -> Any:
@@ -186,7 +193,7 @@ def _loads_strict(data: bytes, path: str) -> Any:
     try:
         doc = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_pairs)
     except RecursionError as exc:
-        raise SidecarParseError(path, "JSON nested too deeply") from exc
+        raise SidecarParseError(path, TOO_DEEP_REASON) from exc
     except json.JSONDecodeError as exc:
         raise SidecarParseError(
             path, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
@@ -208,6 +215,45 @@ def dumps_sidecar(doc: dict[str, Any]) -> bytes:
         ValueError: the document holds NaN or Infinity, which JSON cannot carry.
     """
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def encode_sidecar(
+    doc: Any, path: str, *, max_bytes: int = MAX_SIDECAR_BYTES, what: str = "sidecar"
+) -> bytes:
+    """Serialise ``doc`` as :func:`dumps_sidecar` does, refused unless the reader takes it back.
+
+    The one check every writer makes before replacing a file: the bytes must
+    be within ``max_bytes`` (at most the reading limit) and parse again with
+    :func:`loads_exact` (no NaN, not nested too deeply, valid UTF-8), so
+    kino-catalog never writes a file it would then refuse to read.
+
+    Raises:
+        SidecarLimitError: ``path`` and one line naming the limit; nothing was written.
+    """
+    try:
+        data = dumps_sidecar(doc)
+    except RecursionError as exc:
+        raise SidecarLimitError(
+            path, f"the {what} would be nested too deeply; not written"
+        ) from exc
+    except ValueError as exc:  # NaN or Infinity
+        raise SidecarLimitError(
+            path, f"the {what} would hold a value JSON cannot carry ({exc}); not written"
+        ) from exc
+    if len(data) > max_bytes:
+        limit = "limit the catalogue reads" if max_bytes == MAX_SIDECAR_BYTES else f"{what} limit"
+        raise SidecarLimitError(
+            path,
+            f"the {what} would be {_size(len(data))}, over the {kib(max_bytes)} {limit}; "
+            "not written",
+        )
+    try:
+        loads_exact(data, path)
+    except SidecarParseError as exc:
+        raise SidecarLimitError(
+            path, f"the {what} would not be readable ({exc.reason}); not written"
+        ) from exc
+    return data
 
 
 def hash_file(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
@@ -256,7 +302,9 @@ def save_generation_params_sync(
     is simply left out.
 
     Raises:
-        ValueError: parameters hold NaN/Infinity or are not a dict.
+        SidecarLimitError: the sidecar would be one kino-catalog could not read back
+            (over the size limit, nested too deeply, NaN/Infinity); nothing is written.
+        TypeError: parameters are not a dict.
     """
     if not isinstance(parameters, dict):
         raise TypeError(f"parameters must be a dict, not {type(parameters).__name__}")
@@ -282,7 +330,7 @@ def save_generation_params_sync(
             pass  # no image (yet): a hash can be added later with `kino-catalog hash`
     doc.update(extra)
     sidecar = get_params_path(image)
-    write_atomic(sidecar, dumps_sidecar(doc))
+    write_atomic(sidecar, encode_sidecar(doc, sidecar))
     return sidecar
 
 

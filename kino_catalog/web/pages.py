@@ -24,6 +24,7 @@ from starlette.templating import Jinja2Templates
 from kino_catalog.errors import QueryError, UsageError
 from kino_catalog.query.sql import SORTS
 from kino_catalog.report.render import render_report
+from kino_catalog.sidecar.limits import MAX_TAG_CHARS
 from kino_catalog.web.api_common import server_of
 from kino_catalog.web.images import PLACEHOLDER_SVG
 from kino_catalog.web.security import CSP
@@ -79,6 +80,7 @@ def thumb_url(frame: Frame, size: int = DEFAULT_SIZE) -> str:
 
 
 TEMPLATES.env.globals["thumb_url"] = thumb_url
+TEMPLATES.env.globals["max_tag_chars"] = MAX_TAG_CHARS  # the form stops where the API would
 
 
 def index(request: Request) -> Response:

@@ -278,6 +278,26 @@ def test_edits_write_the_sidecar_through_the_cli_code_path(served: Served) -> No
     assert bad_json.status_code == 400
 
 
+def test_annotations_over_their_limits_are_refused_and_change_nothing(served: Served) -> None:
+    frame_id = served.frame_id(f"seed:{BIG_SEED}")
+    sidecar = served.catalog.get(frame_id).sidecar_path
+    with open(sidecar, "rb") as fh:
+        before = fh.read()
+    answer = served.post(f"/api/frames/{frame_id}/tags", {"add": ["t" * 101]})
+    assert answer.status_code == 400
+    assert "over the 100-character tag limit" in answer.text
+    answer = served.post(f"/api/frames/{frame_id}/notes", {"notes": "y" * 70_000})
+    assert answer.status_code == 400
+    assert "over the 64 KiB notes limit" in answer.text
+    many = [f"t{i}" for i in range(101)]
+    answer = served.post(f"/api/frames/{frame_id}/tags", {"add": many})
+    assert answer.status_code == 409
+    assert "101 tags, over the limit of 100 tags per frame" in answer.text
+    with open(sidecar, "rb") as fh:
+        assert fh.read() == before
+    assert served.catalog.count(f"seed:{BIG_SEED}") == 1
+
+
 def test_regen_with_overrides(served: Served) -> None:
     frame_id = served.frame_id(f"seed:{BIG_SEED}")
     body = {"set": {"steps": "40", "cfg_scale": "6.5"}, "set_lora": {"add_detail": 0.25}}
