@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from kino_catalog.sidecar.kino import MAX_SIDECAR_BYTES
+from kino_catalog.sidecar.limits import MAX_IMPORTED_TEXT_BYTES
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -31,9 +31,8 @@ __all__ = [
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 #: The whole file is read once (it is hashed anyway); beyond this it is refused.
 MAX_IMAGE_BYTES = 512 * 1024 * 1024
-#: A metadata text longer than a sidecar may be can never be kept verbatim in
-#: one, so it is refused before it is decompressed or decoded.
-MAX_TEXT_BYTES = MAX_SIDECAR_BYTES
+#: A metadata text longer than this is refused before it is decompressed or decoded.
+MAX_TEXT_BYTES = MAX_IMPORTED_TEXT_BYTES
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
@@ -136,7 +135,7 @@ def _text_chunk(box: Container, kind: bytes, chunk: bytes) -> None:
 def _too_big(kind: bytes, key: str, size: int) -> str:
     return (
         f"{_name(kind)} chunk {key!r} is {size / 1e6:.1f} MB, over the "
-        f"{MAX_TEXT_BYTES // 1024} KiB limit of a sidecar's raw metadata"
+        f"{MAX_TEXT_BYTES // 1024} KiB limit of an imported metadata text"
     )
 
 

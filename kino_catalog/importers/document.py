@@ -6,20 +6,36 @@ never makes the indexer refuse the whole sidecar.  The finished text is
 parsed back with the project's own reader before it is written: a document
 that reader would refuse (over the sidecar size limit, nested too deeply) is
 an error naming the limit, never a file on disk.
+
+Raw metadata texts are kept verbatim in ``imported.raw`` up to
+RAW_INLINE_BYTES; longer ones (big ComfyUI ``workflow`` and ``prompt``
+graphs) go to ``imported.raw_compressed`` as zlib + base64 (about 6 times
+smaller), a string the indexer stores but never parses, so a large graph
+neither crosses the reading limit nor slows a rebuild.  If the sidecar
+would still be over MAX_IMPORTED_BYTES, the largest texts are left out,
+with their size and sha256 in ``imported.raw_omitted``: the image keeps
+them (import never changes it), and ``imported.error`` says so.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarError
-from kino_catalog.sidecar.kino import MAX_SIDECAR_BYTES, dumps_sidecar, loads_exact
+from kino_catalog.sidecar.kino import encode_sidecar, loads_exact
+from kino_catalog.sidecar.limits import MAX_IMPORTED_BYTES, RAW_INLINE_BYTES, kib
 from kino_catalog.sidecar.record import is_json_int, is_lora_list, parse_record
 
 if TYPE_CHECKING:
     from kino_catalog.importers.mapping import Parsed
 
-__all__ = ["IMPORTER_VERSION", "build_document", "encode_checked"]
+__all__ = ["IMPORTER_VERSION", "RAW_ENCODING", "build_document", "encode_checked", "raw_texts"]
+
+#: How ``imported.raw_compressed`` entries are encoded.
+RAW_ENCODING = "zlib+base64"
 
 #: Bumped when a parser change makes earlier imports worth redoing
 #: (``import --overwrite-imported``).
@@ -46,12 +62,18 @@ def build_document(
     problems.extend(_fix_types(params))
     if error:
         problems.insert(0, error)
+    inline = {key: text for key, text in raw.items() if not _is_long(text)}
     imported: dict[str, Any] = {
         "format": fmt,
         "importer_version": IMPORTER_VERSION,
         "image_sha256": sha256,
-        "raw": raw,
+        "raw": inline,
     }
+    if len(inline) < len(raw):
+        imported["raw_compressed"] = {
+            "encoding": RAW_ENCODING,
+            "entries": {key: _compress(text) for key, text in raw.items() if key not in inline},
+        }
     if problems:
         imported["error"] = "; ".join(problems)
     return {
@@ -103,25 +125,82 @@ def _is_lora_list(value: Any) -> bool:
     )
 
 
+def _is_long(text: str) -> bool:
+    # Characters first: most texts are short, and encoding them all would cost.
+    return len(text) > RAW_INLINE_BYTES // 4 and len(text.encode("utf-8")) > RAW_INLINE_BYTES
+
+
+def _compress(text: str) -> str:
+    return base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
+
+
+def raw_texts(imported: dict[str, Any]) -> dict[str, str]:
+    """Every raw metadata text of an ``imported`` object, verbatim, the compressed ones inflated.
+
+    Raises:
+        ValueError: an unknown encoding or damaged compressed data.
+    """
+    texts = dict(imported.get("raw") or {})
+    packed = imported.get("raw_compressed")
+    if packed:
+        if packed.get("encoding") != RAW_ENCODING:
+            raise ValueError(f"unknown raw metadata encoding {packed.get('encoding')!r}")
+        for key, value in packed["entries"].items():
+            try:
+                texts[key] = zlib.decompress(base64.b64decode(value, validate=True)).decode()
+            except (zlib.error, ValueError) as exc:
+                raise ValueError(f"damaged compressed raw metadata {key!r} ({exc})") from exc
+    return texts
+
+
 def encode_checked(doc: dict[str, Any], sidecar_path: str) -> bytes:
     """The sidecar's bytes, refused unless the indexer would read them back as a frame.
+
+    Within MAX_IMPORTED_BYTES (the reading limit minus room for tags, notes
+    and the other added keys); when the raw texts push it over, the largest
+    are left out (see the module's docstring) before giving up.
 
     Raises:
         ValueError: too big, too deep, or not a valid sidecar; the message names the limit.
     """
-    try:
-        data = dumps_sidecar(doc)
-    except RecursionError as exc:
-        raise ValueError("the metadata is nested too deeply to be written as JSON") from exc
-    except ValueError as exc:  # NaN or Infinity parsed from the metadata
-        raise ValueError(f"the metadata holds a value JSON cannot carry ({exc})") from exc
-    if len(data) > MAX_SIDECAR_BYTES:
-        raise ValueError(
-            f"the sidecar would be {len(data) / 1e6:.1f} MB, over the "
-            f"{MAX_SIDECAR_BYTES // 1024} KiB limit the catalogue reads; not written"
-        )
+    while True:
+        try:
+            data = encode_sidecar(
+                doc, sidecar_path, max_bytes=MAX_IMPORTED_BYTES, what="imported sidecar"
+            )
+            break
+        except SidecarError as exc:
+            if not _omit_largest_raw(doc["imported"]):
+                raise ValueError(exc.reason) from exc
     try:
         parse_record(loads_exact(data, sidecar_path), sidecar_path)
     except SidecarError as exc:
         raise ValueError(f"the sidecar would not be readable: {exc.reason}; not written") from exc
     return data
+
+
+def _omit_largest_raw(imported: dict[str, Any]) -> bool:
+    """Move the largest raw text out of the document, into ``raw_omitted``; False if none left."""
+    packed = imported.get("raw_compressed", {}).get("entries", {})
+    sizes = {("raw", k): len(v) for k, v in imported["raw"].items()}
+    sizes.update({("raw_compressed", k): len(v) for k, v in packed.items()})
+    if not sizes:
+        return False
+    where, key = max(sizes, key=lambda item: (sizes[item], item))
+    text = raw_texts({"raw": imported["raw"], "raw_compressed": imported.get("raw_compressed")})[
+        key
+    ]
+    (packed if where == "raw_compressed" else imported["raw"]).pop(key)
+    if "raw_compressed" in imported and not packed:
+        del imported["raw_compressed"]
+    data = text.encode("utf-8")
+    imported.setdefault("raw_omitted", {})[key] = {
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    note = (
+        f"raw metadata {key!r} ({len(data):,} bytes) left out of the sidecar to keep it under "
+        f"the {kib(MAX_IMPORTED_BYTES)} import limit; the image still holds it"
+    )
+    imported["error"] = f"{imported['error']}; {note}" if imported.get("error") else note
+    return True

@@ -12,7 +12,8 @@ from kino_catalog.importers import import_image, import_paths
 from kino_catalog.importers.a1111 import parse_infotext, parse_settings
 from kino_catalog.importers.container import MAX_TEXT_BYTES, decode_user_comment, read_container
 from kino_catalog.importers.image import read_image
-from kino_catalog.sidecar import MAX_SIDECAR_BYTES, load_generation_params
+from kino_catalog.sidecar import load_generation_params
+from kino_catalog.sidecar.limits import MAX_IMPORTED_BYTES, kib
 from tests.importers.foreign_samples import SAMPLES, SKIP_REASON, compare, expected_cases
 from tests.importers.image_factories import (
     INFOTEXT,
@@ -236,13 +237,14 @@ def test_a_zip_bomb_is_inflated_only_up_to_the_limit(tmp_path):
 
 
 def test_a_sidecar_the_reader_would_refuse_is_never_written(tmp_path):
-    # Under the chunk limit, but JSON escaping of the raw text pushes the
-    # sidecar over the catalogue's reading limit.
-    text = "Steps: 1\n" + "\x01" * (MAX_SIDECAR_BYTES // 2)
+    # Under the chunk limit, but JSON escaping of the prompt (which is parsed
+    # into `parameters`, never compressed) pushes the sidecar over the import
+    # limit, even with the raw text left out.
+    text = "\x01" * (MAX_IMPORTED_BYTES // 2) + "\nSteps: 1"
     path = png_with_text(tmp_path / "big.png", {"parameters": text})
     outcome = import_image(str(path))
     assert outcome.status == "error"
-    assert f"{MAX_SIDECAR_BYTES // 1024} KiB limit" in outcome.reason
+    assert f"over the {kib(MAX_IMPORTED_BYTES)} imported sidecar limit" in outcome.reason
     assert not (tmp_path / "big.json").exists()
 
 
