@@ -46,7 +46,12 @@ from kino_catalog.query.parse import parse_query
 from kino_catalog.query.unparse import unparse
 from kino_catalog.schema import Frame, Parameter, Tag
 from kino_catalog.schema import Lora as LoraRow
-from kino_catalog.schema.models import UNSPACED_POSTGRESQL, UNSPACED_RANGES, UNSPACED_SQLITE
+from kino_catalog.schema.models import (
+    PARAMETER_TEXT_INDEX_BYTES,
+    UNSPACED_POSTGRESQL,
+    UNSPACED_RANGES,
+    UNSPACED_SQLITE,
+)
 from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key
 from kino_catalog.sidecar.record import MODEL_EXTENSIONS, encode_int_key, normalise_name
 
@@ -469,6 +474,8 @@ class Compiler:
             if op == "=" and isinstance(value, int) and abs(value) > 2**53:
                 # Beyond double precision: compare the exact digits.
                 conditions.append(and_(p.value_type == "int", p.value_text == str(value)))
+                if self.dialect == "postgresql":  # what lets it use the partial index
+                    conditions.append(func.octet_length(p.value_text) < PARAMETER_TEXT_INDEX_BYTES)
             else:
                 conditions.append(
                     and_(p.value_type.in_(("int", "float")), _compare(p.value_num, op, value))

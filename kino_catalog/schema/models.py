@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "NAMING_CONVENTION",
+    "PARAMETER_TEXT_INDEX_BYTES",
     "Base",
     "Frame",
     "FrameDocument",
@@ -39,6 +40,10 @@ __all__ = [
     "Tag",
     "metadata",
 ]
+
+#: PostgreSQL indexes a parameter's text only below this many bytes (its B-tree
+#: entries stop at ~2.7 KB); longer values are searched by scanning the key's rows.
+PARAMETER_TEXT_INDEX_BYTES = 2048
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -242,7 +247,15 @@ class Parameter(Base):
 
     __table_args__ = (
         Index("ix_parameters_key_num", "key", "value_num"),
-        Index("ix_parameters_key_text", "key", "value_text"),
+        # 0007: PostgreSQL refuses a B-tree entry over ~2.7 KB, and one long
+        # value (an imported ComfyUI graph's `samplers` or `other_nodes`) made
+        # the whole sync or rebuild fail there; long values stay out of it.
+        Index(
+            "ix_parameters_key_text",
+            "key",
+            "value_text",
+            postgresql_where=text(f"octet_length(value_text) < {PARAMETER_TEXT_INDEX_BYTES}"),
+        ),
     )
 
 
