@@ -21,7 +21,9 @@ from kino_catalog.catalog.edits import apply_edits, set_image_hash
 from kino_catalog.errors import SidecarError
 from kino_catalog.schema import Frame as FrameRow
 from kino_catalog.schema.images import expected_images
-from kino_catalog.sidecar import hash_file, loads_exact, read_sidecar_bytes
+from kino_catalog.sidecar import hash_file, loads_exact, read_sidecar_bytes, too_big_reason
+from kino_catalog.sidecar.kino import TOO_DEEP_REASON
+from kino_catalog.sidecar.limits import MAX_SIDECAR_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -61,18 +63,22 @@ class FrameSource(Protocol):
 
     def get(self, ref: int) -> Frame: ...
 
+    def errors(self) -> list[dict[str, Any]]: ...
+
 
 #: missing_image: the image (or a sequence image) is not on disk; changed_image: its
 #: hash differs from the recorded one; orphan_image: a PNG no sidecar claims;
 #: filename_mismatch: output.filename is not the image beside the sidecar;
 #: root_unavailable: a root's folder is not there on this host (unmounted?), its
-#: frames unchecked.
+#: frames unchecked; sidecar_over_limit: a sidecar the catalogue refuses to read
+#: (over the size limit, or nested too deeply), with its size.
 PROBLEM_KINDS = (
     "missing_image",
     "changed_image",
     "orphan_image",
     "filename_mismatch",
     "root_unavailable",
+    "sidecar_over_limit",
 )
 #: Not damage, listed all the same: a root this host has not mapped (its frames
 #: cannot be checked from here; another host can verify them).
@@ -175,6 +181,14 @@ def _check_frame(frame: Frame) -> list[dict[str, Any]]:
         return []
     folder = os.path.join(frame.root or "", frame.folder)
     found: list[dict[str, Any]] = []
+    try:
+        size = os.stat(frame.sidecar_path).st_size
+    except OSError:
+        size = 0
+    if size > MAX_SIDECAR_BYTES:  # grown since the last sync: the next one drops the frame
+        found.append(
+            _problem("sidecar_over_limit", frame.sidecar_path, too_big_reason(size), frame.id)
+        )
     expected = frame.name[: -len(".json")] + ".png"
     output = doc.get("output")
     named = output.get("filename") if isinstance(output, dict) else None
@@ -270,6 +284,20 @@ def _orphans(catalog: FrameSource, roots: Iterable[tuple[int, str]]) -> Iterator
                 )
 
 
+def _over_limit(catalog: FrameSource) -> Iterator[dict[str, Any]]:
+    """Sidecars the last sync refused for a reading limit (they are not frames), with sizes."""
+    for error in catalog.errors():
+        if error["size"] > MAX_SIDECAR_BYTES:
+            detail = too_big_reason(error["size"])
+        elif error["reason"] == TOO_DEEP_REASON:
+            detail = f"{TOO_DEEP_REASON} (file is {error['size']:,} bytes)"
+        else:
+            continue
+        yield _problem(
+            "sidecar_over_limit", error["path"] or f"{error['root']}:{error['relpath']}", detail
+        )
+
+
 def verify_frames(
     catalog: FrameSource,
     query: str = "",
@@ -306,6 +334,7 @@ def verify_frames(
             progress(done, total)
         yield from problems
     if not query.strip():
+        yield from _over_limit(catalog)
         places = catalog.root_places()
         mapped = [(root_id, p.path) for root_id, p in places.items() if p.path is not None]
         yield from _orphans(catalog, [(i, path) for i, path in mapped if os.path.isdir(path)])
