@@ -419,7 +419,7 @@ class Catalog:
             UsageError: no tags, a bad tag, an unknown frame, or both/neither refs and query.
         """
         try:
-            clean = [check_tag(t) for t in tags]
+            clean = [check_tag(t, is_new=not remove) for t in tags]
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         if not clean:

@@ -71,8 +71,11 @@ def hash_key(algorithm: str, value: str) -> str:
     return f"{algorithm.strip().lower()}:{value.strip().lower()}"
 
 
-def check_tag(tag: str) -> str:
+def check_tag(tag: str, *, is_new: bool = True) -> str:
     """Validate a tag a user typed; returns it stripped.
+
+    ``is_new=False`` (a tag to remove) skips the length limit, so a longer
+    tag written by hand or by an older kino-catalog can still be removed.
 
     Raises:
         ValueError: empty, longer than MAX_TAG_CHARS, or holding a comma or
@@ -81,7 +84,7 @@ def check_tag(tag: str) -> str:
     text = tag.strip()
     if not text:
         raise ValueError("a tag cannot be empty")
-    if len(text) > MAX_TAG_CHARS:
+    if is_new and len(text) > MAX_TAG_CHARS:
         raise ValueError(
             f"tag {text[:20]!r}... is {len(text):,} characters, over the "
             f"{MAX_TAG_CHARS}-character tag limit"

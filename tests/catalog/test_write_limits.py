@@ -148,6 +148,23 @@ def test_tag_length_and_count_at_and_over_their_limits(any_catalog, library):
     assert any_catalog.tag(["TAG000"], [str(path)]).unchanged == 1
 
 
+def test_tags_over_the_limits_written_by_hand_are_read_and_can_be_removed(any_catalog, library):
+    long_tag = "L" * 300  # an older kino-catalog accepted 100,000 characters
+    path = library.frame(12, 7, tags=[long_tag, *(f"t{i}" for i in range(MAX_TAGS + 5))])
+    any_catalog.sync(library.root)
+    assert any_catalog.count(f"tag:{long_tag.lower()} tag:t104") == 1
+    assert any_catalog.tag(["more"], [str(path)]).failed  # already over the count: no more
+    assert (
+        any_catalog.tag(
+            [long_tag, "t0", "t1", "t2", "t3", "t4", "t5"], [str(path)], remove=True
+        ).changed
+        == 1
+    )
+    assert any_catalog.count(f"tag:{long_tag.lower()}") == 0
+    assert any_catalog.tag(["more"], [str(path)]).changed == 1
+    assert len(json.loads(path.read_bytes())["tags"]) == MAX_TAGS
+
+
 def test_notes_at_and_over_their_limit(any_catalog, library):
     path = library.frame(12, 7)
     any_catalog.sync(library.root)
