@@ -287,6 +287,8 @@ def _orphans(catalog: FrameSource, roots: Iterable[tuple[int, str]]) -> Iterator
 def _over_limit(catalog: FrameSource) -> Iterator[dict[str, Any]]:
     """Sidecars the last sync refused for a reading limit (they are not frames), with sizes."""
     for error in catalog.errors():
+        if error.get("kind", "error") != "error":  # indexed, with a warning: readable
+            continue
         if error["size"] > MAX_SIDECAR_BYTES:
             detail = too_big_reason(error["size"])
         elif error["reason"] == TOO_DEEP_REASON:
