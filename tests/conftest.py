@@ -6,7 +6,6 @@ Builders (make_sidecar, Library, PNG_8X8, ...) live in tests/factories.py.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,7 @@ import pytest
 
 from kino_catalog import Catalog
 from kino_catalog.cli import main
-from tests.factories import EXAMPLES, CliResult, Library
+from tests.factories import CliResult, Library, copy_examples
 from tests.kino_double import KinoDouble
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ def library(tmp_path: Path) -> Library:
 def example_library(tmp_path: Path) -> Library:
     """A private copy of examples/library (tests may change it)."""
     root = tmp_path / "examples"
-    shutil.copytree(EXAMPLES, root)
+    copy_examples(root)
     return Library(root)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,24 @@ __all__ = [
     "PNG_8X8",
     "CliResult",
     "Library",
+    "copy_examples",
     "make_sidecar",
 ]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "library"
+
+
+def copy_examples(dest: Path) -> Path:
+    """A private copy of examples/library at ``dest``, without a root marker.
+
+    Running the README's first command syncs examples/library in the
+    checkout, which writes its marker there; a copy with that marker would
+    be the same root (named "library") to every catalogue it meets.
+    """
+    shutil.copytree(EXAMPLES, dest, ignore=shutil.ignore_patterns(".kino-catalog-root"))
+    return dest
+
+
 PNG_8X8 = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000080000000808020000004b6d29dc00000011"
     "49444154789c63687050c08a1886960400fa033801caeedbfa0000000049454e44ae426082"

@@ -24,12 +24,9 @@ WHOLE = ("id", "date", "project", "seed", "steps", "cfg", "size")
 @pytest.fixture(scope="module")
 def example_rows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, Any]]]:
     """The frame JSON of the 14 example frames (seeds up to 2**64-1), newest first."""
-    import shutil
+    from tests.factories import copy_examples
 
-    from tests.factories import EXAMPLES
-
-    root = tmp_path_factory.mktemp("examples") / "library"
-    shutil.copytree(EXAMPLES, root)
+    root = copy_examples(tmp_path_factory.mktemp("examples") / "library")
     with Catalog.open(root.parent / "catalog.db") as cat:
         cat.sync(str(root))
         yield [frame.to_dict() for frame in cat.iter_search("", limit=None)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kino_catalog.testing.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.factories import EXAMPLES, Library, make_sidecar
+from tests.factories import Library, copy_examples, make_sidecar
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -104,7 +103,7 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gallery]:
     _chromium()
     base = tmp_path_factory.mktemp("gallery")
     root = base / "library"
-    shutil.copytree(EXAMPLES, root)
+    copy_examples(root)
     library = Library(root)
     prompts = ["a lighthouse at dusk", "a red dragon over a castle", "portrait, soft light"]
     for n in range(60):
