@@ -86,7 +86,8 @@ class _Counter:
             # every term has a set: intersect them, never reading a frames row
             column = best.ids.selected_columns[0]
             others = [found.ids.correlate(None) for found, t in sets if t is not terms]
-            narrowed = best.ids.where(*(column.in_(ids) for ids in others))
+            # "+ 0": the others are checked per id, never the list SQLite drives from
+            narrowed = best.ids.where(*((column + 0).in_(ids) for ids in others))
             return exact_count(FrameSet(narrowed, best.repeats, True)).scalar_subquery()
         checked = checks(self.conn, self.compiler, self.prober, rest, rows)
         return self._plain(and_(best.contains(), checked))

@@ -305,14 +305,14 @@ def _chosen(
     name = "time" if choice.name == "walk" and sort in _TIME_SORTS else choice.name
     orders = order_by(sort)
     columns: Any = FRAME_SELECT_COLUMNS
-    if limit is not None and choice.name in ("set", "scan"):
+    if limit is not None and choice.name in ("set", "setwalk", "scan"):
         # Only ids go through the sort: SQLite reads every selected column of each
         # candidate before sorting, and the sidecar text is most of a frame's bytes.
         first = (
             select(f.id)
             .select_from(frames)
             .where(b.after, choice.condition)
-            .order_by(*orders)
+            .order_by(*choice.orders(sort))
             .limit(limit)
             .correlate(None)
         )
@@ -328,7 +328,7 @@ def _chosen(
         select(*columns)
         .select_from(frames)
         .where(b.after, choice.condition)
-        .order_by(*orders)
+        .order_by(*choice.orders(sort))
         .limit(limit)
     )
     return Plan(name, walk.ordered(statement, choice, b.dialect), keys)

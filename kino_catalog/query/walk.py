@@ -13,9 +13,13 @@ The plans for the first results of any search that no specialised plan
 - ``set``: the ids of the term with the fewest matches, read from its own
   index (``sets.py``), then the other terms checked and the rest sorted: cheap
   for rare terms.
-- ``scan``: every frame read once and the matches sorted, where no term has
-  an index and the walk did not find its page (``plugin:wan* --sort steps``:
-  those frames have no steps, so they all come last).
+- ``setwalk``: when the walk did not find its page where expected (the terms
+  are not spread evenly along the sort: ``-num_variants:1 --sort steps``
+  matches only frames without steps, which come last), every term's set is
+  read once and the sort's index walked checking ids against them, reading no
+  frames row;
+- ``scan``: every frame read once and the matches sorted, where a term has no
+  set form at all (``-(a b)``, ``notes:x``).
 
 Each term's matches are counted up to a cap on its index (a few ms), the
 matches of the whole query estimated as if terms were independent, and the
@@ -32,7 +36,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, false, func, select, true
+from sqlalchemy import and_, case, false, func, not_, select, true
 
 from kino_catalog.query.ast import And, Compare, Match, Node, Not, Or, Range, TextTerm
 from kino_catalog.query.sets import FrameSet, capped_count, frame_set, words_set
@@ -67,11 +71,15 @@ _COLUMN_US = 0.3
 _CAP_MIN, _CAP_MAX = 2_000, 200_000
 
 
-_WORD_PROBE_US, _WORD_SET_US = 50.0, 0.25  # a word checked per frame, or read as a set
+_WORD_SET_US = 0.25  # a word's match read into a set
+# A prefix (cast*) probed per frame expands to every word it starts in FTS5's
+# index first: at 1M frames a few hundred such probes took seconds.
+_PREFIX_PROBE_US = 5_000.0
 # A walk gives up after four times the steps it was expected to take (at least
 # what _WALK_MIN_US buys): the terms were not spread evenly along the sort (a
 # plugin's frames all lack steps, so sort by steps puts them last).
 _WALK_SLACK, _WALK_MIN_US = 4, 20_000.0
+_MEMBER_STEP_US = 0.3  # a step of the sort's index checking ids against sets in memory
 #: The column each sort's index starts with (after "IS NULL"); its terms have the same name.
 _SORT_COLUMNS = {"seed": f.seed_key, "steps": f.steps, "cfg": f.cfg_scale, "model": f.model_key}
 
@@ -83,6 +91,13 @@ class Choice:
     name: str
     condition: ColumnElement[bool]
     hint: str
+    is_seeking: bool = False  # the sort column is known non-NULL: order without "IS NULL"
+
+    def orders(self, sort: str) -> list[Any]:
+        """The ORDER BY of the index walk: when it seeks, the first term ("column IS
+        NULL") is constant, and SQLite would sort to honour it rather than see that."""
+        orders = order_by(sort)
+        return orders[1:] if self.is_seeking else orders
 
 
 #: The hint of a statement that looks up a short list of ids (and sorts them).
@@ -100,6 +115,8 @@ def probe_us(node: Node) -> float:
         return probe_us(node.node)
     if isinstance(node, And | Or):
         return sum(probe_us(child) for child in node.nodes)
+    if isinstance(node, TextTerm) and node.is_prefix and term_source(node) == "words":
+        return _PREFIX_PROBE_US
     return _PROBE_US.get(term_source(node), _COLUMN_US)
 
 
@@ -110,7 +127,7 @@ def checks(
     probed in FTS5 per frame or its matches read once as a set, whichever is cheaper
     (a common word's set costs more than a few probes; many probes more than a rare
     word's set); every other term is a look-up per frame."""
-    parts = []
+    parts: list[ColumnElement[bool]] = []
     for node in nodes:
         inner = node.node if isinstance(node, Not) else node
         if (
@@ -118,9 +135,13 @@ def checks(
             and isinstance(inner, TextTerm)
             and term_source(inner) == "words"
         ):
-            cap = int(rows * _WORD_PROBE_US / _WORD_SET_US) + 1
-            is_set = capped_count(conn, words_set([inner]), cap) < cap
-            parts.append((compiler if is_set else prober).compile(node))
+            cap = int(rows * probe_us(inner) / _WORD_SET_US) + 1
+            if capped_count(conn, words_set([inner]), cap) < cap:
+                # "id + 0": a check of each frame, never the list the database drives from
+                found = (f.id + 0).in_(words_set([inner]).ids.correlate(None))
+                parts.append(not_(found) if isinstance(node, Not) else found)
+            else:
+                parts.append(prober.compile(node))
         else:
             parts.append(prober.compile(node))
     return and_(true(), *parts)
@@ -136,7 +157,7 @@ def choose(
     after: ColumnElement[bool],
 ) -> Choice:
     """The cheapest plan for the first ``limit`` of ``nodes`` in ``sort`` after ``after``
-    (a page's keyset condition): ``walk``, ``set`` or ``scan``.
+    (a page's keyset condition): ``walk``, ``set``, ``setwalk`` or ``scan``.
 
     ``compiler`` builds the sets; ``prober`` the per-frame checks.
     """
@@ -160,6 +181,8 @@ def choose(
     set_choice = None
     if sized:
         rows, best, terms = sized[0]
+        if rows >= cap:  # counted no further: as dear as reading half the frames
+            rows = max(rows, total // 2)
         others = [n for n in nodes if n not in terms]
         set_us = rows * (_SET_ROW_US + sum(probe_us(n) for n in others))
         condition = and_(best.contains(), checks(conn, compiler, prober, others, rows))
@@ -170,20 +193,42 @@ def choose(
     walk_us = walked * (_STEP_US + rest_us)
     if set_choice is not None and set_us < walk_us:
         return set_choice
-    walk_condition = and_(_seek(compiler, nodes, sort), prober.compile_all(nodes))
+    seek = _seek(compiler, nodes, sort)
+    is_seeking = seek is not None
+    seek = true() if seek is None else seek
+    walk_condition = and_(seek, prober.compile_all(nodes))
     walk_hint = f"INDEXED BY {SORT_INDEXES[sort]}"
     if compiler.dialect != "sqlite":  # PostgreSQL's planner takes it from here
-        return Choice("walk", walk_condition, walk_hint)
+        return Choice("walk", walk_condition, walk_hint, is_seeking)
     steps = int(max(_WALK_SLACK * walked, _WALK_MIN_US / (_STEP_US + rest_us)))
-    ids = _walk(conn, walk_condition, after, sort, limit, steps, walk_hint)
+    # the seek in the walk's WHERE (the index range), every check in its select list
+    walking = Choice("walk", walk_condition, walk_hint, is_seeking)
+    ids = _walk(conn, walking, and_(after, seek), sort, limit, steps)
     if ids is not None:
         return Choice("walk", f.id.in_(ids), "NOT INDEXED")
+    members = _memberships(compiler, nodes)
+    if members is not None and (set_choice is None or set_us > total * _MEMBER_STEP_US):
+        return Choice("setwalk", and_(seek, members), walk_hint, is_seeking)
     if set_choice is not None:
         return set_choice
     return Choice("scan", checks(conn, compiler, prober, nodes, total), "NOT INDEXED")
 
 
-def _seek(compiler: Compiler, nodes: list[Node], sort: str) -> ColumnElement[bool]:
+def _memberships(compiler: Compiler, nodes: list[Node]) -> ColumnElement[bool] | None:
+    """Every term (or negated term) as membership of its set, read once: a walk of
+    the sort's index then reads no frames row (None if a term has no set form)."""
+    parts = []
+    for node in nodes:
+        is_negated = isinstance(node, Not)
+        found = frame_set(node.node if isinstance(node, Not) else node, compiler)
+        if found is None:
+            return None
+        ids = found.ids.correlate(None)
+        parts.append(f.id.not_in(ids) if is_negated else f.id.in_(ids))
+    return and_(true(), *parts)
+
+
+def _seek(compiler: Compiler, nodes: list[Node], sort: str) -> ColumnElement[bool] | None:
     """``column IS NULL`` is false, when a term needs the sort's column: then the walk
     starts at the term's values instead of passing every frame before them."""
     column = _SORT_COLUMNS.get(sort)
@@ -193,26 +238,25 @@ def _seek(compiler: Compiler, nodes: list[Node], sort: str) -> ColumnElement[boo
         if node.field == sort and not (isinstance(node, Match) and node.is_glob):
             # the term itself too, so the walk starts at its first value
             return and_(column.is_(None) == false(), compiler.compile(node))
-    return true()
+    return None
 
 
 def _walk(
     conn: Connection,
-    condition: ColumnElement[bool],
-    after: ColumnElement[bool],
+    walking: Choice,
+    where: ColumnElement[bool],
     sort: str,
     limit: int,
     steps: int,
-    hint: str,
 ) -> list[int] | None:
     """The ids of the first ``limit`` matches along the sort's index, or None if they
     are not within ``steps`` index entries (the end of the index counts as found)."""
     walked = (
-        select(f.id, case((condition, 1), else_=0).label("ok"))
+        select(f.id, case((walking.condition, 1), else_=0).label("ok"))
         .select_from(frames)
-        .with_hint(frames, hint, "sqlite")
-        .where(after)
-        .order_by(*order_by(sort))
+        .with_hint(frames, walking.hint, "sqlite")
+        .where(where)
+        .order_by(*walking.orders(sort))
         .limit(steps)
         .subquery()
     )

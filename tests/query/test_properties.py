@@ -195,12 +195,19 @@ def _check(
 
 @contextlib.contextmanager
 def _forced(plan: str | None) -> Iterator[None]:
-    """Make walk.py choose ``plan`` (``walk`` or ``set``) whatever the sizes; None: as it would."""
+    """Make walk.py choose ``plan`` whatever the sizes; None: as it would.  A forced
+    ``setwalk`` is a walk that finds nothing within its (zero) steps."""
     if plan is None:
         yield
         return
-    dear = "_SET_ROW_US" if plan == "walk" else "_STEP_US"
-    with mock.patch.object(walk, dear, 1e12):
+    patches = {
+        "walk": {"_SET_ROW_US": 1e12},
+        "set": {"_STEP_US": 1e12},
+        "setwalk": {"_SET_ROW_US": 1e12, "_WALK_SLACK": 0, "_WALK_MIN_US": 0.0},
+    }[plan]
+    with contextlib.ExitStack() as stack:
+        for name, value in patches.items():
+            stack.enter_context(mock.patch.object(walk, name, value))
         yield
 
 
@@ -212,7 +219,7 @@ _SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scop
 
 
 @settings(max_examples=60, **_SETTINGS)  # type: ignore[arg-type]
-@given(**_EXAMPLE, plan=st.sampled_from([None, "walk", "set"]))
+@given(**_EXAMPLE, plan=st.sampled_from([None, "walk", "set", "setwalk"]))
 def test_sqlite_matches_reference(
     tmp_path: Path, frames: list[dict[str, Any]], queries: list[str], plan: str | None
 ) -> None:
@@ -222,7 +229,7 @@ def test_sqlite_matches_reference(
 
 @pytest.mark.postgres
 @settings(max_examples=15, **_SETTINGS)  # type: ignore[arg-type]
-@given(**_EXAMPLE, plan=st.sampled_from([None, "walk", "set"]))
+@given(**_EXAMPLE, plan=st.sampled_from([None, "walk", "set", "setwalk"]))
 def test_postgresql_matches_reference(
     pg_url: str, tmp_path: Path, frames: list[dict[str, Any]], queries: list[str], plan: str | None
 ) -> None:
