@@ -85,7 +85,7 @@ def frame_set(node: Node, compiler: Compiler) -> FrameSet | None:
         conditions = compiler.parameter_conditions(node)
         return FrameSet(select(parameters.c.frame_id).where(*conditions), False, True)
     if source:  # a frames column: its index (GIN for words on PostgreSQL) or a scan
-        is_indexed = source in ("indexed", "words")
+        is_indexed = source in ("indexed", "words", "covered")
         return FrameSet(select(f.id).where(compiler.compile(node)), False, is_indexed)
     if isinstance(node, Or):
         children = [frame_set(child, compiler) for child in node.nodes]

@@ -166,12 +166,15 @@ def fts_phrase(node: TextTerm) -> str:
 
 #: Frame columns with an index that answers an equality (or a range) on them.
 _INDEXED_FIELDS = frozenset({"model", "project", "seed", "rating", "hash"})
+#: Name columns whose narrow index holds all a match or glob on them reads (0007).
+_COVERED_FIELDS = frozenset({"sampler", "plugin"})
 
 
 def term_source(node: Node) -> str:
     """Which table answers a leaf term: ``loras``, ``tags``, ``parameters``, ``words``
-    (the full-text index), ``indexed`` (a frames column with an index) or ``frames``
-    (a frames column read row by row); ``""`` for anything else (And, Or, Not, All)."""
+    (the full-text index), ``indexed`` (a frames column with an index that seeks it),
+    ``covered`` (a narrow index holding all it reads, scanned) or ``frames`` (a frames
+    column read row by row); ``""`` for anything else (And, Or, Not, All)."""
     if isinstance(node, LoraTerm):
         return "loras"
     if isinstance(node, DateRange):
@@ -186,7 +189,9 @@ def term_source(node: Node) -> str:
         if node.field == "tag":
             return "tags"
         if node.field == "model":
-            return "frames" if node.is_glob else "indexed"
+            return "covered" if node.is_glob else "indexed"
+        if node.field in _COVERED_FIELDS:
+            return "covered"
         if node.field in _NAME_COLUMNS or node.field in {"hash", "path"}:
             return "indexed" if node.field == "hash" and not node.is_glob else "frames"
         return "parameters"

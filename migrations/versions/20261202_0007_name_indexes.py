@@ -1,0 +1,38 @@
+"""Narrow indexes for globs on sampler, plugin and model names (issue 20).
+
+A glob on a name (``sampler:euler*``, ``plugin:wan*``, ``model:cyber*``) is
+matched case-insensitively, so no index range can seek it and a count read
+every frames row: 1.7-3.8 s at 1M frames.  These indexes hold all such a
+condition reads, so a count or a set scans them instead (a tenth of the bytes).
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02 04:10:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_INDEXES = {
+    "ix_frames_sampler": ["sampler"],
+    "ix_frames_plugin": ["plugin"],
+    "ix_frames_model_name": ["model_name", "model_key"],
+}
+
+
+def upgrade() -> None:
+    for name, columns in _INDEXES.items():
+        op.create_index(name, "frames", columns)
+
+
+def downgrade() -> None:
+    for name in _INDEXES:
+        op.drop_index(name, table_name="frames")
