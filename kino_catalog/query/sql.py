@@ -166,7 +166,7 @@ def fts_phrase(node: TextTerm) -> str:
 
 #: Frame columns with an index that answers an equality (or a range) on them.
 _INDEXED_FIELDS = frozenset({"model", "project", "seed", "rating", "hash"})
-#: Name columns whose narrow index holds all a match or glob on them reads (0007).
+#: Name columns whose narrow index holds all a match or glob on them reads (0008).
 _COVERED_FIELDS = frozenset({"sampler", "plugin"})
 
 

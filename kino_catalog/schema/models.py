@@ -203,7 +203,7 @@ class Frame(Base):
             text("id DESC"),
         ),
         *_unspaced_indexes(),
-        # 0007: a glob on these (sampler:euler*, plugin:wan*, model:cyber*) is
+        # 0008: a glob on these (sampler:euler*, plugin:wan*, model:cyber*) is
         # matched case-insensitively, so no range seeks it; these narrow indexes
         # hold all it reads, a tenth of the bytes of the frames rows.
         Index("ix_frames_sampler", "sampler"),

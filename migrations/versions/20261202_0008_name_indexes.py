@@ -5,8 +5,8 @@ matched case-insensitively, so no index range can seek it and a count read
 every frames row: 1.7-3.8 s at 1M frames.  These indexes hold all such a
 condition reads, so a count or a set scans them instead (a tenth of the bytes).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 04:10:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
