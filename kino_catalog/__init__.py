@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.catalog import Catalog
 from kino_catalog.errors import (
     CatalogError,
     KinoError,
@@ -31,10 +30,11 @@ from kino_catalog.errors import (
     SubmitError,
     UsageError,
 )
-from kino_catalog.index.result import SyncResult
-from kino_catalog.query.frame import Frame
 
 if TYPE_CHECKING:
+    from kino_catalog.catalog import Catalog
+    from kino_catalog.index.result import SyncResult
+    from kino_catalog.query.frame import Frame
     from kino_catalog.watch.watcher import Watcher
 
 __all__ = [
@@ -60,11 +60,22 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    # Watcher is imported on first use: it loads watchdog, which `kino-catalog
-    # --help` and every non-watching command can do without.
-    if name == "Watcher":
-        from kino_catalog.watch.watcher import Watcher
+#: Imported on first use (PEP 562): `import kino_catalog.cli` for `kino-catalog
+#: --help` must not load SQLAlchemy, and Watcher loads watchdog, which every
+#: non-watching command can do without.
+_LAZY = {
+    "Catalog": "kino_catalog.catalog",
+    "Frame": "kino_catalog.query.frame",
+    "SyncResult": "kino_catalog.index.result",
+    "Watcher": "kino_catalog.watch.watcher",
+}
 
-        return Watcher
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'kino_catalog' has no attribute {name!r}")

@@ -1,4 +1,10 @@
-"""The Catalog: the library's front door; it delegates to index, query, regen, report, watch."""
+"""The Catalog: the library's front door; it delegates to index, query, regen, report, watch.
+
+The services a search does not need (indexing, edits, imports, regen,
+reports, verification) are imported by the methods that use them: opening a
+catalogue and counting a query stay cheap for a CLI started per command
+(issue 15: start-up).
+"""
 
 from __future__ import annotations
 
@@ -8,22 +14,16 @@ from typing import TYPE_CHECKING, Any, Unpack
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from kino_catalog.catalog import counts, gallery, health, importing, verify
-from kino_catalog.catalog import edits as annotate
+from kino_catalog.catalog import health
 from kino_catalog.catalog.lookup import lookup_statement
 from kino_catalog.errors import CatalogError, RootNotMappedError, UsageError
-from kino_catalog.index import root_changes
 from kino_catalog.index import roots as registry
-from kino_catalog.index import sync as indexer
 from kino_catalog.index.locks import WriteAccess
 from kino_catalog.index.walk import file_inside, sequence_member
 from kino_catalog.query.counting import count_statement
 from kino_catalog.query.frame import Frame, RootPlace, root_places
 from kino_catalog.query.plan import search_statement
 from kino_catalog.query.sql import to_ast
-from kino_catalog.regen import presets
-from kino_catalog.regen.requests import Edits, request_from_frame
-from kino_catalog.report.aggregates import build_report
 from kino_catalog.schema import Project, RootMount, Tag
 from kino_catalog.schema.database import default_database, make_engine, migrate_to_head
 from kino_catalog.schema.host import this_host
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from kino_catalog.query.ast import Node
     from kino_catalog.regen.kino_api import KinoClient
     from kino_catalog.regen.presets import Preset
+    from kino_catalog.regen.requests import Edits
     from kino_catalog.regen.submit import RunOptions, Submission
     from kino_catalog.regen.tasks import TaskResult
     from kino_catalog.watch.watcher import Watcher
@@ -133,6 +134,8 @@ class Catalog:
         Raises:
             UsageError: no such root, not a folder, or the folder is another root.
         """
+        from kino_catalog.index import root_changes
+
         return root_changes.map_root(self.engine, self.host, name, path)
 
     def unmap_root(self, name: str) -> None:
@@ -141,6 +144,8 @@ class Catalog:
         Raises:
             UsageError: no such root, or not mapped here.
         """
+        from kino_catalog.index import root_changes
+
         root_changes.unmap_root(self.engine, self.host, name)
 
     def rename_root(self, name: str, new_name: str) -> None:
@@ -149,6 +154,8 @@ class Catalog:
         Raises:
             UsageError: no such root, a bad or taken new name.
         """
+        from kino_catalog.index import root_changes
+
         root_changes.rename_root(self.engine, self.host, name, new_name)
 
     def remove_root(
@@ -160,6 +167,8 @@ class Catalog:
             UsageError: no such root.
             RootBusyError: another process writes it and ``wait`` is False.
         """
+        from kino_catalog.index import root_changes
+
         return root_changes.remove_root(self.engine, name, self.write_access(wait, on_wait))
 
     def root_path(self, ref: str | os.PathLike[str]) -> str:
@@ -205,6 +214,8 @@ class Catalog:
         writes this root, wait for it (``on_wait`` hears whom for), or with
         ``wait=False`` raise RootBusyError.
         """
+        from kino_catalog.index import sync as indexer
+
         return indexer.sync_root(
             self.engine, root, progress, access=self.write_access(wait, on_wait)
         )
@@ -221,6 +232,8 @@ class Catalog:
 
         Waits for (or with ``wait=False`` refuses) another writer, as :meth:`sync`.
         """
+        from kino_catalog.index import sync as indexer
+
         return indexer.rebuild_root(
             self.engine, root, progress, access=self.write_access(wait, on_wait)
         )
@@ -243,6 +256,8 @@ class Catalog:
         Raises:
             UsageError: a path does not exist, or would nest one library folder in another.
         """
+        from kino_catalog.catalog import importing
+
         return importing.import_images(
             self.engine,
             self.write_access(),
@@ -308,6 +323,8 @@ class Catalog:
         Raises:
             QueryError: the query is malformed.
         """
+        from kino_catalog.catalog import counts
+
         return counts.estimate_count(self.engine, query)
 
     def search_page(
@@ -323,6 +340,8 @@ class Catalog:
         Raises:
             QueryError: a bad query, sort key or cursor.
         """
+        from kino_catalog.catalog import gallery
+
         return gallery.search_page(
             self.engine, query, self.root_places(), sort=sort, limit=limit, cursor=cursor
         )
@@ -333,10 +352,14 @@ class Catalog:
         Raises:
             QueryError: a bad query.
         """
+        from kino_catalog.catalog import gallery
+
         return gallery.facets(self.engine, query, top=top)
 
     def projects(self) -> list[tuple[int, int]]:
         """Every project id with its number of frames."""
+        from kino_catalog.catalog import gallery
+
         return gallery.projects(self.engine)
 
     def image_file(self, frame: Frame, index: int = 0) -> str | None:
@@ -418,6 +441,8 @@ class Catalog:
         Raises:
             UsageError: no tags, a bad tag, an unknown frame, or both/neither refs and query.
         """
+        from kino_catalog.catalog import edits as annotate
+
         try:
             clean = [check_tag(t, is_new=not remove) for t in tags]
         except ValueError as exc:
@@ -441,6 +466,8 @@ class Catalog:
         Raises:
             UsageError: the rating is out of range, or as for :meth:`tag`.
         """
+        from kino_catalog.catalog import edits as annotate
+
         try:
             change = annotate.set_rating(rating)
         except ValueError as exc:
@@ -455,6 +482,8 @@ class Catalog:
         Raises:
             UsageError: no such frame, or notes over the limit (limits.MAX_NOTES_BYTES).
         """
+        from kino_catalog.catalog import edits as annotate
+
         try:
             change = annotate.set_notes(text)
         except ValueError as exc:
@@ -509,6 +538,8 @@ class Catalog:
         Raises:
             UsageError: neither or both of ref and from_file, a bad name, an existing preset.
         """
+        from kino_catalog.regen import presets
+
         if (ref is None) == (from_file is None):
             raise UsageError("give a FRAME or --from FILE (not both)")
         if ref is not None:
@@ -536,10 +567,14 @@ class Catalog:
 
     def presets(self, root: str | os.PathLike[str] | None = None) -> list[Preset]:
         """The presets of one root, or of every root of the catalogue."""
+        from kino_catalog.regen import presets
+
         roots = [self.preset_root(root)] if root is not None else self.roots()
         return [preset for path in roots for preset in presets.list_presets(path)]
 
     def _preset_home(self, name: str, root: str | os.PathLike[str] | None) -> str:
+        from kino_catalog.regen import presets
+
         if root is not None:
             return self.preset_root(root)
         found = [path for path in self.roots() if os.path.exists(presets.preset_path(path, name))]
@@ -558,6 +593,8 @@ class Catalog:
             UsageError: no such preset, or several roots have one of that name.
             SidecarParseError: the preset file is damaged.
         """
+        from kino_catalog.regen import presets
+
         return presets.load_preset(self._preset_home(name, root), name)
 
     def delete_preset(self, name: str, root: str | os.PathLike[str] | None = None) -> str:
@@ -566,6 +603,8 @@ class Catalog:
         Raises:
             UsageError: as for :meth:`load_preset`.
         """
+        from kino_catalog.regen import presets
+
         return presets.delete_preset(self._preset_home(name, root), name)
 
     # ------------------------------------------------------------ integrity (verify.py)
@@ -573,6 +612,8 @@ class Catalog:
         self, query: str = "", progress: Callable[[int, int | None], None] | None = None
     ) -> EditResult:
         """Record sha256 image hashes in matching sidecars that lack one (writes sidecars)."""
+        from kino_catalog.catalog import verify
+
         return verify.hash_images(self, query, progress)
 
     def verify(
@@ -581,10 +622,14 @@ class Catalog:
         progress: Callable[[int, int | None], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Stream problems: missing/changed/orphan images, output.filename mismatches."""
+        from kino_catalog.catalog import verify
+
         return verify.verify_frames(self, query, progress)
 
     def duplicates(self) -> list[dict[str, Any]]:
         """Groups of frames whose recorded image hashes are equal."""
+        from kino_catalog.catalog import verify
+
         return verify.duplicates(self)
 
     # ------------------------------------------------------------ watching
@@ -622,6 +667,8 @@ class Catalog:
         Raises:
             UsageError: no such frame, an override that does not fit, an unknown plugin.
         """
+        from kino_catalog.regen.requests import Edits, request_from_frame
+
         found = frame if isinstance(frame, Frame) else self.get(frame)
         edits = Edits(overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng)
         return request_from_frame(found, edits, plugin)
@@ -643,11 +690,15 @@ class Catalog:
             QueryError: the query is malformed (before anything is yielded).
             UsageError: an edit does not fit a frame; the message names the frame.
         """
+        from kino_catalog.regen.requests import Edits
+
         edits = Edits(overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng)
         node = to_ast(query)
         return self._iter_regen(node, edits, plugin)
 
     def _iter_regen(self, node: Node, edits: Edits, plugin: str | None) -> Iterator[dict[str, Any]]:
+        from kino_catalog.regen.requests import request_from_frame
+
         for frame in self.iter_search(node, limit=None, sort="oldest"):
             try:
                 yield request_from_frame(frame, edits, plugin)
@@ -672,11 +723,13 @@ class Catalog:
             UsageError: ``kino`` is not an http(s) URL.
             SubmitError: the batch failed its checks; nothing was created.
         """
+        from kino_catalog.index import sync as indexer
         from kino_catalog.regen.submit import submit_requests  # urllib loads only for Kino
 
         on_update = options.get("on_update")
 
         def update(result: TaskResult) -> None:
+
             source = result.request.get("source")
             sidecar = source.get("sidecar") if isinstance(source, dict) else None
             if (
@@ -702,6 +755,8 @@ class Catalog:
         Raises:
             UsageError: ``project_id`` names no project in the catalogue.
         """
+        from kino_catalog.report.aggregates import build_report
+
         if project_id is not None:
             with self.engine.connect() as conn:
                 if (

@@ -12,17 +12,27 @@ import logging
 import sys
 
 import click
-from sqlalchemy.exc import OperationalError
 
 from kino_catalog.cli.app import cli
 from kino_catalog.errors import KinoError, QueryError, UsageError
 
-# Importing the command modules registers their commands on `cli`.
-from kino_catalog.cli import annotate, browse, indexing, presets, regen, report, verify, watch  # noqa: F401  isort: skip
-from kino_catalog.cli import importing, roots, serve  # noqa: F401  isort: skip
-from kino_catalog.cli import tasks  # noqa: F401  isort: skip
+# The command modules register their commands on `cli` when it first asks for
+# them (cli/lazy.py): `kino-catalog --help` imports none of them.
 
 __all__ = ["cli", "main"]
+
+
+def _database_error(exc: BaseException) -> str | None:
+    """The one-line reason of SQLAlchemy's OperationalError (disk full, server gone), else None.
+
+    Looked up only if SQLAlchemy was loaded: a command that never touched a
+    database cannot raise it, and importing it just to compare costs start-up.
+    """
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is None or not isinstance(exc, sqlalchemy_exc.OperationalError):
+        return None
+    orig = getattr(exc, "orig", None)
+    return str(orig).strip().splitlines()[0] if orig else str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,10 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     except KinoError as exc:
         click.echo(f"kino-catalog: {exc}", err=True)
         return 1
-    except OperationalError as exc:  # disk full, server gone: not a bug, not fixable here
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        click.echo(f"kino-catalog: database error: {reason}", err=True)
-        return 1
     except BrokenPipeError:
         # `kino-catalog search ... | head`: the reader left; that is not an error.
         sys.stderr.close()
@@ -55,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except Exception as exc:
+        reason = _database_error(exc)
+        if reason is None:
+            raise
+        # disk full, server gone: not a bug, not fixable here
+        click.echo(f"kino-catalog: database error: {reason}", err=True)
+        return 1
     finally:
         logging.shutdown()
     return code if isinstance(code, int) else 0

@@ -13,14 +13,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from kino_catalog.catalog import Catalog
+from kino_catalog.cli.lazy import LazyGroup
 from kino_catalog.errors import KinoError, UsageError
-from kino_catalog.schema.database import default_database
-from kino_catalog.sidecar.files import atomic_text_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from kino_catalog.catalog import Catalog
     from kino_catalog.catalog.edits import EditResult
     from kino_catalog.index.result import SyncResult
 
@@ -55,6 +54,9 @@ class Settings:
     def catalog(self) -> Catalog:
         """The catalogue, opened (and migrated) on first use."""
         if self._catalog is None:
+            # Imported here: `--help` and bad usage never load the library (lazy.py).
+            from kino_catalog.catalog import Catalog
+
             self._catalog = Catalog.open(self.db)
         return self._catalog
 
@@ -66,7 +68,7 @@ class Settings:
 pass_settings = click.make_pass_decorator(Settings)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     envvar="KINO_CATALOG_DB",
@@ -91,7 +93,11 @@ def cli(ctx: click.Context, db: str | None, verbose: int) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    settings = Settings(db=db or str(default_database()), verbose=verbose)
+    if db is None:
+        from kino_catalog.schema.database import default_database
+
+        db = str(default_database())
+    settings = Settings(db=db, verbose=verbose)
     ctx.obj = settings
     ctx.call_on_close(settings.close)
 
@@ -234,6 +240,8 @@ def atomic_output(path: str | None) -> Iterator[IO[str] | None]:
     if path is None:
         yield None
         return
+    from kino_catalog.sidecar.files import atomic_text_file
+
     with atomic_text_file(path) as fh:
         yield fh
 
