@@ -32,6 +32,32 @@ def test_single_head_revision(alembic_runner):
     alembic_tests.test_single_head_revision(alembic_runner)
 
 
+def test_head_revision_constant_is_alembics_head():
+    """HEAD_REVISION lets a current catalogue open without Alembic: it must be the head
+    (a new migration updates it; this fails until it does)."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(migrations_dir()))
+    assert ScriptDirectory.from_config(config).get_heads() == [db_module.HEAD_REVISION]
+
+
+def test_a_catalogue_behind_the_head_is_upgraded_by_alembic(tmp_path):
+    from alembic import command
+
+    path = tmp_path / "c.db"
+    Catalog.open(path).close()
+    engine = create_engine(to_url(path))  # no pragmas: foreign keys off, as 0005 needs
+    with engine.begin() as conn:
+        command.downgrade(db_module._alembic_config(conn), "0004")
+    assert not db_module._is_at_head(engine)
+    engine.dispose()
+    with Catalog.open(path) as cat, cat.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
+        assert "root_mounts" in inspect(cat.engine).get_table_names()
+
+
 def test_upgrade_from_base_to_head(alembic_runner):
     alembic_tests.test_upgrade(alembic_runner)
 
