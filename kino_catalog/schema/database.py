@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import platformdirs
 from sqlalchemy import create_engine, event
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
@@ -54,6 +53,8 @@ def placeholder(dialect: Dialect) -> str:
 
 def default_database() -> Path:
     """The catalogue used when neither --db nor KINO_CATALOG_DB is given."""
+    import platformdirs  # only when no --db is given: start-up (issue 15)
+
     return Path(platformdirs.user_data_dir("kino-catalog")) / "catalog.db"
 
 
