@@ -54,7 +54,8 @@ def test_a_catalogue_behind_the_head_is_upgraded_by_alembic(tmp_path):
     assert not db_module._is_at_head(engine)
     engine.dispose()
     with Catalog.open(path) as cat, cat.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
+        revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        assert revision == db_module.HEAD_REVISION
         assert "root_mounts" in inspect(cat.engine).get_table_names()
 
 
