@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import (
     CatalogError,
+    CatalogMissingError,
     KinoError,
     KinoServerError,
     KinoUnreachableError,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Catalog",
     "CatalogError",
+    "CatalogMissingError",
     "Frame",
     "KinoError",
     "KinoServerError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "CatalogError",
+    "CatalogMissingError",
     "KinoError",
     "NotASidecarError",
     "QueryError",
@@ -38,7 +39,7 @@ class SidecarParseError(SidecarError):
 
 
 class SidecarSchemaError(SidecarError):
-    """The JSON parses but a known key has the wrong shape or type."""
+    """The JSON parses but has not Kino's shape (or, for an edit, a damaged added key)."""
 
 
 class SidecarLimitError(SidecarError, ValueError):
@@ -76,6 +77,21 @@ class QueryError(KinoError):
 
 class CatalogError(KinoError):
     """The catalogue cannot be used: missing, locked, newer than this code, ..."""
+
+
+class CatalogMissingError(CatalogError):
+    """A command that only reads was pointed at no catalogue (a mistyped --db, or no sync yet).
+
+    ``what`` says what is missing there ("no catalogue", "no catalogue schema").
+    """
+
+    def __init__(self, target: str, what: str = "no catalogue") -> None:
+        super().__init__(target, what)
+        self.target = target
+        self.what = what
+
+    def __str__(self) -> str:
+        return f"{self.what} at {self.target}: run `kino-catalog sync FOLDER` first to create one"
 
 
 class UsageError(KinoError):

@@ -16,16 +16,22 @@ from sqlalchemy.exc import DBAPIError
 
 from kino_catalog.catalog import health
 from kino_catalog.catalog.lookup import lookup_statement
-from kino_catalog.errors import CatalogError, RootNotMappedError, UsageError
+from kino_catalog.errors import CatalogError, CatalogMissingError, RootNotMappedError, UsageError
 from kino_catalog.index import roots as registry
 from kino_catalog.index.locks import WriteAccess
 from kino_catalog.index.walk import file_inside, sequence_member
 from kino_catalog.query.counting import count_statement
+from kino_catalog.query.fields import unknown_field_warnings
 from kino_catalog.query.frame import Frame, RootPlace, root_places
 from kino_catalog.query.plan import search_statement
 from kino_catalog.query.sql import to_ast
 from kino_catalog.schema import Project, RootMount, Tag
-from kino_catalog.schema.database import default_database, make_engine, migrate_to_head
+from kino_catalog.schema.database import (
+    default_database,
+    make_engine,
+    migrate_to_head,
+    sqlite_file,
+)
 from kino_catalog.schema.host import this_host
 from kino_catalog.sidecar.added_keys import check_tag
 from kino_catalog.sidecar.files import is_inside
@@ -70,19 +76,31 @@ class Catalog:
 
     @classmethod
     def open(
-        cls, target: str | os.PathLike[str] | None = None, *, host: str | None = None
+        cls,
+        target: str | os.PathLike[str] | None = None,
+        *,
+        host: str | None = None,
+        create: bool = True,
     ) -> Catalog:
         """Open (creating or upgrading to the newest schema) the catalogue at ``target``.
 
         Safe to call from many processes and machines at once, on a new
         catalogue too: one migrates, the others wait and find it current.
+        ``create=False`` opens only a catalogue that exists (an older one is
+        still upgraded): no file, folder or schema is created.
 
         Raises:
             CatalogError: cannot connect, or the database is newer than this code.
+            CatalogMissingError: ``create`` is False and there is no catalogue.
         """
-        engine = make_engine(target if target is not None else default_database())
+        target = target if target is not None else default_database()
+        if not create:
+            path = sqlite_file(target)
+            if path is not None and not path.is_file():
+                raise CatalogMissingError(str(path))
+        engine = make_engine(target)
         try:
-            migrate_to_head(engine)
+            migrate_to_head(engine, create=create)
         except DBAPIError as exc:
             engine.dispose()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
@@ -326,6 +344,19 @@ class Catalog:
         from kino_catalog.catalog import counts
 
         return counts.estimate_count(self.engine, query)
+
+    def field_warnings(self, query: str | Node) -> list[str]:
+        """Fields ``query`` names that no frame has, each with the nearest known field.
+
+        ``["no frame has 'lroa'; did you mean lora:?"]``.  Advice only: the
+        query's answer is the same with or without them.
+
+        Raises:
+            QueryError: the query is malformed.
+        """
+        node = to_ast(query)
+        with self.engine.connect() as conn:
+            return unknown_field_warnings(conn, node)
 
     def search_page(
         self,

@@ -35,6 +35,26 @@ def _database_error(exc: BaseException) -> str | None:
     return str(orig).strip().splitlines()[0] if orig else str(exc)
 
 
+def _negation_hint(exc: click.ClickException, argv: list[str]) -> str | None:
+    """For ``search -sketch``: click read a negated query term as options; say to use ``--``."""
+    if not isinstance(exc, click.NoSuchOption) or exc.ctx is None:
+        return None
+    takes_query = any(
+        isinstance(param, click.Argument) and param.name == "query"
+        for param in exc.ctx.command.params
+    )
+    if not takes_query or exc.option_name.startswith("--"):
+        return None
+    term = next(
+        (a for a in argv if a.startswith(exc.option_name) and not a.startswith("--")),
+        exc.option_name,
+    )
+    return (
+        f"Hint: a query term starting with '-' (a negation) needs `--` before the query: "
+        f"{exc.ctx.command_path} -- {term}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 runtime failure, 2 bad usage)."""
     try:
@@ -45,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.ClickException as exc:
         exc.show()
+        hint = _negation_hint(exc, sys.argv[1:] if argv is None else argv)
+        if hint:
+            click.echo(hint, err=True)
         return 2
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

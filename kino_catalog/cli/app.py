@@ -32,6 +32,7 @@ __all__ = [
     "dumps",
     "echo_line",
     "format_option",
+    "hint_if_empty",
     "is_terminal",
     "known_roots",
     "no_wait_option",
@@ -49,15 +50,33 @@ class Settings:
 
     db: str
     verbose: int = 0
+    is_default_db: bool = False  # neither --db nor KINO_CATALOG_DB
     _catalog: Catalog | None = field(default=None, repr=False)
 
-    def catalog(self) -> Catalog:
-        """The catalogue, opened (and migrated) on first use."""
+    def catalog(self, *, create: bool = False) -> Catalog:
+        """The catalogue, opened (and migrated) on first use.
+
+        Only the commands that fill a catalogue (sync, rebuild, watch, import,
+        roots add) pass ``create=True``; every other command refuses a
+        catalogue that does not exist, so a mistyped --db is one line, not a
+        new empty catalogue answering 0.  A new catalogue's folder is made
+        only for the default location: another one must exist already.
+
+        Raises:
+            CatalogMissingError: no catalogue there and ``create`` is False.
+            UsageError: ``create`` and the folder of a --db file does not exist.
+        """
         if self._catalog is None:
             # Imported here: `--help` and bad usage never load the library (lazy.py).
             from kino_catalog.catalog import Catalog
+            from kino_catalog.schema.database import sqlite_file
 
-            self._catalog = Catalog.open(self.db)
+            path = sqlite_file(self.db) if create and not self.is_default_db else None
+            if path is not None and not path.parent.is_dir():
+                raise UsageError(
+                    f"no folder {path.parent} for the catalogue {path}: create it first"
+                )
+            self._catalog = Catalog.open(self.db, create=create)
         return self._catalog
 
     def close(self) -> None:
@@ -93,11 +112,12 @@ def cli(ctx: click.Context, db: str | None, verbose: int) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    is_default_db = db is None
     if db is None:
         from kino_catalog.schema.database import default_database
 
         db = str(default_database())
-    settings = Settings(db=db, verbose=verbose)
+    settings = Settings(db=db, verbose=verbose, is_default_db=is_default_db)
     ctx.obj = settings
     ctx.call_on_close(settings.close)
 
@@ -129,6 +149,15 @@ def notice(message: str) -> None:
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def hint_if_empty(settings: Settings) -> None:
+    """On a terminal, say why an empty catalogue answers nothing, and what to run.
+
+    Called after a command found nothing, so a full catalogue pays nothing.
+    """
+    if is_terminal() and settings.catalog().count() == 0:
+        notice(f"the catalogue {settings.db} is empty: run `kino-catalog sync FOLDER` first")
 
 
 def dumps(value: Any) -> str:

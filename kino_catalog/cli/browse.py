@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from kino_catalog.cli.app import Settings, cli, dumps, format_option, is_terminal, pass_settings
+from kino_catalog.cli.app import (
+    Settings,
+    cli,
+    dumps,
+    format_option,
+    hint_if_empty,
+    is_terminal,
+    notice,
+    pass_settings,
+)
 from kino_catalog.cli.render import FRAME_FORMATS, render_frame_text, render_frames
 from kino_catalog.cli.table import COLUMN_NAMES, parse_columns
 from kino_catalog.errors import UsageError
@@ -51,6 +60,21 @@ def search(
 ) -> None:
     """Find frames with the query language (an empty query matches every frame).
 
+    Terms are AND-ed; `a OR b` and `( ... )` group; `-term` negates (put `--`
+    before a query whose first term starts with `-`: search -- -sketch).
+
+    \b
+    castle "red dragon" drag*   words, phrase, prefix in the prompt; neg:word
+    lora:add_detail@0.5..1      a LoRA in any list (case, folder, extension
+                                folded), optionally with a strength range
+    model: sampler: scheduler: plugin: version: path: tag: hash:
+                                names, with * and ? globs
+    seed: steps: cfg: width: height: project: task: rating:
+                                numbers: 30  20..30  >=6.5  <1024
+    date:2025-10  date:2025-10-01..2025-10-15  date:today  date:-7d..
+    num_frames:81 style:anime   any other key of the sidecar's parameters
+    All of it: the README's "Query language" section.
+
     \b
     kino-catalog search 'lora:add_detail steps:20..30'
     kino-catalog search 'model:juggernaut* cfg:>=6.5 date:2025-10' --format jsonl
@@ -63,8 +87,13 @@ def search(
     if picked and fmt not in (None, "table"):
         raise UsageError("--columns picks the table's columns; it needs --format table")
     catalog = settings.catalog()
+    for warning in catalog.field_warnings(text):  # stderr, exit 0: a later key must not break
+        notice(f"kino-catalog: warning: {warning}")
     if is_count:
-        click.echo(catalog.count(text))
+        found = catalog.count(text)
+        click.echo(found)
+        if not found:
+            hint_if_empty(settings)
         return
     fmt = fmt or ("table" if is_terminal() or picked else "jsonl")
     if limit is None:
@@ -77,6 +106,8 @@ def search(
         more = f" (showing {shown}; --limit 0 for all)" if matched > shown else ""
         label = str(total) if total is not None else str(shown)
         click.echo(f"{label} frame{'s' if matched != 1 else ''}{more}", err=True)
+    if not shown:
+        hint_if_empty(settings)
 
 
 @cli.command()

@@ -54,7 +54,7 @@ def import_(
     kino-catalog import ~/Pictures/a1111-outputs ~/ComfyUI/output
     """
     with progress_reporter("importing", WRITING_INDEX) as progress:
-        result = settings.catalog().import_images(
+        result = settings.catalog(create=True).import_images(
             paths,
             dry_run=dry_run,
             overwrite_imported=overwrite_imported,

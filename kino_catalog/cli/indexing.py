@@ -26,7 +26,7 @@ __all__ = ["errors", "rebuild", "stats", "sync"]
 def _index(
     settings: Settings, roots: tuple[str, ...], fmt: str | None, *, is_rebuild: bool, no_wait: bool
 ) -> None:
-    catalog = settings.catalog()
+    catalog = settings.catalog(create=True)
     results = []
     for root in known_roots(settings, roots, "rebuild" if is_rebuild else "sync"):
         with progress_reporter(

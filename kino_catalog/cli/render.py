@@ -103,6 +103,8 @@ def _lora_summary(loras: list[dict[str, Any]]) -> str:
 
 
 def _csv(frames: Iterable[Frame]) -> int:
+    from kino_catalog.report.render import csv_cell  # the report's rule; loaded only for csv
+
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     count = 0
@@ -110,7 +112,7 @@ def _csv(frames: Iterable[Frame]) -> int:
         count += 1
         data = frame.to_dict()
         data["loras"] = _lora_summary(data["loras"])
-        writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+        writer.writerow([csv_cell(data[c]) for c in CSV_COLUMNS])
     return count
 
 

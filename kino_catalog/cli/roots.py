@@ -76,7 +76,7 @@ def add(settings: Settings, name: str, path: str) -> None:
     \b
     kino-catalog roots add studio /mnt/studio/frames && kino-catalog sync studio
     """
-    target = settings.catalog().add_root(path, name)
+    target = settings.catalog(create=True).add_root(path, name)
     _report(target, f"root {target.name!r} at {target.path}")
 
 

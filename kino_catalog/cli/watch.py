@@ -70,7 +70,7 @@ def watch(
     kino-catalog watch ~/kino/backend/data/frames
     kino-catalog watch --poll /mnt/studio/frames
     """
-    catalog = settings.catalog()
+    catalog = settings.catalog(create=True)
     targets = known_roots(settings, roots, "watch")
     package_log, level = logging.getLogger("kino_catalog"), logging.getLogger("kino_catalog").level
     if package_log.getEffectiveLevel() > logging.INFO:  # a watcher's batches are its output

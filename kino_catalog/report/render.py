@@ -13,7 +13,7 @@ from kino_catalog.report.tables import STRENGTH_COLUMNS, ReportTable, report_tab
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["FORMATS", "render_report"]
+__all__ = ["FORMATS", "csv_cell", "render_report"]
 
 FORMATS = ("text", "json", "csv", "html", "md")
 TEXT_WEEKS = 26  # the text view is for a terminal: recent weeks; other formats have all
@@ -75,6 +75,19 @@ def render_report(
     return _text(data, report_tables(data, sections), console, is_single=section is not None)
 
 
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: null is empty, booleans are JSON's ``true``/``false``.
+
+    Python's ``True`` is what csv would write otherwise; spreadsheets, pandas
+    and the JSON outputs all read ``true``.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def _csv(tables: list[ReportTable], *, is_single: bool) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -82,7 +95,7 @@ def _csv(tables: list[ReportTable], *, is_single: bool) -> str:
         if not is_single:  # several tables in one stream: a comment line names each
             out.write(("\n" if i else "") + f"# {table.section}\n")
         writer.writerow(table.columns)
-        writer.writerows(["" if v is None else v for v in row] for row in table.rows)
+        writer.writerows([csv_cell(v) for v in row] for row in table.rows)
     return out.getvalue()
 
 

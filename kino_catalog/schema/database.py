@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 
-from kino_catalog.errors import CatalogError
+from kino_catalog.errors import CatalogError, CatalogMissingError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,6 +33,7 @@ __all__ = [
     "migrate_to_head",
     "migrations_dir",
     "placeholder",
+    "sqlite_file",
     "temp_files",
     "to_url",
 ]
@@ -76,6 +77,14 @@ class HintingSQLiteCompiler(SQLiteCompiler):
         return text
 
 
+def sqlite_file(target: str | os.PathLike[str]) -> Path | None:
+    """The file of a SQLite catalogue path or URL; None for other databases (and memory)."""
+    url = make_url(to_url(target))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
 def make_engine(target: str | os.PathLike[str]) -> Engine:
     """Create an engine for a catalogue path or URL with the pragmas it needs.
 
@@ -95,7 +104,15 @@ def make_engine(target: str | os.PathLike[str]) -> Engine:
             _install_sqlite_hooks(engine)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-    except (ImportError, ValueError) as exc:  # unknown dialect, missing driver
+    except ImportError as exc:  # the driver is an optional extra
+        shown = make_url(url).render_as_string(hide_password=True)
+        if url.startswith("postgresql"):
+            raise CatalogError(
+                f"cannot open catalogue {shown}: PostgreSQL needs its driver "
+                f"({exc}): pip install 'kino-catalog[postgres]'"
+            ) from exc
+        raise CatalogError(f"cannot open catalogue {shown}: {exc}") from exc
+    except ValueError as exc:  # unknown dialect
         raise CatalogError(f"cannot open catalogue {target}: {exc}") from exc
     return engine
 
@@ -151,8 +168,12 @@ ADVISORY_LOCK_SPACE = 0x6B696E6F
 MIGRATION_LOCK = (ADVISORY_LOCK_SPACE, 0)
 
 
-def migrate_to_head(engine: Engine) -> None:
+def migrate_to_head(engine: Engine, *, create: bool = True) -> None:
     """Create the catalogue or upgrade it to the newest schema; refuse a newer one.
+
+    ``create=False`` (commands that only read) refuses a database without the
+    schema instead of creating it there: a mistyped PostgreSQL URL or an
+    empty database is then one clear line, and the database stays untouched.
 
     Safe when several processes (several workstations) open one new or old
     catalogue at once: the revision is read first without any lock (the
@@ -168,6 +189,7 @@ def migrate_to_head(engine: Engine) -> None:
     Raises:
         CatalogError: the database was made by a newer kino-catalog, or is
             not a catalogue at all.
+        CatalogMissingError: ``create`` is False and the database has no schema.
     """
     if _is_at_head(engine):
         return
@@ -180,6 +202,9 @@ def migrate_to_head(engine: Engine) -> None:
         conn.rollback()
     if current == heads:
         return
+    if not current and not create:
+        target = engine.url.render_as_string(hide_password=True)
+        raise CatalogMissingError(target, "no catalogue (no kino-catalog schema)")
     with engine.connect().execution_options(**WRITE) as conn:
         config = _alembic_config(conn)
         script = ScriptDirectory.from_config(config)

@@ -70,6 +70,8 @@ def search(request: Request) -> Response:
     try:
         page = catalog.search_page(q, sort=_sort(request), limit=limit, cursor=cursor)
         count = catalog.count(q) if with_count else None
+        # Only on a first page, like the count: paging on needs no advice again.
+        warnings = catalog.field_warnings(q) if cursor is None else []
     except QueryError as exc:
         raise query_error(exc) from exc
     return _json(
@@ -77,6 +79,7 @@ def search(request: Request) -> Response:
             "frames": [frame.to_dict() for frame in page.frames],
             "next_cursor": page.next_cursor,
             "count": count,
+            "warnings": warnings,
         }
     )
 

@@ -133,13 +133,16 @@ def openapi_document() -> dict[str, Any]:
                 ],
                 "responses": {
                     **_ok(
-                        "frames in order, the next page's cursor (null at the end), the count",
+                        "frames in order, the next page's cursor (null at the end), the count, "
+                        'and warnings (first page: fields no frame has, e.g. "no frame has '
+                        "'lroa'; did you mean lora:?\")",
                         {
                             "type": "object",
                             "properties": {
                                 "frames": {"type": "array", "items": _FRAME},
                                 "next_cursor": {"type": ["string", "null"]},
                                 "count": {"type": ["integer", "null"]},
+                                "warnings": {"type": "array", "items": {"type": "string"}},
                             },
                         },
                     ),

@@ -6,18 +6,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from kino_catalog import Catalog
 from kino_catalog.web.security import AccessRules, is_loopback
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from tests.factories import CliResult
 
 
 @pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Captures what `serve` would run instead of running uvicorn."""
+def started(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> dict[str, Any]:
+    """Captures what `serve` would run instead of running uvicorn (on an empty catalogue)."""
     import uvicorn
+
+    Catalog.open(db_path).close()  # serve only reads: it refuses a catalogue that is not there
 
     found: dict[str, Any] = {}
 
