@@ -351,10 +351,6 @@ def _lora_uses(role: str, items: Any, check: _Checker) -> list[LoraUse]:
     return uses
 
 
-def _first_not_none(*values: int | None) -> int | None:
-    return next((v for v in values if v is not None), None)
-
-
 def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> FrameRecord:
     """Validate a parsed sidecar document and turn it into a FrameRecord.
 
