@@ -21,7 +21,7 @@ from kino_catalog.index import roots as registry
 from kino_catalog.index.locks import WriteAccess
 from kino_catalog.index.walk import file_inside, sequence_member
 from kino_catalog.query.counting import count_statement
-from kino_catalog.query.fields import unknown_field_warnings
+from kino_catalog.query.fields import query_fields, unknown_field_warnings
 from kino_catalog.query.frame import Frame, RootPlace, root_places
 from kino_catalog.query.plan import search_statement
 from kino_catalog.query.sql import to_ast
@@ -355,6 +355,8 @@ class Catalog:
             QueryError: the query is malformed.
         """
         node = to_ast(query)
+        if next(query_fields(node), None) is None:  # the common case: no database work
+            return []
         with self.engine.connect() as conn:
             return unknown_field_warnings(conn, node)
 

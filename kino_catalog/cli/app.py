@@ -157,7 +157,10 @@ def hint_if_empty(settings: Settings) -> None:
     Called after a command found nothing, so a full catalogue pays nothing.
     """
     if is_terminal() and settings.catalog().count() == 0:
-        notice(f"the catalogue {settings.db} is empty: run `kino-catalog sync FOLDER` first")
+        from kino_catalog.schema.database import shown_target
+
+        shown = shown_target(settings.db)
+        notice(f"the catalogue {shown} is empty: run `kino-catalog sync FOLDER` first")
 
 
 def dumps(value: Any) -> str:

@@ -33,6 +33,7 @@ __all__ = [
     "migrate_to_head",
     "migrations_dir",
     "placeholder",
+    "shown_target",
     "sqlite_file",
     "temp_files",
     "to_url",
@@ -75,6 +76,12 @@ class HintingSQLiteCompiler(SQLiteCompiler):
 
     def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
         return text
+
+
+def shown_target(target: str | os.PathLike[str]) -> str:
+    """A catalogue path or URL as messages show it: a URL's password hidden."""
+    text = os.fspath(target)
+    return make_url(text).render_as_string(hide_password=True) if "://" in text else text
 
 
 def sqlite_file(target: str | os.PathLike[str]) -> Path | None:

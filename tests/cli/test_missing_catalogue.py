@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, inspect
 
 from kino_catalog import Catalog, CatalogMissingError
 from kino_catalog.cli import app as cli_app
-from kino_catalog.schema.database import to_url
+from kino_catalog.schema.database import shown_target, to_url
 
 READ_ONLY = [
     ("search", "lora:add_detail", "--count"),
@@ -161,3 +161,8 @@ def test_a_catalogue_with_frames_gives_no_hint_for_an_empty_result(
     result = run_cli("search", "nothing_matches_this_word", db=db)
     assert result.code == 0
     assert "sync FOLDER" not in result.err
+
+
+def test_messages_never_show_a_url_password():
+    assert shown_target("postgresql://ana:secret@db/kino") == "postgresql://ana:***@db/kino"
+    assert shown_target("/tmp/c.db") == "/tmp/c.db"
