@@ -445,7 +445,7 @@ class Catalog:
         return health.catalog_stats(self.engine, self.host)
 
     # ------------------------------------------------------------ annotations
-    # Tags, ratings and notes are written into the sidecars (annotate.py) and
+    # Tags, ratings and notes are written into the sidecars (catalog.edits) and
     # re-indexed in the same call; refs are ids or paths as for get().
     def _targets(
         self, refs: Iterable[int | str | os.PathLike[str] | Frame], query: str | Node | None

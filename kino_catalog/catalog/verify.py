@@ -111,7 +111,7 @@ def hash_images(
 ) -> EditResult:
     """Record ``image_hash`` in the sidecars of matching frames that lack one.
 
-    Opt-in (it writes sidecars, safely: see annotate.py); frames whose image
+    Opt-in (it writes sidecars, safely: see catalog.edits); frames whose image
     is missing are listed in ``skipped`` (``verify`` reports them as damage).
     """
     total = catalog.count(query) if progress else None

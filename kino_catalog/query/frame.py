@@ -196,7 +196,7 @@ class Frame:
             "width": params.get("width"),
             "height": params.get("height"),
             "loras": self.loras(),
-            "tags": self.document.get("tags") or [],  # user additions (extras.py)
+            "tags": self.document.get("tags") or [],  # user additions (sidecar.added_keys)
             "rating": self.document.get("rating"),
             "notes": self.document.get("notes"),
             "parameters": params,

@@ -3,7 +3,7 @@
 Every user value reaches SQL as a bound parameter.  Leaf conditions are
 never NULL (a missing value is "false"), so ``-steps:30`` keeps the frames
 that have no ``steps`` at all, as a user expects.  Which index a search
-walks is decided in ``queryplan.py``; this module only says what matches.
+walks is decided in ``plan.py`` and ``walk.py``; this module only says what matches.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Watchdog is a hint, never the truth (`issues show 5`): its inotify observer drop
 events when the kernel queue overflows, an exception in a handler kills its
 thread, and a polling observer takes an unmounted share for "everything was
 deleted".  So the handler only records paths; one worker thread debounces
-them (per path, see ``changes``) and calls ``indexer.sync_paths`` outside
+them (per path, see ``debounce``) and calls ``index.sync.sync_paths`` outside
 the lock, and a full stat-diff ``sync_root`` (a *reconcile*) repairs any
 drift at start, after an overflow, after the observer is restarted, and
 periodically.  The same worker supervises: it restarts a dead observer, and
