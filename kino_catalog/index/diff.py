@@ -44,6 +44,7 @@ __all__ = ["Differ"]
 # whole), and so unchanged files between two progress calls.
 PROGRESS_ROWS = 10_000
 NAMES_PER_QUERY = 500  # names per "name IN (...)" look-up
+SCAN_ABOVE_NAMES = 2_000  # more names than this: scan the folder's rows instead
 
 # A folder's rows as the bulk comparison (Differ._compare) wants them: equal
 # to the walk's FileStat tuples when the file is unchanged.
@@ -59,10 +60,13 @@ _ODD_IMAGES = (
     "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
     f"FROM frames WHERE root_id = ? AND folder = ? AND image_exists AND NOT {_PLAIN}"
 )
+_PLAIN_ROWS = (
+    "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
+    f"FROM frames WHERE root_id = ? AND folder = ? AND image_exists AND {_PLAIN}"
+)
 # Rows without an image: settled in bulk while none of their candidates is listed.
 _NO_IMAGE = (
-    "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
-    "FROM frames WHERE root_id = ? AND folder = ? AND NOT image_exists"
+    "SELECT name, image_name FROM frames WHERE root_id = ? AND folder = ? AND NOT image_exists"
 )
 # Whole rows, for the few files the comparison could not settle in bulk.
 _NAMED_ROWS = (
@@ -70,8 +74,7 @@ _NAMED_ROWS = (
     "FROM frames WHERE root_id = ? AND folder = ? AND name IN ({names})"
 )
 _NAME = itemgetter(0)
-_ROW_NAME = itemgetter(1)
-_ROW_IMAGE = itemgetter(4)
+_IMAGE_OF_NAME = itemgetter(1)  # of a (name, image_name) row
 _STEM = itemgetter(slice(None, -len(".json")))
 
 
@@ -296,9 +299,7 @@ class Differ:
         rows = chain(
             self._rows(_ODD_IMAGES, (self.root_id, folder.rel)),
             self._imageless_rows(folder),
-            self._rows_named(
-                folder.rel, [png[: -len(".png")] + ".json" for png in missing], _PLAIN
-            ),
+            self._plain_rows_named(folder, [png[: -len(".png")] + ".json" for png in missing]),
         )
         for row in rows:
             name = row[1]
@@ -308,6 +309,21 @@ class Differ:
                 and (owns is None or owns(name))
             ):
                 yield row
+
+    def _plain_rows_named(self, folder: Folder, names: list[str]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``names`` whose image is their own PNG (see _PLAIN).
+
+        Looked up by name when they are few; when many sidecars have no PNG
+        beside them (a library whose images live elsewhere), one scan of the
+        folder's rows with such an image, which are then few or none, costs
+        less than thousands of look-ups.
+        """
+        if len(names) <= SCAN_ABOVE_NAMES:
+            yield from self._rows_named(folder.rel, names, _PLAIN)
+            return
+        wanted = set(names)
+        for batch in self._batches(_PLAIN_ROWS, (self.root_id, folder.rel)):
+            yield from (row for row in batch if row[1] in wanted)
 
     def _imageless_rows(self, folder: Folder) -> Iterator[tuple[Any, ...]]:
         """The rows without an image that may have one now, batch by batch.
@@ -320,16 +336,19 @@ class Differ:
         share's names, so there every row is looked at.
         """
         names = folder.names
+        unsettled: list[str] = []
         for batch in self._batches(_NO_IMAGE, (self.root_id, folder.rel)):
             if self.owns is None:
-                stems = list(map(_STEM, map(_ROW_NAME, batch)))
+                stems = list(map(_STEM, map(_NAME, batch)))
                 candidates = chain(
-                    map(_ROW_IMAGE, batch),
+                    map(_IMAGE_OF_NAME, batch),
                     *(map(add, stems, repeat(suffix)) for suffix in IMAGE_SUFFIXES),
                 )
                 if names.isdisjoint(candidates):
                     continue
-            yield from batch
+            unsettled += map(_NAME, batch)
+        # Looked up once the scan is over: a query must not run while its cursor is open.
+        yield from self._rows_named(folder.rel, unsettled)
 
     def _count_unchanged(self, count: int) -> None:
         self.result.unchanged += count

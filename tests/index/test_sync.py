@@ -77,7 +77,12 @@ def test_images_coming_and_going_update_image_state(catalog, library):
     assert catalog.stats()["missing_images"] == 0
 
 
-def test_a_deleted_png_and_swapped_names_are_noticed_by_the_bulk_comparison(catalog, library):
+@pytest.mark.parametrize("scan", [False, True], ids=["look-ups", "scan"])
+def test_a_deleted_png_and_swapped_names_are_noticed_by_the_bulk_comparison(
+    catalog, library, monkeypatch, scan
+):
+    # Frames whose PNG is gone are looked up by name, or found by a scan when many.
+    monkeypatch.setattr(differ_module, "SCAN_ABOVE_NAMES", 0 if scan else 10**6)
     # The comparison matches (name, size, mtime_ns) as sets: two files that
     # swap names keep their sizes and times, and must still count as changed.
     a = library.frame(1, 1, parameters={"steps": 11})
