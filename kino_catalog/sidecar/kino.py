@@ -61,6 +61,8 @@ _LONG_INTEGER = re.compile(rb"-\d{19}|\d{20}")
 # the colon.  Without such whitespace, the count of `":` is an upper bound on
 # the keys written, so "count == keys parsed" proves no key was repeated.
 _SPACE_BEFORE_COLON = re.compile(rb'"\s+:')
+# A quote or colon written as an escape: written back, it may add or hide a `":`.
+_QUOTE_OR_COLON_ESCAPE = re.compile(rb"\\u00(22|3[aA])")
 
 
 def get_params_path(path: str | os.PathLike[str]) -> str:
@@ -137,10 +139,12 @@ def _has_unique_keys(data: bytes, doc: Any) -> bool:
 
     orjson keeps the last of repeated keys.  Written back, the document has
     one `":` per key it kept, plus one per `\\":` inside strings, which the
-    text has too unless it wrote a quote as `\\u0022`: so equal counts, with
-    no such escape and no whitespace before a colon, mean no key was dropped.
+    text has too unless it wrote a quote or a colon as `\\u0022` / `\\u003a`
+    (a value `"\\u003a"` gains a `":` that would hide a dropped key): so equal
+    counts, with no such escape and no whitespace before a colon, mean no key
+    was dropped.
     """
-    if b"\\u0022" in data or _SPACE_BEFORE_COLON.search(data):
+    if _QUOTE_OR_COLON_ESCAPE.search(data) or _SPACE_BEFORE_COLON.search(data):
         return False
     try:
         written = orjson.dumps(doc)

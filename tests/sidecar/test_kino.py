@@ -123,6 +123,8 @@ def test_load_returns_none_for_missing_or_broken(tmp_path):
         (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
         (b'{"p": {"x": 1, "x": 1}}', "duplicate key 'x'"),
         (b'{"a":"\\u0022:","a":2}', "duplicate key 'a'"),  # a quote written as \u0022
+        (b'{"a":1,"a":"\\u003a"}', "duplicate key 'a'"),  # a colon written as \u003a
+        (b'{"b":{"k":1,"k":2},"c":"\\"\\u003A"}', "duplicate key 'k'"),
         (b'{"a":1,"b":[{"c":1,"c":1}]}', "duplicate key 'c'"),
         (b'{"a": "\\ud800"}', "lone surrogate"),
         (b'{"a": "caf\xe9"}', "not UTF-8"),
