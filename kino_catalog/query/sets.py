@@ -79,7 +79,9 @@ def frame_set(node: Node, compiler: Compiler) -> FrameSet | None:
         return words_set([node])
     if source == "tags":
         assert isinstance(node, Match)
-        return FrameSet(select(tags.c.frame_id).where(compiler.tag_condition(node)), False, True)
+        # One row per (frame, tag): a glob can match several tags of one frame.
+        ids = select(tags.c.frame_id).where(compiler.tag_condition(node))
+        return FrameSet(ids, node.is_glob, True)
     if source == "parameters":
         assert isinstance(node, Match | Compare | Range)
         conditions = compiler.parameter_conditions(node)

@@ -46,6 +46,8 @@ def _frames(catalog, query):
         ("tag:hero", [1]),
         ("tag:HERO", [1]),
         ("tag:he*", [1]),
+        ("tag:*e*", [1, 2]),  # two of frame 1's tags match: counted once
+        ("-tag:*e*", [3, 4]),
         ("-tag:reject", [1, 3, 4]),
         ("tag:hero OR tag:reject", [1, 2]),
         ("tag:nothing", []),
