@@ -92,6 +92,8 @@ ODD_VALUES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "prompt as a list": ({"prompt": ["a", "castle"]}, {}),
     "model as a number": ({"model_name": 5}, {}),
     "project id as a word": ({}, {"project_id": "twelve"}),
+    "project id as a superscript digit": ({}, {"project_id": "\u00b2"}),  # "²".isdigit()
+    "task id of 5,000 digits": ({}, {"task_id": "1" * 5000}),  # beyond int()'s digit limit
     "timestamp as a number": ({}, {"timestamp": 20251013}),
     "output as a string": ({}, {"output": "x.png"}),
     "rating as a string": ({}, {"rating": "5"}),

@@ -63,6 +63,9 @@ TYPED_PARAMETERS = frozenset(
 MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
 _FOLD = re.compile(r"[\s_-]+")
 _KINO_NAME = re.compile(r"project_(\d+)_frame_(\d+)(?:_variant_(\d+))?")
+# An id as a digit string: ASCII digits only ("²".isdigit() is true), and
+# short enough for int() (longer ones are out of range anyway).
+_DIGITS = re.compile(r"[0-9]{1,30}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +294,7 @@ class _Checker:
     def id_(self, obj: dict[str, Any], key: str) -> int | None:
         """Ids may arrive as ints or digit strings (form fields); both are fine."""
         value = obj.get(key)
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
             return self.in_range(int(value), key)
         return self.int_(obj, key, "")
 
