@@ -47,7 +47,7 @@ from kino_catalog.query.unparse import unparse
 from kino_catalog.schema import Frame, Parameter, Tag
 from kino_catalog.schema import Lora as LoraRow
 from kino_catalog.schema.models import (
-    PARAMETER_TEXT_INDEX_BYTES,
+    TEXT_INDEX_BYTES,
     UNSPACED_POSTGRESQL,
     UNSPACED_RANGES,
     UNSPACED_SQLITE,
@@ -480,7 +480,7 @@ class Compiler:
                 # Beyond double precision: compare the exact digits.
                 conditions.append(and_(p.value_type == "int", p.value_text == str(value)))
                 if self.dialect == "postgresql":  # what lets it use the partial index
-                    conditions.append(func.octet_length(p.value_text) < PARAMETER_TEXT_INDEX_BYTES)
+                    conditions.append(func.octet_length(p.value_text) < TEXT_INDEX_BYTES)
             else:
                 conditions.append(
                     and_(p.value_type.in_(("int", "float")), _compare(p.value_num, op, value))

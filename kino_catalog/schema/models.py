@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TextClause,
     UniqueConstraint,
     text,
 )
@@ -28,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "NAMING_CONVENTION",
-    "PARAMETER_TEXT_INDEX_BYTES",
+    "TEXT_INDEX_BYTES",
     "Base",
     "Frame",
     "FrameDocument",
@@ -41,9 +42,10 @@ __all__ = [
     "metadata",
 ]
 
-#: PostgreSQL indexes a parameter's text only below this many bytes (its B-tree
-#: entries stop at ~2.7 KB); longer values are searched by scanning the key's rows.
-PARAMETER_TEXT_INDEX_BYTES = 2048
+#: PostgreSQL indexes sidecar text (a parameter's value, a sampler or model
+#: name) only below this many bytes: its B-tree entries stop at ~2.7 KB.
+#: Longer values are found by scanning (a parameter: its key's rows).
+TEXT_INDEX_BYTES = 2048
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -67,6 +69,11 @@ UNSPACED_RANGES = (
 #: The partial indexes' conditions, the same text in every query that uses them.
 UNSPACED_SQLITE = "GLOB '*[" + UNSPACED_RANGES + "]*'"
 UNSPACED_POSTGRESQL = "~ '[" + UNSPACED_RANGES + "]'"
+
+
+def _short(column: str) -> TextClause:
+    """The PostgreSQL index condition that keeps values too long for a B-tree out."""
+    return text(f"octet_length({column}) < {TEXT_INDEX_BYTES}")
 
 
 def _unspaced_indexes() -> tuple[Index, ...]:
@@ -205,10 +212,17 @@ class Frame(Base):
         *_unspaced_indexes(),
         # 0008: a glob on these (sampler:euler*, plugin:wan*, model:cyber*) is
         # matched case-insensitively, so no range seeks it; these narrow indexes
-        # hold all it reads, a tenth of the bytes of the frames rows.
-        Index("ix_frames_sampler", "sampler"),
-        Index("ix_frames_plugin", "plugin"),
-        Index("ix_frames_model_name", "model_name", "model_key"),
+        # hold all it reads, a tenth of the bytes of the frames rows.  They hold
+        # text straight from sidecars, so on PostgreSQL long values stay out
+        # (as in 0007): one 3 KB sampler name must not fail a whole sync.
+        Index("ix_frames_sampler", "sampler", postgresql_where=_short("sampler")),
+        Index("ix_frames_plugin", "plugin", postgresql_where=_short("plugin")),
+        Index(
+            "ix_frames_model_name",
+            "model_name",
+            "model_key",
+            postgresql_where=_short("model_name"),
+        ),
     )
 
 
@@ -260,7 +274,7 @@ class Parameter(Base):
             "ix_parameters_key_text",
             "key",
             "value_text",
-            postgresql_where=text(f"octet_length(value_text) < {PARAMETER_TEXT_INDEX_BYTES}"),
+            postgresql_where=_short("value_text"),
         ),
     )
 

@@ -394,6 +394,25 @@ def test_a_long_parameter_value_indexes_on_both_databases(any_catalog, library):
     assert catalog_state(any_catalog) == before
 
 
+def test_long_names_index_on_both_databases(any_catalog, library):
+    """Sampler, plugin and model names come straight from sidecars, of any length."""
+    rng = random.Random(4)
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    long_name = "".join(rng.choice(letters) for _ in range(4_000))
+    model = "/".join(long_name[i : i + 100] for i in range(0, 4_000, 100)) + "/m.safetensors"
+    library.frame(12, 1, parameters={"prompt": "castle", "sampler": long_name})
+    library.frame(12, 2, parameters={"prompt": "castle", "model_name": model})
+    library.write(
+        "frames/project_12_frame_3_variant_0.json",
+        json.dumps(make_sidecar({"prompt": "castle"}, plugin=long_name)),
+    )
+    any_catalog.sync(library.root)
+    assert any_catalog.count("castle") == 3
+    assert any_catalog.count(f"sampler:{long_name[:20]}*") == 1
+    assert any_catalog.count(f"plugin:{long_name[:20]}*") == 1
+    assert any_catalog.count("model:m") == 1
+
+
 def test_verify_lists_sidecars_over_the_reading_limits_with_their_size(any_catalog, library):
     big = library.frame(12, 1, parameters={"prompt": "x" * MAX_SIDECAR_BYTES})
     deep = library.write("frames/project_12_frame_2_variant_0.json", "[" * 5000 + "]" * 5000)
