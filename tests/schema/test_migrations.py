@@ -275,3 +275,55 @@ def test_an_old_sqlite_catalogue_opens_with_its_frames_and_paths(tmp_path, libra
         assert {f.sidecar_path for f in cat.search()} == {
             str(p) for p in (library.root / "frames").glob("*.json")
         }
+
+
+def test_0009_reads_again_the_sidecars_refused_before_tolerant_typing(tmp_path, library):
+    """A frame refused by an older version for one odd value is indexed by the next sync."""
+    from alembic import command
+
+    path = tmp_path / "c.db"
+    odd = library.frame(1, 1, parameters={"steps": 30.0})
+    imported = library.frame(1, 2)
+    with Catalog.open(path) as cat:
+        cat.sync(library.root)
+        assert cat.count() == 2
+        with cat.engine.begin() as conn:  # as an older version left it: not a frame...
+            root_id, folder = conn.execute(
+                text("SELECT root_id, folder FROM frames WHERE name = :n"), {"n": odd.name}
+            ).one()
+            conn.execute(text("DELETE FROM frames WHERE name = :n"), {"n": odd.name})
+    stat = odd.stat()
+    engine = create_engine(to_url(path))
+    with engine.begin() as conn:  # ... but an error of the file as it is now
+        command.downgrade(db_module._alembic_config(conn), "0008")
+        conn.execute(
+            text(
+                "INSERT INTO index_errors (root_id, folder, name, kind, reason, size, "
+                "mtime_ns, recorded_at) VALUES (:r, :f, :n, 'error', :why, :s, :m, "
+                "'2026-11-30 00:00:00')"
+            ),
+            [
+                {
+                    "r": root_id,
+                    "f": folder,
+                    "n": odd.name,
+                    "s": stat.st_size,
+                    "m": stat.st_mtime_ns,
+                    "why": "parameters.steps must be an integer",
+                },
+                {
+                    "r": root_id,
+                    "f": folder,
+                    "n": imported.name,
+                    "s": 1,
+                    "m": 1,
+                    "why": "imported metadata could not be read",
+                },
+            ],
+        )
+    engine.dispose()
+    with Catalog.open(path) as cat:
+        assert [e["kind"] for e in cat.errors()] == ["warning"]  # the indexed frame's
+        result = cat.sync(library.root)
+        assert (result.added, result.errors) == (1, 0)
+        assert cat.count() == 2
