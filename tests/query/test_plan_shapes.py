@@ -12,7 +12,6 @@ combination, as a large catalogue may choose either.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from kino_catalog.query.parse import parse_query
 from kino_catalog.query.plan import search_statement
 from kino_catalog.query.sql import SORTS
 from tests.factories import Library
+from tests.query.plans import forced_plan
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -117,24 +117,8 @@ def catalog(request: pytest.FixtureRequest, library: Library, tmp_path: Any) -> 
 @pytest.fixture(params=["chosen", "walk", "set", "setwalk"])
 def plan_choice(request: pytest.FixtureRequest, catalog: Catalog) -> Iterator[str]:
     """walk.py's choice as the sizes make it, or forced to one plan."""
-    with _forced(request.param):
+    with forced_plan(None if request.param == "chosen" else request.param):
         yield request.param
-
-
-@contextlib.contextmanager
-def _forced(plan: str) -> Iterator[None]:
-    """walk.py choosing ``plan`` whatever the sizes ("chosen": as they make it); a
-    forced setwalk is a walk that finds nothing within its (zero) steps."""
-    patches = {
-        "chosen": {},
-        "walk": {"_SET_ROW_US": 1e12},
-        "set": {"_STEP_US": 1e12},
-        "setwalk": {"_SET_ROW_US": 1e12, "_WALK_SLACK": 0, "_WALK_MIN_US": 0.0},
-    }[plan]
-    with contextlib.ExitStack() as stack:
-        for name, value in patches.items():
-            stack.enter_context(mock.patch.object(walk, name, value))
-        yield
 
 
 def _statements(conn: Connection, query: str, mode: str) -> tuple[str, list[tuple[str, Any]]]:

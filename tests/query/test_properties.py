@@ -4,25 +4,22 @@ order of every sort, in either dialect, whichever plan (walk.py) runs them."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kino_catalog import Catalog
-from kino_catalog.query import walk
 from kino_catalog.query.parse import parse_query
 from kino_catalog.query.sql import SORTS
 from tests.factories import Library, make_sidecar
+from tests.query.plans import forced_plan
 from tests.query.reference import evaluate, load_frame, ordered
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 MISSING = ...
@@ -193,24 +190,6 @@ def _check(
             assert first == found[:2], (query, sort)
 
 
-@contextlib.contextmanager
-def _forced(plan: str | None) -> Iterator[None]:
-    """Make walk.py choose ``plan`` whatever the sizes; None: as it would.  A forced
-    ``setwalk`` is a walk that finds nothing within its (zero) steps."""
-    if plan is None:
-        yield
-        return
-    patches = {
-        "walk": {"_SET_ROW_US": 1e12},
-        "set": {"_STEP_US": 1e12},
-        "setwalk": {"_SET_ROW_US": 1e12, "_WALK_SLACK": 0, "_WALK_MIN_US": 0.0},
-    }[plan]
-    with contextlib.ExitStack() as stack:
-        for name, value in patches.items():
-            stack.enter_context(mock.patch.object(walk, name, value))
-        yield
-
-
 _EXAMPLE = dict(
     frames=st.lists(_frame, min_size=1, max_size=7),
     queries=st.lists(_query(), min_size=1, max_size=8),
@@ -223,7 +202,7 @@ _SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scop
 def test_sqlite_matches_reference(
     tmp_path: Path, frames: list[dict[str, Any]], queries: list[str], plan: str | None
 ) -> None:
-    with Catalog.open(tmp_path / "props.db") as cat, _forced(plan):
+    with Catalog.open(tmp_path / "props.db") as cat, forced_plan(plan):
         _check(cat, Library(tmp_path / "lib"), frames, queries)
 
 
@@ -233,7 +212,7 @@ def test_sqlite_matches_reference(
 def test_postgresql_matches_reference(
     pg_url: str, tmp_path: Path, frames: list[dict[str, Any]], queries: list[str], plan: str | None
 ) -> None:
-    with Catalog.open(pg_url) as cat, _forced(plan):
+    with Catalog.open(pg_url) as cat, forced_plan(plan):
         _check(cat, Library(tmp_path / "lib"), frames, queries)
 
 
