@@ -22,6 +22,7 @@ from kino_catalog.index.walk import (
     FileStat,
     Folder,
     Share,
+    StatKey,
     is_sidecar_name,
     list_folder,
     locate_image,
@@ -211,14 +212,14 @@ class Differ:
             gone_failures = []
         # What is left of ``fresh`` after the comparison is new or changed.
         fresh, stale = self._compare(folder, only)
-        if fresh and len(fresh) < len(folder.sidecars):
-            listing = {s.name: s for s in folder.sidecars if s in fresh}  # in walk order
-        else:
-            listing = {s.name: s for s in folder.sidecars} if fresh else {}
+        # A few files: by name (walking the whole listing again costs more
+        # than all else a no-change sync does with a folder's errors).
+        listed_fresh = folder.sidecars if len(fresh) == len(folder.sidecars) else sorted(fresh)
+        listing = {s[0]: FileStat._make(s) for s in listed_fresh}
         gone_frames: list[int] = []
         broken_frames: dict[str, int] = {}
         changed: list[tuple[FileStat, int]] = []
-        settled = {stat.name for stat in fresh}.union(stale)
+        settled = set(listing).union(stale)
         for row in self._image_suspects(folder, only, settled):
             self._check_image(folder, row[1], row)
         for row in self._rows_named(folder.rel, stale):
@@ -242,7 +243,7 @@ class Differ:
                 yield self._task(folder, stat, None, failure is not None)
         self._flush_image_updates()
 
-    def _compare(self, folder: Folder, only: set[str] | None) -> tuple[set[FileStat], list[str]]:
+    def _compare(self, folder: Folder, only: set[str] | None) -> tuple[set[StatKey], list[str]]:
         """Compare a folder's index rows with its listing in bulk: ``(fresh, stale)``.
 
         The hot path of a no-change sync, done with set operations and C

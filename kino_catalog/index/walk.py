@@ -29,6 +29,7 @@ __all__ = [
     "FileStat",
     "Folder",
     "Share",
+    "StatKey",
     "file_inside",
     "is_sidecar_name",
     "list_folder",
@@ -57,6 +58,11 @@ class FileStat(NamedTuple):
     name: str
     size: int
     mtime_ns: int
+
+
+# How the walk lists a sidecar: a FileStat's fields as a plain tuple (equal to
+# it, and cheaper to build a million of); diff.py makes FileStats of the few it reads.
+StatKey = tuple[str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +104,14 @@ class Folder:
     """
 
     rel: str  # "/"-separated, relative to the root; "" for the root itself
-    sidecars: list[FileStat] = field(default_factory=list)
+    sidecars: list[StatKey] = field(default_factory=list)
     broken: list[BrokenFile] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
+    # The listed names with "_seq_" (PNG-sequence candidates), noted by the
+    # walk while each name is at hand: a later pass over a big folder's
+    # ``names`` costs more (cache misses) than the regex work on these few.
+    # None: count from ``names`` (a listing made without the walk).
+    sequence_names: list[str] | None = None
     _sequences: dict[tuple[str, int, str], int] | None = None
     owns: Callable[[str], bool] | None = None
     root: str = ""
@@ -132,9 +143,27 @@ class Folder:
             # Another share's sequence: counted from a full listing, as a
             # walk of the whole folder would count it.
             return list_folder(self._directory(), self.rel).count_sequence(prefix, width, suffix)
+        return self._counts().get((prefix, width, suffix), 0)
+
+    def sequence_starts(self) -> set[tuple[str, int]]:
+        """``(first image, number of images)`` of each sequence whose first image is listed.
+
+        What the index holds for a sidecar whose image is the first of an
+        unchanged sequence, so that diff.py settles all such rows with one
+        set operation.  In a shared walk, only this share's sequences.
+        """
+        names = self.names
+        return {
+            (start, count)
+            for (prefix, width, suffix), count in self._counts().items()
+            if (start := f"{prefix}{0:0{width}d}{suffix}") in names
+        }
+
+    def _counts(self) -> dict[tuple[str, int, str], int]:
         if self._sequences is None:
-            self._sequences = sequence_counts(self.names)
-        return self._sequences.get((prefix, width, suffix), 0)
+            listed = self.sequence_names if self.sequence_names is not None else self.names
+            self._sequences = sequence_counts(listed)
+        return self._sequences
 
 
 def sequence_counts(names: Iterable[str]) -> dict[tuple[str, int, str], int]:
@@ -216,8 +245,13 @@ def is_sidecar_name(name: str) -> bool:
     return name.endswith(".json") and not name.startswith(".")
 
 
-# FileStat(...) runs a Python-level __new__; this is the C constructor it calls.
-_new_stat = tuple.__new__
+# Opening a folder that the walk found as a folder: never through a symlink
+# swapped in since (O_NOFOLLOW), and its entries stat'ed relative to it.
+_OPEN_FOLDER = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+# Listing by file descriptor (POSIX): each sidecar's stat is then an fstatat()
+# of its name, not a path the kernel resolves again from "/" (about 10% of a
+# no-change sync's walk, notes of issue 18).
+_HAS_FD_LISTING = os.scandir in os.supports_fd
 
 
 def walk_root(
@@ -241,44 +275,75 @@ def walk_root(
     """
     if start and os.path.islink(os.path.join(root, start)):
         return
-    owns = owner(share) if share is not None else None
     stack = [start]
     while stack:
         rel = stack.pop()
         path = f"{root}/{rel}" if rel else root
-        folder = Folder(rel, owns=owns, root=root)
-        add_name = folder.names.add if is_listing_names else _sequence_members_of(folder.names)
-        add_sidecar = folder.sidecars.append
+        folder = Folder(rel, owns=owner(share) if share is not None else None, root=root)
         try:
-            with os.scandir(path) as entries:
-                # The hot loop of a no-change sync: kept flat on purpose.
-                for entry in entries:
-                    name = entry.name
-                    if name[0] == ".":
-                        continue
-                    try:
-                        if (
-                            owns is not None
-                            and not owns(name)
-                            and not entry.is_dir(follow_symlinks=False)
-                        ):
-                            continue  # another share's file
-                        if entry.is_file(follow_symlinks=False):
-                            add_name(name)
-                            if name.endswith(".json"):
-                                st = entry.stat(follow_symlinks=False)
-                                add_sidecar(_new_stat(FileStat, (name, st.st_size, st.st_mtime_ns)))
-                        elif entry.is_dir(follow_symlinks=False):
-                            stack.append(f"{rel}/{name}" if rel else name)
-                        elif entry.is_symlink():
-                            _visit_symlink(entry, root, folder, add_name)
-                    except OSError:
-                        continue  # vanished meanwhile: the next sync sees the truth
+            _list(folder, path, stack, is_listing_names=is_listing_names)
         except OSError as exc:
             if on_warning is not None:
                 on_warning(f"cannot list {path}: {exc.strerror or exc}")
             continue
         yield folder
+
+
+def _list(folder: Folder, path: str, stack: list[str], *, is_listing_names: bool) -> None:
+    """Fill ``folder`` from one listing of ``path``; push its subfolders on ``stack``.
+
+    Raises:
+        OSError: the folder cannot be opened or listed.
+    """
+    if not _HAS_FD_LISTING:
+        with os.scandir(path) as entries:
+            _visit(folder, path, entries, stack, is_listing_names=is_listing_names)
+        return
+    # The root itself may be reached through a symlink the user named; a
+    # subfolder never is (the walk does not enter symlinked folders).
+    fd = os.open(path, _OPEN_FOLDER if folder.rel else os.O_RDONLY)
+    try:
+        with os.scandir(fd) as entries:
+            _visit(folder, path, entries, stack, is_listing_names=is_listing_names)
+    finally:
+        os.close(fd)
+
+
+def _visit(
+    folder: Folder,
+    path: str,
+    entries: Iterator[os.DirEntry[str]],
+    stack: list[str],
+    *,
+    is_listing_names: bool,
+) -> None:
+    rel, owns = folder.rel, folder.owns
+    add_name = folder.names.add if is_listing_names else _sequence_members_of(folder.names)
+    add_sidecar = folder.sidecars.append
+    folder.sequence_names = []
+    add_member = folder.sequence_names.append
+    # The hot loop of a no-change sync: kept flat on purpose, and a plain
+    # tuple per sidecar (a FileStat is made only for the few files read).
+    for entry in entries:
+        name = entry.name
+        if name[0] == ".":
+            continue
+        try:
+            if owns is not None and not owns(name) and not entry.is_dir(follow_symlinks=False):
+                continue  # another share's file
+            if entry.is_file(follow_symlinks=False):
+                add_name(name)
+                if "_seq_" in name:
+                    add_member(name)
+                if name.endswith(".json"):
+                    st = entry.stat(follow_symlinks=False)
+                    add_sidecar((name, st.st_size, st.st_mtime_ns))
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append(f"{rel}/{name}" if rel else name)
+            elif entry.is_symlink():
+                _visit_symlink(entry, f"{path}/{name}", folder, add_name)
+        except OSError:
+            continue  # vanished meanwhile: the next sync sees the truth
 
 
 def _walked_file(root: str, path: str) -> bool:
@@ -321,18 +386,20 @@ def _sequence_members_of(names: set[str]) -> Callable[[str], None]:
 
 
 def _visit_symlink(
-    entry: os.DirEntry[str], root: str, folder: Folder, add_name: Callable[[str], None]
+    entry: os.DirEntry[str], path: str, folder: Folder, add_name: Callable[[str], None]
 ) -> None:
     name = entry.name
-    st, reason = _follow_link(entry.path, root)
+    st, reason = _follow_link(path, folder.root)
     if st is None:  # not followed; a sidecar-named one is reported (folders never are)
         if reason is not None and is_sidecar_name(name):
             lst = entry.stat(follow_symlinks=False)
             folder.broken.append(BrokenFile(FileStat(name, lst.st_size, lst.st_mtime_ns), reason))
         return
     add_name(name)
+    if "_seq_" in name and folder.sequence_names is not None:
+        folder.sequence_names.append(name)
     if is_sidecar_name(name):
-        folder.sidecars.append(FileStat(name, st.st_size, st.st_mtime_ns))
+        folder.sidecars.append((name, st.st_size, st.st_mtime_ns))
 
 
 def locate_image(
