@@ -267,7 +267,10 @@ class Differ:
             batches = self._batches(_FOLDER_ROWS, (self.root_id, folder.rel))
         else:  # a few files of a folder (the watcher's): their rows, not the folder's
             batches = iter([[row[1:4] for row in self._rows_named(folder.rel, sorted(only))]])
+        owns = self.owns
         for batch in batches:
+            if owns is not None:  # the other share's rows: not ours to judge
+                batch = [row for row in batch if owns(row[0])]
             before = len(unmatched)
             unmatched.symmetric_difference_update(batch)
             self._count_unchanged((before + len(batch) - len(unmatched)) // 2)
@@ -275,12 +278,7 @@ class Differ:
             return unmatched, []
         names = sorted({key[0] for key in unmatched})
         indexed = {row[1:4] for row in self._rows_named(folder.rel, names)}
-        owns = self.owns
-        stale = [
-            name
-            for name, _, _ in unmatched & indexed
-            if (only is None or name in only) and (owns is None or owns(name))
-        ]
+        stale = [name for name, _, _ in unmatched & indexed if only is None or name in only]
         return unmatched - indexed, stale
 
     def _image_suspects(
@@ -347,13 +345,15 @@ class Differ:
         """
         starts: set[tuple[str, int]] | None = None
         unsettled: list[str] = []
+        owns = self.owns
         for batch in self._batches(_ODD_IMAGES, (self.root_id, folder.rel)):
             if starts is None:
                 starts = folder.sequence_starts()
             unsettled += [
                 name
                 for image, count, name in batch
-                if (image, count) not in starts or image != name[:-5] + ".png"
+                if ((image, count) not in starts or image != name[:-5] + ".png")
+                and (owns is None or owns(name))
             ]
         # Looked up once the scan is over: a query must not run while its cursor is open.
         yield from self._rows_named(folder.rel, unsettled)
