@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     and_,
     bindparam,
+    cast,
     column,
     exists,
     func,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     table,
     true,
 )
+from sqlalchemy.types import LargeBinary
 from sqlalchemy.types import Text as TextType
 
 from kino_catalog.errors import QueryError
@@ -50,7 +52,6 @@ from kino_catalog.schema.models import (
     TEXT_INDEX_BYTES,
     UNSPACED_POSTGRESQL,
     UNSPACED_RANGES,
-    UNSPACED_SQLITE,
 )
 from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key
 from kino_catalog.sidecar.record import MODEL_EXTENSIONS, encode_int_key, normalise_name
@@ -203,14 +204,20 @@ def term_source(node: Node) -> str:
 
 
 def unspaced(column: Any, dialect: str) -> ColumnElement[bool]:
-    """``column`` holds a character of an unspaced script: the condition of the partial
-    index ``ix_frames_unspaced_<column>``, as the same literal text (a bound value
-    would not prove the index's condition)."""
-    sql = UNSPACED_SQLITE if dialect == "sqlite" else UNSPACED_POSTGRESQL
-    operator, literal = sql.split(" ", 1)
-    condition: ColumnElement[bool] = column.op(operator, is_comparison=True)(
-        literal_column(literal)
-    )
+    """The condition of the partial index ``ix_frames_unspaced_<column>`` over ``column``.
+
+    The same expression as the index's (schema.models.UNSPACED_*), with
+    literals, not bound values: the database proves that the index covers
+    the query only from an identical condition.  On SQLite it is true of
+    every text with a non-ASCII character, so it only narrows the rows that
+    the substring test then checks.
+    """
+    condition: ColumnElement[bool]
+    if dialect == "sqlite":  # length(CAST(col AS BLOB)) <> length(col)
+        condition = func.length(cast(column, LargeBinary)) != func.length(column)
+    else:  # col ~ '[ranges]'
+        operator, pattern = UNSPACED_POSTGRESQL.format(column="").strip().split(" ", 1)
+        condition = column.op(operator, is_comparison=True)(literal_column(pattern))
     return condition
 
 
