@@ -9,9 +9,9 @@ from kino_catalog instead.  Two differences, both on purpose:
 * the file is written atomically (temp file in the same folder, fsync,
   ``os.replace``), so a reader or the watcher never sees half a sidecar.
 
-Reading is lossless: integers of any size stay exact ``int`` (orjson silently
-turns integers beyond 64 bits into floats, so such documents go through the
-standard library), floats stay floats, unknown keys are kept.
+Reading is lossless: integers of any size stay exact ``int``, floats stay
+floats, unknown keys are kept.  msgspec parses (in C, exactly, big integers
+included); what it cannot settle alone goes through the standard library.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from kino_catalog.errors import SidecarLimitError, SidecarParseError
 from kino_catalog.sidecar.files import write_atomic
@@ -51,18 +51,14 @@ TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
 #: The reason recorded for JSON nested deeper than the parsers go (about 1,000 levels).
 TOO_DEEP_REASON = "JSON nested too deeply"
 
-# orjson turns integers beyond 64 bits into floats without a word; a float this
-# large in a sidecar is almost surely such an integer, so it takes the exact path.
-_HUGE_FLOAT = float(2**63)
-# ... and such an integer is written with 20 digits or more (19 after a minus
-# sign): a text without such a run of digits holds none (checked in C first).
-_LONG_INTEGER = re.compile(rb"-\d{19}|\d{20}")
 # Duplicate keys: every key in the text ends in `":` unless whitespace precedes
 # the colon.  Without such whitespace, the count of `":` is an upper bound on
 # the keys written, so "count == keys parsed" proves no key was repeated.
 _SPACE_BEFORE_COLON = re.compile(rb'"\s+:')
 # A quote or colon written as an escape: written back, it may add or hide a `":`.
 _QUOTE_OR_COLON_ESCAPE = re.compile(rb"\\u00(22|3[aA])")
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
 
 
 def get_params_path(path: str | os.PathLike[str]) -> str:
@@ -122,14 +118,12 @@ def loads_exact(data: bytes, path: str = "<bytes>") -> Any:
     """
     if len(data) > MAX_SIDECAR_BYTES:
         raise SidecarParseError(path, too_big_reason(len(data)))
-    if not data.strip():
-        raise SidecarParseError(path, "empty file")
     try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError:
+        doc = _decode(data)
+    except (msgspec.DecodeError, RecursionError):
         pass  # the slow path below gives the precise, user-facing reason
     else:
-        if not (_LONG_INTEGER.search(data) and _scan(doc)[1]) and _has_unique_keys(data, doc):
+        if _has_unique_keys(data, doc):
             return doc
     return _loads_strict(data, path)
 
@@ -137,7 +131,7 @@ def loads_exact(data: bytes, path: str = "<bytes>") -> Any:
 def _has_unique_keys(data: bytes, doc: Any) -> bool:
     """Whether the text ``doc`` was parsed from repeats no key of any object (in C).
 
-    orjson keeps the last of repeated keys.  Written back, the document has
+    msgspec keeps the last of repeated keys.  Written back, the document has
     one `":` per key it kept, plus one per `\\":` inside strings, which the
     text has too unless it wrote a quote or a colon as `\\u0022` / `\\u003a`
     (a value `"\\u003a"` gains a `":` that would hide a dropped key): so equal
@@ -147,33 +141,10 @@ def _has_unique_keys(data: bytes, doc: Any) -> bool:
     if _QUOTE_OR_COLON_ESCAPE.search(data) or _SPACE_BEFORE_COLON.search(data):
         return False
     try:
-        written = orjson.dumps(doc)
-    except orjson.JSONEncodeError:  # nested deeper than orjson writes
+        written = _encode(doc)
+    except RecursionError:  # nested deeper than the encoder goes
         return False
     return data.count(b'":') == written.count(b'":')
-
-
-def _scan(doc: Any) -> tuple[int, bool]:
-    """Count object keys and look for floats that may be mangled big integers."""
-    if type(doc) is float:
-        return 0, not -_HUGE_FLOAT < doc < _HUGE_FLOAT
-    if type(doc) is not dict and type(doc) is not list:
-        return 0, False
-    keys, has_huge = 0, False
-    stack = [doc]
-    while stack:
-        item = stack.pop()
-        values: Any = item
-        if type(item) is dict:
-            keys += len(item)
-            values = item.values()
-        for value in values:
-            kind = type(value)
-            if kind is dict or kind is list:
-                stack.append(value)
-            elif kind is float and not -_HUGE_FLOAT < value < _HUGE_FLOAT:
-                has_huge = True
-    return keys, has_huge
 
 
 def _reject_constant(name: str) -> Any:
@@ -190,6 +161,8 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _loads_strict(data: bytes, path: str) -> Any:
+    if not data.strip():
+        raise SidecarParseError(path, "empty file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
