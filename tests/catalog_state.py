@@ -57,7 +57,8 @@ def _portable(value: Any) -> Any:
 def catalog_state(catalog: Catalog) -> dict[str, Any]:
     """Frames (with documents), LoRA, parameter and tag rows, errors and FTS hits, keyed by path.
 
-    Never by id.  A frame without its document row would drop out of "frames".
+    Never by id.  A frame without its document row would drop out of "frames";
+    a row whose frame is gone fails the foreign-key check.
     """
     path = "r.name || ':' || f.folder || '/' || f.name"
     joins = "FROM frames f JOIN roots r ON r.id = f.root_id"
@@ -96,4 +97,6 @@ def catalog_state(catalog: Catalog) -> dict[str, Any]:
                 "INSERT INTO frames_fts(frames_fts, rank) VALUES('integrity-check', 1)"
             )
             del integrity  # raises if the FTS index disagrees with the frames table
+            # Bulk loads write without enforcing foreign keys: none may dangle.
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
     return state

@@ -46,7 +46,12 @@ from kino_catalog.index.roots import resolve_folder, target_for_write
 from kino_catalog.index.split import ShareWorkers
 from kino_catalog.index.store import Store
 from kino_catalog.index.walk import Folder
-from kino_catalog.schema.database import WRITE, placeholder, temp_files
+from kino_catalog.schema.database import (
+    WRITE,
+    foreign_keys_unenforced,
+    placeholder,
+    temp_files,
+)
 from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
@@ -154,6 +159,8 @@ class Writer:
         self._settings = contextlib.ExitStack()  # undone in close()
         if single_transaction:  # a bulk load's sorts and journals grow with the load
             self._settings.enter_context(temp_files(self.conn))
+            # It deletes the old child rows itself and writes only consistent ones.
+            self._settings.enter_context(foreign_keys_unenforced(self.conn))
         self.store = self._begin()
 
     def keep_alive(self, beat: Callable[[], None]) -> None:
