@@ -303,6 +303,34 @@ def test_a_file_deleted_or_rewritten_between_listing_and_reading(catalog, librar
     assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
 
 
+def test_a_reader_reads_whole_files_when_reads_come_back_short(catalog, library, monkeypatch):
+    """os.read may return less than asked (network file systems): the reader reads on."""
+    long_prompt = "castle " * 2000  # a 14 KB sidecar
+    sidecar = library.frame(1, 1, parameters={"prompt": long_prompt})
+    real_read = os.read
+    monkeypatch.setattr(rows_module.os, "read", lambda fd, n: real_read(fd, min(n, 1000)))
+    catalog.sync(library.root)
+    monkeypatch.undo()
+    assert catalog.get(sidecar).parameters["prompt"] == long_prompt
+
+
+def test_a_sidecar_that_grew_after_its_stat_is_read_whole(library, monkeypatch):
+    """The reader asks for the size fstat gave plus a byte; a file that grew is read on."""
+    sidecar = library.frame(1, 1, parameters={"prompt": "castle"})
+    real_fstat = os.fstat
+
+    class StaleStat:  # the size before a rewrite that lengthened the file
+        def __init__(self, st):
+            self.st_size, self.st_mtime_ns = 10, st.st_mtime_ns
+
+    monkeypatch.setattr(rows_module.os, "fstat", lambda fd: StaleStat(real_fstat(fd)))
+    folder = sidecar.parent.relative_to(library.root).as_posix()
+    outcome = rows_module.read_frame(str(library.root), folder, FileStat(sidecar.name, 10, 0))
+    monkeypatch.undo()
+    assert isinstance(outcome, rows_module.FrameRows)
+    assert outcome.raw_json == sidecar.read_text()
+
+
 def test_changed_sidecars_are_updated_in_place_exactly_as_a_rebuild_reads_them(
     any_catalog, library
 ):
