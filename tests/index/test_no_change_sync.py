@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import pytest
 
 from kino_catalog.index import file_rows as rows_module
-from kino_catalog.index.walk import walk_root
+from kino_catalog.index.walk import sequence_counts, walk_root
 from tests.catalog_state import catalog_state
 from tests.factories import make_sidecar
+
+# A PNG-sequence member as walk.py defines one (its regex; the counting splits names faster).
+SEQUENCE_FILE = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)(?P<suffix>\.[^.]+)$")
 
 
 def _sequence(library, stem, members, *, folder="w"):
@@ -139,3 +143,31 @@ def test_a_folder_swapped_for_a_symlink_during_the_walk_is_not_entered(tmp_path)
     assert [name for folder in rest for name, _, _ in folder.sidecars] == []
     assert len(warnings) == 1
     assert warnings[0].startswith(f"cannot list {root}/sub")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "clip_seq_000.png",
+        "clip_seq_0000.png",
+        "clip_seq_000.json",
+        "a_seq_1.b_seq_x",  # the last "_seq_" does not fit, an earlier one does
+        "a_seq_1.b_seq_2.png",
+        "x_seq_.png",
+        "x_seq_0",
+        "x_seq_0.",
+        "x_seq_0.a.b",
+        "x_seq_1..png",
+        "x_seq_a1.png",
+        "a\nb_seq_1.png",  # "." never matches a newline in the prefix
+        "x_seq_1.png\n",
+        "x_seq_1.p\nng",
+        "x_seq_\u0661\u0662.png",  # Arabic-Indic digits are digits to the regex too
+        "x_seq_\u00b2.png",  # a superscript is not
+        "_seq_1.p",
+    ],
+)
+def test_sequence_counts_split_names_as_the_pattern_does(name):
+    match = SEQUENCE_FILE.match(name)
+    expected = {} if match is None else {(match["prefix"], len(match["index"]), match["suffix"]): 1}
+    assert sequence_counts([name]) == expected
