@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import shutil
 import subprocess
@@ -36,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kino_catalog.testing.comfy import with_post_chain
+
 HERE = Path(__file__).resolve().parent
 RAISED_LIMIT = 16 * 1024 * 1024
 # The catalogue only looks for the image file beside the sidecar, never decodes it.
@@ -44,7 +45,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def big_graph(nodes: int) -> dict[str, str]:
     """A ComfyUI API graph (``prompt``) and UI ``workflow``: one sampler, a long post chain."""
-    rng = random.Random(21)
     graph: dict[str, Any] = {
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl.safetensors"}},
         "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a castle", "clip": ["4", 1]}},
@@ -67,41 +67,7 @@ def big_graph(nodes: int) -> dict[str, str]:
         },
         "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
     }
-    upstream = "8"
-    for i in range(nodes):
-        node_id = str(100 + i)
-        graph[node_id] = {
-            "class_type": rng.choice(["ImageSharpen", "ColorCorrect", "FilmGrain", "Vignette"]),
-            "inputs": {
-                "image": [upstream, 0],
-                "amount": round(rng.random(), 4),
-                "radius": rng.randint(1, 9),
-                "mode": rng.choice(["soft", "hard", "overlay"]),
-            },
-        }
-        upstream = node_id
-    graph["9"] = {"class_type": "SaveImage", "inputs": {"images": [upstream, 0]}}
-    workflow = {
-        "last_node_id": 100 + nodes,
-        "nodes": [
-            {
-                "id": int(key),
-                "type": node["class_type"],
-                "pos": [rng.uniform(0, 9000), rng.uniform(0, 9000)],
-                "size": [315, 262],
-                "flags": {},
-                "order": order,
-                "mode": 0,
-                "inputs": [{"name": "image", "type": "IMAGE", "link": order}],
-                "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [order + 1]}],
-                "properties": {"Node name for S&R": node["class_type"]},
-                "widgets_values": list(node["inputs"].values())[1:],
-            }
-            for order, (key, node) in enumerate(graph.items())
-        ],
-        "links": [[i, i, 0, i + 1, 0, "IMAGE"] for i in range(nodes)],
-        "version": 0.4,
-    }
+    graph, workflow = with_post_chain(graph, nodes)
     return {"prompt": json.dumps(graph), "workflow": json.dumps(workflow)}
 
 

@@ -1,1 +1,2 @@
-"""Tools for tests and benchmarks: the deterministic corpus generator."""
+"""Tools for tests and benchmarks: the deterministic corpus generator, big ComfyUI graphs,
+the browser."""

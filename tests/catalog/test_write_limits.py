@@ -29,6 +29,7 @@ from kino_catalog.sidecar.limits import (
     MAX_TAG_CHARS,
     MAX_TAGS,
 )
+from kino_catalog.testing.comfy import with_post_chain
 from tests.catalog_state import catalog_state
 from tests.factories import PNG_8X8, make_sidecar
 from tests.importers.image_factories import comfy_graph, png_with_text
@@ -226,52 +227,10 @@ def test_an_imported_frame_has_room_for_every_added_key(any_catalog, tmp_path):
     assert any_catalog.count("castle rating:3 tag:00*") == 1
 
 
-def _big_comfy_graph(nodes: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """An API graph (``prompt``) and a UI workflow of ``nodes`` extra nodes, as ComfyUI saves."""
-    rng = random.Random(21)
-    graph = comfy_graph()
-    upstream = "8"
-    for i in range(nodes):  # a long post-processing chain between the decode and the save
-        node_id = str(100 + i)
-        graph[node_id] = {
-            "class_type": rng.choice(["ImageSharpen", "ColorCorrect", "FilmGrain", "Vignette"]),
-            "inputs": {
-                "image": [upstream, 0],
-                "amount": round(rng.random(), 4),
-                "radius": rng.randint(1, 9),
-                "mode": rng.choice(["soft", "hard", "overlay"]),
-            },
-        }
-        upstream = node_id
-    graph["9"]["inputs"]["images"] = [upstream, 0]
-    workflow = {
-        "last_node_id": 100 + nodes,
-        "nodes": [
-            {
-                "id": int(key) if key.isdigit() else 99_999,
-                "type": node["class_type"],
-                "pos": [rng.uniform(0, 9000), rng.uniform(0, 9000)],
-                "size": [315, 262],
-                "flags": {},
-                "order": order,
-                "mode": 0,
-                "inputs": [{"name": "image", "type": "IMAGE", "link": order}],
-                "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [order + 1]}],
-                "properties": {"Node name for S&R": node["class_type"]},
-                "widgets_values": list(node["inputs"].values())[1:],
-            }
-            for order, (key, node) in enumerate(graph.items())
-        ],
-        "links": [[i, i, 0, i + 1, 0, "IMAGE"] for i in range(nodes)],
-        "version": 0.4,
-    }
-    return graph, workflow
-
-
 def test_a_large_comfyui_graph_imports_and_indexes(any_catalog, tmp_path):
     folder = tmp_path / "comfy"
     folder.mkdir()
-    graph, workflow = _big_comfy_graph(1500)
+    graph, workflow = with_post_chain(comfy_graph(), 1500)
     texts = {"prompt": json.dumps(graph), "workflow": json.dumps(workflow)}
     raw_size = sum(len(t) for t in texts.values())
     assert raw_size > 500_000  # several hundred KB of graph, as big workflows are
