@@ -16,6 +16,7 @@ from itertools import chain, filterfalse, repeat
 from operator import add, itemgetter
 from typing import TYPE_CHECKING, Any
 
+from kino_catalog.errors import SidecarError
 from kino_catalog.index.file_rows import FailedFile
 from kino_catalog.index.walk import (
     IMAGE_SUFFIXES,
@@ -31,6 +32,8 @@ from kino_catalog.index.walk import (
     walk_root,
 )
 from kino_catalog.schema.database import placeholder
+from kino_catalog.sidecar import loads_exact
+from kino_catalog.sidecar.record import parse_record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -428,14 +431,34 @@ class Differ:
 
     def _check_image(self, folder: Folder, name: str, frame: tuple[Any, ...]) -> None:
         frame_id, _, _, _, image, exists, count = frame
-        if exists and image in folder.names and image == name[:-5] + ".png":
-            # locate_image's first choice is still there (the common case): only
-            # a PNG sequence can have changed, by its number of images.
-            if count == (folder.sequence_size(image) or 1):
-                return
-        found = locate_image(name, image, folder.has_file, folder.count_sequence)
+        own_png = name[:-5] + ".png"
+        named = image  # output.filename's base, unless the sidecar's own PNG was found
+        if exists and image == own_png:
+            if image in folder.names:
+                # locate_image's first choice is still there (the common case): only
+                # a PNG sequence can have changed, by its number of images.
+                if count == (folder.sequence_size(image) or 1):
+                    return
+            else:  # gone: the next choice is the file output.filename names
+                named = self._output_filename(folder, name, frame_id)
+        found = locate_image(name, named, folder.has_file, folder.count_sequence)
         if found != (image, bool(exists), count):
             self.image_updates.append((*found, frame_id))
+
+    def _output_filename(self, folder: Folder, name: str, frame_id: int) -> str | None:
+        """``output.filename`` as the frame's document holds it (read as a reader reads it).
+
+        The frames row keeps only the image found, so when that was the
+        sidecar's own PNG, the name Kino wrote is in the document alone.
+        """
+        rows = self._query("SELECT raw_json FROM frame_documents WHERE frame_id = ?", (frame_id,))
+        if not rows:
+            return None
+        path = f"{folder.rel}/{name}"
+        try:
+            return parse_record(loads_exact(rows[0][0].encode(), path), path).output_filename
+        except SidecarError:  # it was indexed, so it parses; if not, no second choice
+            return None
 
     def _flush_image_updates(self) -> None:
         if self.image_updates:

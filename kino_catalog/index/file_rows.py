@@ -18,7 +18,7 @@ from kino_catalog.errors import (
     SidecarParseError,
     SidecarSchemaError,
 )
-from kino_catalog.index.walk import locate_image
+from kino_catalog.index.walk import is_walked_file, locate_image
 from kino_catalog.sidecar import MAX_SIDECAR_BYTES, loads_exact, too_big_reason
 from kino_catalog.sidecar.record import (
     encode_int_key,
@@ -175,8 +175,8 @@ def read_frame(
             f"cannot read: {exc.strerror or exc}",
         )
 
-    def has_file(name: str) -> bool:
-        return os.path.isfile(f"{directory}/{name}")
+    def has_file(name: str) -> bool:  # as the walk would list it: see is_walked_file
+        return name[:1] != "." and is_walked_file(root, f"{directory}/{name}")
 
     size = max(st.st_size, len(data))
     is_expected = (

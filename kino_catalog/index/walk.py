@@ -32,6 +32,7 @@ __all__ = [
     "StatKey",
     "file_inside",
     "is_sidecar_name",
+    "is_walked_file",
     "list_folder",
     "locate_image",
     "owner",
@@ -122,7 +123,7 @@ class Folder:
         return (
             self.owns is not None
             and not self.owns(name)
-            and _walked_file(self.root, f"{self._directory()}/{name}")
+            and is_walked_file(self.root, f"{self._directory()}/{name}")
         )
 
     def _directory(self) -> str:
@@ -356,8 +357,12 @@ def _visit(
             continue  # vanished meanwhile: the next sync sees the truth
 
 
-def _walked_file(root: str, path: str) -> bool:
-    """Whether the walk lists ``path`` as a file: a regular file, or a symlink it follows."""
+def is_walked_file(root: str, path: str) -> bool:
+    """Whether the walk lists ``path`` as a file: a regular file, or a symlink it follows.
+
+    The one rule for "is this file there" (hidden names aside, which the walk
+    skips by name): readers use it too, so a rebuild and a sync agree.
+    """
     try:
         st = os.lstat(path)
     except OSError:

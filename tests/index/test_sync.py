@@ -173,6 +173,56 @@ def test_image_is_found_by_output_filename_never_by_output_path(catalog, library
     assert catalog.get(library.root / "f" / "real_image.png").id == frame.id
 
 
+def _rebuilt_state(any_catalog, library):
+    """The catalogue state a rebuild gives, restored afterwards to compare a sync with it."""
+    any_catalog.rebuild(library.root)
+    return catalog_state(any_catalog)
+
+
+def test_a_lost_png_gives_way_to_output_filename_in_a_sync_as_in_a_rebuild(any_catalog, library):
+    """The sidecar's own PNG is the first choice, the file output.filename names the next;
+    a sync that sees the first go must find the second, as a rebuild would."""
+    doc = make_sidecar(output={"filename": "render_0001.png"})
+    library.write("f/shot.json", doc, image=False)
+    own, named = library.root / "f" / "shot.png", library.root / "f" / "render_0001.png"
+    own.write_bytes(b"png")
+    named.write_bytes(b"png")
+    any_catalog.sync(library.root)
+    assert any_catalog.get(library.root / "f" / "shot.json").image_path == str(own)
+    own.unlink()
+    any_catalog.sync(library.root)
+    synced = catalog_state(any_catalog)
+    assert any_catalog.get(library.root / "f" / "shot.json").image_path == str(named)
+    assert synced == _rebuilt_state(any_catalog, library)
+
+
+def test_a_hidden_image_is_no_image_for_a_rebuild_as_for_a_sync(any_catalog, library):
+    """The walk skips hidden files, so a reader must not find one either (one rule)."""
+    doc = make_sidecar(output={"filename": ".draft.png"})
+    library.write("f/shot.json", doc, image=False)
+    (library.root / "f" / ".draft.png").write_bytes(b"png")
+    any_catalog.rebuild(library.root)
+    rebuilt = catalog_state(any_catalog)
+    assert not any_catalog.get(library.root / "f" / "shot.json").image_exists
+    assert any_catalog.sync(library.root).updated == 0
+    assert catalog_state(any_catalog) == rebuilt
+
+
+def test_an_image_symlinked_from_outside_the_root_is_no_image_for_a_rebuild(
+    any_catalog, library, tmp_path
+):
+    """A symlink out of the root is never followed by the walk; nor by a reader."""
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes(b"png")
+    library.write("f/shot.json", make_sidecar(), image=False)
+    (library.root / "f" / "shot.png").symlink_to(outside)
+    any_catalog.rebuild(library.root)
+    rebuilt = catalog_state(any_catalog)
+    assert not any_catalog.get(library.root / "f" / "shot.json").image_exists
+    any_catalog.sync(library.root)
+    assert catalog_state(any_catalog) == rebuilt
+
+
 # ---------------------------------------------------------------- bad input
 # Files that are not frames.  A frame with an odd value is a warning, not one
 # of these: tests/index/test_tolerant_typing.py.
