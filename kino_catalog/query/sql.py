@@ -50,7 +50,7 @@ from kino_catalog.schema import Frame, Parameter, Tag
 from kino_catalog.schema import Lora as LoraRow
 from kino_catalog.schema.models import (
     TEXT_INDEX_BYTES,
-    UNSPACED_POSTGRESQL,
+    UNSPACED_PATTERN,
     UNSPACED_RANGES,
 )
 from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key
@@ -216,8 +216,7 @@ def unspaced(column: Any, dialect: str) -> ColumnElement[bool]:
     if dialect == "sqlite":  # length(CAST(col AS BLOB)) <> length(col)
         condition = func.length(cast(column, LargeBinary)) != func.length(column)
     else:  # col ~ '[ranges]'
-        operator, pattern = UNSPACED_POSTGRESQL.format(column="").strip().split(" ", 1)
-        condition = column.op(operator, is_comparison=True)(literal_column(pattern))
+        condition = column.op("~", is_comparison=True)(literal_column(UNSPACED_PATTERN))
     return condition
 
 

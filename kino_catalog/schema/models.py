@@ -72,7 +72,8 @@ UNSPACED_RANGES = (
 #: own substring test narrows: a GLOB over the script ranges cost 40x more per
 #: prompt (5 of a 100k rebuild's 26 s went to building these two indexes).
 UNSPACED_SQLITE = "length(CAST({column} AS BLOB)) <> length({column})"
-UNSPACED_POSTGRESQL = "{column} ~ '[" + UNSPACED_RANGES + "]'"
+UNSPACED_PATTERN = "'[" + UNSPACED_RANGES + "]'"  # a SQL literal, for PostgreSQL's ~
+UNSPACED_POSTGRESQL = "{column} ~ " + UNSPACED_PATTERN
 
 
 def _short(column: str) -> TextClause:
