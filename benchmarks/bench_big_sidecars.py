@@ -33,9 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from kino_catalog.testing.comfy import with_post_chain
+from kino_catalog.testing.comfy import sampler_graph, with_post_chain
 
 HERE = Path(__file__).resolve().parent
 RAISED_LIMIT = 16 * 1024 * 1024
@@ -45,29 +44,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def big_graph(nodes: int) -> dict[str, str]:
     """A ComfyUI API graph (``prompt``) and UI ``workflow``: one sampler, a long post chain."""
-    graph: dict[str, Any] = {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl.safetensors"}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a castle", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 832, "height": 1216}},
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "seed": 1,
-                "steps": 28,
-                "cfg": 6,
-                "sampler_name": "euler",
-                "scheduler": "karras",
-                "denoise": 1.0,
-                "model": ["4", 0],
-                "positive": ["6", 0],
-                "negative": ["7", 0],
-                "latent_image": ["5", 0],
-            },
-        },
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-    }
-    graph, workflow = with_post_chain(graph, nodes)
+    graph, workflow = with_post_chain(sampler_graph(1), nodes)
     return {"prompt": json.dumps(graph), "workflow": json.dumps(workflow)}
 
 

@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from kino_catalog import Catalog  # noqa: E402
 from kino_catalog.importers import import_paths  # noqa: E402
+from kino_catalog.testing.comfy import sampler_graph  # noqa: E402
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -58,39 +59,7 @@ def _infotext(rng: random.Random) -> dict[str, str]:
 
 
 def _comfy(rng: random.Random) -> dict[str, str]:
-    graph = {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl.safetensors"}},
-        "10": {
-            "class_type": "LoraLoader",
-            "inputs": {
-                "model": ["4", 0],
-                "clip": ["4", 1],
-                "lora_name": "add_detail.safetensors",
-                "strength_model": 0.8,
-                "strength_clip": 0.8,
-            },
-        },
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a castle", "clip": ["10", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["10", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024}},
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "seed": rng.randint(0, 2**64 - 1),
-                "steps": 30,
-                "cfg": 6.5,
-                "sampler_name": "euler",
-                "scheduler": "normal",
-                "denoise": 1.0,
-                "model": ["10", 0],
-                "positive": ["6", 0],
-                "negative": ["7", 0],
-                "latent_image": ["5", 0],
-            },
-        },
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0]}},
-    }
+    graph = sampler_graph(rng.randint(0, 2**64 - 1), lora="add_detail.safetensors")
     # A UI workflow of the usual size (10-20 KB) rides along in real files.
     workflow = {
         "nodes": [{"id": i, "type": "Node", "widgets_values": ["x" * 400]} for i in range(30)]

@@ -10,7 +10,52 @@ from __future__ import annotations
 import random
 from typing import Any
 
-__all__ = ["with_post_chain"]
+__all__ = ["sampler_graph", "with_post_chain"]
+
+
+def sampler_graph(seed: int, *, lora: str | None = None) -> dict[str, Any]:
+    """A plain text-to-image API graph: checkpoint, an optional LoRA, two prompts, one
+    KSampler, decode, save (node ids as ComfyUI's default workflow numbers them)."""
+    model: list[Any] = ["4", 0]
+    clip: list[Any] = ["4", 1]
+    graph: dict[str, Any] = {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl.safetensors"}},
+    }
+    if lora is not None:
+        graph["10"] = {
+            "class_type": "LoraLoader",
+            "inputs": {
+                "model": model,
+                "clip": clip,
+                "lora_name": lora,
+                "strength_model": 0.8,
+                "strength_clip": 0.8,
+            },
+        }
+        model, clip = ["10", 0], ["10", 1]
+    graph |= {
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a castle", "clip": clip}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": clip}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024}},
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": seed,
+                "steps": 30,
+                "cfg": 6.5,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "denoise": 1.0,
+                "model": model,
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["5", 0],
+            },
+        },
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0]}},
+    }
+    return graph
 
 
 def with_post_chain(
