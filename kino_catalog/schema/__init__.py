@@ -2,6 +2,7 @@
 
 from kino_catalog.schema.models import (
     Base,
+    FolderListing,
     Frame,
     FrameDocument,
     IndexFailure,
@@ -16,6 +17,7 @@ from kino_catalog.schema.models import (
 
 __all__ = [
     "Base",
+    "FolderListing",
     "Frame",
     "FrameDocument",
     "IndexFailure",

@@ -42,7 +42,7 @@ __all__ = [
 
 #: The newest schema revision in migrations/versions (tests/schema/test_migrations.py
 #: checks it against Alembic's head): a catalogue at it opens without loading Alembic.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 #: Execution options for a connection that will write (BEGIN IMMEDIATE on SQLite).
 WRITE = {"kino_write": True}
 BUSY_TIMEOUT_SECONDS = 60.0

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -31,6 +32,7 @@ __all__ = [
     "NAMING_CONVENTION",
     "TEXT_INDEX_BYTES",
     "Base",
+    "FolderListing",
     "Frame",
     "FrameDocument",
     "IndexFailure",
@@ -328,3 +330,22 @@ class IndexFailure(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
     __table_args__ = (UniqueConstraint("root_id", "folder", "name"),)
+
+
+class FolderListing(Base):
+    """A folder a whole-root sync found settled, and a digest of the listing it found (0011).
+
+    A sync that lists the same digest skips the folder (index.diff.Differ).
+    Written only with nothing to change, deleted by every write of the
+    folder's frames or index errors (index.store.Store), so it attests index
+    rows unchanged since.  ``unchanged`` is the number of files that
+    comparison counted as unchanged, counted again when the folder is skipped.
+    """
+
+    __tablename__ = "folder_listings"
+    root_id: Mapped[int] = mapped_column(
+        ForeignKey("roots.id", ondelete="CASCADE"), primary_key=True
+    )
+    folder: Mapped[str] = mapped_column(Text, primary_key=True)
+    digest: Mapped[bytes] = mapped_column(LargeBinary)
+    unchanged: Mapped[int] = mapped_column(Integer)
