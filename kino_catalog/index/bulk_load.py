@@ -163,6 +163,9 @@ def copy_staged(conn: Connection, directory: str, root_id: int) -> int:
     names = sorted(name for name in os.listdir(directory) if name.endswith(".db"))
     schemas = [f"{_SCHEMA_PREFIX}{i}" for i in range(len(names))]
     dbapi: Any = conn.connection.dbapi_connection
+    # Store.begin_bulk_load dropped them already; here too, beside the writes
+    # they would otherwise vouch for (see store.py).
+    dbapi.execute("DELETE FROM folder_listings WHERE root_id = ?", (root_id,))
     for schema, name in zip(schemas, names, strict=True):
         dbapi.execute(f"ATTACH DATABASE ? AS {schema}", (os.path.join(directory, name),))
     return _copy(dbapi, schemas, root_id) if schemas else 0

@@ -5,6 +5,12 @@ SQLite, ``COPY`` on PostgreSQL), not through the ORM or Core ``insert()``
 with dicts: for millions of rows that difference is minutes.  The FTS5 table
 uses external content, so it is kept in step here: the old text is deleted
 before a frame row goes or its prompts change, the new text inserted after.
+
+Every write of a folder's frames or index errors also deletes the folder's
+``folder_listings`` row in the same transaction (:meth:`Store._forget_listings`):
+that row lets a sync skip the folder, and it may only ever attest rows that
+have not been written since (index.diff).  This module and bulk_load.py are
+the only writers of those tables (tests/index/test_folder_listings.py checks).
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ _INSERT_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 _ID_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 _PROMPT, _NEGATIVE = FRAME_COLUMNS.index("prompt"), FRAME_COLUMNS.index("negative_prompt")
+_FOLDER = FRAME_COLUMNS.index("folder")
 
 
 def _same_value(stored: Any, new: Any) -> bool:
@@ -139,6 +146,7 @@ class Store:
         """Insert frames with the given ids, plus their document, LoRA, parameter and tag rows."""
         if not frames:
             return
+        self._forget_listings({rows.frame[_FOLDER] for _, rows in frames})
         self._ensure_projects(rows.project_id for _, rows in frames)
         head = (self.root_id,)
         self._insert("frames", [(frame_id, *head, *rows.frame) for frame_id, rows in frames])
@@ -195,6 +203,11 @@ class Store:
         if not frames:
             return
         old = self._current_rows([frame_id for frame_id, _ in frames])
+        # The folders the rows are in now and (should a row move) were in before.
+        self._forget_listings(
+            {rows.frame[_FOLDER] for _, rows in frames}
+            | {row[_FOLDER] for row in old.values()}
+        )
         gone = [(frame_id, rows) for frame_id, rows in frames if frame_id not in old]
         if gone:  # deleted by another writer since the walk: the file is new again
             self.insert_frames(gone)
@@ -252,6 +265,7 @@ class Store:
         """Delete frames (document, LoRA, parameter and tag rows cascade); returns how many."""
         deleted = 0
         for chunk in chunked(ids, _ID_CHUNK):
+            self._forget_listings_of(chunk)
             if self.is_sqlite:
                 self._delete_full_text(chunk)
             result = self.conn.exec_driver_sql(
@@ -318,6 +332,7 @@ class Store:
         self.conn.exec_driver_sql(
             f"DELETE FROM index_errors WHERE root_id = {mark}", (self.root_id,)
         )
+        self.forget_all_listings()
         return dropped
 
     def end_bulk_load(self, dropped: Sequence[Index]) -> None:
@@ -330,6 +345,8 @@ class Store:
 
     def update_images(self, rows: Sequence[tuple[str, bool, int, int]]) -> None:
         """Apply (image_name, image_exists, image_count, id) after images came or went."""
+        for chunk in chunked([row[3] for row in rows], _ID_CHUNK):
+            self._forget_listings_of(chunk)
         m = self._mark
         self._executemany(
             f"UPDATE frames SET image_name = {m}, image_exists = {m}, image_count = {m} "
@@ -356,10 +373,57 @@ class Store:
 
     def forget_failures(self, keys: Sequence[tuple[str, str]]) -> None:
         """Drop failure records for (folder, name) keys that are fixed or gone."""
+        self._forget_listings({folder for folder, _ in keys})
         m = self._mark
         self._executemany(
             f"DELETE FROM index_errors WHERE root_id = {m} AND folder = {m} AND name = {m}",
             [(self.root_id, folder, name) for folder, name in keys],
+        )
+
+    # ------------------------------------------------------------ folder listings
+    def settle_listing(self, folder: str, digest: bytes, unchanged: int) -> None:
+        """Record that ``folder``'s rows are exactly what a listing with ``digest`` calls for.
+
+        Only a whole-root sync's comparison that found nothing to change in
+        the folder may call this (index.diff); ``unchanged`` is what it counted.
+        """
+        m = self._mark
+        self.conn.exec_driver_sql(
+            f"INSERT INTO folder_listings (root_id, folder, digest, unchanged) "
+            f"VALUES ({m}, {m}, {m}, {m}) ON CONFLICT (root_id, folder) DO UPDATE "
+            "SET digest = excluded.digest, unchanged = excluded.unchanged",
+            (self.root_id, folder, digest, unchanged),
+        )
+
+    def forget_all_listings(self) -> None:
+        """Drop every folder listing of this root (a bulk load replaces all its rows)."""
+        self.conn.exec_driver_sql(
+            f"DELETE FROM folder_listings WHERE root_id = {self._mark}", (self.root_id,)
+        )
+
+    def _forget_listings(self, folders: Iterable[str]) -> None:
+        """Drop the listings of ``folders``, whose rows this transaction writes."""
+        m = self._mark
+        self._executemany(
+            f"DELETE FROM folder_listings WHERE root_id = {m} AND folder = {m}",
+            [(self.root_id, folder) for folder in sorted(set(folders))],
+        )
+
+    def _forget_listings_of(self, ids: Sequence[int]) -> None:
+        """Drop the listings of the folders holding frames ``ids`` (before their rows change).
+
+        By the frames' own root and folder, whichever root this store writes.
+        """
+        if not ids:
+            return
+        places = self.conn.exec_driver_sql(
+            self._ids_sql("SELECT DISTINCT root_id, folder FROM frames WHERE id IN ({})", ids),
+            tuple(ids),
+        ).all()
+        m = self._mark
+        self._executemany(
+            f"DELETE FROM folder_listings WHERE root_id = {m} AND folder = {m}",
+            [tuple(place) for place in places],
         )
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
