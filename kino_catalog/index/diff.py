@@ -5,6 +5,12 @@ compared by (size, mtime_ns) with the walk's ``stat``; only new or changed
 files become tasks for the readers.  Files and folders that are gone, files
 the walk found broken, and images that came or went are applied through the
 writer as the walk goes.
+
+A whole-root sync skips a folder whose listing digest (walk.Folder.listing_digest)
+equals the one stored when an earlier comparison found that folder settled
+with nothing to change (table ``folder_listings``): the comparison is a
+function of the listing and of the folder's rows, and every write of those
+rows deletes the stored digest (store.py), so it would find nothing again.
 """
 
 from __future__ import annotations
@@ -117,6 +123,8 @@ class Differ:
         self.mark = placeholder(self.conn.dialect)
         self.seen_folders: set[str] = set()
         self.image_updates: list[tuple[str, bool, int, int]] = []
+        # Whether the folder being compared needed no write and no reading.
+        self.is_settled = True
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
         """A query's rows, fetched in batches; none in a bulk load (nothing is indexed yet).
@@ -181,6 +189,13 @@ class Differ:
                 if is_dir:
                     # A bulk load keeps only sequence names; readers find other images.
                     warn = self.result.warnings.append if self.is_lead else None
+                    # Folder listings: only a whole-root comparison in one process
+                    # (a share lists half of each folder) stores or trusts them.
+                    listings = (
+                        self._listings()
+                        if scopes == [""] and self.share is None and not self.is_rebuild
+                        else None
+                    )
                     for folder in walk_root(
                         root,
                         warn,
@@ -189,7 +204,10 @@ class Differ:
                         share=self.share,
                     ):
                         self.seen_folders.add(folder.rel)
-                        yield from self._diff_folder(folder)
+                        if listings is None:
+                            yield from self._diff_folder(folder)
+                        else:
+                            yield from self._diff_listed_folder(folder, listings)
                 if self.is_lead:
                     self._remove_unseen_folders(scope)
             if not is_dir:
@@ -198,7 +216,36 @@ class Differ:
         for parent, names in files.items():
             yield from self._diff_folder(_folder_of(root, parent, names), only=names)
 
+    def _listings(self) -> dict[str, tuple[bytes, int]]:
+        """The root's stored folder listings: folder -> (digest, files counted unchanged)."""
+        return {
+            folder: (bytes(digest), unchanged)
+            for folder, digest, unchanged in self._query(
+                "SELECT folder, digest, unchanged FROM folder_listings WHERE root_id = ?",
+                (self.root_id,),
+            )
+        }
+
+    def _diff_listed_folder(
+        self, folder: Folder, listings: dict[str, tuple[bytes, int]]
+    ) -> Iterator[Task]:
+        """Skip ``folder`` if its listing is the one stored as settled, else compare it.
+
+        A folder the comparison finds settled (nothing to read, nothing to
+        write) gets its listing stored, through the writer's transaction.
+        """
+        digest = folder.listing_digest()
+        stored = listings.get(folder.rel)
+        if stored is not None and stored[0] == digest:
+            self._count_unchanged(stored[1])
+            return
+        before = self.result.unchanged
+        yield from self._diff_folder(folder)
+        if self.is_settled:
+            self.writer.settle_listing(folder.rel, digest, self.result.unchanged - before)
+
     def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[Task]:
+        self.is_settled = True
         broken = {b.stat.name: b for b in folder.broken}
         owns = self.owns
         failed = {
@@ -239,13 +286,16 @@ class Differ:
             else:
                 changed.append((stat, row[0]))
         if gone_frames or gone_failures:
+            self.is_settled = False
             self.writer.remove(gone_frames, gone_failures)
         self._record_broken(folder, broken, broken_frames, failed)
         for stat, frame_id in changed:
+            self.is_settled = False
             yield self._task(folder, stat, frame_id, stat.name in failed)
         for stat in listing.values():  # no frame row: new, or a file that failed before
             failure = failed.get(stat.name)
             if failure != (stat.size, stat.mtime_ns):  # else the same bad file as last time
+                self.is_settled = False
                 yield self._task(folder, stat, None, failure is not None)
         self._flush_image_updates()
 
@@ -417,6 +467,7 @@ class Differ:
         ]
         if not fresh:
             return
+        self.is_settled = False
         tasks: list[Task] = [
             (folder.rel, b.stat, frame_ids.get(b.stat.name), b.stat.name in failed, None)
             for b in fresh
@@ -462,6 +513,7 @@ class Differ:
 
     def _flush_image_updates(self) -> None:
         if self.image_updates:
+            self.is_settled = False
             self.writer.store.update_images(self.image_updates)
             self.image_updates = []
 

@@ -49,6 +49,9 @@ class _Recorder:
     def update_images(self, rows: Sequence[tuple[str, bool, int, int]]) -> None:
         self.ops.append(("update_images", (rows,)))
 
+    def settle_listing(self, folder: str, digest: bytes, unchanged: int) -> None:
+        self.ops.append(("settle_listing", (folder, digest, unchanged)))
+
 
 # What a share's process sends back: the writes to replay, the files to read,
 # the number of unchanged files and the walk's warnings.

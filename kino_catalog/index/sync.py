@@ -254,6 +254,10 @@ class Writer:
         self.store.forget_failures(failure_keys)
         self._maybe_commit(len(frame_ids))
 
+    def settle_listing(self, folder: str, digest: bytes, unchanged: int) -> None:
+        """Store a folder's listing digest: its rows need nothing (see diff.py)."""
+        self.store.settle_listing(folder, digest, unchanged)
+
     def close(self, *, is_ok: bool, dropped_indexes: list[Any] | None = None) -> None:
         try:
             if is_ok:

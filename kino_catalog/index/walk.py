@@ -10,6 +10,8 @@ what a no-change sync costs, so it must stay close to a bare ``os.scandir``.
 from __future__ import annotations
 
 import errno
+import hashlib
+import marshal
 import os
 import re
 import stat
@@ -46,6 +48,10 @@ __all__ = [
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 # Misses in a row after which a PNG sequence is taken to have ended.
 SEQUENCE_GAP_LIMIT = 16
+# Hashed first into every listing digest: change it whenever what a sync
+# decides from a listing changes (locate_image, the walk's rules, diff.py),
+# so that no folder is skipped on the strength of the old rules.
+LISTING_DIGEST_VERSION = b"kino-catalog listing 1\0"
 _SEQUENCE_FILE = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)(?P<suffix>\.[^.]+)$")
 
 
@@ -107,15 +113,58 @@ class Folder:
     rel: str  # "/"-separated, relative to the root; "" for the root itself
     sidecars: list[StatKey] = field(default_factory=list)
     broken: list[BrokenFile] = field(default_factory=list)
-    names: set[str] = field(default_factory=set)
-    # The listed names with "_seq_" (PNG-sequence candidates), noted by the
-    # walk while each name is at hand: a later pass over a big folder's
-    # ``names`` costs more (cache misses) than the regex work on these few.
-    # None: count from ``names`` (a listing made without the walk).
-    sequence_names: list[str] | None = None
+    # The walk's file names in the order the folder listed them (None: a
+    # listing made without the walk, whose names are in ``names`` only).
+    # Kept as a list because a folder whose listing digest is unchanged is
+    # skipped (diff.py): its set of names, and its sequences, are never needed.
+    listed: list[str] | None = None
+    _names: set[str] | None = None
     _sequences: dict[tuple[str, int, str], int] | None = None
     owns: Callable[[str], bool] | None = None
     root: str = ""
+
+    @property
+    def names(self) -> set[str]:
+        """Every file name of the folder (of this share's files, in a shared walk)."""
+        if self._names is None:
+            self._names = set(self.listed) if self.listed is not None else set()
+        return self._names
+
+    @names.setter
+    def names(self, names: set[str]) -> None:
+        self._names = names
+
+    def listing_digest(self) -> bytes:
+        """A 128-bit digest of everything a sync decides about this folder from its listing.
+
+        Every file name in listing order (images included: which image a
+        sidecar has, and how long its PNG sequence is, depend on names
+        only), each sidecar's (name, size, mtime_ns), and the sidecar-named
+        entries the walk could not follow.  blake2b over C-level
+        serialisations: stable across processes (``hash`` is salted per
+        process), and at 100k sidecars a few milliseconds.
+
+        A folder listed in another order (a different file system) gets
+        another digest: the sync then compares it in full, as it would
+        without one.  Two listings with the same digest are taken to be the
+        same listing: a 2**-128 chance of a collision is accepted.
+
+        Raises:
+            ValueError: the folder was not listed by the walk (no ``listed``).
+        """
+        if self.listed is None:
+            raise ValueError(f"folder {self.rel!r} has no listing to digest")
+        digest = hashlib.blake2b(LISTING_DIGEST_VERSION, digest_size=16)
+        # No file name holds NUL; "surrogatepass" encodes any str, one-to-one.
+        digest.update(b"%d\0" % len(self.listed))
+        digest.update("\0".join(self.listed).encode("utf-8", "surrogatepass"))
+        # Version 2: no references between objects, so no dependence on
+        # which int objects happen to be shared.
+        digest.update(marshal.dumps(self.sidecars, 2))
+        if self.broken:
+            broken = [(*b.stat, b.reason) for b in self.broken]
+            digest.update(marshal.dumps(broken, 2))
+        return digest.digest()
 
     def has_file(self, name: str) -> bool:
         if name in self.names:
@@ -162,8 +211,9 @@ class Folder:
 
     def _counts(self) -> dict[tuple[str, int, str], int]:
         if self._sequences is None:
-            listed = self.sequence_names if self.sequence_names is not None else self.names
-            self._sequences = sequence_counts(listed)
+            self._sequences = sequence_counts(
+                self.listed if self.listed is not None else self.names
+            )
         return self._sequences
 
 
@@ -329,10 +379,12 @@ def _visit(
     is_listing_names: bool,
 ) -> None:
     rel, owns = folder.rel, folder.owns
-    add_name = folder.names.add if is_listing_names else _sequence_members_of(folder.names)
+    if is_listing_names:
+        folder.listed = []
+        add_name = folder.listed.append
+    else:
+        add_name = _sequence_members_of(folder.names)
     add_sidecar = folder.sidecars.append
-    folder.sequence_names = []
-    add_member = folder.sequence_names.append
     # The hot loop of a no-change sync: kept flat on purpose, and a plain
     # tuple per sidecar (a FileStat is made only for the few files read).
     for entry in entries:
@@ -344,8 +396,6 @@ def _visit(
                 continue  # another share's file
             if entry.is_file(follow_symlinks=False):
                 add_name(name)
-                if "_seq_" in name:
-                    add_member(name)
                 if name.endswith(".json"):
                     st = entry.stat(follow_symlinks=False)
                     add_sidecar((name, st.st_size, st.st_mtime_ns))
@@ -411,8 +461,6 @@ def _visit_symlink(
             folder.broken.append(BrokenFile(FileStat(name, lst.st_size, lst.st_mtime_ns), reason))
         return
     add_name(name)
-    if "_seq_" in name and folder.sequence_names is not None:
-        folder.sequence_names.append(name)
     if is_sidecar_name(name):
         folder.sidecars.append((name, st.st_size, st.st_mtime_ns))
 
