@@ -86,6 +86,15 @@ _NAMED_ROWS = (
     "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
     "FROM frames WHERE root_id = ? AND folder = ? AND name IN ({names})"
 )
+# A root's folders that hold rows of {table}, by a recursive skip scan of its
+# (root_id, folder, ...) index: each step seeks the next folder.
+_FOLDERS = (
+    "WITH RECURSIVE seen(folder) AS ("
+    "SELECT min(folder) FROM {table} WHERE root_id = ? "
+    "UNION ALL SELECT (SELECT min(folder) FROM {table} WHERE root_id = ? "
+    "AND folder > seen.folder) FROM seen WHERE seen.folder IS NOT NULL) "
+    "SELECT folder FROM seen WHERE folder IS NOT NULL"
+)
 _NAME = itemgetter(0)
 _IMAGE_OF_NAME = itemgetter(1)  # of a (name, image_name) row
 _STEM = itemgetter(slice(None, -len(".json")))
@@ -526,12 +535,16 @@ class Differ:
             where += " AND (folder = ? OR substr(folder, 1, ?) = ?)"
             params += (scope, len(prefix), prefix)
         for table, key in (("frames", "id"), ("index_errors", "folder, name")):
-            # Folders first (an index scan returning a handful of rows), rows
-            # only for the vanished ones: a no-change sync fetches nothing.
-            folders = [
-                row[0]
-                for row in self._query(f"SELECT DISTINCT folder FROM {table} WHERE {where}", params)
-            ]
+            # Folders first (a handful of rows), rows only for the vanished
+            # ones: a no-change sync fetches nothing.  For the whole root, one
+            # index seek per folder (_FOLDERS); DISTINCT would read an index
+            # entry per row (8 ms at 100k frames).
+            sql = (
+                _FOLDERS.format(table=table)
+                if not scope
+                else f"SELECT DISTINCT folder FROM {table} WHERE {where}"
+            )
+            folders = [row[0] for row in self._query(sql, params * (1 if scope else 2))]
             for gone in (folder for folder in folders if folder not in self.seen_folders):
                 rows = self._query(
                     f"SELECT {key} FROM {table} WHERE root_id = ? AND folder = ?",

@@ -205,8 +205,7 @@ class Store:
         old = self._current_rows([frame_id for frame_id, _ in frames])
         # The folders the rows are in now and (should a row move) were in before.
         self._forget_listings(
-            {rows.frame[_FOLDER] for _, rows in frames}
-            | {row[_FOLDER] for row in old.values()}
+            {rows.frame[_FOLDER] for _, rows in frames} | {row[_FOLDER] for row in old.values()}
         )
         gone = [(frame_id, rows) for frame_id, rows in frames if frame_id not in old]
         if gone:  # deleted by another writer since the walk: the file is new again

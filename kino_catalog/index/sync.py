@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +101,10 @@ def _process_pool() -> Executor | None:
         or ("fork" not in mp.get_all_start_methods())
     ):
         return None
+    # Imported here: a few milliseconds that a sync with little to read
+    # (nearly every sync) never needs.
+    from concurrent.futures import ProcessPoolExecutor
+
     return ProcessPoolExecutor(2, mp_context=mp.get_context("fork"))
 
 
