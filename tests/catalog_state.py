@@ -59,6 +59,11 @@ def catalog_state(catalog: Catalog) -> dict[str, Any]:
 
     Never by id.  A frame without its document row would drop out of "frames";
     a row whose frame is gone fails the foreign-key check.
+
+    ``folder_listings`` is left out on purpose: it is a cache of "this folder
+    was found settled", which a rebuild drops and a sync fills, so equal
+    catalogues differ in it.  What it must never do (let a sync skip a change)
+    shows in these states: tests/index/test_folder_listings.py.
     """
     path = "r.name || ':' || f.folder || '/' || f.name"
     joins = "FROM frames f JOIN roots r ON r.id = f.root_id"

@@ -241,7 +241,10 @@ class Differ:
         """Skip ``folder`` if its listing is the one stored as settled, else compare it.
 
         A folder the comparison finds settled (nothing to read, nothing to
-        write) gets its listing stored, through the writer's transaction.
+        write) gets its listing stored, through the writer's transaction,
+        if it lists a sidecar: then it has rows (a frame or an index error
+        per sidecar), and whatever drops them when the folder goes drops the
+        listing too.  A folder without any costs a few empty queries.
         """
         digest = folder.listing_digest()
         stored = listings.get(folder.rel)
@@ -250,7 +253,7 @@ class Differ:
             return
         before = self.result.unchanged
         yield from self._diff_folder(folder)
-        if self.is_settled:
+        if self.is_settled and (folder.sidecars or folder.broken):
             self.writer.settle_listing(folder.rel, digest, self.result.unchanged - before)
 
     def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[Task]:

@@ -493,6 +493,11 @@ def test_sync_and_rebuild_and_file_by_file_agree(tmp_path, corpus, monkeypatch):
             True,
             True,
         )
+        third = synced.sync(library)  # finds every folder settled and stores its listing
+        assert (third.added, third.updated, third.removed) == (0, 0, 0)
+        assert third.unchanged == 2500 - second.errors
+        skipped = synced.sync(library)  # skips every folder: the same counts
+        assert skipped.as_dict() | {"seconds": 0} == third.as_dict() | {"seconds": 0}
         rebuilt.sync(library)
         rebuilt.rebuild(library)
         assert catalog_state(synced) == catalog_state(rebuilt)
