@@ -324,7 +324,9 @@ def test_no_module_but_the_store_writes_the_rows_a_listing_vouches_for():
     """A new writer of frames or index_errors must drop folder listings as store.py does."""
     writes = re.compile(
         r"(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(frames|frame_documents|index_errors)\b"
-        r"|_(frames|failures|documents)\.(insert|update|delete)\(",
+        r"|_(frames|failures|errors|documents)\.(insert|update|delete)\("
+        r"|\b(insert|update|delete)\((Frame|FrameDocument|IndexFailure)\b"
+        r"|\b(Frame|FrameDocument|IndexFailure)\.__table__\.(insert|update|delete)\(",
         re.IGNORECASE,
     )
     writers = {
