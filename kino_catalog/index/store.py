@@ -7,7 +7,7 @@ uses external content, so it is kept in step here: the old text is deleted
 before a frame row goes or its prompts change, the new text inserted after.
 
 Every write of a folder's frames or index errors also deletes the folder's
-``folder_listings`` row in the same transaction (:meth:`Store._forget_listings`):
+``folder_listings`` row in the same transaction (index.listings):
 that row lets a sync skip the folder, and it may only ever attest rows that
 have not been written since (index.diff).  This module and bulk_load.py are
 the only writers of those tables (tests/index/test_folder_listings.py checks).
@@ -28,6 +28,12 @@ from kino_catalog.index.file_rows import (
     PARAMETER_COLUMNS,
     TAG_COLUMNS,
     db_datetime,
+)
+from kino_catalog.index.listings import (
+    forget_listings,
+    forget_listings_of_frames,
+    forget_root_listings,
+    settle_listing,
 )
 from kino_catalog.schema import Frame, Lora, Parameter, Tag
 from kino_catalog.schema.database import placeholder
@@ -386,44 +392,19 @@ class Store:
         Only a whole-root sync's comparison that found nothing to change in
         the folder may call this (index.diff); ``unchanged`` is what it counted.
         """
-        m = self._mark
-        self.conn.exec_driver_sql(
-            f"INSERT INTO folder_listings (root_id, folder, digest, unchanged) "
-            f"VALUES ({m}, {m}, {m}, {m}) ON CONFLICT (root_id, folder) DO UPDATE "
-            "SET digest = excluded.digest, unchanged = excluded.unchanged",
-            (self.root_id, folder, digest, unchanged),
-        )
+        settle_listing(self.conn, self.root_id, folder, digest, unchanged)
 
     def forget_all_listings(self) -> None:
         """Drop every folder listing of this root (a bulk load replaces all its rows)."""
-        self.conn.exec_driver_sql(
-            f"DELETE FROM folder_listings WHERE root_id = {self._mark}", (self.root_id,)
-        )
+        forget_root_listings(self.conn, self.root_id)
 
     def _forget_listings(self, folders: Iterable[str]) -> None:
         """Drop the listings of ``folders``, whose rows this transaction writes."""
-        m = self._mark
-        self._executemany(
-            f"DELETE FROM folder_listings WHERE root_id = {m} AND folder = {m}",
-            [(self.root_id, folder) for folder in sorted(set(folders))],
-        )
+        forget_listings(self.conn, self.root_id, folders)
 
     def _forget_listings_of(self, ids: Sequence[int]) -> None:
-        """Drop the listings of the folders holding frames ``ids`` (before their rows change).
-
-        By the frames' own root and folder, whichever root this store writes.
-        """
-        if not ids:
-            return
-        places = self.conn.exec_driver_sql(
-            self._ids_sql("SELECT DISTINCT root_id, folder FROM frames WHERE id IN ({})", ids),
-            tuple(ids),
-        ).all()
-        m = self._mark
-        self._executemany(
-            f"DELETE FROM folder_listings WHERE root_id = {m} AND folder = {m}",
-            [tuple(place) for place in places],
-        )
+        """Drop the listings of the folders holding frames ``ids`` (before their rows change)."""
+        forget_listings_of_frames(self.conn, ids)
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
