@@ -159,24 +159,29 @@ class Folder:
         """
         if self.listed is None:
             raise ValueError(f"folder {self.rel!r} has no listing to digest")
-        digest = hashlib.blake2b(LISTING_DIGEST_VERSION, digest_size=16)
         sidecars = self.sidecars
-        digest.update(b"%d %d\0" % (len(self.listed), len(sidecars)))
         # No file name holds NUL; "surrogatepass" encodes any str, one-to-one.
-        digest.update("\0".join(self.listed).encode("utf-8", "surrogatepass"))
+        names = "\0".join(self.listed).encode("utf-8", "surrogatepass")
         try:
-            for column in (_SIZE, _MTIME):
-                numbers = array("q", map(column, sidecars))
-                if sys.byteorder != "little":  # the same bytes on every host
+            columns = [array("q", map(column, sidecars)) for column in (_SIZE, _MTIME)]
+            if sys.byteorder != "little":  # the same bytes on every host
+                for numbers in columns:
                     numbers.byteswap()
-                digest.update(numbers)
+            stats, kind = columns[0].tobytes() + columns[1].tobytes(), b"q"
         except OverflowError:  # an mtime past 2262: slower, but any int
             # Version 2: no references between objects, so no dependence on
             # which int objects happen to be shared.
-            digest.update(b"\0overflow\0" + marshal.dumps(sidecars, 2))
-        if self.broken:
-            broken = [(*b.stat, b.reason) for b in self.broken]
-            digest.update(marshal.dumps(broken, 2))
+            stats, kind = marshal.dumps(sidecars, 2), b"m"
+        digest = hashlib.blake2b(LISTING_DIGEST_VERSION, digest_size=16)
+        # Every part's length first: one serialisation per listing, none the
+        # prefix of another's.
+        digest.update(
+            b"%d %d %d %d %s\0" % (len(self.listed), len(names), len(sidecars), len(stats), kind)
+        )
+        digest.update(names)
+        digest.update(stats)
+        if self.broken:  # last: its length is the rest
+            digest.update(marshal.dumps([(*b.stat, b.reason) for b in self.broken], 2))
         return digest.digest()
 
     def has_file(self, name: str) -> bool:
