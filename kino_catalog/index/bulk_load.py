@@ -35,6 +35,7 @@ from kino_catalog.index.file_rows import (
     db_datetime,
     read_frames,
 )
+from kino_catalog.schema.database import PAGE_SIZE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -74,6 +75,7 @@ class _StageFile:
         self.pid = os.getpid()
         self.next_sid = 1
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # as the catalogue: the copy reads it all
         self.db.execute("PRAGMA journal_mode=OFF")  # a crash loses only throwaway data
         self.db.execute("PRAGMA synchronous=OFF")
         for statement in _SCHEMA:

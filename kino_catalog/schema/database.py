@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ADVISORY_LOCK_SPACE",
     "HEAD_REVISION",
+    "PAGE_SIZE",
     "WRITE",
     "default_database",
     "foreign_keys_unenforced",
@@ -47,6 +48,15 @@ HEAD_REVISION = "0011"
 WRITE = {"kino_write": True}
 BUSY_TIMEOUT_SECONDS = 60.0
 WAL_SIZE_LIMIT = 64 << 20  # bytes of write-ahead log kept on disk after a checkpoint
+#: Bytes per page of a new SQLite catalogue (SQLite's default is 4096).  A bulk
+#: load reads every table back through the write-ahead log, one frame per page,
+#: once per index it builds: at a million frames 16 KiB pages cut a rebuild's
+#: copy, index and commit phases from ~92 to ~72 s, while first-50 queries
+#: stayed within noise of 4 KiB (32 KiB made LoRA searches ~30% slower).
+#: benchmarks/RESULTS.md, "Stop 24".  Existing catalogues keep their size:
+#: SQLite fixes it when the file is created (in WAL mode even VACUUM cannot
+#: change it).
+PAGE_SIZE = 16384
 
 
 def placeholder(dialect: Dialect) -> str:
@@ -132,6 +142,9 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         # driver's implicit BEGIN would be DEFERRED and would not cover DDL.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # Before journal_mode: switching a new, empty file to WAL writes its
+        # header, and with it the page size.  On an existing file: no effect.
+        cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster
         # A rebuild grows the write-ahead log to about the catalogue's size;

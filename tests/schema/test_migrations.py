@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from pytest_alembic import tests as alembic_tests
 from pytest_alembic.config import Config
@@ -10,6 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 from kino_catalog import Catalog, CatalogError
 from kino_catalog.schema import database as db_module
 from kino_catalog.schema.database import make_engine, migrations_dir, to_url
+from tests.catalog_state import catalog_state
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -103,6 +106,25 @@ def test_open_sets_wal_mode(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_size_limit").scalar() == 64 << 20
         # MEMORY again after the upgrade, which ran with temporary files
         assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
+
+
+def test_a_new_catalogue_gets_the_bulk_friendly_page_size(tmp_path):
+    with Catalog.open(tmp_path / "c.db") as cat, cat.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == db_module.PAGE_SIZE != 4096
+
+
+def test_an_existing_catalogue_keeps_its_page_size_and_works(tmp_path, example_library):
+    old = tmp_path / "old.db"
+    made = sqlite3.connect(old)  # as kino-catalog made them before stop 24
+    made.execute("PRAGMA page_size=4096")
+    made.execute("PRAGMA journal_mode=WAL")
+    made.close()
+    with Catalog.open(old) as cat, Catalog.open(tmp_path / "new.db") as fresh:
+        cat.rebuild(example_library.root)
+        fresh.rebuild(example_library.root)
+        with cat.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+        assert catalog_state(cat) == catalog_state(fresh)
 
 
 def test_0004_moves_each_sidecar_text_to_frame_documents_and_back(alembic_runner, alembic_engine):
