@@ -98,6 +98,8 @@ FAILURE_COLUMNS = ("folder", "name", "kind", "reason", "size", "mtime_ns")
 
 _INT64 = 2**63
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_ADVISE = getattr(os, "posix_fadvise", None)  # not on Windows or macOS
+READ_AHEAD_FILES = 256  # files a reader holds open at once: far below any descriptor limit
 _GROWTH_READ = 1 << 16  # bytes per read past the size fstat gave (a file being written)
 _SIZE, _MTIME = FRAME_COLUMNS.index("size"), FRAME_COLUMNS.index("mtime_ns")
 
@@ -144,7 +146,11 @@ class FailedFile(NamedTuple):
 
 
 def read_frame(
-    root: str, folder: str, file: FileStat, image_hint: tuple[str, bool, int] | None = None
+    root: str,
+    folder: str,
+    file: FileStat,
+    image_hint: tuple[str, bool, int] | None = None,
+    opened: int | OSError | None = None,
 ) -> FrameRows | FailedFile | None:
     """Read, validate and flatten one sidecar; None if it vanished meanwhile.
 
@@ -153,11 +159,13 @@ def read_frame(
     without it the disk is asked.  Never raises for a bad file: the reason
     ends up in a FailedFile.  The size and mtime recorded are those of the
     bytes actually read, so a file rewritten meanwhile counts as changed.
+    ``opened``: the file's descriptor (or the error opening it) from
+    :func:`read_frames`' read-ahead; it is closed here.
     """
     directory = f"{root}/{folder}" if folder else root
     path = f"{directory}/{file.name}"
     try:
-        fd = os.open(path, _READ_FLAGS)
+        fd = _open(path, opened)
         try:
             st = os.fstat(fd)
             data = b"" if st.st_size > MAX_SIDECAR_BYTES else _read_all(fd, st.st_size)
@@ -221,12 +229,63 @@ def _read_all(fd: int, size: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def _open(path: str, opened: int | OSError | None) -> int:
+    if opened is None:
+        return os.open(path, _READ_FLAGS)
+    if isinstance(opened, OSError):
+        raise opened
+    return opened
+
+
+def _open_ahead(
+    root: str, tasks: Sequence[tuple[str, FileStat, Any, Any, Any]]
+) -> list[int | OSError]:
+    """Open a chunk's files and ask the kernel to start reading them all now.
+
+    Read one by one, files that are not in the page cache (a first index
+    after a reboot, a library bigger than memory) keep a reader waiting for
+    the disk once per file, one request deep; announced together, the disk
+    gets the whole chunk's requests at once and the reads after hit memory.
+    Costs ~1 us per file when everything is cached already.
+    """
+    opened: list[int | OSError] = []
+    for folder, stat, _, _, _ in tasks:
+        path = f"{root}/{folder}/{stat.name}" if folder else f"{root}/{stat.name}"
+        try:
+            fd = os.open(path, _READ_FLAGS)
+        except OSError as exc:
+            opened.append(exc)
+            continue
+        opened.append(fd)
+        if _ADVISE is not None:
+            try:
+                _ADVISE(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                pass  # advice only
+    return opened
+
+
 def read_frames(
     root: str,
     tasks: Sequence[tuple[str, FileStat, Any, Any, Any]],
 ) -> list[FrameRows | FailedFile | None]:
     """:func:`read_frame` for a chunk of (folder, stat, _, _, image hint) tasks (a reader's job)."""
-    return [read_frame(root, folder, stat, hint) for folder, stat, _, _, hint in tasks]
+    if _ADVISE is None:
+        return [read_frame(root, folder, stat, hint) for folder, stat, _, _, hint in tasks]
+    outcomes: list[FrameRows | FailedFile | None] = []
+    for start in range(0, len(tasks), READ_AHEAD_FILES):
+        window = tasks[start : start + READ_AHEAD_FILES]
+        opened = _open_ahead(root, window)
+        done = 0
+        try:
+            for (folder, stat, _, _, hint), fd in zip(window, opened, strict=True):
+                done += 1  # read_frame closes it, whatever happens
+                outcomes.append(read_frame(root, folder, stat, hint, fd))
+        finally:
+            for fd in opened[done:]:
+                if isinstance(fd, int):
+                    os.close(fd)
+    return outcomes
 
 
 def db_datetime(value: dt.datetime) -> str:

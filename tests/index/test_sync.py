@@ -876,3 +876,49 @@ def test_a_share_worker_that_dies_fails_the_sync_with_one_line(catalog, library,
         catalog.sync(library.root)
     monkeypatch.undo()
     assert catalog.sync(library.root).unchanged == 6
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _task(path: Path) -> tuple:
+    """A read_frames task for a file of the folder "frames", as the walk found it."""
+    st = path.stat()
+    return ("frames", FileStat(path.name, st.st_size, st.st_mtime_ns), None, None, None)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_a_chunk_read_ahead_closes_every_file_and_keeps_each_outcome(library, monkeypatch):
+    """read_frames opens a chunk's files at once (read-ahead): a file gone by then, a
+    folder in a sidecar's name and a reader interrupted halfway leak nothing."""
+    monkeypatch.setattr(rows_module, "READ_AHEAD_FILES", 3)  # two windows of the five
+    good = [library.frame(1, i) for i in range(3)]
+    (library.root / "frames" / "project_1_frame_9.json").mkdir()  # opens, cannot be read
+    gone = library.frame(1, 5)
+    folder = library.root / "frames" / "project_1_frame_9.json"
+    tasks = [_task(p) for p in (good[0], gone, folder, good[1], good[2])]
+    gone.unlink()  # after the walk, before the read
+    before = _open_descriptors()
+    outcomes = rows_module.read_frames(str(library.root), tasks)
+    assert _open_descriptors() == before
+    assert [type(o).__name__ for o in outcomes] == [
+        "FrameRows",
+        "NoneType",
+        "FailedFile",
+        "FrameRows",
+        "FrameRows",
+    ]
+    assert outcomes[2].kind == "error"
+    assert "cannot read" in outcomes[2].reason
+
+    real_read_frame = rows_module.read_frame
+
+    def interrupted(*args):  # Ctrl-C right after the first file: two are still open
+        real_read_frame(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rows_module, "read_frame", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rows_module.read_frames(str(library.root), tasks)
+    assert _open_descriptors() == before
