@@ -1,1 +1,1 @@
-"""Mirroring library folders into the catalogue: walk, diff, split, rows, bulk load, sync."""
+"""Mirroring library folders into the catalogue: walk, diff, listings, rows, bulk load, sync."""

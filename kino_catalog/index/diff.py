@@ -28,12 +28,10 @@ from kino_catalog.index.walk import (
     IMAGE_SUFFIXES,
     FileStat,
     Folder,
-    Share,
     StatKey,
     is_sidecar_name,
     list_folder,
     locate_image,
-    owner,
     sequence_start,
     walk_root,
 )
@@ -113,14 +111,8 @@ class Differ:
         is_rebuild: bool,
         chunk_files: int,
         on_progress: Callable[[], None] | None = None,
-        share: Share | None = None,
     ) -> None:
         self.chunk_files = chunk_files
-        # One process's part of a split whole-root sync (see shares.py):
-        # every folder is listed, only this share's files are compared.
-        self.share = share
-        self.owns = owner(share) if share is not None else None
-        self.is_lead = share is None or share[0] == 0  # reports warnings, drops folders
         # Called as unchanged files are counted: a no-change sync yields no
         # work at all, and its progress bar would otherwise sit still.
         self.on_progress = on_progress
@@ -196,29 +188,21 @@ class Differ:
             if is_dir or is_gone:  # a vanished path may have been a folder
                 self.seen_folders.clear()
                 if is_dir:
+                    # Folder listings: only a whole-root comparison stores or trusts them.
+                    listings = self._listings() if scopes == [""] and not self.is_rebuild else None
                     # A bulk load keeps only sequence names; readers find other images.
-                    warn = self.result.warnings.append if self.is_lead else None
-                    # Folder listings: only a whole-root comparison in one process
-                    # (a share lists half of each folder) stores or trusts them.
-                    listings = (
-                        self._listings()
-                        if scopes == [""] and self.share is None and not self.is_rebuild
-                        else None
-                    )
                     for folder in walk_root(
                         root,
-                        warn,
+                        self.result.warnings.append,
                         start=scope,
                         is_listing_names=not self.is_rebuild,
-                        share=self.share,
                     ):
                         self.seen_folders.add(folder.rel)
                         if listings is None:
                             yield from self._diff_folder(folder)
                         else:
                             yield from self._diff_listed_folder(folder, listings)
-                if self.is_lead:
-                    self._remove_unseen_folders(scope)
+                self._remove_unseen_folders(scope)
             if not is_dir:
                 parent, name = posixpath.split(scope)
                 files.setdefault(parent, set()).update(_affected_sidecars(name))
@@ -259,14 +243,13 @@ class Differ:
     def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[Task]:
         self.is_settled = True
         broken = {b.stat.name: b for b in folder.broken}
-        owns = self.owns
         failed = {
             name: (size, mtime)
             for name, size, mtime in self._query(
                 "SELECT name, size, mtime_ns FROM index_errors WHERE root_id = ? AND folder = ?",
                 (self.root_id, folder.rel),
             )
-            if (only is None or name in only) and (owns is None or owns(name))
+            if only is None or name in only
         }
         if failed:
             listed = set(map(_NAME, folder.sidecars))
@@ -332,10 +315,7 @@ class Differ:
             batches = self._batches(_FOLDER_ROWS, (self.root_id, folder.rel))
         else:  # a few files of a folder (the watcher's): their rows, not the folder's
             batches = iter([[row[1:4] for row in self._rows_named(folder.rel, sorted(only))]])
-        owns = self.owns
         for batch in batches:
-            if owns is not None:  # the other share's rows: not ours to judge
-                batch = [row for row in batch if owns(row[0])]
             before = len(unmatched)
             unmatched.symmetric_difference_update(batch)
             self._count_unchanged((before + len(batch) - len(unmatched)) // 2)
@@ -358,11 +338,9 @@ class Differ:
         """
         if self.is_rebuild:
             return
-        owns, names = self.owns, folder.names
+        names = folder.names
         if only is not None:  # a few files (the watcher's): each one is looked at
-            for row in self._rows_named(folder.rel, sorted(only - settled)):
-                if owns is None or owns(row[1]):
-                    yield row
+            yield from self._rows_named(folder.rel, sorted(only - settled))
             return
         missing = list(
             filterfalse(
@@ -376,12 +354,7 @@ class Differ:
             self._plain_rows_named(folder, [png[: -len(".png")] + ".json" for png in missing]),
         )
         for row in rows:
-            name = row[1]
-            if (
-                name not in settled
-                and (only is None or name in only)
-                and (owns is None or owns(name))
-            ):
+            if row[1] not in settled:
                 yield row
 
     def _plain_rows_named(self, folder: Folder, names: list[str]) -> Iterator[tuple[Any, ...]]:
@@ -410,15 +383,13 @@ class Differ:
         """
         starts: set[tuple[str, int]] | None = None
         unsettled: list[str] = []
-        owns = self.owns
         for batch in self._batches(_ODD_IMAGES, (self.root_id, folder.rel)):
             if starts is None:
                 starts = folder.sequence_starts()
             unsettled += [
                 name
                 for image, count, name in batch
-                if ((image, count) not in starts or image != name[:-5] + ".png")
-                and (owns is None or owns(name))
+                if (image, count) not in starts or image != name[:-5] + ".png"
             ]
         # Looked up once the scan is over: a query must not run while its cursor is open.
         yield from self._rows_named(folder.rel, unsettled)
@@ -430,20 +401,18 @@ class Differ:
         (its own PNG, the file named in ``output.filename``, which is the
         image name recorded, its own JPEG or WebP) is listed now: one C-level
         ``isdisjoint`` settles a whole batch (a library whose images live
-        elsewhere has a million such rows).  A shared walk lists only its own
-        share's names, so there every row is looked at.
+        elsewhere has a million such rows).
         """
         names = folder.names
         unsettled: list[str] = []
         for batch in self._batches(_NO_IMAGE, (self.root_id, folder.rel)):
-            if self.owns is None:
-                stems = list(map(_STEM, map(_NAME, batch)))
-                candidates = chain(
-                    map(_IMAGE_OF_NAME, batch),
-                    *(map(add, stems, repeat(suffix)) for suffix in IMAGE_SUFFIXES),
-                )
-                if names.isdisjoint(candidates):
-                    continue
+            stems = list(map(_STEM, map(_NAME, batch)))
+            candidates = chain(
+                map(_IMAGE_OF_NAME, batch),
+                *(map(add, stems, repeat(suffix)) for suffix in IMAGE_SUFFIXES),
+            )
+            if names.isdisjoint(candidates):
+                continue
             unsettled += map(_NAME, batch)
         # Looked up once the scan is over: a query must not run while its cursor is open.
         yield from self._rows_named(folder.rel, unsettled)

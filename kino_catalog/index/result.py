@@ -1,8 +1,8 @@
 """What a sync reports (SyncResult), and the shapes its parts hand each other.
 
-The walk's comparison (``diff.py``), the split comparison (``split.py``) and
-the sync itself (``sync.py``) all use these; keeping them here lets each of
-those import the others' shapes without importing each other.
+The walk's comparison (``diff.py``) and the sync itself (``sync.py``) both
+use these; keeping them here lets each import the other's shapes without
+importing the other.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class ImageUpdates(Protocol):
 
 
 class Writes(Protocol):
-    """Where a comparison sends its writes: the sync's writer, or a share's recorder."""
+    """Where a comparison sends its writes (sync.Writer; a Protocol keeps diff.py off sync.py)."""
 
     @property
     def store(self) -> ImageUpdates: ...

@@ -43,7 +43,6 @@ from kino_catalog.index.file_rows import (
 from kino_catalog.index.locks import WriteAccess, root_write_lock
 from kino_catalog.index.result import SyncResult, Task
 from kino_catalog.index.roots import resolve_folder, target_for_write
-from kino_catalog.index.split import ShareWorkers
 from kino_catalog.index.store import Store
 from kino_catalog.index.walk import Folder
 from kino_catalog.schema.database import (
@@ -68,12 +67,6 @@ CHUNK_FILES = 256  # files per reader task: big enough to amortise pickling
 BATCH_FILES = 2000  # files per sync transaction: short enough for the watcher
 SLOW_COMMIT_SECONDS = 0.5  # a commit that long gets an INFO line (else DEBUG)
 PARALLEL_MIN_FILES = 2000  # below this, process start-up costs more than it saves
-# Files a root must hold before a sync splits its comparison between two
-# processes (split.py).  Since the comparison is done in bulk (diff.py), two
-# processes cost 1.7x the CPU of one and were slower at 100k on a busy machine
-# (notes of issue 18); the split stays for the biggest roots, where each
-# process holds only half of a flat folder's listing.
-PARALLEL_DIFF_MIN_FILES = 1_000_000
 KEEP_ALIVE_SECONDS = 0.2  # progress calls during a bulk load's long statements...
 KEEP_ALIVE_OPS = 100_000  # ...checked every this many SQLite VM steps
 
@@ -423,15 +416,7 @@ def _locked_run(
         # A first sync reads everything: a names-only pre-walk (a few percent
         # of the work) buys the progress bar a total and an ETA.
         expected = sum(len(folder.names) for folder in _names_only(root))
-    shares = None
-    if not bulk and scopes is None and (expected or 0) >= PARALLEL_DIFF_MIN_FILES:
-        shares = ShareWorkers.start(engine)  # before the writer opens its connection
-    try:
-        writer = Writer(engine, root_id, result, single_transaction=bulk, host=host)
-    except BaseException:
-        if shares is not None:
-            shares.close()
-        raise
+    writer = Writer(engine, root_id, result, single_transaction=bulk, host=host)
     is_ok = False
     dropped = None
     try:
@@ -457,11 +442,6 @@ def _locked_run(
                 _read_staged(engine, root, differ, writer, progress, expected)
             else:
                 work = differ.tasks(root, scopes)
-                if shares is not None:
-                    work = shares.tasks(
-                        engine, root, root_id, writer, result, SyncResult(root), CHUNK_FILES
-                    )
-                    report()
                 for tasks, outcomes in _ordered_map(partial(read_frames, root), work):
                     writer.apply(tasks, outcomes)
                     done += len(tasks)
@@ -470,8 +450,6 @@ def _locked_run(
             differ.close()
         is_ok = True
     finally:
-        if shares is not None:
-            shares.close()
         writer.close(is_ok=is_ok, dropped_indexes=dropped)
     result.seconds = time.perf_counter() - started
     return result

@@ -32,18 +32,15 @@ __all__ = [
     "BrokenFile",
     "FileStat",
     "Folder",
-    "Share",
     "StatKey",
     "file_inside",
     "is_sidecar_name",
     "is_walked_file",
     "list_folder",
     "locate_image",
-    "owner",
     "sequence_counts",
     "sequence_member",
     "sequence_start",
-    "share_key",
     "walk_root",
 ]
 
@@ -83,35 +80,9 @@ class BrokenFile:
     reason: str
 
 
-Share = tuple[int, int]  # (this share, number of shares) of a walk split between processes
-
-
-def share_key(name: str) -> str:
-    """What decides a file's share: files compared together (a sidecar, its same-stem
-    images, every member of its PNG sequence) have the same key."""
-    stem = name.rpartition(".")[0] or name
-    cut = stem.rfind("_seq_")
-    return stem[:cut] if cut >= 0 else stem
-
-
-def owner(share: Share) -> Callable[[str], bool]:
-    """Whether a file name belongs to ``share``.
-
-    ``hash`` is salted per interpreter, so every share of one walk must run
-    in processes forked from the same parent (they inherit its salt).
-    """
-    index, count = share
-    return lambda name: hash(share_key(name)) % count == index
-
-
 @dataclass(slots=True)
 class Folder:
-    """One folder of the walk: its sidecars and the names of every file in it.
-
-    In a shared walk (``owns`` set) it holds only this share's files and
-    asks the disk about the others (rare: an ``output.filename`` naming
-    another frame's image).
-    """
+    """One folder of the walk: its sidecars and the names of every file in it."""
 
     rel: str  # "/"-separated, relative to the root; "" for the root itself
     sidecars: list[StatKey] = field(default_factory=list)
@@ -123,12 +94,11 @@ class Folder:
     listed: list[str] | None = None
     _names: set[str] | None = None
     _sequences: dict[tuple[str, int, str], int] | None = None
-    owns: Callable[[str], bool] | None = None
     root: str = ""
 
     @property
     def names(self) -> set[str]:
-        """Every file name of the folder (of this share's files, in a shared walk)."""
+        """Every file name of the folder."""
         if self._names is None:
             self._names = set(self.listed) if self.listed is not None else set()
         return self._names
@@ -185,16 +155,7 @@ class Folder:
         return digest.digest()
 
     def has_file(self, name: str) -> bool:
-        if name in self.names:
-            return True
-        return (
-            self.owns is not None
-            and not self.owns(name)
-            and is_walked_file(self.root, f"{self._directory()}/{name}")
-        )
-
-    def _directory(self) -> str:
-        return f"{self.root}/{self.rel}" if self.rel else self.root
+        return name in self.names
 
     def sequence_size(self, image: str) -> int | None:
         """How many images of ``image``'s PNG sequence the folder holds; None if not one."""
@@ -207,10 +168,6 @@ class Folder:
 
     def count_sequence(self, prefix: str, width: int, suffix: str) -> int:
         """How many ``<prefix><width digits><suffix>`` images the folder holds."""
-        if self.owns is not None and not self.owns(f"{prefix}0{suffix}"):
-            # Another share's sequence: counted from a full listing, as a
-            # walk of the whole folder would count it.
-            return list_folder(self._directory(), self.rel).count_sequence(prefix, width, suffix)
         return self._counts().get((prefix, width, suffix), 0)
 
     def sequence_starts(self) -> set[tuple[str, int]]:
@@ -218,7 +175,7 @@ class Folder:
 
         What the index holds for a sidecar whose image is the first of an
         unchanged sequence, so that diff.py settles all such rows with one
-        set operation.  In a shared walk, only this share's sequences.
+        set operation.
         """
         names = self.names
         return {
@@ -339,7 +296,6 @@ def walk_root(
     start: str = "",
     *,
     is_listing_names: bool = True,
-    share: Share | None = None,
 ) -> Iterator[Folder]:
     """Yield every folder under ``root`` (a resolved absolute path), top down.
 
@@ -349,8 +305,6 @@ def walk_root(
     ``names`` keep only PNG-sequence members (counted from the listing, as a
     sync does); other images are then looked up on disk by the readers.  In
     Kino's flat layout the names of a million frames and images take hundreds of MB.
-    With ``share`` every folder is still listed, but only that share's files
-    (:func:`owner`) are kept and stat'ed.
     """
     if start and os.path.islink(os.path.join(root, start)):
         return
@@ -358,7 +312,7 @@ def walk_root(
     while stack:
         rel = stack.pop()
         path = f"{root}/{rel}" if rel else root
-        folder = Folder(rel, owns=owner(share) if share is not None else None, root=root)
+        folder = Folder(rel, root=root)
         try:
             _list(folder, path, stack, is_listing_names=is_listing_names)
         except OSError as exc:
@@ -396,7 +350,7 @@ def _visit(
     *,
     is_listing_names: bool,
 ) -> None:
-    rel, owns = folder.rel, folder.owns
+    rel = folder.rel
     if is_listing_names:
         folder.listed = []
         add_name = folder.listed.append
@@ -410,8 +364,6 @@ def _visit(
         if name[0] == ".":
             continue
         try:
-            if owns is not None and not owns(name) and not entry.is_dir(follow_symlinks=False):
-                continue  # another share's file
             if entry.is_file(follow_symlinks=False):
                 if name.endswith(".json"):
                     st = entry.stat(follow_symlinks=False)

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from kino_catalog import Catalog, CatalogError, UsageError
+from kino_catalog import Catalog, UsageError
 from kino_catalog.index import diff as differ_module
 from kino_catalog.index import file_rows as rows_module
-from kino_catalog.index import split as shares_module
 from kino_catalog.index import sync as indexer_module
 from kino_catalog.index.store import Store
 from kino_catalog.index.sync import sync_paths
@@ -767,8 +766,9 @@ def test_a_small_root_beside_a_big_one_is_rebuilt_without_dropping_indexes(
         assert (rebuilt.count("portrait"), rebuilt.count("castle")) == (4, 1)
 
 
-def test_a_sync_split_between_two_processes_agrees_with_one_process(tmp_path, library, monkeypatch):
-    """The split comparison (every share lists all, compares its own files) changes nothing."""
+def test_a_sync_through_everything_a_sync_can_meet_agrees_with_a_rebuild(catalog, library):
+    """Changed, new, deleted files and folders, images and sequence members that come and
+    go, images named by other frames' sidecars, a file that breaks and one that heals."""
     from tests.factories import PNG_8X8
 
     root = library.root
@@ -778,104 +778,31 @@ def test_a_sync_split_between_two_processes_agrees_with_one_process(tmp_path, li
     seq = library.frame(5, 1, folder="p0", image=False)
     for n in range(4):
         (root / "p0" / f"{seq.stem}_seq_{n:03d}.png").write_bytes(PNG_8X8)
-    for i in range(6):  # images named by other frames' sidecars (likely another share's)
+    for i in range(6):  # images named by other frames' sidecars
         other = library.frame(6, i, folder=f"p{i % 3}", image=False)
         doc = json.loads(other.read_text())
         doc["output"]["filename"] = f"project_{1 + i % 3}_frame_{i + 3 * (i > 2)}_variant_0.png"
         other.write_text(json.dumps(doc))
     library.write("p2/notes.json", {"not": "a sidecar"}, image=False)
     library.write("p2/project_1_frame_90_variant_0.json", b"{broken", image=False)
-    catalogs = {split: Catalog.open(tmp_path / f"{split}.db") for split in (True, False)}
-    try:
-        for cat in catalogs.values():
-            cat.sync(root)
-        # Everything a sync can meet: changed, new, deleted files and folders, images
-        # and sequence members that come and go, a file that breaks and one that heals.
-        library.frame(1, 0, folder="p0", parameters={"steps": 77})
-        library.frame(2, 1, folder="p1", parameters={"prompt": "a new prompt"})
-        library.frame(7, 1, folder="p2")
-        library.frame(7, 2, folder="new")
-        (root / "p0" / "project_1_frame_3_variant_0.json").unlink()
-        shutil.rmtree(root / "gone")
-        (root / "p0" / f"{seq.stem}_seq_004.png").write_bytes(PNG_8X8)
-        (root / "p1" / "project_2_frame_4_variant_0.png").unlink()
-        library.write("p2/project_3_frame_5_variant_0.json", b"[1,", image=False)
-        library.frame(1, 90, folder="p2", image=False)
-        results = {}
-        for split, cat in catalogs.items():
-            monkeypatch.setattr(indexer_module, "PARALLEL_DIFF_MIN_FILES", 1 if split else 10**9)
-            started = []
-            real_start = shares_module.ShareWorkers.start
-
-            def start(engine, started=started, real_start=real_start):
-                workers = real_start(engine)
-                started.append(workers)
-                return workers
-
-            monkeypatch.setattr(shares_module.ShareWorkers, "start", staticmethod(start))
-            results[split] = cat.sync(root).as_dict()
-            assert [workers is not None for workers in started] == ([True] if split else [])
-        for result in results.values():
-            result.pop("seconds")
-        assert results[True] == results[False]
-        counts = {k: results[True][k] for k in ("added", "updated", "removed", "errors")}
-        assert counts == {"added": 3, "updated": 2, "removed": 3, "errors": 1}
-        assert catalog_state(catalogs[True]) == catalog_state(catalogs[False])
-        with catalogs[True].engine.connect() as conn:
-            split_ids = conn.exec_driver_sql("SELECT id, folder, name FROM frames").all()
-        with catalogs[False].engine.connect() as conn:
-            one_ids = conn.exec_driver_sql("SELECT id, folder, name FROM frames").all()
-        assert sorted(split_ids) == sorted(one_ids)
-    finally:
-        for cat in catalogs.values():
-            cat.close()
-
-
-def test_a_failing_share_worker_fails_the_sync_and_leaves_no_process(catalog, library, monkeypatch):
-    import multiprocessing
-
-    for i in range(12):
-        library.frame(1, i)
-    catalog.sync(library.root)
-    library.frame(1, 0, parameters={"steps": 99})
-    monkeypatch.setattr(indexer_module, "PARALLEL_DIFF_MIN_FILES", 1)
-
-    def broken(*args):
-        raise ValueError("share worker broke")
-
-    monkeypatch.setattr(shares_module, "diff_share", broken)  # inherited by the fork
-    with pytest.raises(ValueError, match="share worker broke"):
-        catalog.sync(library.root)
-    assert multiprocessing.active_children() == []
-    assert catalog.count("steps:99") == 0  # nothing was written
-    monkeypatch.undo()
-    assert catalog.sync(library.root).updated == 1
-
-
-def test_no_split_while_a_catalogue_connection_is_in_use(catalog, library, monkeypatch):
-    for i in range(5):
-        library.frame(1, i)
-    catalog.sync(library.root)
-    monkeypatch.setattr(indexer_module, "PARALLEL_DIFF_MIN_FILES", 1)
-    with catalog.engine.connect() as held:  # e.g. a caller still iterating search results
-        held.exec_driver_sql("SELECT 1").scalar()
-        assert shares_module.ShareWorkers.start(catalog.engine) is None  # never fork with it
-        assert catalog.sync(library.root).unchanged == 5  # compared in this process
-    workers = shares_module.ShareWorkers.start(catalog.engine)
-    assert workers is not None
-    workers.close()
-
-
-def test_a_share_worker_that_dies_fails_the_sync_with_one_line(catalog, library, monkeypatch):
-    for i in range(6):
-        library.frame(1, i)
-    catalog.sync(library.root)
-    monkeypatch.setattr(indexer_module, "PARALLEL_DIFF_MIN_FILES", 1)
-    monkeypatch.setattr(shares_module, "diff_share", lambda *args: os._exit(3))
-    with pytest.raises(CatalogError, match="worker process ended without an answer"):
-        catalog.sync(library.root)
-    monkeypatch.undo()
-    assert catalog.sync(library.root).unchanged == 6
+    catalog.sync(root)
+    catalog.sync(root)  # settles every folder (stores their listings)
+    library.frame(1, 0, folder="p0", parameters={"steps": 77})
+    library.frame(2, 1, folder="p1", parameters={"prompt": "a new prompt"})
+    library.frame(7, 1, folder="p2")
+    library.frame(7, 2, folder="new")
+    (root / "p0" / "project_1_frame_3_variant_0.json").unlink()
+    shutil.rmtree(root / "gone")
+    (root / "p0" / f"{seq.stem}_seq_004.png").write_bytes(PNG_8X8)
+    (root / "p1" / "project_2_frame_4_variant_0.png").unlink()
+    library.write("p2/project_3_frame_5_variant_0.json", b"[1,", image=False)
+    library.frame(1, 90, folder="p2", image=False)
+    result = catalog.sync(root).as_dict()
+    counts = {k: result[k] for k in ("added", "updated", "removed", "errors")}
+    assert counts == {"added": 3, "updated": 2, "removed": 3, "errors": 1}
+    synced = catalog_state(catalog)
+    catalog.rebuild(root)  # in place: the projects table keeps every id it has seen
+    assert catalog_state(catalog) == synced
 
 
 def _open_descriptors() -> int:
