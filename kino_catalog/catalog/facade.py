@@ -792,11 +792,7 @@ class Catalog:
 
         if project_id is not None:
             with self.engine.connect() as conn:
-                if (
-                    conn.execute(
-                        select(Project.__table__.c.id).where(Project.__table__.c.id == project_id)
-                    ).first()
-                    is None
-                ):
+                known = health.projects_with_frames().where(Project.__table__.c.id == project_id)
+                if conn.execute(known).first() is None:
                     raise UsageError(f"no project {project_id} in the catalogue")
         return build_report(self.engine, project_id, top=top, list_limit=list_limit, host=self.host)

@@ -15,12 +15,24 @@ from kino_catalog.schema.images import missing_images_condition
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["catalog_stats", "list_errors"]
+__all__ = ["catalog_stats", "list_errors", "projects_with_frames"]
 
 _f = FrameRow.__table__.c
 _roots = Root.__table__
 _mounts = RootMount.__table__
 _errors = IndexFailure.__table__
+
+
+def projects_with_frames() -> Any:
+    """The ids of projects that still have a frame.
+
+    ``projects`` keeps every id a sidecar ever named (frames point at it, and
+    dropping an id as its last frame goes would race another root's writer
+    adding one on PostgreSQL); what users count and report on is this.
+    One index seek per project (``ix_frames_project_id``).
+    """
+    p = Project.__table__
+    return select(p.c.id).where(select(_f.id).where(_f.project_id == p.c.id).exists())
 
 
 def list_errors(engine: Engine, host: str) -> list[dict[str, Any]]:
@@ -97,7 +109,7 @@ def catalog_stats(engine: Engine, host: str) -> dict[str, Any]:
             "database": engine.url.render_as_string(hide_password=True),
             "host": host,
             "frames": scalar(select(func.count()).select_from(frames)),
-            "projects": scalar(select(func.count()).select_from(Project.__table__)),
+            "projects": scalar(select(func.count()).select_from(projects_with_frames().subquery())),
             "errors": scalar(
                 select(func.count()).select_from(_errors).where(_errors.c.kind == "error")
             ),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from kino_catalog import UsageError
 from kino_catalog.report.aggregates import SECTIONS
 from kino_catalog.report.render import render_report
 from kino_catalog.sidecar.record import normalise_name, project_from_name
@@ -295,3 +296,18 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_project_whose_frames_are_gone_is_neither_counted_nor_reported(any_catalog, library):
+    """``projects`` keeps every id ever seen; stats and reports go by the frames left."""
+    library.frame(1, 1)
+    gone = library.frame(2, 1)
+    any_catalog.sync(library.root)
+    assert any_catalog.stats()["projects"] == 2
+    gone.unlink()
+    gone.with_suffix(".png").unlink()
+    any_catalog.sync(library.root)
+    assert any_catalog.stats()["projects"] == 1
+    assert any_catalog.report(1)["summary"]["frames"] == 1
+    with pytest.raises(UsageError, match="no project 2 in the catalogue"):
+        any_catalog.report(2)
