@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from kino_catalog.index import diff as diff_module
+from kino_catalog.index import walk as walk_module
 from kino_catalog.index.store import Store
 from kino_catalog.index.sync import sync_paths
 from kino_catalog.index.walk import Folder, walk_root
@@ -377,6 +378,16 @@ def test_the_digest_is_the_same_in_another_process(tmp_path):
         for seed in ("1", "2")
     }
     assert digests == {_folder(tmp_path).listing_digest().hex()}
+
+
+def test_the_digest_does_not_depend_on_how_the_names_are_cut_into_pieces(tmp_path, monkeypatch):
+    for i in range(50):
+        (tmp_path / f"f{i}.json").write_text("{}" * i)
+        (tmp_path / f"f{i}.png").write_bytes(b"p")
+    whole = _folder(tmp_path).listing_digest()
+    for size in (1, 7, 100):
+        monkeypatch.setattr(walk_module, "DIGEST_NAMES", size)
+        assert _folder(tmp_path).listing_digest() == whole
 
 
 def test_the_digest_changes_with_anything_the_comparison_reads(tmp_path):
