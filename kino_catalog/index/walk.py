@@ -48,8 +48,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 # Misses in a row after which a PNG sequence is taken to have ended.
 SEQUENCE_GAP_LIMIT = 16
 # Hashed first into every listing digest: change it whenever what a sync
-# decides from a listing changes (locate_image, the walk's rules, diff.py),
-# so that no folder is skipped on the strength of the old rules.
+# decides from a listing changes (locate_image, the walk's rules, diff.py,
+# and parse_record's reading of output.filename, which diff._check_image
+# uses), so that no folder is skipped on the strength of the old rules.
 LISTING_DIGEST_VERSION = b"kino-catalog listing 2\0"
 DIGEST_NAMES = 8192  # names encoded per piece: a flat folder of 2M names is never copied whole
 _SEQUENCE_FILE = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)(?P<suffix>\.[^.]+)$")
