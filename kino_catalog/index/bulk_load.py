@@ -157,17 +157,15 @@ def copy_staged(conn: Connection, directory: str, root_id: int) -> int:
     """Copy every staging file in ``directory`` into the catalogue; returns the frame count.
 
     Runs inside the caller's write transaction, after this root's old rows
-    are gone; the caller calls :func:`detach_staged` once that transaction
-    has ended (SQLite cannot detach inside one).  New frame ids start above
+    and its folder listings are gone (Store.begin_bulk_load); the caller
+    calls :func:`detach_staged` once that transaction has ended (SQLite
+    cannot detach inside one).  New frame ids start above
     every id in use and follow (generated_at, folder, name).  The full-text
     rows are added afterwards in id order, the order FTS5 builds fastest.
     """
     names = sorted(name for name in os.listdir(directory) if name.endswith(".db"))
     schemas = [f"{_SCHEMA_PREFIX}{i}" for i in range(len(names))]
     dbapi: Any = conn.connection.dbapi_connection
-    # Store.begin_bulk_load dropped them already; here too, beside the writes
-    # they would otherwise vouch for (see store.py).
-    dbapi.execute("DELETE FROM folder_listings WHERE root_id = ?", (root_id,))
     for schema, name in zip(schemas, names, strict=True):
         dbapi.execute(f"ATTACH DATABASE ? AS {schema}", (os.path.join(directory, name),))
     return _copy(dbapi, schemas, root_id) if schemas else 0

@@ -4,7 +4,8 @@ A row of ``folder_listings`` says "a sync found this folder's rows to be
 exactly what a listing with this digest calls for" (index.diff stores it,
 index.walk.Folder.listing_digest computes it).  It is only true while
 nothing writes the folder's rows, so every writer of frames and index
-errors (index.store, index.bulk_load) drops it in the same transaction.
+errors drops it in the same transaction: index.store, whose
+begin_bulk_load also drops the root's before index.bulk_load copies.
 Rows changed behind kino-catalog's back (SQL by hand, a migration that
 forgets this table) can make a sync skip a folder it should compare; a
 rebuild of the root, which drops its listings, repairs that.
