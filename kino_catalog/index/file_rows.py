@@ -28,7 +28,7 @@ from kino_catalog.sidecar.record import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from kino_catalog.index.walk import FileStat
     from kino_catalog.sidecar.record import FrameRecord
@@ -238,7 +238,9 @@ def _open(path: str, opened: int | OSError | None) -> int:
 
 
 def _open_ahead(
-    root: str, tasks: Sequence[tuple[str, FileStat, Any, Any, Any]]
+    root: str,
+    tasks: Sequence[tuple[str, FileStat, Any, Any, Any]],
+    advise: Callable[[int, int, int, int], None],
 ) -> list[int | OSError]:
     """Open a chunk's files and ask the kernel to start reading them all now.
 
@@ -257,11 +259,10 @@ def _open_ahead(
             opened.append(exc)
             continue
         opened.append(fd)
-        if _ADVISE is not None:
-            try:
-                _ADVISE(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-            except OSError:
-                pass  # advice only
+        try:
+            advise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass  # advice only
     return opened
 
 
@@ -270,12 +271,13 @@ def read_frames(
     tasks: Sequence[tuple[str, FileStat, Any, Any, Any]],
 ) -> list[FrameRows | FailedFile | None]:
     """:func:`read_frame` for a chunk of (folder, stat, _, _, image hint) tasks (a reader's job)."""
-    if _ADVISE is None:
+    advise = _ADVISE
+    if advise is None:  # no posix_fadvise (macOS, Windows): open each file as it is read
         return [read_frame(root, folder, stat, hint) for folder, stat, _, _, hint in tasks]
     outcomes: list[FrameRows | FailedFile | None] = []
     for start in range(0, len(tasks), READ_AHEAD_FILES):
         window = tasks[start : start + READ_AHEAD_FILES]
-        opened = _open_ahead(root, window)
+        opened = _open_ahead(root, window, advise)
         done = 0
         try:
             for (folder, stat, _, _, hint), fd in zip(window, opened, strict=True):
