@@ -9,6 +9,7 @@ __all__ = [
     "NotASidecarError",
     "QueryError",
     "RootBusyError",
+    "RootLockLostError",
     "RootNotMappedError",
     "SidecarError",
     "SidecarLimitError",
@@ -149,6 +150,26 @@ class RootBusyError(CatalogError):
 
     def __str__(self) -> str:
         return f"root {self.root!r} is being written by {self.holder}"
+
+
+class RootLockLostError(CatalogError):
+    """A writer found its root lock gone (its database session ended, its lock file replaced).
+
+    Another writer may have taken the root meanwhile, so the write stops
+    before committing anything more; what it committed before is consistent
+    (each commit was checked), and the next sync finishes the job.
+    """
+
+    def __init__(self, root: str, how: str) -> None:
+        super().__init__(root, how)
+        self.root = root
+        self.how = how
+
+    def __str__(self) -> str:
+        return (
+            f"lost the write lock of root {self.root!r} ({self.how}); "
+            "its last changes were rolled back: sync it again"
+        )
 
 
 class RootNotMappedError(UsageError):

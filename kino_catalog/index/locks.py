@@ -20,6 +20,16 @@ Either lock dies with its process (the server ends the session, the kernel
 closes the file), so a killed writer never leaves a root locked; readers it
 forked meanwhile die with it (on Linux; see _in_forked_child), as they would
 otherwise keep its sessions open.  POSIX only, as is the indexer's fork.
+
+A lock can also be lost while its holder runs: a server that ends idle
+sessions (``idle_session_timeout``, a restart, a dropped connection) takes
+the advisory lock with it, and a lock file removed and created anew lets a
+second writer lock the new one.  Another writer may then take the root, so
+the holder checks before every commit (the function ``root_write_lock``
+yields) and stops with RootLockLostError instead of committing beside it:
+silently, its rows and folder listings (listings.py) could contradict each
+other until a rebuild.  The lock's session also opts out of
+``idle_session_timeout``: it sits idle for the whole write by design.
 """
 
 from __future__ import annotations
@@ -34,7 +44,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kino_catalog.errors import RootBusyError
+from sqlalchemy.exc import DBAPIError
+
+from kino_catalog.errors import RootBusyError, RootLockLostError
 from kino_catalog.schema.database import ADVISORY_LOCK_SPACE
 from kino_catalog.schema.host import this_host
 
@@ -42,6 +54,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from sqlalchemy.engine import Connection, Engine
+
+    _Backend = tuple[Callable[[], str | None], Callable[[], str | None]]
 
 __all__ = ["REGISTRY_LOCK", "WriteAccess", "lock_file", "root_write_lock"]
 
@@ -118,20 +132,21 @@ def root_write_lock(
     *,
     what: str = "kino-catalog",
     heartbeat: Callable[[], None] | None = None,
-) -> Iterator[None]:
+) -> Iterator[Callable[[], None]]:
     """Hold root ``root_id``'s writer lock for the duration of the block.
 
     When another process holds it: with ``access.wait``, ``access.on_wait``
     gets one message naming the holder and the lock is polled
     (``heartbeat`` runs between tries, and may raise to give up); without,
-    RootBusyError.
+    RootBusyError.  Yields ``check``: call it inside each transaction, just
+    before committing; it raises RootLockLostError if the lock is gone.
 
     Raises:
         RootBusyError: the root is busy and ``access.wait`` is False.
     """
     label = _holder_label(access.host, what)
     acquire = _pg_lock if engine.dialect.name == "postgresql" else _file_lock
-    with acquire(engine, root_id, label) as try_lock:
+    with acquire(engine, root_id, label) as (try_lock, loss):
         holder = try_lock()
         if holder is not None:
             if not access.wait:
@@ -143,36 +158,68 @@ def root_write_lock(
                 if heartbeat is not None:
                     heartbeat()
                 holder = try_lock()
+
+        def check() -> None:
+            how = loss()
+            if how is not None:
+                raise RootLockLostError(root_name, how)
+
         _held[0] += 1
         try:
-            yield
+            yield check
         finally:
             _held[0] -= 1
 
 
-# A lock backend: a context manager giving a "try once" function, which returns
-# None once the lock is held, else a description of the holder.
+# A lock backend: a context manager giving two functions.  "Try once" returns
+# None once the lock is held, else a description of the holder; "loss"
+# returns None while the lock is still held, else how it was lost.
+# The pg_locks row (alias l) of a granted root lock, keyed (ADVISORY_LOCK_SPACE, root id).
+_PG_LOCK_ROW = (
+    "l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s "
+    "AND l.objid::bigint = %s AND l.objsubid = 2 "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+_HELD_SQL = f"SELECT count(*) FROM pg_locks l WHERE {_PG_LOCK_ROW} AND l.pid = pg_backend_pid()"
 
 
 @contextlib.contextmanager
-def _pg_lock(engine: Engine, root_id: int, label: str) -> Iterator[Callable[[], str | None]]:
+def _pg_lock(engine: Engine, root_id: int, label: str) -> Iterator[_Backend]:
     key = (ADVISORY_LOCK_SPACE, root_id)
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     held = False
     try:
         conn.exec_driver_sql("SELECT set_config('application_name', %s, false)", (label[:63],))
+        # Idle for the whole write by design: never ended for it (PostgreSQL 14+).
+        conn.exec_driver_sql(
+            "SELECT set_config('idle_session_timeout', '0', false) "
+            "WHERE current_setting('server_version_num')::int >= 140000"
+        )
 
         def try_lock() -> str | None:
             nonlocal held
             held = bool(conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s, %s)", key).scalar())
             return None if held else _pg_holder(conn, root_id)
 
-        yield try_lock
+        def loss() -> str | None:
+            try:
+                if conn.exec_driver_sql(_HELD_SQL, key).scalar():
+                    return None
+            except DBAPIError as exc:
+                return f"its database session ended: {str(exc.orig).strip().splitlines()[0]}"
+            return "its database session no longer holds it"
+
+        yield try_lock, loss
     finally:
         try:
-            if held:
-                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", key)
-            conn.exec_driver_sql("RESET application_name")
+            if not conn.invalidated:  # else its session ended, taking the lock with it
+                if held:
+                    conn.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", key)
+                conn.exec_driver_sql("RESET application_name")
+        except DBAPIError:
+            # A session that cannot be told to unlock must not go back to
+            # the pool still holding the lock: dropping it ends the session.
+            conn.invalidate()
         finally:
             conn.close()
 
@@ -180,9 +227,7 @@ def _pg_lock(engine: Engine, root_id: int, label: str) -> Iterator[Callable[[], 
 def _pg_holder(conn: Connection, root_id: int) -> str:
     name = conn.exec_driver_sql(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s "
-        "AND l.objid::bigint = %s AND l.objsubid = 2 "
-        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        f"WHERE {_PG_LOCK_ROW}",
         (ADVISORY_LOCK_SPACE, root_id),
     ).scalar()
     return str(name) if name else "another process"
@@ -194,10 +239,10 @@ def lock_file(database: str, root_id: int) -> str:
 
 
 @contextlib.contextmanager
-def _file_lock(engine: Engine, root_id: int, label: str) -> Iterator[Callable[[], str | None]]:
+def _file_lock(engine: Engine, root_id: int, label: str) -> Iterator[_Backend]:
     database = engine.url.database
     if not database or database == ":memory:":  # one connection: nobody else to exclude
-        yield lambda: None
+        yield (lambda: None), (lambda: None)
         return
     path = lock_file(database, root_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -218,7 +263,19 @@ def _file_lock(engine: Engine, root_id: int, label: str) -> Iterator[Callable[[]
             os.pwrite(fd, label.encode("utf-8"), 0)
             return None
 
-        yield try_lock
+        def loss() -> str | None:
+            # flock locks the open file, not the name: if the name now leads
+            # elsewhere (removed, replaced), a second writer can lock that.
+            try:
+                on_disk = os.stat(path)
+            except OSError:
+                return f"its lock file {path} was removed"
+            mine = os.fstat(fd)
+            if (on_disk.st_dev, on_disk.st_ino) != (mine.st_dev, mine.st_ino):
+                return f"its lock file {path} was replaced"
+            return None
+
+        yield try_lock, loss
     finally:
         _open_lock_fds.discard(fd)
         if held:

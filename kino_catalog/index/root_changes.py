@@ -102,11 +102,12 @@ def remove_root(engine: Engine, name: str, access: WriteAccess) -> int:
         RootBusyError: another process writes the root and ``access.wait`` is False.
     """
     root = root_by_name(engine, access.host, name)
-    with root_write_lock(engine, root.id, root.name, access, what="roots remove"):
+    with root_write_lock(engine, root.id, root.name, access, what="roots remove") as check_lock:
         with engine.connect().execution_options(**WRITE) as conn, conn.begin():
             ids = list(
                 conn.execute(select(_frames.c.id).where(_frames.c.root_id == root.id)).scalars()
             )
             removed = Store(conn, root.id).delete_frames(ids)  # keeps the full-text index in step
             conn.execute(_roots.delete().where(_roots.c.id == root.id))  # errors, mounts cascade
+            check_lock()
     return removed

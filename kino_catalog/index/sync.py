@@ -144,8 +144,11 @@ class Writer:
         *,
         single_transaction: bool,
         host: str | None = None,
+        check_lock: Callable[[], None] = lambda: None,
     ) -> None:
         self.conn = engine.connect().execution_options(**WRITE)
+        # Raises if the root's write lock is gone: called before every commit.
+        self.check_lock = check_lock
         self.root_id = root_id
         self.host = host  # recorded as the root's synced_by
         self.result = result
@@ -203,6 +206,7 @@ class Writer:
     def _maybe_commit(self, files: int) -> None:
         self.pending += files
         if not self.single and self.pending >= BATCH_FILES:
+            self.check_lock()
             self.conn.commit()
             self.pending = 0
             self.store = self._begin()
@@ -256,38 +260,52 @@ class Writer:
         self.store.settle_listing(folder, digest, unchanged)
 
     def close(self, *, is_ok: bool, dropped_indexes: list[Any] | None = None) -> None:
+        """Commit (rebuilding dropped indexes first) or roll back, then let go of the connection.
+
+        Whatever stops the commit on its way (Ctrl-C while indexes build, a
+        lost root lock) rolls back before the staging files are detached:
+        SQLite cannot detach them while the transaction holds them.
+        """
         try:
-            if is_ok:
-                started = time.perf_counter()
-                if dropped_indexes is not None:
-                    with self.reraising():
-                        self.store.end_bulk_load(dropped_indexes)
-                    log.info(
-                        "%s: %d indexes built in %.1f s",
-                        self.result.root,
-                        len(dropped_indexes),
-                        time.perf_counter() - started,
-                    )
-                self._finish_counts()
-                started = time.perf_counter()
-                self.conn.commit()
-                seconds = time.perf_counter() - started
-                # A phase worth a line in `sync -v`; a watcher's small batches
-                # commit thousands of times a day in milliseconds.
-                log.log(
-                    logging.INFO if seconds >= SLOW_COMMIT_SECONDS else logging.DEBUG,
-                    "%s: committed in %.1f s",
-                    self.result.root,
-                    seconds,
-                )
-            else:
+            try:
+                if is_ok:
+                    self._commit(dropped_indexes)
+                else:
+                    self.conn.rollback()
+            except BaseException:
                 self.conn.rollback()
+                raise
         finally:
             if self.is_sqlite:
                 self._dbapi().set_progress_handler(None, 0)
                 detach_staged(self.conn)
             self._settings.close()
             self.conn.close()
+
+    def _commit(self, dropped_indexes: list[Any] | None) -> None:
+        started = time.perf_counter()
+        if dropped_indexes is not None:
+            with self.reraising():
+                self.store.end_bulk_load(dropped_indexes)
+            log.info(
+                "%s: %d indexes built in %.1f s",
+                self.result.root,
+                len(dropped_indexes),
+                time.perf_counter() - started,
+            )
+        self._finish_counts()
+        self.check_lock()
+        started = time.perf_counter()
+        self.conn.commit()
+        seconds = time.perf_counter() - started
+        # A phase worth a line in `sync -v`; a watcher's small batches
+        # commit thousands of times a day in milliseconds.
+        log.log(
+            logging.INFO if seconds >= SLOW_COMMIT_SECONDS else logging.DEBUG,
+            "%s: committed in %.1f s",
+            self.result.root,
+            seconds,
+        )
 
     def _finish_counts(self) -> None:
         m = placeholder(self.conn.dialect)
@@ -361,7 +379,7 @@ def _run(
     what = "rebuild" if is_rebuild else "sync" if scopes is None else "update"
     with root_write_lock(
         engine, target.root_id, target.name, access, what=what, heartbeat=heartbeat
-    ):
+    ) as check_lock:
         with _without_cycle_collector():
             result = _locked_run(
                 engine,
@@ -371,6 +389,7 @@ def _run(
                 is_rebuild=is_rebuild,
                 scopes=scopes,
                 host=access.host,
+                check_lock=check_lock,
             )
     result.warnings[:0] = target.warnings
     return result
@@ -403,6 +422,7 @@ def _locked_run(
     is_rebuild: bool,
     scopes: list[str] | None,
     host: str,
+    check_lock: Callable[[], None],
 ) -> SyncResult:
     """One write of one root, its writer lock held (see locks.py)."""
     started = time.perf_counter()
@@ -416,7 +436,9 @@ def _locked_run(
         # A first sync reads everything: a names-only pre-walk (a few percent
         # of the work) buys the progress bar a total and an ETA.
         expected = sum(len(folder.names) for folder in _names_only(root))
-    writer = Writer(engine, root_id, result, single_transaction=bulk, host=host)
+    writer = Writer(
+        engine, root_id, result, single_transaction=bulk, host=host, check_lock=check_lock
+    )
     is_ok = False
     dropped = None
     try:

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from kino_catalog import Catalog, RootBusyError
-from kino_catalog.index.locks import WriteAccess, root_write_lock
+from kino_catalog import Catalog, RootBusyError, RootLockLostError
+from kino_catalog.index.locks import WriteAccess, lock_file, root_write_lock
 
 
 @pytest.fixture
@@ -111,3 +111,99 @@ def test_a_killed_holder_leaves_the_root_unlocked(synced, library, any_target):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+# ---------------------------------------------------------------- a lock lost while held
+
+
+def _lose_lock(cat: Catalog, root_id: int) -> None:
+    """Take the root's lock away from its holder, as a server or a careless user could."""
+    if cat.engine.dialect.name == "sqlite":
+        path = lock_file(str(cat.engine.url.database), root_id)
+        os.remove(path)  # the next writer creates a new file and locks that
+        open(path, "w").close()
+        return
+    import psycopg
+
+    url = cat.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' "
+            "AND l.granted AND l.objid::bigint = %s AND l.objsubid = 2",
+            (root_id,),
+        ).fetchall()
+    assert killed == [(True,)]
+
+
+def test_a_write_that_lost_its_lock_commits_nothing(synced, library):
+    """A rebuild whose lock goes mid-way stops before its commit: the old index stays whole."""
+    cat, root = synced
+    library.frame(1, 2)
+    library.frame(1, 3)
+    calls: list[int] = []
+
+    def progress(done: int, total: int | None) -> None:
+        if not calls:
+            _lose_lock(cat, root.id)
+        calls.append(done)
+
+    with pytest.raises(RootLockLostError, match=r"lost the write lock of root 'library' \("):
+        cat.rebuild(library.root, progress=progress)
+    assert calls
+    assert cat.count("") == 1  # rolled back: nothing of the rebuild landed
+    result = cat.sync(library.root, wait=False)  # the lock was let go: the root is free
+    assert (result.added, result.unchanged) == (2, 1)
+
+
+def test_a_lock_file_removed_or_replaced_is_noticed(catalog, library):
+    library.frame(1, 1)
+    catalog.sync(library.root)
+    root = catalog.list_roots()[0]
+    path = lock_file(str(catalog.engine.url.database), root.id)
+    with root_write_lock(catalog.engine, root.id, root.name, WriteAccess("ws-a")) as check:
+        check()  # held: no error
+        os.remove(path)
+        with pytest.raises(RootLockLostError, match=r"lock file .* was removed"):
+            check()
+        open(path, "w").close()
+        with pytest.raises(RootLockLostError, match=r"lock file .* was replaced"):
+            check()
+
+
+@pytest.mark.postgres
+def test_the_lock_session_outlives_idle_session_timeout(pg_url, library):
+    """A server ending idle sessions must not end the lock's: it idles for the whole write."""
+    import psycopg
+
+    library.frame(1, 1)
+    with Catalog.open(pg_url) as cat:
+        cat.sync(library.root)
+        root = cat.list_roots()[0]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{pg_url.rsplit("/", 1)[1]}" SET idle_session_timeout = 200')
+        with Catalog.open(pg_url) as cat:
+            with root_write_lock(cat.engine, root.id, root.name, WriteAccess("ws-a")) as check:
+                time.sleep(1.0)  # five timeouts
+                check()  # would raise if the server had ended the session
+                held = admin.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND objid::bigint = %s AND objsubid = 2",
+                    (root.id,),
+                ).fetchone()
+                assert held == (1,)
+
+
+@pytest.mark.postgres
+def test_a_lock_whose_session_ended_is_released_cleanly(pg_url, library):
+    library.frame(1, 1)
+    with Catalog.open(pg_url) as cat:
+        cat.sync(library.root)
+        root = cat.list_roots()[0]
+        with root_write_lock(cat.engine, root.id, root.name, WriteAccess("ws-a")) as check:
+            _lose_lock(cat, root.id)
+            with pytest.raises(RootLockLostError, match="its database session ended"):
+                check()
+        # Leaving the block raised nothing, and the root is free at once.
+        with root_write_lock(cat.engine, root.id, root.name, WriteAccess("ws-b", wait=False)):
+            pass
+        assert cat.sync(library.root, wait=False).unchanged == 1

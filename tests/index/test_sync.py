@@ -560,6 +560,30 @@ def test_an_interrupted_rebuild_leaves_the_old_index_intact(catalog, library, mo
     assert staging_leftovers(catalog) == []
 
 
+def test_ctrl_c_while_indexes_build_rolls_back_and_says_so(catalog, library, monkeypatch):
+    """Past the copy the transaction must still roll back before staging files detach."""
+    for i in range(10):
+        library.frame(1, i)
+    catalog.sync(library.root)
+    before = catalog_state(catalog)
+    indexes_before = index_names(catalog)
+    library.frame(1, 99)
+
+    def build_then_explode(self, dropped):
+        real_end(self, dropped)  # the indexes are back, uncommitted
+        raise KeyboardInterrupt
+
+    real_end = Store.end_bulk_load
+    monkeypatch.setattr(Store, "end_bulk_load", build_then_explode)
+    with pytest.raises(KeyboardInterrupt):  # not "database kino_stage0 is locked"
+        catalog.rebuild(library.root)
+    monkeypatch.undo()
+    assert catalog_state(catalog) == before
+    assert index_names(catalog) == indexes_before
+    assert staging_leftovers(catalog) == []
+    assert catalog.rebuild(library.root).added == 11
+
+
 def test_a_killed_bulk_load_leaves_staging_files_the_next_one_removes(catalog, library):
     library.frame(1, 1)
     database = Path(catalog.engine.url.database)
