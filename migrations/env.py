@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy import Connection, Engine, create_engine
 
 from kino_catalog.schema import metadata
+from kino_catalog.schema.models import use_postgresql_conditions
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -31,6 +32,8 @@ def _url() -> str:
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    if connection.dialect.name == "postgresql":  # an engine not made by make_engine
+        use_postgresql_conditions()
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from kino_catalog.query.counting import count_statement
 from kino_catalog.query.sql import Compiler, to_ast
-from kino_catalog.schema import Frame
+from kino_catalog.schema import frames_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -29,7 +29,7 @@ __all__ = ["EXACT_BUDGET_MS", "SAMPLE_FRAMES", "MatchCount", "estimate_count", "
 EXACT_BUDGET_MS = 400
 SAMPLE_FRAMES = 2_000
 _CHECK_EVERY = 10_000  # SQLite VM steps between looks at the clock
-_f = Frame.__table__.c
+_f = frames_table.c
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def sample_estimate(engine: Engine, query: str | Node) -> MatchCount:
         in_sample = _f.id > last_id - SAMPLE_FRAMES
         row = conn.execute(
             select(func.count(), func.sum(case((sample, 1), else_=0)))
-            .select_from(Frame.__table__)
+            .select_from(frames_table)
             .where(in_sample)
         ).one()
     seen, matched = int(row[0]), int(row[1] or 0)

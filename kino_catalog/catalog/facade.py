@@ -25,7 +25,7 @@ from kino_catalog.query.fields import query_fields, unknown_field_warnings
 from kino_catalog.query.frame import Frame, RootPlace, root_places
 from kino_catalog.query.plan import search_statement
 from kino_catalog.query.sql import to_ast
-from kino_catalog.schema import Project, RootMount, Tag
+from kino_catalog.schema import projects_table, root_mounts_table, tags_table
 from kino_catalog.schema.database import (
     default_database,
     make_engine,
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["Catalog"]
 
 
-_mounts = RootMount.__table__
+_mounts = root_mounts_table
 
 
 class Catalog:
@@ -527,7 +527,7 @@ class Catalog:
 
     def tags(self) -> list[tuple[str, int]]:
         """Every tag in use (case-folded) with its number of frames, most used first."""
-        t = Tag.__table__.c
+        t = tags_table.c
         stmt = select(t.tag, func.count()).group_by(t.tag).order_by(func.count().desc(), t.tag)
         with self.engine.connect() as conn:
             return [(tag, int(n)) for tag, n in conn.execute(stmt)]
@@ -792,7 +792,7 @@ class Catalog:
 
         if project_id is not None:
             with self.engine.connect() as conn:
-                known = health.projects_with_frames().where(Project.__table__.c.id == project_id)
+                known = health.projects_with_frames().where(projects_table.c.id == project_id)
                 if conn.execute(known).first() is None:
                     raise UsageError(f"no project {project_id} in the catalogue")
         return build_report(self.engine, project_id, top=top, list_limit=list_limit, host=self.host)

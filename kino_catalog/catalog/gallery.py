@@ -20,8 +20,7 @@ from kino_catalog.query.keyset import decode_cursor, encode_cursor, key_columns
 from kino_catalog.query.plan import search_statement
 from kino_catalog.query.sql import to_ast
 from kino_catalog.query.unparse import unparse
-from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import Lora as LoraRow
+from kino_catalog.schema import frames_table, loras_table
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -40,8 +39,8 @@ __all__ = [
     "search_page",
 ]
 
-f = FrameRow.__table__.c
-loras = LoraRow.__table__.c
+f = frames_table.c
+loras = loras_table.c
 FACETS = ("loras", "models", "projects", "samplers")
 #: Facets count at most this many matches (the newest): a query matching a
 #: million frames is summarised from its newest 2,000, and the answer says so

@@ -8,8 +8,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from kino_catalog.index.roots import list_roots
-from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import IndexFailure, Lora, Project, Root, RootMount
+from kino_catalog.schema import (
+    frames_table,
+    index_errors_table,
+    loras_table,
+    projects_table,
+    root_mounts_table,
+    roots_table,
+)
 from kino_catalog.schema.images import missing_images_condition
 
 if TYPE_CHECKING:
@@ -17,10 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["catalog_stats", "list_errors", "projects_with_frames"]
 
-_f = FrameRow.__table__.c
-_roots = Root.__table__
-_mounts = RootMount.__table__
-_errors = IndexFailure.__table__
+_f = frames_table.c
+_roots = roots_table
+_mounts = root_mounts_table
+_errors = index_errors_table
 
 
 def projects_with_frames() -> Any:
@@ -31,7 +37,7 @@ def projects_with_frames() -> Any:
     adding one on PostgreSQL); what users count and report on is this.
     One index seek per project (``ix_frames_project_id``).
     """
-    p = Project.__table__
+    p = projects_table
     return select(p.c.id).where(select(_f.id).where(_f.project_id == p.c.id).exists())
 
 
@@ -104,7 +110,7 @@ def catalog_stats(engine: Engine, host: str) -> dict[str, Any]:
         def scalar(stmt: Any) -> int:
             return int(conn.execute(stmt).scalar_one())
 
-        frames = FrameRow.__table__
+        frames = frames_table
         return {
             "database": engine.url.render_as_string(hide_password=True),
             "host": host,
@@ -122,7 +128,7 @@ def catalog_stats(engine: Engine, host: str) -> dict[str, Any]:
             "missing_images": scalar(
                 select(func.count()).select_from(frames).where(missing_images_condition())
             ),
-            "loras": scalar(select(func.count(func.distinct(Lora.__table__.c.key)))),
+            "loras": scalar(select(func.count(func.distinct(loras_table.c.key)))),
             "frames_not_mapped_here": sum(r["frames"] for r in roots if r["path"] is None),
             "roots": roots,
         }

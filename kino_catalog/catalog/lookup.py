@@ -10,7 +10,7 @@ from sqlalchemy import or_
 from kino_catalog.errors import UsageError
 from kino_catalog.index.walk import sequence_start
 from kino_catalog.query.frame import frame_select
-from kino_catalog.schema import Frame as FrameRow
+from kino_catalog.schema import frames_table
 from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["lookup_statement"]
 
-_f = FrameRow.__table__.c
+_f = frames_table.c
 
 
 def lookup_statement(ref: int | str, places: Callable[[], Mapping[int, RootPlace]]) -> Select[Any]:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from kino_catalog.catalog.edits import apply_edits, set_image_hash
 from kino_catalog.errors import SidecarError
-from kino_catalog.schema import Frame as FrameRow
+from kino_catalog.schema import frames_table
 from kino_catalog.schema.images import expected_images
 from kino_catalog.sidecar import hash_file, loads_exact, read_sidecar_bytes, too_big_reason
 from kino_catalog.sidecar.kino import TOO_DEEP_REASON
@@ -254,7 +254,7 @@ def _check_hash(frame: Frame, recorded: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _orphans(catalog: FrameSource, roots: Iterable[tuple[int, str]]) -> Iterator[dict[str, Any]]:
     """PNGs that no sidecar claims (same stem, a sequence's first frame, or output.filename)."""
-    f = FrameRow.__table__.c
+    f = frames_table.c
     for root_id, root in roots:
         with catalog.engine.connect() as conn:
             claimed: dict[tuple[str, str], set[str]] = {}  # (folder, image) -> sidecars
@@ -357,7 +357,7 @@ def verify_frames(
 
 def duplicates(catalog: FrameSource) -> list[dict[str, Any]]:
     """Groups of frames whose recorded image hashes are equal (run ``hash`` first)."""
-    f = FrameRow.__table__.c
+    f = frames_table.c
     dupes = (
         select(f.image_hash)
         .where(f.image_hash.is_not(None))

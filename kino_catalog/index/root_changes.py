@@ -19,7 +19,7 @@ from kino_catalog.index.roots import (
     set_mount,
 )
 from kino_catalog.index.store import Store
-from kino_catalog.schema import Frame, Root, RootMount
+from kino_catalog.schema import frames_table, root_mounts_table, roots_table
 from kino_catalog.schema.database import WRITE
 
 if TYPE_CHECKING:
@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["map_root", "remove_root", "rename_root", "unmap_root"]
 
-_roots: Table = Root.__table__  # type: ignore[assignment]
-_mounts: Table = RootMount.__table__  # type: ignore[assignment]
-_frames: Table = Frame.__table__  # type: ignore[assignment]
+_roots: Table = roots_table
+_mounts: Table = root_mounts_table
+_frames: Table = frames_table
 
 
 def map_root(engine: Engine, host: str, name: str, folder: str | os.PathLike[str]) -> WriteTarget:

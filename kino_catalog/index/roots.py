@@ -23,7 +23,7 @@ from sqlalchemy import and_, func, select
 from kino_catalog.errors import UsageError
 from kino_catalog.index.locks import REGISTRY_LOCK
 from kino_catalog.index.markers import Marker, read_marker, sample_sidecars, write_marker
-from kino_catalog.schema import Frame, Root, RootMount
+from kino_catalog.schema import frames_table, root_mounts_table, roots_table
 from kino_catalog.schema.database import WRITE
 from kino_catalog.sidecar.files import is_inside
 
@@ -47,9 +47,9 @@ __all__ = [
     "target_for_write",
 ]
 
-_roots: Table = Root.__table__  # type: ignore[assignment]
-_mounts: Table = RootMount.__table__  # type: ignore[assignment]
-_frames: Table = Frame.__table__  # type: ignore[assignment]
+_roots: Table = roots_table
+_mounts: Table = root_mounts_table
+_frames: Table = frames_table
 MAX_NAME = 100
 MATCH_SHARE = 0.8  # of an unmarked folder's sampled sidecars, found in one unmapped root
 MIN_SAMPLE = 3

@@ -35,7 +35,12 @@ from kino_catalog.index.listings import (
     forget_root_listings,
     settle_listing,
 )
-from kino_catalog.schema import Frame, Lora, Parameter, Tag
+from kino_catalog.schema import (
+    frames_table,
+    loras_table,
+    parameters_table,
+    tags_table,
+)
 from kino_catalog.schema.database import placeholder
 
 if TYPE_CHECKING:
@@ -50,10 +55,10 @@ __all__ = ["Store", "chunked"]
 
 # Tables whose secondary indexes a rebuild drops and recreates around its load.
 _BULK_TABLES: tuple[Table, ...] = (
-    Frame.__table__,
-    Lora.__table__,
-    Parameter.__table__,  # type: ignore[assignment]
-    Tag.__table__,
+    frames_table,
+    loras_table,
+    parameters_table,
+    tags_table,
 )
 # Column order of the rows Store._insert appends to each table.
 _INSERT_COLUMNS: dict[str, tuple[str, ...]] = {

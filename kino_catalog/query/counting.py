@@ -23,7 +23,7 @@ from kino_catalog.query.ast import All, And, Node, Not, TextTerm
 from kino_catalog.query.sets import FrameSet, capped_count, exact_count, frame_set, words_set
 from kino_catalog.query.sql import Compiler, term_source
 from kino_catalog.query.walk import checks
-from kino_catalog.schema import Frame
+from kino_catalog.schema import frames_table
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["count_statement"]
 
-frames = Frame.__table__
+frames = frames_table
 f = frames.c
 _DRIVER_CAP = 50_000  # sets are compared by their size counted up to this
 _INTERSECTED = 4  # at most this many sets intersected without frames rows

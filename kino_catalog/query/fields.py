@@ -24,7 +24,7 @@ from kino_catalog.query.ast import (
     Or,
     Range,
 )
-from kino_catalog.schema import Parameter
+from kino_catalog.schema import parameters_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["parameter_keys", "query_fields", "unknown_field_warnings"]
 
-_p = Parameter.__table__.c
+_p = parameters_table.c
 #: Enough distinct keys for suggestions; a catalogue with more is not made of typos.
 MAX_KEYS = 5000
 # A loose index scan: one index probe per distinct key (ix_parameters_key_num),

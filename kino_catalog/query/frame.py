@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from kino_catalog.errors import RootNotMappedError
-from kino_catalog.schema import Frame as FrameRow
-from kino_catalog.schema import FrameDocument, Root, RootMount
+from kino_catalog.schema import frame_documents_table, frames_table, root_mounts_table, roots_table
 from kino_catalog.sidecar import loads_exact
 from kino_catalog.sidecar.record import is_lora_list
 
@@ -30,8 +29,8 @@ __all__ = [
     "root_places",
 ]
 
-_f = FrameRow.__table__.c
-_d = FrameDocument.__table__.c
+_f = frames_table.c
+_d = frame_documents_table.c
 # The document is a correlated look-up by primary key rather than a join: one
 # probe per row that passes the WHERE, and it never sways a plan's join order.
 # The root is an id: where it is depends on the host reading (root_places).
@@ -68,9 +67,9 @@ class RootPlace:
 
 def root_places(conn: Connection, host: str) -> dict[int, RootPlace]:
     """Every root's name and this host's path of it, by root id (a few rows)."""
-    r, m = Root.__table__.c, RootMount.__table__.c
+    r, m = roots_table.c, root_mounts_table.c
     stmt = select(r.id, r.name, m.path).join_from(
-        Root.__table__, RootMount.__table__, (m.root_id == r.id) & (m.host == host), isouter=True
+        roots_table, root_mounts_table, (m.root_id == r.id) & (m.host == host), isouter=True
     )
     return {root_id: RootPlace(name, path) for root_id, name, path in conn.execute(stmt)}
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import String, and_, bindparam, false, or_, true, type_coerce
 
 from kino_catalog.errors import QueryError
-from kino_catalog.schema import Frame
+from kino_catalog.schema import frames_table
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 CURSOR_VERSION = 1
-f = Frame.__table__.c
+f = frames_table.c
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,9 @@ def _bound(term: KeyTerm, value: Any, dialect: str) -> Any:
         if dialect == "sqlite":  # the stored text, so equal times compare equal
             return bindparam(None, value, type_=String)
         try:
-            return bindparam(None, dt.datetime.fromisoformat(value), type_=Frame.generated_at.type)
+            return bindparam(
+                None, dt.datetime.fromisoformat(value), type_=frames_table.c.generated_at.type
+            )
         except ValueError as exc:
             raise _bad(value, "not a time") from exc
     return bindparam(None, value, type_=term.expression.type)

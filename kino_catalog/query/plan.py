@@ -68,8 +68,7 @@ from kino_catalog.query.sql import (
     order_by,
     pg_vector,
 )
-from kino_catalog.schema import Frame
-from kino_catalog.schema import Lora as LoraRow
+from kino_catalog.schema import frames_table, loras_table
 from kino_catalog.sidecar.record import normalise_name
 
 if TYPE_CHECKING:
@@ -80,8 +79,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RELEVANCE_CANDIDATES", "Plan", "search_statement"]
 
-frames = Frame.__table__
-loras = LoraRow.__table__
+frames = frames_table
+loras = loras_table
 f = frames.c
 # The same LoRA's earlier use in one frame (see lora_from); made once, as building
 # an alias's column collection per search cost ~0.3 ms.

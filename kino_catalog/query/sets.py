@@ -24,8 +24,7 @@ from kino_catalog.query.sql import (
     lora_condition,
     term_source,
 )
-from kino_catalog.schema import Frame, Parameter, Tag
-from kino_catalog.schema import Lora as LoraRow
+from kino_catalog.schema import frames_table, loras_table, parameters_table, tags_table
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select
@@ -33,10 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["FrameSet", "all_words", "capped_count", "exact_count", "frame_set", "words_set"]
 
-frames = Frame.__table__
-loras = LoraRow.__table__
-parameters = Parameter.__table__
-tags = Tag.__table__
+frames = frames_table
+loras = loras_table
+parameters = parameters_table
+tags = tags_table
 f = frames.c
 
 

@@ -46,13 +46,8 @@ from kino_catalog.query.ast import (
 )
 from kino_catalog.query.parse import parse_query
 from kino_catalog.query.unparse import unparse
-from kino_catalog.schema import Frame, Parameter, Tag
-from kino_catalog.schema import Lora as LoraRow
-from kino_catalog.schema.models import (
-    TEXT_INDEX_BYTES,
-    UNSPACED_PATTERN,
-    UNSPACED_RANGES,
-)
+from kino_catalog.schema import frames_table, loras_table, parameters_table, tags_table
+from kino_catalog.schema.models import TEXT_INDEX_BYTES, UNSPACED_PATTERN, UNSPACED_RANGES
 from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key
 from kino_catalog.sidecar.record import MODEL_EXTENSIONS, encode_int_key, normalise_name
 
@@ -76,10 +71,10 @@ __all__ = [
     "where_clause",
 ]
 
-frames = Frame.__table__
-loras = LoraRow.__table__
-parameters = Parameter.__table__
-tags = Tag.__table__
+frames = frames_table
+loras = loras_table
+parameters = parameters_table
+tags = tags_table
 f = frames.c
 # The FTS5 table exists only in the migrations (it is SQLite-only).
 fts = table("frames_fts", column("rowid"), column("rank"))

@@ -41,7 +41,7 @@ from sqlalchemy import and_, case, false, func, not_, select, true
 from kino_catalog.query.ast import And, Compare, Match, Node, Not, Or, Range, TextTerm
 from kino_catalog.query.sets import FrameSet, capped_count, frame_set, words_set
 from kino_catalog.query.sql import Compiler, order_by, term_source
-from kino_catalog.schema import Frame
+from kino_catalog.schema import frames_table
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BY_ID", "SORT_INDEXES", "Choice", "checks", "choose", "last_id", "ordered", "probe_us"]
 
-frames = Frame.__table__
+frames = frames_table
 f = frames.c
 
 #: The index each sort walks in its own order (schema.models, migration 0006).

@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, literal_column, select, true
 
-from kino_catalog.schema import Frame, IndexFailure, Lora, Root, RootMount
+from kino_catalog.schema import (
+    frames_table,
+    index_errors_table,
+    loras_table,
+    root_mounts_table,
+    roots_table,
+)
 from kino_catalog.schema.host import this_host
 from kino_catalog.schema.images import missing_images_condition
 from kino_catalog.sidecar.record import decode_int_key
@@ -69,11 +75,11 @@ SECTIONS = (
     "errors",
 )
 
-_frames = Frame.__table__
-_loras = Lora.__table__
-_errors = IndexFailure.__table__
-_roots = Root.__table__
-_mounts = RootMount.__table__
+_frames = frames_table
+_loras = loras_table
+_errors = index_errors_table
+_roots = roots_table
+_mounts = root_mounts_table
 f = _frames.c
 lo = _loras.c
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 
 from kino_catalog.errors import CatalogError, CatalogMissingError
+from kino_catalog.schema.models import use_postgresql_conditions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -122,6 +123,7 @@ def make_engine(target: str | os.PathLike[str]) -> Engine:
             _install_sqlite_hooks(engine)
         else:
             engine = create_engine(url, pool_pre_ping=True)
+            use_postgresql_conditions()  # PostgreSQL's dialect is loaded now anyway
     except ImportError as exc:  # the driver is an optional extra
         shown = make_url(url).render_as_string(hide_password=True)
         if url.startswith("postgresql"):

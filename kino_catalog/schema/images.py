@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
 
-from kino_catalog.schema.models import Frame, Parameter
+from kino_catalog.schema.models import frames_table, parameters_table
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
@@ -57,9 +57,9 @@ def missing_images_condition() -> ColumnElement[bool]:
     The sequence part reads only frames that have a ``total_frames``
     parameter (through the (key, value_num) index), not every frame.
     """
-    f = Frame.__table__.c
-    p = Parameter.__table__.c
-    sequence = Frame.__table__.alias("sequence_frame")
+    f = frames_table.c
+    p = parameters_table.c
+    sequence = frames_table.alias("sequence_frame")
     short_sequences = (
         select(p.frame_id)
         .join(sequence, sequence.c.id == p.frame_id)

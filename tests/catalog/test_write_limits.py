@@ -370,6 +370,9 @@ def test_long_names_index_on_both_databases(any_catalog, library):
     assert any_catalog.count(f"sampler:{long_name[:20]}*") == 1
     assert any_catalog.count(f"plugin:{long_name[:20]}*") == 1
     assert any_catalog.count("model:m") == 1
+    before = catalog_state(any_catalog)
+    any_catalog.rebuild(library.root)  # recreates the indexes (on PostgreSQL: partial ones)
+    assert catalog_state(any_catalog) == before
 
 
 def test_verify_lists_sidecars_over_the_reading_limits_with_their_size(any_catalog, library):

@@ -326,8 +326,8 @@ def test_no_module_but_the_store_writes_the_rows_a_listing_vouches_for():
     writes = re.compile(
         r"(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(frames|frame_documents|index_errors)\b"
         r"|_(frames|failures|errors|documents)\.(insert|update|delete)\("
-        r"|\b(insert|update|delete)\((Frame|FrameDocument|IndexFailure)\b"
-        r"|\b(Frame|FrameDocument|IndexFailure)\.__table__\.(insert|update|delete)\(",
+        r"|\b(insert|update|delete)\((frames_table|frame_documents_table|index_errors_table)\b"
+        r"|\b(frames_table|frame_documents_table|index_errors_table)\.(insert|update|delete)\(",
         re.IGNORECASE,
     )
     writers = {
