@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 def _largest_project(cat: Catalog) -> int | None:
     from sqlalchemy import func, select
 
-    from kino_catalog.schema import Frame
+    from kino_catalog.schema import frames_table
 
-    c = Frame.__table__.c
+    c = frames_table.c
     with cat.engine.connect() as conn:
         row = conn.execute(
             select(c.project_id)

@@ -157,7 +157,7 @@ class RootLockLostError(CatalogError):
 
     Another writer may have taken the root meanwhile, so the write stops
     before committing anything more; what it committed before is consistent
-    (each commit was checked), and the next sync finishes the job.
+    (each commit was checked), and running the command again finishes the job.
     """
 
     def __init__(self, root: str, how: str) -> None:
@@ -168,7 +168,7 @@ class RootLockLostError(CatalogError):
     def __str__(self) -> str:
         return (
             f"lost the write lock of root {self.root!r} ({self.how}); "
-            "its last changes were rolled back: sync it again"
+            "its last changes were rolled back: run the command again"
         )
 
 

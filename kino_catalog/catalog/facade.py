@@ -184,6 +184,7 @@ class Catalog:
         Raises:
             UsageError: no such root.
             RootBusyError: another process writes it and ``wait`` is False.
+            RootLockLostError: the root's write lock went while writing (see index.locks).
         """
         from kino_catalog.index import root_changes
 

@@ -187,13 +187,16 @@ _HELD_SQL = f"SELECT count(*) FROM pg_locks l WHERE {_PG_LOCK_ROW} AND l.pid = p
 def _pg_lock(engine: Engine, root_id: int, label: str) -> Iterator[_Backend]:
     key = (ADVISORY_LOCK_SPACE, root_id)
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    held = False
+    held = is_timeout_off = False
     try:
         conn.exec_driver_sql("SELECT set_config('application_name', %s, false)", (label[:63],))
         # Idle for the whole write by design: never ended for it (PostgreSQL 14+).
-        conn.exec_driver_sql(
-            "SELECT set_config('idle_session_timeout', '0', false) "
-            "WHERE current_setting('server_version_num')::int >= 140000"
+        is_timeout_off = (
+            conn.exec_driver_sql(
+                "SELECT set_config('idle_session_timeout', '0', false) "
+                "WHERE current_setting('server_version_num')::int >= 140000"
+            ).first()
+            is not None
         )
 
         def try_lock() -> str | None:
@@ -201,13 +204,18 @@ def _pg_lock(engine: Engine, root_id: int, label: str) -> Iterator[_Backend]:
             held = bool(conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s, %s)", key).scalar())
             return None if held else _pg_holder(conn, root_id)
 
+        lost: list[str] = []  # once lost, always lost (the connection is unusable after)
+
         def loss() -> str | None:
-            try:
-                if conn.exec_driver_sql(_HELD_SQL, key).scalar():
-                    return None
-            except DBAPIError as exc:
-                return f"its database session ended: {str(exc.orig).strip().splitlines()[0]}"
-            return "its database session no longer holds it"
+            if not lost:
+                try:
+                    if conn.exec_driver_sql(_HELD_SQL, key).scalar():
+                        return None
+                    lost.append("its database session no longer holds it")
+                except DBAPIError as exc:
+                    first = str(exc.orig).strip().splitlines()[0] if str(exc.orig) else ""
+                    lost.append(f"its database session ended: {first}")
+            return lost[0]
 
         yield try_lock, loss
     finally:
@@ -216,6 +224,8 @@ def _pg_lock(engine: Engine, root_id: int, label: str) -> Iterator[_Backend]:
                 if held:
                     conn.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", key)
                 conn.exec_driver_sql("RESET application_name")
+                if is_timeout_off:  # the pool hands the session on: as the server set it
+                    conn.exec_driver_sql("RESET idle_session_timeout")
         except DBAPIError:
             # A session that cannot be told to unlock must not go back to
             # the pool still holding the lock: dropping it ends the session.
@@ -244,7 +254,7 @@ def _file_lock(engine: Engine, root_id: int, label: str) -> Iterator[_Backend]:
     if not database or database == ":memory:":  # one connection: nobody else to exclude
         yield (lambda: None), (lambda: None)
         return
-    path = lock_file(database, root_id)
+    path = os.path.abspath(lock_file(database, root_id))  # checked again later: see loss()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     _open_lock_fds.add(fd)

@@ -100,6 +100,7 @@ def remove_root(engine: Engine, name: str, access: WriteAccess) -> int:
     Raises:
         UsageError: no such root.
         RootBusyError: another process writes the root and ``access.wait`` is False.
+        RootLockLostError: the root's write lock went before the commit (see locks.py).
     """
     root = root_by_name(engine, access.host, name)
     with root_write_lock(engine, root.id, root.name, access, what="roots remove") as check_lock:

@@ -42,6 +42,7 @@ from kino_catalog.schema import (
     tags_table,
 )
 from kino_catalog.schema.database import placeholder
+from kino_catalog.schema.models import use_postgresql_conditions
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -347,6 +348,8 @@ class Store:
 
     def end_bulk_load(self, dropped: Sequence[Index]) -> None:
         """Recreate the indexes dropped by :meth:`begin_bulk_load`."""
+        if not self.is_sqlite:  # an engine not made by make_engine may not have them yet
+            use_postgresql_conditions()
         for index in dropped:
             self.conn.execute(CreateIndex(index, if_not_exists=True))
         if self.is_sqlite:

@@ -525,6 +525,7 @@ def sync_root(
     Raises:
         UsageError: the folder is not one (see roots.target_for_write).
         RootBusyError: another process writes the root and ``access.wait`` is False.
+        RootLockLostError: the root's write lock went while writing (see locks.py).
     """
     return _run(engine, os.fspath(root), progress, is_rebuild=False, access=access)
 
@@ -546,7 +547,7 @@ def sync_paths(
 
     Raises:
         UsageError: the root is not a folder.
-        RootBusyError: as for sync_root.
+        RootBusyError, RootLockLostError: as for sync_root.
     """
     resolved = resolve_folder(root)
     scopes = sorted({rel for rel in (_relative(resolved, p) for p in paths) if rel is not None})
@@ -581,6 +582,6 @@ def rebuild_root(
 
     Raises:
         UsageError: as for sync_root.
-        RootBusyError: as for sync_root.
+        RootBusyError, RootLockLostError: as for sync_root.
     """
     return _run(engine, os.fspath(root), progress, is_rebuild=True, access=access)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
+from kino_catalog.errors import RootLockLostError
 from kino_catalog.index import sync as indexer
 from kino_catalog.index.locks import WriteAccess
 from kino_catalog.sidecar.files import is_inside
@@ -334,9 +335,10 @@ class Watcher:
     def _retry(self, root: _Root, batch: dict[str, bool], exc: Exception) -> None:
         """Isolate a failing path by halving the batch, then retry it with a backoff.
 
-        Database errors concern every path alike: the whole batch waits.
+        Database errors and a lost root lock concern every path alike: the
+        whole batch waits.
         """
-        if len(batch) > 1 and not isinstance(exc, DBAPIError):
+        if len(batch) > 1 and not isinstance(exc, (DBAPIError, RootLockLostError)):
             log.debug("batch of %d paths failed; bisecting", len(batch), exc_info=exc)
             items = list(batch.items())
             for half in (items[: len(items) // 2], items[len(items) // 2 :]):
