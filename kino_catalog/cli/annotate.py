@@ -12,6 +12,7 @@ from kino_catalog.cli.app import (
     is_terminal,
     pass_settings,
     report_edit,
+    warn_unknown_fields,
 )
 from kino_catalog.errors import UsageError
 from kino_catalog.sidecar.added_keys import MAX_RATING
@@ -80,7 +81,9 @@ def tag_add(settings: Settings, args: tuple[str, ...], query: str | None, fmt: s
     kino-catalog tag add hero keeper --query 'seed:1234'
     """
     tags, refs = _split_frame(args, query, "TAG...")
-    report_edit(settings.catalog().tag(tags, refs, query=query), "tagged", fmt)
+    catalog = settings.catalog()
+    warn_unknown_fields(catalog, query)
+    report_edit(catalog.tag(tags, refs, query=query), "tagged", fmt)
 
 
 @tag.command("remove")
@@ -96,7 +99,9 @@ def tag_remove(settings: Settings, args: tuple[str, ...], query: str | None, fmt
     kino-catalog tag remove draft --query 'tag:final'
     """
     tags, refs = _split_frame(args, query, "TAG...")
-    report_edit(settings.catalog().tag(tags, refs, query=query, remove=True), "untagged", fmt)
+    catalog = settings.catalog()
+    warn_unknown_fields(catalog, query)
+    report_edit(catalog.tag(tags, refs, query=query, remove=True), "untagged", fmt)
 
 
 @cli.command()
@@ -124,7 +129,9 @@ def rate(
         rating = int(rest.pop(0))
     if len(rest) > 1:
         raise UsageError(f"one FRAME at most (use --query for several): {' '.join(rest)}")
-    report_edit(settings.catalog().rate(rating, rest, query=query), "rated", fmt)
+    catalog = settings.catalog()
+    warn_unknown_fields(catalog, query)
+    report_edit(catalog.rate(rating, rest, query=query), "rated", fmt)
 
 
 @cli.command()

@@ -41,6 +41,7 @@ __all__ = [
     "progress_reporter",
     "report_edit",
     "sync_summary",
+    "warn_unknown_fields",
 ]
 
 
@@ -145,6 +146,18 @@ no_wait_option = click.option(
 def notice(message: str) -> None:
     """A message for the person at the terminal (stderr), e.g. what a command waits for."""
     click.echo(message, err=True)
+
+
+def warn_unknown_fields(catalog: Catalog, query: str | None) -> None:
+    """Name the fields of ``query`` that no frame has, with the nearest one (stderr).
+
+    Advice only, the command goes on: a script may ask for a key that appears
+    later.  Every command that takes a query says it, so that a typo in a
+    bulk edit (``rate 1 --query 'sampeler:euler'``) is not just "0 frames".
+    """
+    if query:
+        for warning in catalog.field_warnings(query):
+            notice(f"kino-catalog: warning: {warning}")
 
 
 def is_terminal() -> bool:

@@ -11,8 +11,8 @@ from kino_catalog.cli.app import (
     format_option,
     hint_if_empty,
     is_terminal,
-    notice,
     pass_settings,
+    warn_unknown_fields,
 )
 from kino_catalog.cli.render import FRAME_FORMATS, render_frame_text, render_frames
 from kino_catalog.cli.table import COLUMN_NAMES, parse_columns
@@ -87,8 +87,7 @@ def search(
     if picked and fmt not in (None, "table"):
         raise UsageError("--columns picks the table's columns; it needs --format table")
     catalog = settings.catalog()
-    for warning in catalog.field_warnings(text):  # stderr, exit 0: a later key must not break
-        notice(f"kino-catalog: warning: {warning}")
+    warn_unknown_fields(catalog, text)
     if is_count:
         found = catalog.count(text)
         click.echo(found)

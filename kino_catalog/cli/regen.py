@@ -6,7 +6,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from kino_catalog.cli.app import Settings, atomic_output, cli, dumps, is_terminal, pass_settings
+from kino_catalog.cli.app import (
+    Settings,
+    atomic_output,
+    cli,
+    dumps,
+    is_terminal,
+    pass_settings,
+    warn_unknown_fields,
+)
 from kino_catalog.cli.tasks import (
     TaskDisplay,
     finish_batch,
@@ -54,6 +62,7 @@ def _requests(
     catalog = settings.catalog()
     if query is not None:
         node = to_ast(query)  # a bad query fails before anything is written or sent
+        warn_unknown_fields(catalog, query)
         return catalog.iter_regen(
             node,
             edits.overrides,

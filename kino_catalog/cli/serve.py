@@ -17,6 +17,7 @@ from kino_catalog.cli.app import (
     pass_settings,
     progress_reporter,
     sync_summary,
+    warn_unknown_fields,
 )
 from kino_catalog.errors import UsageError
 from kino_catalog.query.sql import to_ast
@@ -153,6 +154,7 @@ def thumbs(
     text = " ".join(query)
     to_ast(text)  # a bad query fails before anything starts
     catalog = settings.catalog()
+    warn_unknown_fields(catalog, text)
     total = catalog.count(text)
     cache = ThumbnailCache(thumbnail_folder)
     images = (

@@ -18,6 +18,7 @@ from kino_catalog.cli.app import (
     pass_settings,
     progress_reporter,
     report_edit,
+    warn_unknown_fields,
 )
 from kino_catalog.errors import KinoError
 from kino_catalog.query.sql import to_ast
@@ -42,8 +43,10 @@ def hash_(settings: Settings, query: tuple[str, ...], fmt: str) -> None:
     """
     text = " ".join(query)
     to_ast(text)
+    catalog = settings.catalog()
+    warn_unknown_fields(catalog, text)
     with progress_reporter("hashing", WRITING_INDEX) as progress:
-        result = settings.catalog().hash_images(text, progress)
+        result = catalog.hash_images(text, progress)
     report_edit(result, "hashed", fmt)
 
 
@@ -65,8 +68,10 @@ def verify(settings: Settings, query: tuple[str, ...], fmt: str | None) -> None:
     to_ast(text)
     is_json = (fmt or ("text" if is_terminal() else "json")) == "json"
     count = 0  # problems; notes are listed too (a root not mapped here is not damage)
+    catalog = settings.catalog()
+    warn_unknown_fields(catalog, text)
     with progress_reporter("verifying") as progress:
-        problems = settings.catalog().verify(text, progress)
+        problems = catalog.verify(text, progress)
         lines = _json_lines(problems) if is_json else map(_text_line, problems)
         for line, problem in lines:
             echo_line(progress, line)

@@ -81,3 +81,27 @@ def test_the_api_gives_the_warnings_with_the_first_page(examples):
     assert found["warnings"] == ["no frame has 'lroa'; did you mean lora:?"]
     plain = client.get("/api/search", params={"q": "lora:add_detail"}).json()
     assert (plain["count"], plain["warnings"]) == (6, [])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("rate", "1", "--query", "sampeler:euler"),
+        ("tag", "add", "keeper", "--query", "sampeler:euler"),
+        ("tag", "remove", "keeper", "--query", "sampeler:euler"),
+        ("regen", "--query", "sampeler:euler"),
+        ("hash", "sampeler:euler"),
+        ("verify", "sampeler:euler"),
+        ("thumbs", "sampeler:euler"),
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_every_command_that_takes_a_query_warns_of_a_misspelt_field(
+    run_cli, example_library, command
+):
+    """A typo in a bulk edit's query is named, not just "0 frames" (the command goes on)."""
+    assert run_cli("sync", str(example_library.root)).code == 0
+    result = run_cli(*command)
+    assert result.code == 0, result.err
+    assert "kino-catalog: warning: no frame has 'sampeler'; did you mean sampler:?" in result.err
+    assert run_cli("search", "rating:1", "--count").out == "0\n"  # nothing was edited
