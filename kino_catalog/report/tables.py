@@ -23,7 +23,7 @@ _TITLES = {
     "cfg_scale": "CFG scale",
     "resolutions": "Resolutions",
     "seeds_reused": "Seeds used more than once",
-    "missing_images": "Frames whose image is missing",
+    "missing_images": "Frames with missing images (a sequence: any of its PNGs)",
     "errors": "Sidecars in error",
 }
 STRENGTH_COLUMNS = ("mean_strength", "min_strength", "max_strength")

@@ -505,7 +505,9 @@ class Watcher:
 
 
 def _summary(result: SyncResult) -> str:
+    """One batch's log line; errors and warnings are the root's (what `errors` lists)."""
+    warned = f", {result.warned} with warnings" if result.warned else ""
     return (
         f"{result.added} added, {result.updated} updated, {result.removed} removed, "
-        f"{result.errors} in error, {result.seconds:.2f} s"
+        f"{result.errors} in error{warned}, {result.seconds:.2f} s"
     )

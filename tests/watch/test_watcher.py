@@ -590,3 +590,15 @@ def test_cli_watch_usage_errors(run_cli: Callable[..., Any], tmp_path: Path) -> 
     helped = run_cli("watch", "--help")
     assert helped.code == 0
     assert "--reconcile-interval" in helped.out
+
+
+def test_a_batchs_line_counts_warnings_as_sync_does():
+    """Frames indexed with a warning (a value left out of its column) are named, not hidden."""
+    from kino_catalog.index.result import SyncResult
+
+    plain = SyncResult("/lib", added=2, errors=1, seconds=0.25)
+    assert watcher_module._summary(plain) == "2 added, 0 updated, 0 removed, 1 in error, 0.25 s"
+    warned = SyncResult("/lib", added=2, errors=1, warned=3, seconds=0.25)
+    assert watcher_module._summary(warned) == (
+        "2 added, 0 updated, 0 removed, 1 in error, 3 with warnings, 0.25 s"
+    )
