@@ -187,7 +187,9 @@ def test_tasks_reports_kinos_status(run_cli, three, kino, catalog, monkeypatch):
     submit_requests(list(catalog.iter_regen("project:12"))[1:2], kino.url)
     until(lambda: is_running(kino, 2))
     monkeypatch.setenv("KINO_URL", kino.url)
-    kino.wait_finished(timeout_seconds=0.5)
+    # Task 1's run fails at once, task 2's holds: wait for the first, not a fixed time
+    # (a join with a 0.5 s timeout failed CI on a busy machine).
+    until(lambda: kino.tasks.get(1, {}).get("status") == "failed")
     result = run_cli("tasks", "1", "2", "7", "--format", "jsonl")
     assert result.code == 1  # 1 failed, 7 is not Kino's
     assert [(r["task_id"], r["status"], r["error"]) for r in lines(result.out)] == [
