@@ -537,6 +537,24 @@ def test_readers_see_the_old_index_until_a_rebuild_commits(catalog, library, mon
     assert catalog.count() == 30
 
 
+def test_a_bulk_load_reads_each_folder_oldest_first(catalog, library, monkeypatch):
+    """Staged in about the order the copy numbers them, rows are found in cache (bulk_load)."""
+    paths = [library.frame(1, i) for i in range(6)]
+    for age, path in enumerate(paths):  # the last name is the oldest file
+        os.utime(path, ns=(10**18 - age * 10**9, 10**18 - age * 10**9))
+    staged: list[str] = []
+    real_stage = indexer_module.stage_chunk
+
+    def recording(directory, root, tasks):
+        staged.extend(stat.name for _, stat, *_ in tasks)
+        return real_stage(directory, root, tasks)
+
+    monkeypatch.setattr(indexer_module, "stage_chunk", recording)
+    catalog.rebuild(library.root)
+    assert staged == [path.name for path in reversed(paths)]
+    assert catalog.count() == 6
+
+
 def test_an_interrupted_rebuild_leaves_the_old_index_intact(catalog, library, monkeypatch):
     for i in range(10):
         library.frame(1, i)
