@@ -174,6 +174,7 @@ def root_write_lock(
 # A lock backend: a context manager giving two functions.  "Try once" returns
 # None once the lock is held, else a description of the holder; "loss"
 # returns None while the lock is still held, else how it was lost.
+
 # The pg_locks row (alias l) of a granted root lock, keyed (ADVISORY_LOCK_SPACE, root id).
 _PG_LOCK_ROW = (
     "l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s "

@@ -90,9 +90,10 @@ def _short(column: str) -> str:
 #: The conditions only PostgreSQL's indexes have, by index name: the unspaced-
 #: script partial indexes' own test (0006), and long values kept out (0007,
 #: 0008).  Not declared with the indexes: a ``postgresql_where`` there makes
-#: SQLAlchemy load its PostgreSQL dialect (and asyncio with it), 20-30 ms of
-#: every command's start-up on SQLite.  make_engine gives them to the indexes
-#: (use_postgresql_conditions) before a PostgreSQL catalogue is used.
+#: SQLAlchemy load its PostgreSQL dialect, ~20 ms of every command's start-up on
+#: SQLite.  use_postgresql_conditions gives them to the indexes: make_engine
+#: calls it for PostgreSQL, and so do what builds DDL from these tables on an
+#: engine made elsewhere (a rebuild's Store.end_bulk_load, migrations/env.py).
 _POSTGRESQL_WHERE = {
     "ix_frames_unspaced_prompt": UNSPACED_POSTGRESQL.format(column="prompt"),
     "ix_frames_unspaced_negative_prompt": UNSPACED_POSTGRESQL.format(column="negative_prompt"),
