@@ -11,6 +11,8 @@ from kino_catalog import Catalog
 from kino_catalog.cli import app
 from kino_catalog.index import diff as differ_module
 from kino_catalog.index import sync as indexer_module
+from kino_catalog.index import writer as writer_module
+from kino_catalog.index.result import SyncResult
 
 
 class _Terminal(io.StringIO):
@@ -52,15 +54,13 @@ def test_the_progress_bar_runs_no_thread_and_rebuilds_still_fork(tmp_path, libra
 
 def test_a_bulk_load_keeps_calling_back_during_long_statements(catalog, monkeypatch):
     # Every check calls back, so the beat count does not depend on the machine's speed.
-    monkeypatch.setattr(indexer_module, "KEEP_ALIVE_SECONDS", 0.0)
+    monkeypatch.setattr(writer_module, "KEEP_ALIVE_SECONDS", 0.0)
     long_statement = (  # millions of SQLite VM steps: many KEEP_ALIVE_OPS checks
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
         "SELECT count(*) FROM n"
     )
     beats = []
-    writer = indexer_module.Writer(
-        catalog.engine, 1, indexer_module.SyncResult("x"), single_transaction=True
-    )
+    writer = writer_module.Writer(catalog.engine, 1, SyncResult("x"), single_transaction=True)
     try:
         writer.keep_alive(lambda: beats.append(1))
         writer.conn.exec_driver_sql(long_statement).scalar()
@@ -85,8 +85,8 @@ def test_a_callback_raising_during_the_bulk_tail_stops_it_with_its_own_exception
     catalog.sync(library.root)
     before = catalog.count()
     library.frame(1, 99)
-    monkeypatch.setattr(indexer_module, "KEEP_ALIVE_SECONDS", 0.0)
-    monkeypatch.setattr(indexer_module, "KEEP_ALIVE_OPS", 50)
+    monkeypatch.setattr(writer_module, "KEEP_ALIVE_SECONDS", 0.0)
+    monkeypatch.setattr(writer_module, "KEEP_ALIVE_OPS", 50)
     calls = []
 
     def stop_while_writing(done, total):
