@@ -1,8 +1,8 @@
 """What a sync reports (SyncResult), and the shapes its parts hand each other.
 
-The walk's comparison (``diff.py``) and the sync itself (``sync.py``) both
-use these; keeping them here lets each import the other's shapes without
-importing the other.
+The walk's comparison (``diff.py``), the writer (``writer.py``) and the
+sync itself (``sync.py``) use these; keeping them here lets each import the
+others' shapes without importing the others.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class ImageUpdates(Protocol):
 
 
 class Writes(Protocol):
-    """Where a comparison sends its writes (sync.Writer; a Protocol keeps diff.py off sync.py)."""
+    """Where a comparison sends its writes (writer.Writer; a Protocol keeps diff.py off it)."""
 
     @property
     def store(self) -> ImageUpdates: ...

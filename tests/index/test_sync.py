@@ -621,27 +621,28 @@ def staging_leftovers(catalog):
     ]
 
 
-def test_a_rebuild_numbers_frames_in_generation_time_order(catalog, library):
+def test_a_rebuild_numbers_frames_in_generation_time_order(any_catalog, library):
     for i in range(30):  # newer frames get lower numbers, ties on the day
         library.frame(1, i, timestamp=f"2025-01-{30 - i // 2:02d}T10:00:00")
 
     def in_time_order():
-        with catalog.engine.connect() as conn:
+        with any_catalog.engine.connect() as conn:
             rows = conn.exec_driver_sql(
                 "SELECT generated_at, folder, name FROM frames ORDER BY id"
             ).all()
         return len(rows), [tuple(r) for r in rows] == sorted(tuple(r) for r in rows)
 
-    catalog.sync(library.root)  # the first sync of a root is a bulk load too
+    any_catalog.sync(library.root)  # the first sync of a root is a bulk load too
     assert in_time_order() == (30, True)
-    result = catalog.rebuild(library.root)
+    result = any_catalog.rebuild(library.root)
     assert result.added == 30
     assert in_time_order() == (30, True)
     for i in range(30, 40):  # a later sync numbers its new frames by time as well
         library.frame(1, i, timestamp=f"2025-02-{40 - i:02d}T10:00:00")
-    assert catalog.sync(library.root).added == 10
+    assert any_catalog.sync(library.root).added == 10
     assert in_time_order() == (40, True)
-    assert staging_leftovers(catalog) == []
+    if any_catalog.engine.dialect.name == "sqlite":  # PostgreSQL stages nothing
+        assert staging_leftovers(any_catalog) == []
 
 
 def index_names(catalog):
