@@ -182,14 +182,14 @@ def test_a_stop_event_ends_the_waiting_from_another_thread(three, kino, catalog)
 def test_tasks_reports_kinos_status(run_cli, three, kino, catalog, monkeypatch):
     kino.models.clear()  # every run fails: "Model checkpoint not found"
     submit_requests(list(catalog.iter_regen("project:12"))[:1], kino.url)
+    # Task 1's run looks for its model in a thread of its own: only once it has failed
+    # may the model come back (restored any earlier, the run finds it and then holds).
+    until(lambda: kino.tasks.get(1, {}).get("status") == "failed")
     kino.models.add("sd_xl_base_1.0.safetensors")
     kino.hold.set()
     submit_requests(list(catalog.iter_regen("project:12"))[1:2], kino.url)
     until(lambda: is_running(kino, 2))
     monkeypatch.setenv("KINO_URL", kino.url)
-    # Task 1's run fails at once, task 2's holds: wait for the first, not a fixed time
-    # (a join with a 0.5 s timeout failed CI on a busy machine).
-    until(lambda: kino.tasks.get(1, {}).get("status") == "failed")
     result = run_cli("tasks", "1", "2", "7", "--format", "jsonl")
     assert result.code == 1  # 1 failed, 7 is not Kino's
     assert [(r["task_id"], r["status"], r["error"]) for r in lines(result.out)] == [
