@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from kino_catalog.regen.submit import submit_requests
 from kino_catalog.regen.tasks import NOT_SENT, UNKNOWN
+from tests.kino_double import TASKS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -150,8 +152,9 @@ def test_ctrl_c_stops_waiting_and_cancels_nothing(three, kino, db_path):
         stderr=subprocess.PIPE,
     )
     try:
-        until(lambda: is_running(kino))
-        time.sleep(0.3)  # let it poll a few times
+        # Running in the double is not yet waiting in the CLI (/generate's answer may
+        # still be on its way): interrupt once the CLI has polled the task twice.
+        until(lambda: kino.calls.count(("GET", f"{TASKS}/1")) >= 2)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -227,7 +230,9 @@ def test_quiet_in_a_pipe(run_cli, three, kino):
 
 
 def test_a_progress_bar_on_a_terminal(three, kino, db_path):
-    kino.run_seconds = 0.8
+    # Task 1 runs until the bar has shown it running (a run of fixed length could end
+    # before a slow CLI first asks for it, or between two redraws of the bar).
+    kino.hold.set()
     leader, follower = pty.openpty()
     proc = _cli(
         db_path,
@@ -240,8 +245,13 @@ def test_a_progress_bar_on_a_terminal(three, kino, db_path):
     )
     os.close(follower)
     screen = b""
+    deadline = time.monotonic() + 60
     try:
         while True:
+            if b"task 1 (1/3) running" in screen:
+                kino.hold.clear()
+            ready, _, _ = select.select([leader], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, f"nothing more on the terminal: {screen[-500:]!r}"
             try:
                 chunk = os.read(leader, 4096)
             except OSError:  # the child closed the terminal
