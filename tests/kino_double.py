@@ -25,9 +25,10 @@ handlers, the sdxl plugin's run):
 - Unknown routes are 404 in plain text (aiohttp's own answer).
 
 Test controls: ``hold`` keeps running tasks from finishing, ``delay_seconds``
-slows every answer of a route, ``start_error`` makes ``/generate`` fail as
-Kino's handler does on an exception (500 with the message), ``vanish()``
-takes the server away.
+slows every answer of a route (``close()`` ends a delay: that request is
+dropped unanswered, so no thread outlives its test), ``start_error`` makes
+``/generate`` fail as Kino's handler does on an exception (500 with the
+message), ``vanish()`` takes the server away.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class KinoDouble:
         self.start_error: str | None = None  # /generate answers 500 with this message
         self.lock = threading.RLock()
         self._runs: list[threading.Thread] = []
+        self._closed = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -88,6 +90,7 @@ class KinoDouble:
             self._server.server_close()
 
     def close(self) -> None:
+        self._closed.set()
         self.hold.clear()
         self.vanish()
         for run in self._runs:
@@ -123,9 +126,12 @@ class KinoDouble:
     def created_bodies(self) -> list[dict[str, Any]]:
         return [task["_body"] for task in sorted(self.tasks.values(), key=lambda t: t["id"])]
 
-    def wait_finished(self, timeout_seconds: float = 10.0) -> None:
+    def wait_finished(self, timeout_seconds: float = 30.0) -> None:
+        """Wait until every run started so far has finished (AssertionError if one has not)."""
+        deadline = time.monotonic() + timeout_seconds
         for run in self._runs:
-            run.join(timeout=timeout_seconds)
+            run.join(timeout=max(0.0, deadline - time.monotonic()))
+            assert not run.is_alive(), f"a run still going after {timeout_seconds:g} s"
 
     # ------------------------------------------------------------ HTTP
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -152,8 +158,9 @@ class KinoDouble:
                 kino.calls.append((method, self.path))
                 route = re.sub(r"/\d+(?=/|$)", "/{id}", path)
                 delay = kino.delay_seconds.get(f"{method} {route}", 0.0)
-                if delay:
-                    time.sleep(delay)
+                if delay and kino._closed.wait(delay):
+                    self.close_connection = True
+                    return  # closed meanwhile: no answer, and nothing done
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 answer = kino.answer(method, self.path, raw)
