@@ -34,7 +34,12 @@ def indexed(any_catalog: Catalog, library: Library) -> Catalog:
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_a_quick_count_is_exact(indexed: Catalog, query: str) -> None:
+def test_a_quick_count_is_exact(
+    indexed: Catalog, query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Quick" is within the budget: a busy machine can spend the real 400 ms
+    # (PostgreSQL's statement_timeout) on a count of 30 frames.
+    monkeypatch.setattr(counts, "EXACT_BUDGET_MS", 60_000)
     assert indexed.count_estimate(query) == MatchCount(indexed.count(query), True)
 
 
