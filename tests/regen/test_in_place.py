@@ -134,16 +134,15 @@ def test_a_running_watch_updates_the_same_catalogue_frame(pair, kino, catalog):
     before = catalog.get(pair["v0"])
     root = pair["v0"].parent.parent
     with catalog.watch(root, debounce_seconds=0.05) as watcher:
-        assert watcher.wait_idle(10)
+        assert watcher.wait_idle(60)
         requests = [catalog.regen(before, {"seed": "+1"})]
         submission = submit_requests(requests, kino.url, in_place=True, wait=True)
         assert submission.is_ok
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if catalog.get(before.id).timestamp == "regenerated":
-                break
+        deadline = time.monotonic() + 60
+        while catalog.get(before.id).timestamp != "regenerated":
+            assert time.monotonic() < deadline, "the watcher never indexed the new sidecar"
             time.sleep(0.05)
-        assert watcher.wait_idle(10)
+        assert watcher.wait_idle(60)
     after = catalog.get(pair["v0"])
     assert after.id == before.id
     assert after.document["parameters"]["seed"] == SEED + 1

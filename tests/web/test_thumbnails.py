@@ -53,7 +53,9 @@ def test_many_concurrent_asks_make_it_once(tmp_path: Path) -> None:
         thread.start()
     gate.set()
     for thread in threads:
-        thread.join(10)
+        thread.join(60)
+        assert not thread.is_alive(), "an ask never returned"
+    assert len(results) == 16
     assert len(calls) == 1
     assert len({r.path for r in results}) == 1  # type: ignore[attr-defined]
     assert cache._locks == {}  # nothing left behind
