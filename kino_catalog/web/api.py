@@ -85,8 +85,10 @@ def search(request: Request) -> Response:
 
 
 def count(request: Request) -> Response:
+    catalog, q = server_of(request).catalog, request.query_params.get("q", "")
     try:
-        return _json({"count": server_of(request).catalog.count(request.query_params.get("q", ""))})
+        # The warnings as /api/search gives them: a field no frame has (advice only).
+        return _json({"count": catalog.count(q), "warnings": catalog.field_warnings(q)})
     except QueryError as exc:
         raise query_error(exc) from exc
 

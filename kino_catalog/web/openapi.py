@@ -158,8 +158,14 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [_Q],
                 "responses": {
                     **_ok(
-                        "the count",
-                        {"type": "object", "properties": {"count": {"type": "integer"}}},
+                        "the count, and a warning per field no frame has (as /api/search)",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "count": {"type": "integer"},
+                                "warnings": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
                     ),
                     "400": _error("bad query"),
                 },

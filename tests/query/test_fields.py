@@ -81,6 +81,12 @@ def test_the_api_gives_the_warnings_with_the_first_page(examples):
     assert found["warnings"] == ["no frame has 'lroa'; did you mean lora:?"]
     plain = client.get("/api/search", params={"q": "lora:add_detail"}).json()
     assert (plain["count"], plain["warnings"]) == (6, [])
+    counted = client.get("/api/count", params={"q": "lroa:add_detail"}).json()
+    assert counted == {"count": 0, "warnings": ["no frame has 'lroa'; did you mean lora:?"]}
+    assert client.get("/api/count", params={"q": "lora:add_detail"}).json() == {
+        "count": 6,
+        "warnings": [],
+    }
 
 
 @pytest.mark.parametrize(
