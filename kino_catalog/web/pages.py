@@ -96,9 +96,11 @@ def index(request: Request) -> Response:
     error: QueryError | None = None
     frames: list[Frame] = []
     next_cursor = None
+    warnings: list[str] = []
     try:
         page = catalog.search_page(q, sort=sort, limit=limit)
         frames, next_cursor = page.frames, page.next_cursor
+        warnings = catalog.field_warnings(q)  # "no frame has 'lroa'; did you mean lora:?"
     except QueryError as exc:
         error = exc
     context = _context(
@@ -108,6 +110,7 @@ def index(request: Request) -> Response:
         sorts=SORTS,
         frames=frames,
         next_cursor=next_cursor,
+        warnings=warnings,
         error=error,
         error_marker=_marker(q, error),
     )

@@ -208,6 +208,15 @@ def test_search_and_count(gallery: Gallery, page: Page) -> None:
     assert len(_tiles(page)) == 6
 
 
+def test_a_field_no_frame_has_is_named_with_the_nearest(gallery: Gallery, page: Page) -> None:
+    page.goto(gallery.url + "/?q=lroa%3Aadd_detail")
+    warning = page.locator(".field-warning")
+    assert warning.is_visible()
+    assert warning.inner_text() == "no frame has 'lroa'; did you mean lora:?"
+    page.goto(gallery.url + "/?q=lora%3Aadd_detail")
+    assert page.locator(".field-warning").count() == 0
+
+
 def test_bad_query_shows_its_message(gallery: Gallery, page: Page) -> None:
     page.goto(gallery.url + "/?q=castle+steps%3Aabc")
     error = page.locator("#query-error")
