@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -46,11 +47,23 @@ def test_many_concurrent_asks_make_it_once(tmp_path: Path) -> None:
     cache = ThumbnailCache(tmp_path / "cache", maker=slow_maker)
     image = str(_png(tmp_path / "a.png"))
     results: list[object] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(cache.get(image, 128))) for _ in range(16)
-    ]
+    asking = threading.Barrier(17)
+
+    def ask() -> None:
+        asking.wait(30)
+        results.append(cache.get(image, 128))
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
     for thread in threads:
         thread.start()
+    asking.wait(30)  # all 16 are asking now
+    deadline = time.monotonic() + 30
+    while not calls:  # one of them is making it...
+        assert time.monotonic() < deadline, "nobody made the thumbnail"
+        time.sleep(0.01)
+    # ...while the others queue behind it (a slower machine can only let some ask
+    # after it is made, which tests less, never fails).
+    time.sleep(0.2)
     gate.set()
     for thread in threads:
         thread.join(60)
