@@ -170,21 +170,31 @@ def test_a_lock_file_removed_or_replaced_is_noticed(catalog, library):
             check()
 
 
+def _synced_root(target, library):
+    """A one-frame library synced into the catalogue ``target``; its root."""
+    library.frame(1, 1)
+    with Catalog.open(target) as cat:
+        cat.sync(library.root)
+        return cat.list_roots()[0]
+
+
+def _set_idle_session_timeout(admin, pg_url, milliseconds):
+    """What the server gives every new session of the test's database."""
+    database = pg_url.rsplit("/", 1)[1]
+    admin.execute(f'ALTER DATABASE "{database}" SET idle_session_timeout = {milliseconds}')
+
+
 @pytest.mark.postgres
 def test_the_lock_session_outlives_idle_session_timeout(pg_url, library):
     """A server ending idle sessions must not end the lock's: it idles for the whole write."""
     import psycopg
 
-    library.frame(1, 1)
-    with Catalog.open(pg_url) as cat:
-        cat.sync(library.root)
-        root = cat.list_roots()[0]
+    root = _synced_root(pg_url, library)
     # Every session of the catalogue gets the timeout, the lock's too until it opts out
     # at its first statements: a pause longer than the timeout before those (a busy
     # machine stalls for a few hundred ms) would end it, and the test with it.
     with psycopg.connect(pg_url, autocommit=True) as admin:
-        database = pg_url.rsplit("/", 1)[1]
-        admin.execute(f'ALTER DATABASE "{database}" SET idle_session_timeout = 1000')
+        _set_idle_session_timeout(admin, pg_url, 1000)
         with Catalog.open(pg_url) as cat:
             with root_write_lock(cat.engine, root.id, root.name, WriteAccess("ws-a")) as check:
                 time.sleep(2.5)  # two and a half timeouts
@@ -199,10 +209,8 @@ def test_the_lock_session_outlives_idle_session_timeout(pg_url, library):
 
 @pytest.mark.postgres
 def test_a_lock_whose_session_ended_is_released_cleanly(pg_url, library):
-    library.frame(1, 1)
+    root = _synced_root(pg_url, library)
     with Catalog.open(pg_url) as cat:
-        cat.sync(library.root)
-        root = cat.list_roots()[0]
         with root_write_lock(cat.engine, root.id, root.name, WriteAccess("ws-a")) as check:
             _lose_lock(cat, root.id)
             for _ in range(2):  # and stays lost, not some other error the second time
@@ -215,11 +223,9 @@ def test_a_lock_whose_session_ended_is_released_cleanly(pg_url, library):
 
 
 def test_a_relative_catalogue_path_survives_a_change_of_directory(tmp_path, library, monkeypatch):
-    library.frame(1, 1)
     monkeypatch.chdir(tmp_path)
+    root = _synced_root("sqlite:///relative.db", library)
     with Catalog.open("sqlite:///relative.db") as cat:
-        cat.sync(library.root)
-        root = cat.list_roots()[0]
         with root_write_lock(cat.engine, root.id, root.name, WriteAccess("ws-a")) as check:
             monkeypatch.chdir(library.root)
             check()  # the lock file is where it was, whatever the directory now is
@@ -233,14 +239,9 @@ def test_the_lock_session_goes_back_to_the_pool_as_the_server_set_it(pg_url, lib
 
     from kino_catalog.schema.database import to_url
 
-    library.frame(1, 1)
-    with Catalog.open(pg_url) as cat:
-        cat.sync(library.root)
-        root = cat.list_roots()[0]
+    root = _synced_root(pg_url, library)
     with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute(
-            f'ALTER DATABASE "{pg_url.rsplit("/", 1)[1]}" SET idle_session_timeout = 600000'
-        )
+        _set_idle_session_timeout(admin, pg_url, 600000)
     engine = create_engine(to_url(pg_url), poolclass=StaticPool)  # one session for everything
     try:
         with root_write_lock(engine, root.id, root.name, WriteAccess("ws-a")):
@@ -268,9 +269,7 @@ def test_a_rebuild_on_an_engine_of_its_own_keeps_the_partial_indexes(pg_url, lib
     in a process that never called make_engine must recreate its indexes with them."""
     import psycopg
 
-    library.frame(1, 1)
-    with Catalog.open(pg_url) as cat:
-        cat.sync(library.root)
+    _synced_root(pg_url, library)
     partial = (
         "SELECT indexname FROM pg_indexes WHERE tablename IN ('frames', 'parameters') "
         "AND indexdef LIKE '% WHERE %' ORDER BY 1"
