@@ -6,6 +6,7 @@ so everything here is picklable, free of SQLAlchemy, and allocation-light.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import json
@@ -16,7 +17,6 @@ from kino_catalog.errors import (
     NotASidecarError,
     SidecarError,
     SidecarParseError,
-    SidecarSchemaError,
 )
 from kino_catalog.index.walk import is_walked_file, locate_image
 from kino_catalog.sidecar import MAX_SIDECAR_BYTES, loads_exact, too_big_reason
@@ -96,8 +96,8 @@ TAG_COLUMNS = ("tag",)
 # Column order of FailedFile.row(); the writer adds root_id before, recorded_at after.
 FAILURE_COLUMNS = ("folder", "name", "kind", "reason", "size", "mtime_ns")
 
-_INT64 = 2**63
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_BOM = codecs.BOM_UTF8
 _ADVISE = getattr(os, "posix_fadvise", None)  # not on Windows or macOS
 READ_AHEAD_FILES = 256  # files a reader holds open at once: far below any descriptor limit
 _GROWTH_READ = 1 << 16  # bytes per read past the size fstat gave (a file being written)
@@ -300,19 +300,9 @@ def db_datetime(value: dt.datetime) -> str:
     return value.isoformat(" ", "microseconds")
 
 
-def _checked_int(value: int | None, key: str, path: str) -> int | None:
-    if value is not None and not -_INT64 <= value < _INT64:
-        raise SidecarSchemaError(path, f"{key} {value} is out of the 64-bit integer range")
-    return value
-
-
 def _text(value: str | None) -> str | None:
     # PostgreSQL text cannot hold NUL; the exact value stays in raw_json.
     return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
-
-
-def _same(value: str | None) -> str | None:
-    return value
 
 
 def _rows(
@@ -324,68 +314,68 @@ def _rows(
     mtime_ns: int,
     image: tuple[str, bool, int],
 ) -> FrameRows:
-    path = f"{folder}/{name}"
+    """The catalogue rows of a validated record (every integer already fits its column)."""
     extras = record.extras
     image_name, image_exists, image_count = image
-    # JSON can only carry NUL as an escape; without one, no string needs _text.
-    text = _text if b"\\u0000" in data else _same
     generated_at = db_datetime(record.generated_at or dt.datetime.fromtimestamp(mtime_ns / 1e9))
-    project_id = _checked_int(record.project_id, "project_id", path)
+    model_name = record.model_name
     frame = (
         folder,
         name,
         image_name,
         image_exists,
         image_count,
-        project_id,
-        text(record.plugin),
-        text(record.plugin_version),
-        _checked_int(record.task_id, "task_id", path),
-        _checked_int(record.kino_frame_id, "frame_id", path),
-        text(record.timestamp),
+        record.project_id,
+        record.plugin,
+        record.plugin_version,
+        record.task_id,
+        record.kino_frame_id,
+        record.timestamp,
         generated_at,
-        text(record.prompt),
-        text(record.negative_prompt),
-        text(record.model_name),
-        normalise_name(record.model_name) if record.model_name else None,
-        text(record.sampler),
-        text(record.scheduler),
+        record.prompt,
+        record.negative_prompt,
+        model_name,
+        normalise_name(model_name) if model_name else None,
+        record.sampler,
+        record.scheduler,
         encode_int_key(record.seed) if record.seed is not None else None,
-        _checked_int(record.steps, "steps", path),
+        record.steps,
         record.cfg_scale,
-        _checked_int(record.width, "width", path),
-        _checked_int(record.height, "height", path),
+        record.width,
+        record.height,
         size,
         mtime_ns,
         hashlib.blake2b(data, digest_size=16).hexdigest(),
         extras.rating,
-        text(extras.notes),
+        extras.notes,
         extras.image_hash,
-        text(extras.gpu),
-        text(extras.driver),
+        extras.gpu,
+        extras.driver,
     )
     loras = [
-        (
-            text(u.role),
-            u.position,
-            text(u.name),
-            u.key,
-            u.strength_model,
-            u.strength_clip,
-            generated_at,
-        )
+        (u.role, u.position, u.name, u.key, u.strength_model, u.strength_clip, generated_at)
         for u in record.loras
     ]
-    params = [_parameter_row(text(key) or "", value) for key, value in record.extra_parameters]
-    tags = tuple(text(tag) or "" for tag in extras.tag_keys)
-    if text is _text:  # "a\u0000" and "a\ufffd" are one key now: keep the first
-        loras, params = _first_by_key(loras, 2), _first_by_key(params, 1)
-        tags = tuple(dict.fromkeys(tags))
+    params = [_parameter_row(key, value) for key, value in record.extra_parameters]
+    tags = extras.tag_keys
+    # JSON can only carry NUL as an escape: without one, no string needs _text.
+    if b"\\u0000" in data:
+        frame = _without_nul(frame)
+        # "a\u0000" and "a\ufffd" are one key now: keep the first.
+        loras = _first_by_key([_without_nul(row) for row in loras], 2)
+        params = _first_by_key([_without_nul(row) for row in params], 1)
+        tags = tuple(dict.fromkeys(_text(tag) or "" for tag in tags))
     problems = list(record.warnings)
     if extras.import_error:
         problems.append(f"imported metadata: {extras.import_error}")
     problem = _text("; ".join(problems)) if problems else None
-    return FrameRows(frame, data.decode("utf-8-sig"), loras, params, project_id, tags, problem)
+    # As decode("utf-8-sig"), whose BOM check is Python code run per call.
+    text = data[3:].decode() if data.startswith(_BOM) else data.decode()
+    return FrameRows(frame, text, loras, params, record.project_id, tags, problem)
+
+
+def _without_nul(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(_text(value) if type(value) is str else value for value in row)
 
 
 def _first_by_key(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:

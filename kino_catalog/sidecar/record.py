@@ -227,6 +227,8 @@ def _is_number(value: Any) -> bool:
 MAX_WARNINGS = 5
 # encode_int_key holds up to 999 digits.
 _MAX_KEY_INT = 10**999
+_INT64 = 2**63
+_MIN_INT64 = -_INT64
 
 
 class _Checker:
@@ -327,33 +329,52 @@ def _split_parameters(
 
 def _lora_uses(role: str, items: Any, check: _Checker) -> list[LoraUse]:
     """The usable LoRAs of one list; an unusable list or item is a warning, not a loss."""
-    where = f"parameters.{role}"
     if type(items) is not list:
-        check.wrong(where, "a list", items)
+        check.wrong(f"parameters.{role}", "a list", items)
         return []
     uses = []
     for position, item in enumerate(items):
-        if type(item) is str:  # a bare name: some UIs write just that
-            item = {"lora_name": item}
-        elif type(item) is not dict:
-            check.wrong(f"{where}[{position}]", "an object", item)
-            continue
-        at = f"{where}[{position}]."
-        name = check.str_(item, "lora_name", at) or check.str_(item, "name", at)
-        if not name:
-            check.warn(f"{at}lora_name is missing")
-            continue
-        uses.append(
-            LoraUse(
-                role,
-                position,
-                name,
-                normalise_name(name),
-                check.number(item, "strength_model", at),
-                check.number(item, "strength_clip", at),
-            )
-        )
+        # The usual item, {"lora_name": str, "strength_model": float, ...}, without
+        # the checker's calls; anything else is read by _odd_lora.
+        if type(item) is dict:
+            name = item.get("lora_name")
+            model = item.get("strength_model")
+            clip = item.get("strength_clip")
+            if (
+                type(name) is str
+                and name
+                and (model is None or type(model) is float)
+                and (clip is None or type(clip) is float)
+            ):
+                uses.append(LoraUse(role, position, name, normalise_name(name), model, clip))
+                continue
+        use = _odd_lora(role, position, item, check)
+        if use is not None:
+            uses.append(use)
     return uses
+
+
+def _odd_lora(role: str, position: int, item: Any, check: _Checker) -> LoraUse | None:
+    """One LoRA item of any shape: a bare name, ``name`` for ``lora_name``, int strengths."""
+    where = f"parameters.{role}"
+    if type(item) is str:  # a bare name: some UIs write just that
+        item = {"lora_name": item}
+    elif type(item) is not dict:
+        check.wrong(f"{where}[{position}]", "an object", item)
+        return None
+    at = f"{where}[{position}]."
+    name = check.str_(item, "lora_name", at) or check.str_(item, "name", at)
+    if not name:
+        check.warn(f"{at}lora_name is missing")
+        return None
+    return LoraUse(
+        role,
+        position,
+        name,
+        normalise_name(name),
+        check.number(item, "strength_model", at),
+        check.number(item, "strength_clip", at),
+    )
 
 
 def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> FrameRecord:
@@ -387,6 +408,98 @@ def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> Fr
         raise SidecarSchemaError(path, f"parameters must be an object, not {describe(params)}")
 
     check = _Checker(path)
+    fields = _well_typed(doc, params) or _checked_fields(doc, params, check)
+    (version, timestamp, filename, task_id, project_id, kino_frame_id) = fields[:6]
+    (prompt, negative_prompt, model_name, sampler, scheduler) = fields[6:11]
+    (seed, steps, cfg_scale, width, height) = fields[11:]
+    loras, extra = _split_parameters(params, check)
+    if project_id is None:
+        # Kino's in-place regeneration drops project_id; its file name keeps it.
+        project_id = check.in_range(project_from_name(os.path.basename(path)), "project id")
+    record = FrameRecord(
+        document=doc,
+        plugin=plugin,
+        plugin_version=version,
+        timestamp=timestamp,
+        generated_at=parse_timestamp(timestamp),
+        task_id=task_id,
+        project_id=project_id,
+        kino_frame_id=kino_frame_id,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        model_name=model_name,
+        sampler=sampler,
+        scheduler=scheduler,
+        seed=seed,
+        steps=steps,
+        cfg_scale=cfg_scale,
+        width=width,
+        height=height,
+        loras=loras,
+        extra_parameters=extra,
+        output_filename=filename,
+        extras=parse_extras(doc, path, warn=check.warn),
+    )
+    if not check.warnings:
+        return record
+    kept = check.warnings[:MAX_WARNINGS]
+    if len(check.warnings) > MAX_WARNINGS:
+        kept.append(f"and {len(check.warnings) - MAX_WARNINGS} more")
+    return dataclasses.replace(record, warnings=tuple(kept))
+
+
+# The typed fields in the order _well_typed and _checked_fields give them.
+_Fields = tuple[Any, ...]
+
+
+def _well_typed(doc: dict[str, Any], params: dict[str, Any]) -> _Fields | None:
+    """The typed fields of a sidecar whose known keys all have their plain types; else None.
+
+    Nearly every sidecar is like that, and one straight pass of type tests
+    costs a third of the checker's call per key (the indexer reads a million
+    of them).  Any doubt (a digit-string id, ``30.0`` steps, a number as
+    plugin version, a value out of range) returns None and the checker reads
+    the document; on what this accepts the two agree (a property test).
+    """
+    get, pget = doc.get, params.get
+    output = get("output")
+    filename = None
+    if output is not None:
+        if type(output) is not dict:
+            return None
+        filename = output.get("filename")
+    texts = (
+        get("plugin_version"),
+        get("timestamp"),
+        filename,
+        pget("prompt"),
+        pget("negative_prompt"),
+        pget("model_name"),
+        pget("sampler"),
+        pget("scheduler"),
+    )
+    for text in texts:
+        if text is not None and type(text) is not str:
+            return None
+    ints = (get("task_id"), get("project_id"), get("frame_id"))
+    sizes = (pget("steps"), pget("width"), pget("height"))
+    for number in ints + sizes:
+        if number is not None and (type(number) is not int or not _MIN_INT64 <= number < _INT64):
+            return None
+    seed = pget("seed")
+    if seed is not None and (type(seed) is not int or not -_MAX_KEY_INT < seed < _MAX_KEY_INT):
+        return None
+    cfg_scale = pget("cfg_scale")
+    if cfg_scale is not None:
+        cfg_scale = as_number(cfg_scale)
+        if cfg_scale is None:
+            return None
+    steps, width, height = sizes
+    return texts[:3] + ints + texts[3:] + (seed, steps, cfg_scale, width, height)
+
+
+def _checked_fields(doc: dict[str, Any], params: dict[str, Any], check: _Checker) -> _Fields:
+    """The typed fields of any Kino-shaped document: a wrong type is None and a warning."""
     version = doc.get("plugin_version")
     if version is not None and not isinstance(version, str):
         if _is_number(version):
@@ -400,40 +513,22 @@ def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> Fr
         check.wrong("output", "an object", output)
         output = None
     filename = check.str_(output, "filename", "output.") if output else None
-
     p = "parameters."
-    loras, extra = _split_parameters(params, check)
-    project_id = check.id_(doc, "project_id")
-    if project_id is None:
-        # Kino's in-place regeneration drops project_id; its file name keeps it.
-        project_id = check.in_range(project_from_name(os.path.basename(path)), "project id")
-    record = FrameRecord(
-        document=doc,
-        plugin=plugin,
-        plugin_version=version,
-        timestamp=timestamp,
-        generated_at=parse_timestamp(timestamp),
-        task_id=check.id_(doc, "task_id"),
-        project_id=project_id,
-        kino_frame_id=check.id_(doc, "frame_id"),
-        prompt=check.str_(params, "prompt", p),
-        negative_prompt=check.str_(params, "negative_prompt", p),
-        model_name=check.str_(params, "model_name", p),
-        sampler=check.str_(params, "sampler", p),
-        scheduler=check.str_(params, "scheduler", p),
-        seed=check.seed(params, "seed", p),
-        steps=check.int_(params, "steps", p),
-        cfg_scale=check.number(params, "cfg_scale", p),
-        width=check.int_(params, "width", p),
-        height=check.int_(params, "height", p),
-        loras=loras,
-        extra_parameters=extra,
-        output_filename=filename,
-        extras=parse_extras(doc, path, warn=check.warn),
+    return (
+        version,
+        timestamp,
+        filename,
+        check.id_(doc, "task_id"),
+        check.id_(doc, "project_id"),
+        check.id_(doc, "frame_id"),
+        check.str_(params, "prompt", p),
+        check.str_(params, "negative_prompt", p),
+        check.str_(params, "model_name", p),
+        check.str_(params, "sampler", p),
+        check.str_(params, "scheduler", p),
+        check.seed(params, "seed", p),
+        check.int_(params, "steps", p),
+        check.number(params, "cfg_scale", p),
+        check.int_(params, "width", p),
+        check.int_(params, "height", p),
     )
-    if not check.warnings:
-        return record
-    kept = check.warnings[:MAX_WARNINGS]
-    if len(check.warnings) > MAX_WARNINGS:
-        kept.append(f"and {len(check.warnings) - MAX_WARNINGS} more")
-    return dataclasses.replace(record, warnings=tuple(kept))

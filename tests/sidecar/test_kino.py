@@ -126,6 +126,9 @@ def test_load_returns_none_for_missing_or_broken(tmp_path):
         (b'{"a":1,"a":"\\u003a"}', "duplicate key 'a'"),  # a colon written as \u003a
         (b'{"b":{"k":1,"k":2},"c":"\\"\\u003A"}', "duplicate key 'k'"),
         (b'{"a":1,"b":[{"c":1,"c":1}]}', "duplicate key 'c'"),
+        # Space before a colon, beside a repeat: the key counts must not cancel out.
+        (b'{"a" : 1, "b" :{"x": 1}, "a": 2}', "duplicate key 'a'"),
+        (b'{"k"\n: "x:y", "k": 2, "z" : 3}', "duplicate key 'k'"),
         (b'{"a": "\\ud800"}', "lone surrogate"),
         (b'{"a": "caf\xe9"}', "not UTF-8"),
         (b"\x00\x01\x02\xff\xfe", "not UTF-8"),
@@ -177,7 +180,7 @@ def test_loads_exact_round_trips_any_json_value(value):
         assert json.dumps(parsed) == json.dumps(value)  # same values and same types
 
 
-def _dumps_repeating(value, target, seen):
+def _dumps_repeating(value, target, seen, colon=": "):
     """JSON text of ``value`` whose ``target``-th object (depth first) repeats its first key."""
     if isinstance(value, dict):
         index, seen[0] = seen[0], seen[0] + 1
@@ -185,17 +188,21 @@ def _dumps_repeating(value, target, seen):
         if index == target and items:
             items.insert(0, (items[0][0], None))
             seen[1] = True
-        inner = (f"{json.dumps(k)}: {_dumps_repeating(v, target, seen)}" for k, v in items)
+        inner = (
+            f"{json.dumps(k)}{colon}{_dumps_repeating(v, target, seen, colon)}" for k, v in items
+        )
         return "{" + ", ".join(inner) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(_dumps_repeating(v, target, seen) for v in value) + "]"
+        return "[" + ", ".join(_dumps_repeating(v, target, seen, colon) for v in value) + "]"
     return json.dumps(value)
 
 
-@given(json_values, st.integers(min_value=0, max_value=20))
-def test_a_repeated_key_is_refused_wherever_it_is(value, target):
+@given(
+    json_values, st.integers(min_value=0, max_value=20), st.sampled_from([":", ": ", " : ", "\n:"])
+)
+def test_a_repeated_key_is_refused_wherever_it_is(value, target, colon):
     seen = [0, False]
-    data = _dumps_repeating(value, target, seen).encode()
+    data = _dumps_repeating(value, target, seen, colon).encode()
     if not seen[1]:  # no object to repeat a key in (none, empty, or past the last)
         assert json.dumps(loads_exact(data)) == json.dumps(value)
         return

@@ -5,13 +5,18 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kino_catalog.errors import NotASidecarError, SidecarSchemaError
 from kino_catalog.sidecar.record import (
     MAX_WARNINGS,
     TYPED_PARAMETERS,
+    _checked_fields,
+    _Checker,
+    _lora_uses,
+    _odd_lora,
+    _well_typed,
     decode_int_key,
     encode_int_key,
     normalise_name,
@@ -327,3 +332,85 @@ def test_int_keys_sort_like_the_integers(a, b):
     assert decode_int_key(encode_int_key(a)) == a
     assert (encode_int_key(a) < encode_int_key(b)) == (a < b)
     assert encode_int_key(a).isdigit()
+
+
+# ------------------------------------------------- the fast reading of plain sidecars
+# parse_record reads a document whose known keys all have their plain types in
+# one pass of type tests (_well_typed), and a LoRA item of the usual shape
+# without the checker; anything else goes to the checker.  Where the fast
+# reading answers, it must answer exactly what the checker would.
+
+
+def _plain_or_odd(plain):
+    """Mostly the key's plain type (so the fast path is taken), sometimes anything."""
+    return plain | plain | _JSON_SCALARS | st.just("12") | st.just(30.0)
+
+
+_INTS = st.integers(min_value=-(2**64), max_value=2**64)  # across the 64-bit bounds
+_TEXTS = st.none() | st.text(max_size=5)
+_FIELD_VALUES = {
+    **{k: _plain_or_odd(_TEXTS) for k in ("prompt", "negative_prompt", "model_name")},
+    **{k: _plain_or_odd(_TEXTS) for k in ("sampler", "scheduler")},
+    **{k: _plain_or_odd(st.none() | _INTS) for k in ("seed", "steps", "width", "height")},
+    "cfg_scale": _plain_or_odd(st.none() | _INTS | st.floats(allow_nan=False)),
+}
+_TOP_VALUES = {
+    "plugin_version": _plain_or_odd(_TEXTS),
+    "timestamp": _plain_or_odd(_TEXTS),
+    "output": _plain_or_odd(st.none() | st.fixed_dictionaries({}, optional={"filename": _TEXTS})),
+    **{k: _plain_or_odd(st.none() | _INTS) for k in ("task_id", "project_id", "frame_id")},
+}
+
+
+def _typed(values):
+    return [(type(v), v) for v in values]  # 1, 1.0 and True are equal; their types are not
+
+
+@settings(max_examples=300)  # about one in six takes the fast path
+@given(
+    st.fixed_dictionaries({}, optional=_FIELD_VALUES),
+    st.fixed_dictionaries({}, optional=_TOP_VALUES),
+)
+def test_the_fast_reading_of_typed_fields_agrees_with_the_checker(parameters, top):
+    doc = {"plugin": "sdxl", "parameters": parameters, **top}
+    check = _Checker("a.json")
+    checked = _checked_fields(doc, parameters, check)
+    fast = _well_typed(doc, parameters)
+    if fast is not None:
+        assert _typed(fast) == _typed(checked)
+        assert check.warnings == []
+
+
+def test_a_plain_sidecar_takes_the_fast_reading():
+    doc = make_sidecar({"seed": 2**64 - 1, "cfg_scale": 7})
+    fields = _well_typed(doc, doc["parameters"])
+    assert fields is not None
+    assert fields[11] == 2**64 - 1
+    assert _typed([fields[13]]) == [(float, 7.0)]
+    for odd in ({"steps": 30.0}, {"steps": True}, {"seed": "1"}, {"width": 2**63}):
+        doc = make_sidecar(odd)
+        assert _well_typed(doc, doc["parameters"]) is None
+    plain = make_sidecar()
+    assert _well_typed({**plain, "project_id": "12"}, plain["parameters"]) is None
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "lora_name": _plain_or_odd(_TEXTS),
+            "name": _plain_or_odd(_TEXTS),
+            "strength_model": _plain_or_odd(st.none() | st.floats(allow_nan=False)),
+            "strength_clip": _plain_or_odd(st.none() | st.floats(allow_nan=False)),
+        },
+    )
+)
+def test_the_fast_reading_of_a_lora_item_agrees_with_the_checker(item):
+    fast_check, odd_check = _Checker("a.json"), _Checker("a.json")
+    uses = _lora_uses("loras", [item], fast_check)
+    odd = _odd_lora("loras", 0, item, odd_check)
+    assert uses == ([] if odd is None else [odd])
+    assert [_typed([u.strength_model, u.strength_clip]) for u in uses] == (
+        [] if odd is None else [_typed([odd.strength_model, odd.strength_clip])]
+    )
+    assert fast_check.warnings == odd_check.warnings
