@@ -89,16 +89,20 @@ class _StageFile:
         failures: list[tuple[Any, ...]] = []
         sid = self.next_sid
         for outcome in outcomes:
-            if isinstance(outcome, FrameRows):
-                key = (sid,)
+            if type(outcome) is FrameRows:
                 frames.append((sid, *outcome.frame, outcome.raw_json))
-                loras.extend(key + lora for lora in outcome.loras)
-                params.extend(key + param for param in outcome.parameters)
-                tags.extend((sid, tag) for tag in outcome.tags)
-                sid += 1
+                # Most frames have no tags and few LoRAs or parameters: no
+                # generator is started for an empty list.
+                if outcome.loras:
+                    loras += [(sid, *lora) for lora in outcome.loras]
+                if outcome.parameters:
+                    params += [(sid, *param) for param in outcome.parameters]
+                if outcome.tags:
+                    tags += [(sid, tag) for tag in outcome.tags]
                 failure = outcome.failure()
                 if failure is not None:
                     failures.append(failure.row())
+                sid += 1
             elif isinstance(outcome, FailedFile):
                 failures.append(outcome.row())
         self.next_sid = sid

