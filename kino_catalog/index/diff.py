@@ -53,6 +53,9 @@ __all__ = ["Differ"]
 PROGRESS_ROWS = 10_000
 NAMES_PER_QUERY = 500  # names per "name IN (...)" look-up
 SCAN_ABOVE_NAMES = 2_000  # more names than this: scan the folder's rows instead
+# A bulk load keeps the listing of a folder whose directory is at most this big
+# (about 130k entries on ext4, 400k on tmpfs): a few tens of MB of names at most.
+BULK_LISTING_BYTES = 8 << 20
 
 # A folder's rows as the bulk comparison (Differ._compare) wants them: equal
 # to the walk's FileStat tuples when the file is unchanged.
@@ -191,18 +194,21 @@ class Differ:
                 if is_dir:
                     # Folder listings: only a whole-root comparison stores or trusts them.
                     listings = self._listings() if scopes == [""] and not self.is_rebuild else None
-                    # A bulk load keeps only sequence names; readers find other images.
+                    # A bulk load keeps the listings of folders of up to some
+                    # 100k entries; the names of bigger ones cost too much memory.
                     for folder in walk_root(
                         root,
                         self.result.warnings.append,
                         start=scope,
-                        is_listing_names=not self.is_rebuild,
+                        listing_bytes=BULK_LISTING_BYTES if self.is_rebuild else None,
                     ):
                         self.seen_folders.add(folder.rel)
-                        if listings is None:
-                            yield from self._diff_folder(folder)
-                        else:
+                        if listings is not None:
                             yield from self._diff_listed_folder(folder, listings)
+                        elif self.is_rebuild and scopes == [""]:
+                            yield from self._load_folder(folder)
+                        else:
+                            yield from self._diff_folder(folder)
                 self._remove_unseen_folders(scope)
             if not is_dir:
                 parent, name = posixpath.split(scope)
@@ -240,6 +246,20 @@ class Differ:
         yield from self._diff_folder(folder)
         if self.is_settled and (folder.sidecars or folder.broken):
             self.writer.settle_listing(folder.rel, digest, self.result.unchanged - before)
+
+    def _load_folder(self, folder: Folder) -> Iterator[Task]:
+        """A bulk load's folder: every file is read, and the listing is kept for the commit.
+
+        The writer stores the digest once the load's rows are in (Writer.
+        settle_when_loaded), so the sync after a rebuild or a first sync
+        skips the folder instead of comparing it in full once more.  Taken
+        before _diff_folder, which sorts the folder's sidecars in place.
+        """
+        # A folder with a sidecar has rows (see _diff_listed_folder); a big one
+        # has no listing (see walk_root).
+        if folder.listed is not None and (folder.sidecars or folder.broken):
+            self.writer.settle_when_loaded(folder.rel, folder.listing_digest())
+        yield from self._diff_folder(folder)
 
     def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[Task]:
         self.is_settled = True

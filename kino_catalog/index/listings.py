@@ -18,11 +18,17 @@ from typing import TYPE_CHECKING
 from kino_catalog.schema.database import placeholder
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from sqlalchemy.engine import Connection
 
-__all__ = ["forget_listings", "forget_listings_of_frames", "forget_root_listings", "settle_listing"]
+__all__ = [
+    "forget_listings",
+    "forget_listings_of_frames",
+    "forget_root_listings",
+    "settle_listing",
+    "settle_loaded_listings",
+]
 
 
 def settle_listing(
@@ -36,6 +42,27 @@ def settle_listing(
         "SET digest = excluded.digest, unchanged = excluded.unchanged",
         (root_id, folder, digest, unchanged),
     )
+
+
+def settle_loaded_listings(conn: Connection, root_id: int, digests: Mapping[str, bytes]) -> None:
+    """Store the listing digests a bulk load's walk took, once its rows are all in.
+
+    A bulk load (a rebuild, a root's first sync) reads every sidecar the walk
+    listed, so its rows are what each listing calls for, and the next sync
+    can skip every folder instead of comparing them all once more.  A file
+    rewritten, added or removed after the walk listed it changes the next
+    listing, and that sync compares the folder in full, as without a digest.
+    Each folder's count of unchanged files is its frames, as a comparison
+    counts them.
+    """
+    m = placeholder(conn.dialect)
+    rows = [(root_id, folder, digest, root_id, folder) for folder, digest in digests.items()]
+    if rows:
+        conn.exec_driver_sql(
+            "INSERT INTO folder_listings (root_id, folder, digest, unchanged) "
+            f"SELECT {m}, {m}, {m}, count(*) FROM frames WHERE root_id = {m} AND folder = {m}",
+            rows,
+        )
 
 
 def forget_root_listings(conn: Connection, root_id: int) -> None:

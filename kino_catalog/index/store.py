@@ -34,6 +34,7 @@ from kino_catalog.index.listings import (
     forget_listings_of_frames,
     forget_root_listings,
     settle_listing,
+    settle_loaded_listings,
 )
 from kino_catalog.schema import (
     frames_table,
@@ -45,7 +46,7 @@ from kino_catalog.schema.database import placeholder
 from kino_catalog.schema.models import use_postgresql_conditions
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from sqlalchemy import Index, Table
     from sqlalchemy.engine import Connection
@@ -401,6 +402,10 @@ class Store:
         the folder may call this (index.diff); ``unchanged`` is what it counted.
         """
         settle_listing(self.conn, self.root_id, folder, digest, unchanged)
+
+    def settle_loaded_listings(self, digests: Mapping[str, bytes]) -> None:
+        """Store the listings a bulk load's walk took (see listings.settle_loaded_listings)."""
+        settle_loaded_listings(self.conn, self.root_id, digests)
 
     def forget_all_listings(self) -> None:
         """Drop every folder listing of this root (a bulk load replaces all its rows)."""

@@ -298,16 +298,18 @@ def walk_root(
     on_warning: Callable[[str], None] | None = None,
     start: str = "",
     *,
-    is_listing_names: bool = True,
+    listing_bytes: int | None = None,
 ) -> Iterator[Folder]:
     """Yield every folder under ``root`` (a resolved absolute path), top down.
 
     ``start`` limits the walk to one subfolder (relative, "/"-separated); it
     is not entered if it is a symlink.  Unreadable folders are reported
-    through ``on_warning`` and skipped.  Without ``is_listing_names`` a Folder's
-    ``names`` keep only PNG-sequence members (counted from the listing, as a
-    sync does); other images are then looked up on disk by the readers.  In
-    Kino's flat layout the names of a million frames and images take hundreds of MB.
+    through ``on_warning`` and skipped.  With ``listing_bytes``, a folder
+    whose directory is bigger than that (its size grows with its entries on
+    every common file system) keeps no listing: its ``names`` are only the
+    PNG-sequence members (counted from the listing, as a sync does), and the
+    readers look other images up on disk.  In Kino's flat layout the names
+    of a million frames and images take hundreds of MB.
     """
     if start and os.path.islink(os.path.join(root, start)):
         return
@@ -317,7 +319,7 @@ def walk_root(
         path = f"{root}/{rel}" if rel else root
         folder = Folder(rel, root=root)
         try:
-            _list(folder, path, stack, is_listing_names=is_listing_names)
+            _list(folder, path, stack, listing_bytes)
         except OSError as exc:
             if on_warning is not None:
                 on_warning(f"cannot list {path}: {exc.strerror or exc}")
@@ -325,13 +327,14 @@ def walk_root(
         yield folder
 
 
-def _list(folder: Folder, path: str, stack: list[str], *, is_listing_names: bool) -> None:
+def _list(folder: Folder, path: str, stack: list[str], listing_bytes: int | None) -> None:
     """Fill ``folder`` from one listing of ``path``; push its subfolders on ``stack``.
 
     Raises:
         OSError: the folder cannot be opened or listed.
     """
     if not _HAS_FD_LISTING:
+        is_listing_names = listing_bytes is None or os.stat(path).st_size <= listing_bytes
         with os.scandir(path) as entries:
             _visit(folder, path, entries, stack, is_listing_names=is_listing_names)
         return
@@ -339,6 +342,7 @@ def _list(folder: Folder, path: str, stack: list[str], *, is_listing_names: bool
     # subfolder never is (the walk does not enter symlinked folders).
     fd = os.open(path, _OPEN_FOLDER if folder.rel else os.O_RDONLY)
     try:
+        is_listing_names = listing_bytes is None or os.fstat(fd).st_size <= listing_bytes
         with os.scandir(fd) as entries:
             _visit(folder, path, entries, stack, is_listing_names=is_listing_names)
     finally:

@@ -70,6 +70,7 @@ class Writer:
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.interrupted: BaseException | None = None
         self._settings = contextlib.ExitStack()  # undone in close()
+        self._loaded_listings: dict[str, bytes] = {}  # a bulk load's, stored at its commit
         if single_transaction:  # a bulk load's sorts and journals grow with the load
             self._settings.enter_context(temp_files(self.conn))
             # It deletes the old child rows itself and writes only consistent ones.
@@ -172,6 +173,10 @@ class Writer:
         """Store a folder's listing digest: its rows need nothing (see diff.py)."""
         self.store.settle_listing(folder, digest, unchanged)
 
+    def settle_when_loaded(self, folder: str, digest: bytes) -> None:
+        """Store a bulk load's folder listing digest just before it commits (see diff.py)."""
+        self._loaded_listings[folder] = digest
+
     def close(self, *, is_ok: bool, dropped_indexes: list[Any] | None = None) -> None:
         """Commit (rebuilding dropped indexes first) or roll back, then let go of the connection.
 
@@ -206,6 +211,8 @@ class Writer:
                 len(dropped_indexes),
                 time.perf_counter() - started,
             )
+        # After the indexes: each folder's frames are counted through one.
+        self.store.settle_loaded_listings(self._loaded_listings)
         self._finish_counts()
         self.check_lock()
         started = time.perf_counter()

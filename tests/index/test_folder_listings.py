@@ -46,7 +46,8 @@ def _agrees_with_rebuild(catalog, library):
 
 
 def _settled(catalog, library, folders=("a", "b")):
-    """Sync until every folder's listing is stored (the first sync is a bulk load: none)."""
+    """Sync until every folder's listing is stored by a comparison (the first sync is a bulk
+    load, which stores the listings it walked)."""
     catalog.sync(library.root)
     catalog.sync(library.root)
     assert set(folders) <= set(_listings(catalog))
@@ -101,13 +102,75 @@ def test_a_settled_folder_is_skipped_and_counted_as_before(any_catalog, two_fold
     _agrees_with_rebuild(catalog, library)
 
 
-def test_a_rebuild_drops_the_roots_listings_and_the_first_sync_after_stores_them(
-    catalog, two_folders
+def _listing_rows(catalog) -> dict[str, tuple[bytes, int]]:
+    with catalog.engine.connect() as conn:
+        rows = conn.execute(text("SELECT folder, digest, unchanged FROM folder_listings"))
+        return {folder: (bytes(digest), unchanged) for folder, digest, unchanged in rows}
+
+
+def _compared_folders(monkeypatch) -> list[str]:
+    """The folders each later sync compares in full (the others it skips)."""
+    compared: list[str] = []
+    real = diff_module.Differ._diff_folder
+
+    def counting(self, folder, only=None):
+        compared.append(folder.rel)
+        return real(self, folder, only)
+
+    monkeypatch.setattr(diff_module.Differ, "_diff_folder", counting)
+    return compared
+
+
+def test_a_rebuild_stores_the_listings_it_walked_and_the_sync_after_skips_them(
+    any_catalog, two_folders, monkeypatch
 ):
-    _settled(catalog, two_folders)
+    catalog, library = any_catalog, two_folders
+    _settled(catalog, library)
+    settled = _listing_rows(catalog)
+    catalog.rebuild(library.root)
+    # The digests and counts a settled comparison stores, without that comparison.
+    assert _listing_rows(catalog) == settled
+    compared = _compared_folders(monkeypatch)
+    result = catalog.sync(library.root)
+    assert compared == [""]  # the root lists no sidecar
+    assert result.unchanged == sum(unchanged for _, unchanged in settled.values())
+    assert result.errors == 0
+    _agrees_with_rebuild(catalog, library)
+
+
+def test_a_file_rewritten_while_a_rebuild_reads_is_compared_by_the_next_sync(
+    catalog, two_folders, monkeypatch
+):
+    library = two_folders
+    sidecar = library.root / "a" / "project_1_frame_0_variant_0.json"
+    assert sidecar.exists()
+    real = diff_module.Differ._load_folder
+
+    def rewrite_after_the_walk(self, folder):
+        if folder.rel == "a":  # listed (digest taken) before this rewrite
+            before = sidecar.read_bytes()
+            after = before.replace(b'"steps": 30', b'"steps": 31')
+            assert after != before
+            sidecar.write_bytes(after)
+            os.utime(sidecar, ns=(sidecar.stat().st_mtime_ns + 10**9,) * 2)
+        return real(self, folder)
+
+    monkeypatch.setattr(diff_module.Differ, "_load_folder", rewrite_after_the_walk)
+    catalog.rebuild(library.root)
+    monkeypatch.undo()
+    compared = _compared_folders(monkeypatch)
+    catalog.sync(library.root)
+    assert "a" in compared  # its listing is not the one the rebuild walked
+    _agrees_with_rebuild(catalog, library)
+
+
+def test_a_bulk_load_keeps_no_listing_of_a_folder_too_big_to_hold(
+    catalog, two_folders, monkeypatch
+):
+    monkeypatch.setattr(diff_module, "BULK_LISTING_BYTES", 0)
     catalog.rebuild(two_folders.root)
     assert _listings(catalog) == {}
-    catalog.sync(two_folders.root)
+    catalog.sync(two_folders.root)  # a full comparison stores them
     assert set(_listings(catalog)) == {"a", "b"}
 
 
