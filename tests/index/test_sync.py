@@ -743,6 +743,9 @@ def test_nul_characters_are_indexed_on_both_databases(any_catalog, library):
             "x\ufffd": 2,  # one key once NUL is replaced: the first one is kept
             "odd\u0000_loras": [{"name": "a.safetensors"}],
             "odd\ufffd_loras": ["b"],
+            # Names whose search keys are derived: PostgreSQL refused those keys.
+            "model_name": "jug\u0000ger.safetensors",
+            "loras": [{"lora_name": "de\u0000tail.safetensors", "strength_model": 0.5}],
         },
         tags=["t\u0000", "t\ufffd"],
     )
@@ -759,6 +762,8 @@ def test_nul_characters_are_indexed_on_both_databases(any_catalog, library):
         )
     assert kept == [1.0]
     assert any_catalog.count("lora:a") == 1
+    assert any_catalog.count("lora:de*") == 1
+    assert any_catalog.count("model:jug*") == 1
     assert any_catalog.count("tag:t\ufffd") == 1
 
 
