@@ -63,6 +63,19 @@ def _remember(path: Path) -> tuple[bytes, int]:
     return path.read_bytes(), path.stat().st_mtime_ns
 
 
+def _compared_folders(monkeypatch) -> list[str]:
+    """The folders each later sync compares in full (the others it skips)."""
+    compared: list[str] = []
+    real = diff_module.Differ._diff_folder
+
+    def counting(self, folder, only=None):
+        compared.append(folder.rel)
+        return real(self, folder, only)
+
+    monkeypatch.setattr(diff_module.Differ, "_diff_folder", counting)
+    return compared
+
+
 @pytest.fixture
 def two_folders(library):
     """Folders a and b with a few frames each, one without an image, one PNG sequence."""
@@ -85,14 +98,7 @@ def test_a_settled_folder_is_skipped_and_counted_as_before(any_catalog, two_fold
     catalog = any_catalog
     catalog.sync(library.root)
     full = catalog.sync(library.root)  # compares everything, stores the listings
-    compared: list[str] = []
-    real = diff_module.Differ._diff_folder
-
-    def counting(self, folder, only=None):
-        compared.append(folder.rel)
-        return real(self, folder, only)
-
-    monkeypatch.setattr(diff_module.Differ, "_diff_folder", counting)
+    compared = _compared_folders(monkeypatch)
     skipped = catalog.sync(library.root)
     assert compared == [""]  # every folder skipped but the root, which lists no sidecar
     assert skipped.as_dict() | {"seconds": 0} == full.as_dict() | {"seconds": 0}
@@ -106,19 +112,6 @@ def _listing_rows(catalog) -> dict[str, tuple[bytes, int]]:
     with catalog.engine.connect() as conn:
         rows = conn.execute(text("SELECT folder, digest, unchanged FROM folder_listings"))
         return {folder: (bytes(digest), unchanged) for folder, digest, unchanged in rows}
-
-
-def _compared_folders(monkeypatch) -> list[str]:
-    """The folders each later sync compares in full (the others it skips)."""
-    compared: list[str] = []
-    real = diff_module.Differ._diff_folder
-
-    def counting(self, folder, only=None):
-        compared.append(folder.rel)
-        return real(self, folder, only)
-
-    monkeypatch.setattr(diff_module.Differ, "_diff_folder", counting)
-    return compared
 
 
 def test_a_rebuild_stores_the_listings_it_walked_and_the_sync_after_skips_them(
