@@ -249,7 +249,8 @@ def main() -> int:
 
         print(f"generating {a.frames} sidecars in {corpus} ...", file=sys.stderr)
         generate_corpus(corpus, a.frames, png=True, jobs=os.cpu_count() or 1, invalid_rate=0.001)
-    work = Path(tempfile.mkdtemp(prefix="kino-bench-", dir=a.work))
+    # Absolute: the child operations run in the repository (cwd), not where this was started.
+    work = Path(tempfile.mkdtemp(prefix="kino-bench-", dir=a.work)).resolve()
     db = work / "bench.db"
     loads = [_load()]
     print(f"started, {loads[0]}", file=sys.stderr)
