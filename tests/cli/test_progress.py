@@ -6,6 +6,7 @@ import io
 import threading
 
 import pytest
+from sqlalchemy import text
 
 from kino_catalog import Catalog
 from kino_catalog.cli import app
@@ -105,10 +106,15 @@ def test_a_callback_raising_during_the_bulk_tail_stops_it_with_its_own_exception
 def test_a_no_change_sync_reports_progress_as_it_compares(catalog, library, monkeypatch):
     for i in range(30):
         library.frame(1, i)
-    catalog.sync(library.root)
+    catalog.sync(library.root)  # a bulk load: it stores the folder's listing
+    with catalog.engine.begin() as conn:  # without it, the next sync compares row by row
+        conn.execute(text("DELETE FROM folder_listings"))
     monkeypatch.setattr(differ_module, "PROGRESS_ROWS", 4)
     seen = []
     result = catalog.sync(library.root, progress=lambda done, total: seen.append((done, total)))
     assert result.unchanged == 30
     assert [done for done, _ in seen] == [4, 8, 12, 16, 20, 24, 28, 30]
     assert {total for _, total in seen} == {30}
+    seen.clear()  # and a folder skipped by its listing counts all its files at once
+    assert catalog.sync(library.root, progress=lambda d, t: seen.append((d, t))).unchanged == 30
+    assert seen == [(30, 30)]
