@@ -227,8 +227,6 @@ def _is_number(value: Any) -> bool:
 MAX_WARNINGS = 5
 # encode_int_key holds up to 999 digits.
 _MAX_KEY_INT = 10**999
-_INT64 = 2**63
-_MIN_INT64 = -_INT64
 
 
 class _Checker:
@@ -486,7 +484,7 @@ def _well_typed(doc: dict[str, Any], params: dict[str, Any]) -> _Fields | None:
     ints = (get("task_id"), get("project_id"), get("frame_id"))
     sizes = (pget("steps"), pget("width"), pget("height"))
     for number in ints + sizes:
-        if number is not None and (type(number) is not int or not _MIN_INT64 <= number < _INT64):
+        if number is not None and (type(number) is not int or number not in INT64_RANGE):
             return None
     seed = pget("seed")
     if seed is not None and (type(seed) is not int or not -_MAX_KEY_INT < seed < _MAX_KEY_INT):
