@@ -53,7 +53,19 @@ if TYPE_CHECKING:
 
     from kino_catalog.index.file_rows import FailedFile, FrameRows
 
-__all__ = ["Store", "chunked"]
+__all__ = ["BULK_CACHE_KIB", "KEPT_INDEXES_CACHE_KIB", "Store", "chunked"]
+
+#: KiB of SQLite page cache for a bulk load that builds its indexes afresh.
+#: Small on purpose: SQLite sizes a sort's in-memory runs by the page cache,
+#: and an index build that sorts small runs (the helper thread sorting one
+#: while the next is read) and merges them beats one big in-memory sort.  At
+#: 1M frames the 24 builds took 39 s with 128 MiB, 28 s with 8 MiB, 22 s with
+#: 4 MiB (2 MiB no faster); the copy, which appends, did not slow down, and
+#: peak RSS fell from 392 to 200 MB (benchmarks/RESULTS.md, stop 27).
+BULK_CACHE_KIB = 4096
+#: ... and for one that keeps the indexes (a small root beside big ones): its
+#: rows go into them at random places, so their pages are worth caching.
+KEPT_INDEXES_CACHE_KIB = 131072
 
 # Tables whose secondary indexes a rebuild drops and recreates around its load.
 _BULK_TABLES: tuple[Table, ...] = (
@@ -318,8 +330,6 @@ class Store:
             == 0
         )
         if self.is_sqlite:
-            self.conn.exec_driver_sql("PRAGMA cache_size=-131072")  # 128 MiB for index builds
-            self.conn.exec_driver_sql("PRAGMA threads=2")  # the index sorter's helper thread
             if only_root:
                 self.conn.exec_driver_sql(
                     "INSERT INTO frames_fts (frames_fts) VALUES ('delete-all')"
@@ -353,9 +363,6 @@ class Store:
             use_postgresql_conditions()
         for index in dropped:
             self.conn.execute(CreateIndex(index, if_not_exists=True))
-        if self.is_sqlite:
-            self.conn.exec_driver_sql("PRAGMA cache_size=-65536")
-            self.conn.exec_driver_sql("PRAGMA threads=0")
 
     def update_images(self, rows: Sequence[tuple[str, bool, int, int]]) -> None:
         """Apply (image_name, image_exists, image_count, id) after images came or went."""

@@ -218,7 +218,7 @@ def _locked_run(
     dropped = None
     try:
         if bulk:
-            dropped = writer.store.begin_bulk_load()
+            dropped = writer.begin_bulk_load()
         done = 0
 
         def report() -> None:

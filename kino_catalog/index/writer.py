@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from kino_catalog.index.bulk_load import detach_staged
 from kino_catalog.index.file_rows import FRAME_COLUMNS, FailedFile, FrameRows, db_datetime
-from kino_catalog.index.store import Store
+from kino_catalog.index.store import BULK_CACHE_KIB, KEPT_INDEXES_CACHE_KIB, Store
 from kino_catalog.schema.database import (
     WRITE,
+    bulk_sorting,
     foreign_keys_unenforced,
     placeholder,
     temp_files,
@@ -76,6 +77,17 @@ class Writer:
             # It deletes the old child rows itself and writes only consistent ones.
             self._settings.enter_context(foreign_keys_unenforced(self.conn))
         self.store = self._begin()
+
+    def begin_bulk_load(self) -> list[Any]:
+        """Start a bulk load (Store.begin_bulk_load); returns the dropped indexes for close().
+
+        The connection sorts with the page cache that suits the load, until
+        close() (see database.bulk_sorting).
+        """
+        dropped = self.store.begin_bulk_load()
+        cache_kib = BULK_CACHE_KIB if dropped else KEPT_INDEXES_CACHE_KIB
+        self._settings.enter_context(bulk_sorting(self.conn, cache_kib))
+        return dropped
 
     def keep_alive(self, beat: Callable[[], None]) -> None:
         """Call ``beat`` every ~0.2 s while long SQLite statements run (a bulk load's tail).

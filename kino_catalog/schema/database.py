@@ -30,6 +30,7 @@ __all__ = [
     "HEAD_REVISION",
     "PAGE_SIZE",
     "WRITE",
+    "bulk_sorting",
     "default_database",
     "foreign_keys_unenforced",
     "make_engine",
@@ -48,6 +49,7 @@ HEAD_REVISION = "0011"
 #: Execution options for a connection that will write (BEGIN IMMEDIATE on SQLite).
 WRITE = {"kino_write": True}
 BUSY_TIMEOUT_SECONDS = 60.0
+CACHE_KIB = 65536  # SQLite page cache of every connection (64 MiB)
 WAL_SIZE_LIMIT = 64 << 20  # bytes of write-ahead log kept on disk after a checkpoint
 #: Bytes per page of a new SQLite catalogue (SQLite's default is 4096).  A bulk
 #: load reads every table back through the write-ahead log, one frame per page,
@@ -155,7 +157,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB
+        cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
@@ -307,6 +309,23 @@ def temp_files(conn: Connection) -> Iterator[None]:
     the pragma only outside a transaction, so enter this before BEGIN.
     """
     with _sqlite_pragma(conn, "temp_store=FILE", "temp_store=MEMORY"):
+        yield
+
+
+@contextlib.contextmanager
+def bulk_sorting(conn: Connection, cache_kib: int) -> Iterator[None]:
+    """A page cache of ``cache_kib`` and a sorter helper thread for the duration (SQLite only).
+
+    For a bulk load.  SQLite sizes a sort's in-memory runs by the page cache,
+    and with ``PRAGMA threads`` a helper thread sorts one run while the next
+    is read; a load that builds its indexes afresh sorts fastest in small runs
+    (see index.store.BULK_CACHE_KIB), one that writes into kept indexes wants
+    their pages cached instead.
+    """
+    with (
+        _sqlite_pragma(conn, f"cache_size=-{cache_kib}", f"cache_size=-{CACHE_KIB}"),
+        _sqlite_pragma(conn, "threads=2", "threads=0"),
+    ):
         yield
 
 

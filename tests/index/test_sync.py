@@ -16,9 +16,10 @@ from kino_catalog import Catalog, UsageError
 from kino_catalog.index import diff as differ_module
 from kino_catalog.index import file_rows as rows_module
 from kino_catalog.index import sync as indexer_module
-from kino_catalog.index.store import Store
+from kino_catalog.index.store import BULK_CACHE_KIB, KEPT_INDEXES_CACHE_KIB, Store
 from kino_catalog.index.sync import sync_paths
 from kino_catalog.index.walk import FileStat
+from kino_catalog.schema.database import CACHE_KIB
 from kino_catalog.testing.corpus import generate_corpus
 from tests.catalog_state import catalog_state
 from tests.factories import make_sidecar
@@ -662,12 +663,40 @@ def test_a_rebuild_restores_every_index(catalog, library):
     assert index_names(catalog) == before
 
 
-def test_a_bulk_load_leaves_its_connection_with_temporary_data_in_memory_again(catalog, library):
-    library.frame(1, 1)
-    catalog.rebuild(library.root)  # ran with temp_store=FILE on one pooled connection
-    with contextlib.ExitStack() as stack:  # every pooled connection at once, whichever it was
+def connection_settings(catalog):
+    """(temp_store, cache_size, threads) of every pooled connection, whichever wrote."""
+    with contextlib.ExitStack() as stack:  # every pooled connection at once
         conns = [stack.enter_context(catalog.engine.connect()) for _ in range(5)]
-        assert [c.exec_driver_sql("PRAGMA temp_store").scalar() for c in conns] == [2] * 5
+        return {
+            tuple(c.exec_driver_sql(f"PRAGMA {name}").scalar() for name in SETTINGS) for c in conns
+        }
+
+
+SETTINGS = ("temp_store", "cache_size", "threads")
+EVERY_CONNECTION = (2, -CACHE_KIB, 0)  # temporary data in memory, 64 MiB cache, no sorter thread
+
+
+@pytest.mark.parametrize("is_interrupted", [False, True], ids=["committed", "interrupted"])
+def test_a_bulk_load_leaves_its_connection_as_every_other_again(
+    catalog, library, monkeypatch, is_interrupted
+):
+    """It ran with temporary files, a small page cache and a sorter thread (see Writer)."""
+    library.frame(1, 1)
+    catalog.sync(library.root)
+    seen = []
+
+    def end_and_look(self, dropped):
+        real_end(self, dropped)
+        seen.append(self.conn.exec_driver_sql("PRAGMA cache_size").scalar())
+        if is_interrupted:
+            raise KeyboardInterrupt
+
+    real_end = Store.end_bulk_load
+    monkeypatch.setattr(Store, "end_bulk_load", end_and_look)
+    with pytest.raises(KeyboardInterrupt) if is_interrupted else contextlib.nullcontext():
+        catalog.rebuild(library.root)
+    assert seen == [-BULK_CACHE_KIB]  # the indexes were built with small sort runs
+    assert connection_settings(catalog) == {EVERY_CONNECTION}
 
 
 def test_a_bulk_load_restores_the_full_text_buffer_setting(catalog, library):
@@ -793,22 +822,30 @@ def test_a_small_root_beside_a_big_one_is_rebuilt_without_dropping_indexes(
         library.write(
             f"../other/project_2_frame_{i}_variant_0.json", make_sidecar({"prompt": "a portrait"})
         )
-    dropped = []
-    real_begin = Store.begin_bulk_load
+    dropped, caches = [], []
+    real_begin, real_end = Store.begin_bulk_load, Store.end_bulk_load
 
     def recording_begin(self):
         dropped.append(real_begin(self))
         return dropped[-1]
+
+    def recording_end(self, indexes):
+        caches.append(self.conn.exec_driver_sql("PRAGMA cache_size").scalar())
+        real_end(self, indexes)
 
     with Catalog.open(tmp_path / "a.db") as rebuilt, Catalog.open(tmp_path / "b.db") as fresh:
         for cat in (rebuilt, fresh):
             cat.sync(other)
             cat.sync(library.root)
         monkeypatch.setattr(Store, "begin_bulk_load", recording_begin)
+        monkeypatch.setattr(Store, "end_bulk_load", recording_end)
         rebuilt.rebuild(library.root)  # 1 frame of 5: maintaining the indexes is cheaper
         rebuilt.rebuild(other)  # 4 of 5: dropped and rebuilt after the load
         assert dropped[0] == []
         assert "ix_frames_sync" in [index.name for index in dropped[1]]
+        # Kept indexes take rows at random places: their pages stay cached.
+        assert caches == [-KEPT_INDEXES_CACHE_KIB, -BULK_CACHE_KIB]
+        assert connection_settings(rebuilt) == {EVERY_CONNECTION}
         assert index_names(rebuilt) == index_names(fresh)
         assert catalog_state(rebuilt) == catalog_state(fresh)
         assert (rebuilt.count("portrait"), rebuilt.count("castle")) == (4, 1)
