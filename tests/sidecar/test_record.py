@@ -12,17 +12,15 @@ from kino_catalog.errors import NotASidecarError, SidecarSchemaError
 from kino_catalog.sidecar.record import (
     MAX_WARNINGS,
     TYPED_PARAMETERS,
-    _checked_fields,
-    _Checker,
     _lora_uses,
     _odd_lora,
-    _well_typed,
     decode_int_key,
     encode_int_key,
     normalise_name,
     parse_record,
     parse_timestamp,
 )
+from kino_catalog.sidecar.typed_fields import Checker, checked_fields, well_typed
 from tests.factories import make_sidecar
 
 WAN = {
@@ -336,7 +334,7 @@ def test_int_keys_sort_like_the_integers(a, b):
 
 # ------------------------------------------------- the fast reading of plain sidecars
 # parse_record reads a document whose known keys all have their plain types in
-# one pass of type tests (_well_typed), and a LoRA item of the usual shape
+# one pass of type tests (well_typed), and a LoRA item of the usual shape
 # without the checker; anything else goes to the checker.  Where the fast
 # reading answers, it must answer exactly what the checker would.
 
@@ -373,9 +371,9 @@ def _typed(values):
 )
 def test_the_fast_reading_of_typed_fields_agrees_with_the_checker(parameters, top):
     doc = {"plugin": "sdxl", "parameters": parameters, **top}
-    check = _Checker("a.json")
-    checked = _checked_fields(doc, parameters, check)
-    fast = _well_typed(doc, parameters)
+    check = Checker("a.json")
+    checked = checked_fields(doc, parameters, check)
+    fast = well_typed(doc, parameters)
     if fast is not None:
         assert _typed(fast) == _typed(checked)
         assert check.warnings == []
@@ -383,15 +381,15 @@ def test_the_fast_reading_of_typed_fields_agrees_with_the_checker(parameters, to
 
 def test_a_plain_sidecar_takes_the_fast_reading():
     doc = make_sidecar({"seed": 2**64 - 1, "cfg_scale": 7})
-    fields = _well_typed(doc, doc["parameters"])
+    fields = well_typed(doc, doc["parameters"])
     assert fields is not None
     assert fields[11] == 2**64 - 1
     assert _typed([fields[13]]) == [(float, 7.0)]
     for odd in ({"steps": 30.0}, {"steps": True}, {"seed": "1"}, {"width": 2**63}):
         doc = make_sidecar(odd)
-        assert _well_typed(doc, doc["parameters"]) is None
+        assert well_typed(doc, doc["parameters"]) is None
     plain = make_sidecar()
-    assert _well_typed({**plain, "project_id": "12"}, plain["parameters"]) is None
+    assert well_typed({**plain, "project_id": "12"}, plain["parameters"]) is None
 
 
 @given(
@@ -406,7 +404,7 @@ def test_a_plain_sidecar_takes_the_fast_reading():
     )
 )
 def test_the_fast_reading_of_a_lora_item_agrees_with_the_checker(item):
-    fast_check, odd_check = _Checker("a.json"), _Checker("a.json")
+    fast_check, odd_check = Checker("a.json"), Checker("a.json")
     uses = _lora_uses("loras", [item], fast_check)
     odd = _odd_lora("loras", 0, item, odd_check)
     assert uses == ([] if odd is None else [odd])
