@@ -4,7 +4,7 @@
 Usage:
     pip install -e '.[bench]'   # sqlite-utils, the peer
     python benchmarks/bench_index.py --frames 100000 [--corpus DIR] [--work DIR]
-        [--repeat N] [--keep] [--no-change-step]
+        [--repeat N] [--rebuilds N] [--keep] [--no-change-step]
 
 Generates (or reuses) a deterministic corpus with kino_catalog.testing.corpus, warms
 the page cache, then measures, each in a fresh process so that peak RSS is
@@ -16,7 +16,8 @@ the operation's own:
   peer     sqlite-utils  the corpus as NDJSON (seeds >= 2**63 as strings, which it
                          cannot store otherwise), `insert --nl --flatten --alter`,
                          then `enable-fts` on the prompts
-  ours     rebuild             from scratch, into an empty catalogue
+  ours     rebuild             from scratch, into an empty catalogue (--rebuilds N: N times,
+                               each right after a read+json run, into a new catalogue)
            sync, no change     right after the rebuild, N times, alternating with walk+stat
            sync, 1% changed    after rewriting 1% of the sidecars (this WRITES INTO the
                                corpus: skipped with --no-change-step)
@@ -28,6 +29,8 @@ Our operations are timed from the call (Catalog.open, i.e. imports and the
 schema check, is reported apart as "open").  The machine may be shared: the
 load average is printed beside the figures, the no-change sync and its floor
 are measured N times alternately, and ratios are taken from the same run.
+On a machine whose speed drifts, ``--rebuilds 3`` pairs each rebuild with a
+read+json run just before it and reports the median of the pairs' ratios.
 Targets (DESIGN.md §8): at 100k, rebuild <= 3 x read+json and >= 1.5 x faster
 than sqlite-utils; no-change sync <= 1.3 x walk+stat; at 1M, rebuild < 30 s and
 < 500 MB; 1%-changed sync < 2 x no-change sync.
@@ -197,6 +200,15 @@ def measure(op: str, corpus: Path, db: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _discard(db: Path) -> None:
+    """Remove a catalogue and what SQLite and the locks keep beside it."""
+    for path in db.parent.glob(db.name + "*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def wall(command: list[str]) -> dict[str, float]:
     """Wall seconds of a whole command (a CLI process, start-up included)."""
     started = time.perf_counter()
@@ -234,6 +246,9 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, help="corpus folder (generated if missing)")
     ap.add_argument("--work", type=Path, help="folder for the catalogues (default: a temp dir)")
     ap.add_argument("--repeat", type=int, default=5, help="no-change syncs (and floors) to run")
+    ap.add_argument(
+        "--rebuilds", type=int, default=1, help="rebuilds, each paired with a read+json run"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the catalogue files")
     ap.add_argument(
         "--no-change-step",
@@ -269,6 +284,13 @@ def main() -> int:
             rows.append((name, measure(op, corpus, db)))
             peer += rows[-1][1]["seconds"]
     rows.append(("read+json (again)", measure("read+json", corpus, db)))
+    pairs = [(rows[1][1], rows[2][1])]  # (read+json, rebuild) run back to back
+    for i in range(1, a.rebuilds):
+        floor = measure("read+json", corpus, db)
+        fresh = work / f"rebuild-{i}.db"
+        pairs.append((floor, measure("rebuild", corpus, fresh)))
+        rows += [("read+json", floor), ("rebuild", pairs[-1][1])]
+        _discard(fresh)
     print(f"rebuild and peer done, {_load()}", file=sys.stderr)
     floors, syncs = [], []
     for _ in range(a.repeat):
@@ -313,6 +335,14 @@ def main() -> int:
     no_change = median("sync, no change")
     print(f"\nread+json floor (mean of the two runs): {read:.2f} s")
     print(f"rebuild / read+json: {rebuild / read:.2f} (target <= 3, goal 1.5)")
+    if len(pairs) > 1:
+        ratios = [b["seconds"] / f["seconds"] for f, b in pairs]
+        cpu_ratios = [b["cpu"] / f["cpu"] for f, b in pairs]
+        print(
+            f"rebuild / read+json, median of {len(pairs)} back-to-back pairs: "
+            f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}); "
+            f"CPU seconds: {statistics.median(cpu_ratios):.2f}"
+        )
     if peer:
         insert_fts = median("sqlite-utils: insert --nl --flatten") + median(
             "sqlite-utils: enable-fts"
