@@ -18,8 +18,9 @@ from kino_catalog.catalog import health
 from kino_catalog.catalog.lookup import lookup_statement
 from kino_catalog.errors import CatalogError, CatalogMissingError, RootNotMappedError, UsageError
 from kino_catalog.index import roots as registry
+from kino_catalog.index.image_location import sequence_member
 from kino_catalog.index.locks import WriteAccess
-from kino_catalog.index.walk import file_inside, sequence_member
+from kino_catalog.index.walk import file_inside
 from kino_catalog.query.counting import count_statement
 from kino_catalog.query.fields import query_fields, unknown_field_warnings
 from kino_catalog.query.frame import Frame, RootPlace, root_places

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_
 
 from kino_catalog.errors import UsageError
-from kino_catalog.index.walk import sequence_start
+from kino_catalog.index.image_location import sequence_start
 from kino_catalog.query.frame import frame_select
 from kino_catalog.schema import frames_table
 from kino_catalog.sidecar.files import is_inside

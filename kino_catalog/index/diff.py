@@ -24,15 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from kino_catalog.errors import SidecarError
 from kino_catalog.index.file_rows import FailedFile
+from kino_catalog.index.image_location import IMAGE_SUFFIXES, locate_image, sequence_start
 from kino_catalog.index.walk import (
-    IMAGE_SUFFIXES,
     FileStat,
     Folder,
     StatKey,
     is_sidecar_name,
     list_folder,
-    locate_image,
-    sequence_start,
     walk_root,
 )
 from kino_catalog.schema.database import placeholder

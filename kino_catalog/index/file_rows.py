@@ -18,7 +18,8 @@ from kino_catalog.errors import (
     SidecarError,
     SidecarParseError,
 )
-from kino_catalog.index.walk import is_walked_file, locate_image
+from kino_catalog.index.image_location import locate_image
+from kino_catalog.index.walk import is_walked_file
 from kino_catalog.sidecar import MAX_SIDECAR_BYTES, loads_exact, too_big_reason
 from kino_catalog.sidecar.record import (
     encode_int_key,

@@ -1,4 +1,4 @@
-"""Walking a library folder safely, and finding a sidecar's image from a listing.
+"""Walking a library folder safely, listing what a sync compares.
 
 The walk never leaves its root: symlinked folders are not entered (they are
 how loops and escapes happen), and a symlinked file is followed only when its
@@ -13,22 +13,20 @@ import errno
 import hashlib
 import marshal
 import os
-import re
 import stat
 import sys
 from array import array
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from operator import contains, itemgetter
+from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
+from kino_catalog.index.image_location import sequence_counts, sequence_key
 from kino_catalog.sidecar.files import is_inside
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterator
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "BrokenFile",
     "FileStat",
     "Folder",
@@ -37,23 +35,15 @@ __all__ = [
     "is_sidecar_name",
     "is_walked_file",
     "list_folder",
-    "locate_image",
-    "sequence_counts",
-    "sequence_member",
-    "sequence_start",
     "walk_root",
 ]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-# Misses in a row after which a PNG sequence is taken to have ended.
-SEQUENCE_GAP_LIMIT = 16
 # Hashed first into every listing digest: change it whenever what a sync
-# decides from a listing changes (locate_image, the walk's rules, diff.py,
+# decides from a listing changes (image_location.py, the walk's rules, diff.py,
 # and parse_record's reading of output.filename, which diff._check_image
 # uses), so that no folder is skipped on the strength of the old rules.
 LISTING_DIGEST_VERSION = b"kino-catalog listing 2\0"
 DIGEST_NAMES = 8192  # names encoded per piece: a flat folder of 2M names is never copied whole
-_SEQUENCE_FILE = re.compile(r"^(?P<prefix>.*_seq_)(?P<index>\d+)(?P<suffix>\.[^.]+)$")
 _SIZE, _MTIME = itemgetter(1), itemgetter(2)  # of a StatKey
 
 
@@ -162,12 +152,8 @@ class Folder:
 
     def sequence_size(self, image: str) -> int | None:
         """How many images of ``image``'s PNG sequence the folder holds; None if not one."""
-        if "_seq_" not in image:
-            return None
-        match = _SEQUENCE_FILE.match(image)
-        if match is None:
-            return None
-        return self.count_sequence(match["prefix"], len(match["index"]), match["suffix"])
+        key = sequence_key(image) if "_seq_" in image else None
+        return None if key is None else self.count_sequence(*key)
 
     def count_sequence(self, prefix: str, width: int, suffix: str) -> int:
         """How many ``<prefix><width digits><suffix>`` images the folder holds."""
@@ -193,59 +179,6 @@ class Folder:
                 self.listed if self.listed is not None else self.names
             )
         return self._sequences
-
-
-def sequence_counts(names: Iterable[str]) -> dict[tuple[str, int, str], int]:
-    """Count PNG-sequence members by (prefix, digit width, suffix) in one pass.
-
-    The names without ``_seq_`` (nearly all) are skipped in C.  A name is
-    split with str methods where that gives what _SEQUENCE_FILE would (its
-    last ``_seq_`` followed by digits, one dot and a suffix): a third of
-    the regex's cost, on the 40k sequence names of a 100k library.
-    """
-    listed = list(names)
-    counts: dict[tuple[str, int, str], int] = {}
-    get = counts.get
-    for name in compress(listed, map(contains, listed, repeat("_seq_"))):
-        head, sep, tail = name.rpartition("_seq_")
-        digits, dot, suffix = tail.partition(".")
-        if digits.isdecimal() and suffix and "." not in suffix and "\n" not in head:
-            key = (head + sep, len(digits), dot + suffix)
-        else:  # the regex may still match at an earlier "_seq_", or not at all
-            match = _SEQUENCE_FILE.match(name)
-            if match is None:
-                continue
-            key = (match["prefix"], len(match["index"]), match["suffix"])
-        counts[key] = get(key, 0) + 1
-    return counts
-
-
-def sequence_start(name: str) -> str | None:
-    """The name of the first member of the PNG sequence ``name`` belongs to, or None.
-
-    ``clip_seq_007.png`` -> ``clip_seq_000.png`` (same digit width and suffix).
-    """
-    match = _SEQUENCE_FILE.match(name)
-    if match is None:
-        return None
-    return f"{match['prefix']}{0:0{len(match['index'])}d}{match['suffix']}"
-
-
-def sequence_member(name: str, index: int) -> str:
-    """The ``index``-th image of the PNG sequence that starts with ``name`` (0: ``name``).
-
-    ``clip_seq_000.png``, 2 -> ``clip_seq_002.png``; a name that is not a
-    sequence member has only itself.
-
-    Raises:
-        ValueError: ``index`` is not 0 and ``name`` is not a sequence member.
-    """
-    match = _SEQUENCE_FILE.match(name)
-    if match is None:
-        if index != 0:
-            raise ValueError(f"{name} is not a PNG sequence")
-        return name
-    return f"{match['prefix']}{index:0{len(match['index'])}d}{match['suffix']}"
 
 
 def file_inside(path: str, root: str) -> str | None:
@@ -442,46 +375,3 @@ def _visit_symlink(
     add_name(name)
     if is_sidecar_name(name):
         folder.sidecars.append((name, st.st_size, st.st_mtime_ns))
-
-
-def locate_image(
-    sidecar_name: str,
-    output_filename: str | None,
-    has_file: Callable[[str], bool],
-    count_sequence: Callable[[str, int, str], int] | None = None,
-) -> tuple[str, bool, int]:
-    """Find a sidecar's image in its own folder: ``(image_name, exists, count)``.
-
-    Looks for the same stem with ``.png``, then for ``output.filename`` (its
-    base name only: ``output.path`` is a path on the machine that generated
-    it and is never used), then other image types.  For a PNG sequence
-    (``..._seq_000.png``) ``count`` is the number of sequence images present
-    in the folder (``count_sequence``, from a listing); without a listing it
-    is probed on disk until SEQUENCE_GAP_LIMIT misses in a row.
-    """
-    stem = sidecar_name[: -len(".json")] if sidecar_name.endswith(".json") else sidecar_name
-    named = re.split(r"[/\\]", output_filename)[-1] if output_filename else ""
-    if named in (".", ".."):
-        named = ""
-    candidates = [
-        stem + ".png",
-        *([named] if named else []),
-        *(stem + suffix for suffix in IMAGE_SUFFIXES[1:]),
-    ]
-    image = next((c for c in candidates if has_file(c)), None)
-    if image is None:  # name the file Kino said it wrote (kept for later re-checks)
-        return named or candidates[0], False, 0
-    match = _SEQUENCE_FILE.match(image)
-    if not match:
-        return image, True, 1
-    prefix, width, suffix = match["prefix"], len(match["index"]), match["suffix"]
-    if count_sequence is not None:
-        return image, True, count_sequence(prefix, width, suffix)
-    count, misses, index = 0, 0, 0
-    while misses < SEQUENCE_GAP_LIMIT:
-        if has_file(f"{prefix}{index:0{width}d}{suffix}"):
-            count, misses = count + 1, 0
-        else:
-            misses += 1
-        index += 1
-    return image, True, count

@@ -17,7 +17,7 @@ import os
 import posixpath
 from dataclasses import dataclass
 
-from kino_catalog.index.walk import IMAGE_SUFFIXES
+from kino_catalog.index.image_location import IMAGE_SUFFIXES
 from kino_catalog.sidecar.files import is_inside
 
 __all__ = ["ChangeSet", "Pending", "Retries", "is_watched"]

@@ -16,7 +16,8 @@ import shutil
 import pytest
 
 from kino_catalog.index import file_rows as rows_module
-from kino_catalog.index.walk import sequence_counts, walk_root
+from kino_catalog.index.image_location import sequence_counts
+from kino_catalog.index.walk import walk_root
 from tests.catalog_state import catalog_state
 from tests.factories import make_sidecar
 
