@@ -58,10 +58,10 @@ def sequence_counts(names: Iterable[str]) -> dict[tuple[str, int, str], int]:
         if digits.isdecimal() and suffix and "." not in suffix and "\n" not in head:
             key = (head + sep, len(digits), dot + suffix)
         else:  # the regex may still match at an earlier "_seq_", or not at all
-            match = _SEQUENCE_FILE.match(name)
-            if match is None:
+            found = sequence_key(name)
+            if found is None:
                 continue
-            key = (match["prefix"], len(match["index"]), match["suffix"])
+            key = found
         counts[key] = get(key, 0) + 1
     return counts
 
@@ -71,10 +71,11 @@ def sequence_start(name: str) -> str | None:
 
     ``clip_seq_007.png`` -> ``clip_seq_000.png`` (same digit width and suffix).
     """
-    match = _SEQUENCE_FILE.match(name)
-    if match is None:
+    key = sequence_key(name)
+    if key is None:
         return None
-    return f"{match['prefix']}{0:0{len(match['index'])}d}{match['suffix']}"
+    prefix, width, suffix = key
+    return f"{prefix}{0:0{width}d}{suffix}"
 
 
 def sequence_member(name: str, index: int) -> str:
@@ -86,12 +87,13 @@ def sequence_member(name: str, index: int) -> str:
     Raises:
         ValueError: ``index`` is not 0 and ``name`` is not a sequence member.
     """
-    match = _SEQUENCE_FILE.match(name)
-    if match is None:
+    key = sequence_key(name)
+    if key is None:
         if index != 0:
             raise ValueError(f"{name} is not a PNG sequence")
         return name
-    return f"{match['prefix']}{index:0{len(match['index'])}d}{match['suffix']}"
+    prefix, width, suffix = key
+    return f"{prefix}{index:0{width}d}{suffix}"
 
 
 def locate_image(
@@ -121,10 +123,10 @@ def locate_image(
     image = next((c for c in candidates if has_file(c)), None)
     if image is None:  # name the file Kino said it wrote (kept for later re-checks)
         return named or candidates[0], False, 0
-    match = _SEQUENCE_FILE.match(image)
-    if not match:
+    key = sequence_key(image)
+    if key is None:
         return image, True, 1
-    prefix, width, suffix = match["prefix"], len(match["index"]), match["suffix"]
+    prefix, width, suffix = key
     if count_sequence is not None:
         return image, True, count_sequence(prefix, width, suffix)
     count, misses, index = 0, 0, 0
