@@ -686,10 +686,10 @@ def test_a_bulk_load_leaves_its_connection_as_every_other_again(
     seen = []
 
     def end_and_look(self, dropped):
-        real_end(self, dropped)
         seen.append(self.conn.exec_driver_sql("PRAGMA cache_size").scalar())
-        if is_interrupted:
+        if is_interrupted:  # Ctrl-C before the indexes are back
             raise KeyboardInterrupt
+        real_end(self, dropped)
 
     real_end = Store.end_bulk_load
     monkeypatch.setattr(Store, "end_bulk_load", end_and_look)
