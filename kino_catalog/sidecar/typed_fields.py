@@ -10,11 +10,16 @@ agree (a property test in tests/sidecar/test_record.py).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kino_catalog.sidecar.values import INT64_RANGE, as_int, as_number, describe
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 __all__ = ["MAX_KEY_INT", "MAX_WARNINGS", "Checker", "Fields", "checked_fields", "well_typed"]
+
+_T = TypeVar("_T")
 
 # An id as a digit string: ASCII digits only ("²".isdigit() is true), and
 # short enough for int() (longer ones are out of range anyway).
@@ -56,14 +61,26 @@ class Checker:
         self.wrong(where + key, "a string", value)
         return None
 
-    def int_(self, obj: dict[str, Any], key: str, where: str) -> int | None:
-        """An integer that fits a 64-bit column; ``30.0`` is 30."""
+    def _converted(
+        self,
+        obj: dict[str, Any],
+        key: str,
+        where: str,
+        convert: Callable[[Any], _T | None],
+        expected: str,
+    ) -> _T | None:
+        """``convert`` of the value (None stays None); a value it refuses is a warning."""
         value = obj.get(key)
         if value is None:
             return None
-        number = as_int(value)
-        if number is None:
-            self.wrong(where + key, "an integer", value)
+        converted = convert(value)
+        if converted is None:
+            self.wrong(where + key, expected, value)
+        return converted
+
+    def int_(self, obj: dict[str, Any], key: str, where: str) -> int | None:
+        """An integer that fits a 64-bit column; ``30.0`` is 30."""
+        number = self._converted(obj, key, where, as_int, "an integer")
         return self.in_range(number, where + key)
 
     def in_range(self, number: int | None, key: str) -> int | None:
@@ -75,25 +92,14 @@ class Checker:
 
     def seed(self, obj: dict[str, Any], key: str, where: str) -> int | None:
         """An integer of any size (ComfyUI seeds reach 2**64-1) that encode_int_key holds."""
-        value = obj.get(key)
-        if value is None:
-            return None
-        number = as_int(value)
-        if number is None:
-            self.wrong(where + key, "an integer", value)
-        elif abs(number) >= MAX_KEY_INT:
+        number = self._converted(obj, key, where, as_int, "an integer")
+        if number is not None and abs(number) >= MAX_KEY_INT:
             self.warn(f"{where}{key} is an integer too long to index")
             return None
         return number
 
     def number(self, obj: dict[str, Any], key: str, where: str) -> float | None:
-        value = obj.get(key)
-        if value is None:
-            return None
-        number = as_number(value)
-        if number is None:
-            self.wrong(where + key, "a number", value)
-        return number
+        return self._converted(obj, key, where, as_number, "a number")
 
     def id_(self, obj: dict[str, Any], key: str) -> int | None:
         """Ids may arrive as ints or digit strings (form fields); both are fine."""
