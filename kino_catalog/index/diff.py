@@ -3,8 +3,8 @@
 A folder's rows come from the covering index ``ix_frames_sync`` and are
 compared by (size, mtime_ns) with the walk's ``stat``; only new or changed
 files become tasks for the readers.  Files and folders that are gone, files
-the walk found broken, and images that came or went are applied through the
-writer as the walk goes.
+the walk found broken, and images that came or went (image_changes.py) are
+applied through the writer as the walk goes.
 
 A whole-root sync skips a folder whose listing digest (walk.Folder.listing_digest)
 equals the one stored when an earlier comparison found that folder settled
@@ -18,13 +18,13 @@ from __future__ import annotations
 import os
 import posixpath
 import stat as stat_module
-from itertools import chain, filterfalse, repeat
-from operator import add, itemgetter
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from kino_catalog.errors import SidecarError
 from kino_catalog.index.file_rows import FailedFile
-from kino_catalog.index.image_location import IMAGE_SUFFIXES, locate_image, sequence_start
+from kino_catalog.index.folder_rows import FolderRows
+from kino_catalog.index.image_changes import ImageChanges
+from kino_catalog.index.image_location import locate_image, sequence_start
 from kino_catalog.index.walk import (
     FileStat,
     Folder,
@@ -33,9 +33,6 @@ from kino_catalog.index.walk import (
     list_folder,
     walk_root,
 )
-from kino_catalog.schema.database import placeholder
-from kino_catalog.sidecar import loads_exact
-from kino_catalog.sidecar.record import parse_record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -46,11 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Differ"]
 
-# Index rows per fetch (a flat folder of a million frames is never in memory
-# whole), and so unchanged files between two progress calls.
-PROGRESS_ROWS = 10_000
-NAMES_PER_QUERY = 500  # names per "name IN (...)" look-up
-SCAN_ABOVE_NAMES = 2_000  # more names than this: scan the folder's rows instead
 # A bulk load keeps the listing of a folder whose directory is at most this big
 # (about 130k entries on ext4, 400k on tmpfs): a few tens of MB of names at most.
 BULK_LISTING_BYTES = 8 << 20
@@ -58,33 +50,6 @@ BULK_LISTING_BYTES = 8 << 20
 # A folder's rows as the bulk comparison (Differ._compare) wants them: equal
 # to the walk's FileStat tuples when the file is unchanged.
 _FOLDER_ROWS = "SELECT name, size, mtime_ns FROM frames WHERE root_id = ? AND folder = ?"
-# The rows whose image is anything but the sidecar's own PNG ("x.json" ->
-# "x.png"), present, alone (not a PNG sequence): the only ones whose image an
-# unchanged listing may change (other than by taking that PNG away).
-_PLAIN = (
-    "coalesce(image_exists AND image_count = 1 "
-    "AND image_name = substr(name, 1, length(name) - 5) || '.png' "
-    "AND replace(image_name, '_seq_', '') = image_name, FALSE)"
-)
-# Of those, what settles most in bulk (see Differ._odd_images); the rest are
-# looked at one by one.
-_ODD_IMAGES = (
-    "SELECT image_name, image_count, name "
-    f"FROM frames WHERE root_id = ? AND folder = ? AND image_exists AND NOT {_PLAIN}"
-)
-_PLAIN_ROWS = (
-    "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
-    f"FROM frames WHERE root_id = ? AND folder = ? AND image_exists AND {_PLAIN}"
-)
-# Rows without an image: settled in bulk while none of their candidates is listed.
-_NO_IMAGE = (
-    "SELECT name, image_name FROM frames WHERE root_id = ? AND folder = ? AND NOT image_exists"
-)
-# Whole rows, for the few files the comparison could not settle in bulk.
-_NAMED_ROWS = (
-    "SELECT id, name, size, mtime_ns, image_name, image_exists, image_count "
-    "FROM frames WHERE root_id = ? AND folder = ? AND name IN ({names})"
-)
 # A root's folders that hold rows of {table}, by a recursive skip scan of its
 # (root_id, folder, ...) index: each step seeks the next folder.
 _FOLDERS = (
@@ -96,8 +61,6 @@ _FOLDERS = (
 )
 _NAME = itemgetter(0)
 _MTIME = itemgetter(2)  # of a (name, size, mtime_ns) listing entry
-_IMAGE_OF_NAME = itemgetter(1)  # of a (name, image_name) row
-_STEM = itemgetter(slice(None, -len(".json")))
 
 
 class Differ:
@@ -119,53 +82,14 @@ class Differ:
         # work at all, and its progress bar would otherwise sit still.
         self.on_progress = on_progress
         self.is_rebuild = is_rebuild  # everything is new: the old rows are already deleted
-        self.conn = engine.connect()
+        self.rows = FolderRows(engine, root_id, is_rebuild=is_rebuild)
+        self.images = ImageChanges(self.rows)
         self.root_id = root_id
         self.writer = writer
         self.result = result
-        self.mark = placeholder(self.conn.dialect)
         self.seen_folders: set[str] = set()
-        self.image_updates: list[tuple[str, bool, int, int]] = []
         # Whether the folder being compared needed no write and no reading.
         self.is_settled = True
-
-    def _rows(self, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
-        """A query's rows, fetched in batches; none in a bulk load (nothing is indexed yet).
-
-        A plain DB-API cursor: these rows are compared, not shown, and
-        SQLAlchemy's Row objects cost more than the query for big folders.
-        Batches keep a flat folder of a million frames (Kino's own layout)
-        from ever having all its rows in memory at once.
-        """
-        if self.is_rebuild:
-            return
-        for rows in self._batches(sql, params):
-            yield from rows
-
-    def _batches(self, sql: str, params: tuple[Any, ...]) -> Iterator[list[tuple[Any, ...]]]:
-        """:meth:`_rows` in lists of up to PROGRESS_ROWS, for comparisons in bulk."""
-        if self.is_rebuild:
-            return
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql.replace("?", self.mark), params)
-            while rows := cursor.fetchmany(PROGRESS_ROWS):
-                yield list(rows)
-        finally:
-            cursor.close()
-            self.conn.rollback()  # never pin an old snapshot while the writer commits
-
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        return list(self._rows(sql, params))
-
-    def _rows_named(
-        self, folder: str, names: list[str], condition: str = "TRUE"
-    ) -> Iterator[tuple[Any, ...]]:
-        """The whole rows (see _NAMED_ROWS) of the files ``names`` in ``folder``."""
-        for start in range(0, len(names), NAMES_PER_QUERY):
-            chunk = names[start : start + NAMES_PER_QUERY]
-            sql = _NAMED_ROWS.format(names=", ".join(["?"] * len(chunk))) + f" AND {condition}"
-            yield from self._query(sql, (self.root_id, folder, *chunk))
 
     def tasks(self, root: str, scopes: list[str] | None = None) -> Iterator[list[Task]]:
         """Yield chunks of files that need reading: the whole root, or only ``scopes``.
@@ -218,7 +142,7 @@ class Differ:
         """The root's stored folder listings: folder -> (digest, files counted unchanged)."""
         return {
             folder: (bytes(digest), unchanged)
-            for folder, digest, unchanged in self._query(
+            for folder, digest, unchanged in self.rows.query(
                 "SELECT folder, digest, unchanged FROM folder_listings WHERE root_id = ?",
                 (self.root_id,),
             )
@@ -264,7 +188,7 @@ class Differ:
         broken = {b.stat.name: b for b in folder.broken}
         failed = {
             name: (size, mtime)
-            for name, size, mtime in self._query(
+            for name, size, mtime in self.rows.query(
                 "SELECT name, size, mtime_ns FROM index_errors WHERE root_id = ? AND folder = ?",
                 (self.root_id, folder.rel),
             )
@@ -299,9 +223,9 @@ class Differ:
         broken_frames: dict[str, int] = {}
         changed: list[tuple[FileStat, int]] = []
         settled = set(listing).union(stale)
-        for row in self._image_suspects(folder, only, settled):
-            self._check_image(folder, row[1], row)
-        for row in self._rows_named(folder.rel, stale):
+        for row in self.images.suspects(folder, only, settled):
+            self.images.check(folder, row[1], row)
+        for row in self.rows.named(folder.rel, stale):
             name = row[1]
             stat = listing.pop(name, None)
             if stat is None:
@@ -343,9 +267,9 @@ class Differ:
         """
         unmatched = set(folder.sidecars)
         if only is None:
-            batches = self._batches(_FOLDER_ROWS, (self.root_id, folder.rel))
+            batches = self.rows.batches(_FOLDER_ROWS, (self.root_id, folder.rel))
         else:  # a few files of a folder (the watcher's): their rows, not the folder's
-            batches = iter([[row[1:4] for row in self._rows_named(folder.rel, sorted(only))]])
+            batches = iter([[row[1:4] for row in self.rows.named(folder.rel, sorted(only))]])
         for batch in batches:
             before = len(unmatched)
             unmatched.symmetric_difference_update(batch)
@@ -353,100 +277,9 @@ class Differ:
         if not unmatched:
             return unmatched, []
         names = sorted({key[0] for key in unmatched})
-        indexed = {row[1:4] for row in self._rows_named(folder.rel, names)}
+        indexed = {row[1:4] for row in self.rows.named(folder.rel, names)}
         stale = [name for name, _, _ in unmatched & indexed if only is None or name in only]
         return unmatched - indexed, stale
-
-    def _image_suspects(
-        self, folder: Folder, only: set[str] | None, settled: set[str]
-    ) -> Iterator[tuple[Any, ...]]:
-        """Whole rows (see _NAMED_ROWS) of the unchanged files whose image may have changed.
-
-        Rows whose image is not their own PNG ("x.json" -> "x.png", one
-        image, not a PNG sequence) say so in SQL; of the others, only those
-        whose PNG is gone from the listing (found in C, no per-file Python).
-        ``settled``: names that are re-read or dropped anyway.
-        """
-        if self.is_rebuild:
-            return
-        names = folder.names
-        if only is not None:  # a few files (the watcher's): each one is looked at
-            yield from self._rows_named(folder.rel, sorted(only - settled))
-            return
-        missing = list(
-            filterfalse(
-                names.__contains__,
-                map(add, map(_STEM, map(_NAME, folder.sidecars)), repeat(".png")),
-            )
-        )
-        rows = chain(
-            self._odd_images(folder),
-            self._imageless_rows(folder),
-            self._plain_rows_named(folder, [png[: -len(".png")] + ".json" for png in missing]),
-        )
-        for row in rows:
-            if row[1] not in settled:
-                yield row
-
-    def _plain_rows_named(self, folder: Folder, names: list[str]) -> Iterator[tuple[Any, ...]]:
-        """The rows of ``names`` whose image is their own PNG (see _PLAIN).
-
-        Looked up by name when they are few; when many sidecars have no PNG
-        beside them (a library whose images live elsewhere), one scan of the
-        folder's rows with such an image, which are then few or none, costs
-        less than thousands of look-ups.
-        """
-        if len(names) <= SCAN_ABOVE_NAMES:
-            yield from self._rows_named(folder.rel, names, _PLAIN)
-            return
-        wanted = set(names)
-        for batch in self._batches(_PLAIN_ROWS, (self.root_id, folder.rel)):
-            yield from (row for row in batch if row[1] in wanted)
-
-    def _odd_images(self, folder: Folder) -> Iterator[tuple[Any, ...]]:
-        """Whole rows of those with an image that is not plain (see _PLAIN) to look at.
-
-        Most are the first image of a PNG sequence (``x_seq_000.json`` ->
-        ``x_seq_000.png``): such a row keeps its state while the listing
-        holds that image and as many images of its sequence, which one
-        count of the folder's sequences settles for all of them (counting
-        per row was a fifth of a no-change sync at 100k with 10% sequences).
-        """
-        starts: set[tuple[str, int]] | None = None
-        unsettled: list[str] = []
-        for batch in self._batches(_ODD_IMAGES, (self.root_id, folder.rel)):
-            if starts is None:
-                starts = folder.sequence_starts()
-            unsettled += [
-                name
-                for image, count, name in batch
-                if (image, count) not in starts or image != name[:-5] + ".png"
-            ]
-        # Looked up once the scan is over: a query must not run while its cursor is open.
-        yield from self._rows_named(folder.rel, unsettled)
-
-    def _imageless_rows(self, folder: Folder) -> Iterator[tuple[Any, ...]]:
-        """The rows without an image that may have one now, batch by batch.
-
-        Such a row keeps its state unless one of locate_image's candidates
-        (its own PNG, the file named in ``output.filename``, which is the
-        image name recorded, its own JPEG or WebP) is listed now: one C-level
-        ``isdisjoint`` settles a whole batch (a library whose images live
-        elsewhere has a million such rows).
-        """
-        names = folder.names
-        unsettled: list[str] = []
-        for batch in self._batches(_NO_IMAGE, (self.root_id, folder.rel)):
-            stems = list(map(_STEM, map(_NAME, batch)))
-            candidates = chain(
-                map(_IMAGE_OF_NAME, batch),
-                *(map(add, stems, repeat(suffix)) for suffix in IMAGE_SUFFIXES),
-            )
-            if names.isdisjoint(candidates):
-                continue
-            unsettled += map(_NAME, batch)
-        # Looked up once the scan is over: a query must not run while its cursor is open.
-        yield from self._rows_named(folder.rel, unsettled)
 
     def _count_unchanged(self, count: int) -> None:
         self.result.unchanged += count
@@ -492,43 +325,6 @@ class Differ:
             ],
         )
 
-    def _check_image(self, folder: Folder, name: str, frame: tuple[Any, ...]) -> None:
-        frame_id, _, _, _, image, exists, count = frame
-        own_png = name[:-5] + ".png"
-        named = image  # output.filename's base, unless the sidecar's own PNG was found
-        if exists and image == own_png:
-            if image in folder.names:
-                # locate_image's first choice is still there (the common case): only
-                # a PNG sequence can have changed, by its number of images.
-                if count == (folder.sequence_size(image) or 1):
-                    return
-            else:  # gone: the next choice is the file output.filename names
-                named = self._output_filename(folder, name, frame_id)
-        found = locate_image(name, named, folder.has_file, folder.count_sequence)
-        if found != (image, bool(exists), count):
-            self.image_updates.append((*found, frame_id))
-
-    def _output_filename(self, folder: Folder, name: str, frame_id: int) -> str | None:
-        """``output.filename`` as the frame's document holds it (read as a reader reads it).
-
-        The frames row keeps only the image found, so when that was the
-        sidecar's own PNG, the name Kino wrote is in the document alone.
-        """
-        rows = self._query("SELECT raw_json FROM frame_documents WHERE frame_id = ?", (frame_id,))
-        if not rows:
-            return None
-        path = f"{folder.rel}/{name}"
-        try:
-            return parse_record(loads_exact(rows[0][0].encode(), path), path).output_filename
-        except SidecarError:  # it was indexed, so it parses; if not, no second choice
-            return None
-
-    def _flush_image_updates(self) -> None:
-        if self.image_updates:
-            self.is_settled = False
-            self.writer.store.update_images(self.image_updates)
-            self.image_updates = []
-
     def _remove_unseen_folders(self, scope: str) -> None:
         """Drop rows of folders under ``scope`` that the walk did not see (deleted)."""
         prefix = scope + "/"
@@ -547,9 +343,9 @@ class Differ:
                 if not scope
                 else f"SELECT DISTINCT folder FROM {table} WHERE {where}"
             )
-            folders = [row[0] for row in self._query(sql, params * (1 if scope else 2))]
+            folders = [row[0] for row in self.rows.query(sql, params * (1 if scope else 2))]
             for gone in (folder for folder in folders if folder not in self.seen_folders):
-                rows = self._query(
+                rows = self.rows.query(
                     f"SELECT {key} FROM {table} WHERE root_id = ? AND folder = ?",
                     (self.root_id, gone),
                 )
@@ -558,8 +354,13 @@ class Differ:
                 else:
                     self.writer.remove([], [(row[0], row[1]) for row in rows])
 
+    def _flush_image_updates(self) -> None:
+        if updates := self.images.take():
+            self.is_settled = False
+            self.writer.store.update_images(updates)
+
     def close(self) -> None:
-        self.conn.close()
+        self.rows.close()
 
 
 def _affected_sidecars(name: str) -> set[str]:

@@ -40,7 +40,7 @@ __all__ = [
 
 # Hashed first into every listing digest: change it whenever what a sync
 # decides from a listing changes (image_location.py, the walk's rules, diff.py,
-# and parse_record's reading of output.filename, which diff._check_image
+# and parse_record's reading of output.filename, which image_changes.ImageChanges.check
 # uses), so that no folder is skipped on the strength of the old rules.
 LISTING_DIGEST_VERSION = b"kino-catalog listing 2\0"
 DIGEST_NAMES = 8192  # names encoded per piece: a flat folder of 2M names is never copied whole

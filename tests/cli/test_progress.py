@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from kino_catalog import Catalog
 from kino_catalog.cli import app
-from kino_catalog.index import diff as differ_module
+from kino_catalog.index import folder_rows
 from kino_catalog.index import sync as indexer_module
 from kino_catalog.index import writer as writer_module
 from kino_catalog.index.result import SyncResult
@@ -109,7 +109,7 @@ def test_a_no_change_sync_reports_progress_as_it_compares(catalog, library, monk
     catalog.sync(library.root)  # a bulk load: it stores the folder's listing
     with catalog.engine.begin() as conn:  # without it, the next sync compares row by row
         conn.execute(text("DELETE FROM folder_listings"))
-    monkeypatch.setattr(differ_module, "PROGRESS_ROWS", 4)
+    monkeypatch.setattr(folder_rows, "PROGRESS_ROWS", 4)
     seen = []
     result = catalog.sync(library.root, progress=lambda done, total: seen.append((done, total)))
     assert result.unchanged == 30

@@ -15,6 +15,7 @@ from sqlalchemy import inspect, text
 from kino_catalog import Catalog, UsageError
 from kino_catalog.index import diff as differ_module
 from kino_catalog.index import file_rows as rows_module
+from kino_catalog.index import image_changes
 from kino_catalog.index import sync as indexer_module
 from kino_catalog.index.store import BULK_CACHE_KIB, KEPT_INDEXES_CACHE_KIB, Store
 from kino_catalog.index.sync import sync_paths
@@ -82,7 +83,7 @@ def test_a_deleted_png_and_swapped_names_are_noticed_by_the_bulk_comparison(
     catalog, library, monkeypatch, scan
 ):
     # Frames whose PNG is gone are looked up by name, or found by a scan when many.
-    monkeypatch.setattr(differ_module, "SCAN_ABOVE_NAMES", 0 if scan else 10**6)
+    monkeypatch.setattr(image_changes, "SCAN_ABOVE_NAMES", 0 if scan else 10**6)
     # The comparison matches (name, size, mtime_ns) as sets: two files that
     # swap names keep their sizes and times, and must still count as changed.
     a = library.frame(1, 1, parameters={"steps": 11})
