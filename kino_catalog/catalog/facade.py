@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from kino_catalog.index.roots import RootInfo, WriteTarget
     from kino_catalog.query.ast import Node
     from kino_catalog.regen.kino_api import KinoClient
+    from kino_catalog.regen.overrides import Edits
     from kino_catalog.regen.presets import Preset
-    from kino_catalog.regen.requests import Edits
     from kino_catalog.regen.submit import RunOptions, Submission
     from kino_catalog.regen.tasks import TaskResult
     from kino_catalog.watch.watcher import Watcher
@@ -702,7 +702,8 @@ class Catalog:
         Raises:
             UsageError: no such frame, an override that does not fit, an unknown plugin.
         """
-        from kino_catalog.regen.requests import Edits, request_from_frame
+        from kino_catalog.regen.overrides import Edits
+        from kino_catalog.regen.requests import request_from_frame
 
         found = frame if isinstance(frame, Frame) else self.get(frame)
         edits = Edits(overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng)
@@ -725,7 +726,7 @@ class Catalog:
             QueryError: the query is malformed (before anything is yielded).
             UsageError: an edit does not fit a frame; the message names the frame.
         """
-        from kino_catalog.regen.requests import Edits
+        from kino_catalog.regen.overrides import Edits
 
         edits = Edits(overrides or {}, set_loras or {}, tuple(drop_loras), allow_new_keys, rng)
         node = to_ast(query)

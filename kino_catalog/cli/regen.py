@@ -24,13 +24,8 @@ from kino_catalog.cli.tasks import (
 )
 from kino_catalog.errors import SubmitError, UsageError
 from kino_catalog.query.sql import to_ast
-from kino_catalog.regen.requests import (
-    Edits,
-    parse_assignments,
-    parse_strengths,
-    read_request_files,
-    request_from_preset,
-)
+from kino_catalog.regen.overrides import Edits, parse_assignments, parse_strengths
+from kino_catalog.regen.requests import read_request_files, request_from_preset
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

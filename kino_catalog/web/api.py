@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from kino_catalog.errors import KinoError, QueryError, UsageError
 from kino_catalog.query.sql import SORTS
-from kino_catalog.regen.requests import Edits
+from kino_catalog.regen.overrides import Edits
 from kino_catalog.web import images
 from kino_catalog.web.api_common import ApiError, frame_or_404, query_error, server_of
 from kino_catalog.web.openapi import openapi_document

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from kino_catalog import Catalog, UsageError
 from kino_catalog.query.frame import Frame
-from kino_catalog.regen.requests import Edits, apply_edits, convert, request_from_document
+from kino_catalog.regen.overrides import Edits, apply_edits, convert
+from kino_catalog.regen.requests import request_from_document
 from kino_catalog.sidecar import loads_exact
 from kino_catalog.testing.corpus import generate_corpus
 from tests.factories import make_sidecar
