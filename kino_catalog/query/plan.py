@@ -39,9 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    Double,
     and_,
-    cast,
     column,
     exists,
     func,
@@ -56,18 +54,9 @@ from sqlalchemy import (
 from kino_catalog.query import walk
 from kino_catalog.query.ast import And, Compare, DateRange, LoraTerm, Match, Node, TextTerm
 from kino_catalog.query.frame import FRAME_SELECT_COLUMNS
+from kino_catalog.query.fulltext import FTS_COLUMNS, fts, fts_phrase, needs_substring, pg_relevance
 from kino_catalog.query.keyset import SORT_KEYS, KeyTerm, after_condition
-from kino_catalog.query.sql import (
-    FTS_COLUMNS,
-    Compiler,
-    date_condition,
-    fts,
-    fts_phrase,
-    lora_condition,
-    needs_substring,
-    order_by,
-    pg_vector,
-)
+from kino_catalog.query.sql import Compiler, date_condition, lora_condition, order_by
 from kino_catalog.schema import frames_table, loras_table
 from kino_catalog.sidecar.record import normalise_name
 
@@ -358,7 +347,7 @@ def _relevance_plan(
         condition = walk.checks(b.conn, b.compiler, b.prober, others, RELEVANCE_CANDIDATES)
     else:
         source = frames
-        rank = KeyTerm(_relevance(b.dialect, words), True, "float")
+        rank = KeyTerm(pg_relevance(words), True, "float")
         condition = and_(b.where(nodes), true() if edge is None else f.id >= edge)
     keys = (rank, *SORT_KEYS["newest"])
     if after is not None:
@@ -533,18 +522,3 @@ def _newest_matching(
 def _all_of(words: list[TextTerm]) -> str:
     """One FTS5 MATCH string for several words: FTS5 intersects their lists itself."""
     return " AND ".join(fts_phrase(w) for w in words)
-
-
-def _relevance(dialect: str, words: list[TextTerm]) -> Any:
-    """PostgreSQL's relevance (higher is better): the sum of ts_rank over the words."""
-    compiler = Compiler(dialect)
-    ranks = [
-        func.ts_rank(pg_vector(getattr(f, FTS_COLUMNS[w.field])), compiler.pg_tsquery(w))
-        for w in words
-    ]
-    total: Any = ranks[0]
-    for rank in ranks[1:]:
-        total = total + rank
-    # As double precision: a real travels as shortest decimal text, which reads
-    # back as a different double, so a page cursor's rank would not equal itself.
-    return cast(total, Double)

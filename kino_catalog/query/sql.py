@@ -2,32 +2,29 @@
 
 Every user value reaches SQL as a bound parameter.  Leaf conditions are
 never NULL (a missing value is "false"), so ``-steps:30`` keeps the frames
-that have no ``steps`` at all, as a user expects.  Which index a search
-walks is decided in ``plan.py`` and ``walk.py``; this module only says what matches.
+that have no ``steps`` at all, as a user expects.  Words are matched with
+``fulltext.py``'s pieces (FTS5 on SQLite, tsvector on PostgreSQL).  Which index
+a search walks is decided in ``plan.py`` and ``walk.py``; this module only says
+what matches.
 """
 
 from __future__ import annotations
 
 import re
 import string
-import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     and_,
     bindparam,
-    cast,
-    column,
     exists,
     func,
     literal_column,
     not_,
     or_,
     select,
-    table,
     true,
 )
-from sqlalchemy.types import LargeBinary
 from sqlalchemy.types import Text as TextType
 
 from kino_catalog.errors import QueryError
@@ -44,10 +41,20 @@ from kino_catalog.query.ast import (
     Range,
     TextTerm,
 )
+from kino_catalog.query.fulltext import (
+    FTS_COLUMNS,
+    fts,
+    fts_phrase,
+    is_unspaced,
+    needs_substring,
+    pg_tsquery,
+    pg_vector,
+    unspaced,
+)
 from kino_catalog.query.parse import parse_query
 from kino_catalog.query.unparse import unparse
 from kino_catalog.schema import frames_table, loras_table, parameters_table, tags_table
-from kino_catalog.schema.models import TEXT_INDEX_BYTES, UNSPACED_PATTERN, UNSPACED_RANGES
+from kino_catalog.schema.models import TEXT_INDEX_BYTES
 from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key
 from kino_catalog.sidecar.record import MODEL_EXTENSIONS, encode_int_key, normalise_name
 
@@ -59,14 +66,11 @@ if TYPE_CHECKING:
 __all__ = [
     "SORTS",
     "UNSUPPORTED_FIELDS",
-    "fts_phrase",
     "is_written_glob",
     "like_pattern",
     "lora_condition",
-    "needs_substring",
     "order_by",
     "term_source",
-    "text_tokens",
     "to_ast",
     "where_clause",
 ]
@@ -76,9 +80,6 @@ loras = loras_table
 parameters = parameters_table
 tags = tags_table
 f = frames.c
-# The FTS5 table exists only in the migrations (it is SQLite-only).
-fts = table("frames_fts", column("rowid"), column("rank"))
-FTS_COLUMNS = {"prompt": "prompt", "neg": "negative_prompt"}
 
 _NUMBER_COLUMNS = {
     "steps": f.steps,
@@ -102,62 +103,10 @@ _NAME_COLUMNS = {
 UNSUPPORTED_FIELDS: frozenset[str] = frozenset()
 SORTS = ("newest", "oldest", "seed", "steps", "cfg", "model", "relevance")
 
-# PostgreSQL's text-search parser knows e-mails, URLs, hyphenated words and
-# version numbers; turning ASCII punctuation into spaces first makes it split
-# words where SQLite's unicode61 tokenizer does, so both dialects agree.
-_PUNCTUATION = string.punctuation
-_PG_SPACES = " " * len(_PUNCTUATION)
-# Scripts written without spaces between words: a word index cannot find
-# "東京" inside "東京の夜", so such terms match as substrings (see needs_substring).
-_UNSPACED = re.compile("[" + UNSPACED_RANGES + "]")
-
 
 def to_ast(query: str | Node) -> Node:
     """Accept a query string or an already parsed AST."""
     return parse_query(query) if isinstance(query, str) else query
-
-
-def text_tokens(value: str) -> list[str]:
-    """The words of ``value`` as the full-text index sees them (like FTS5 unicode61).
-
-    Letters, digits and private-use characters make words; everything else
-    (``(``, ``:``, ``,``, ``_``, ``-``, spaces, emoji) separates them.  Words
-    are case-folded and lose their diacritics: ``(Café_noir:1.2)`` gives
-    ``cafe noir 1 2``.
-    """
-    words, current = [], []
-    for char in value:
-        category = unicodedata.category(char)
-        if category[0] in "LN" or category == "Co":
-            current.append(char)
-        elif category == "Mn" and current:
-            continue  # a combining accent stays inside its word
-        elif current:
-            words.append("".join(current))
-            current = []
-    if current:
-        words.append("".join(current))
-    return [_fold(word) for word in words]
-
-
-def _fold(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def needs_substring(value: str) -> bool:
-    """Whether a text term matches as a substring rather than as words.
-
-    True for CJK/Thai (no spaces between words) and for terms with no word at
-    all (``🌸``, ``(``): the word index cannot answer those.
-    """
-    return bool(_UNSPACED.search(value)) or not text_tokens(value)
-
-
-def fts_phrase(node: TextTerm) -> str:
-    """The FTS5 MATCH string (a bound value) for a text term on its column."""
-    phrase = '"' + node.value.replace('"', '""') + '"'
-    return f"{{{FTS_COLUMNS[node.field]}}} : {phrase}{' *' if node.is_prefix else ''}"
 
 
 #: Frame columns with an index that answers an equality (or a range) on them.
@@ -180,7 +129,7 @@ def term_source(node: Node) -> str:
             return "frames"
         if not needs_substring(node.value):
             return "words"
-        return "indexed" if _UNSPACED.search(node.value) else "frames"
+        return "indexed" if is_unspaced(node.value) else "frames"
     if isinstance(node, Match):
         if node.field == "tag":
             return "tags"
@@ -196,23 +145,6 @@ def term_source(node: Node) -> str:
             return "indexed"
         return "frames" if node.field in _NUMBER_COLUMNS else "parameters"
     return ""
-
-
-def unspaced(column: Any, dialect: str) -> ColumnElement[bool]:
-    """The condition of the partial index ``ix_frames_unspaced_<column>`` over ``column``.
-
-    The same expression as the index's (schema.models.UNSPACED_*), with
-    literals, not bound values: the database proves that the index covers
-    the query only from an identical condition.  On SQLite it is true of
-    every text with a non-ASCII character, so it only narrows the rows that
-    the substring test then checks.
-    """
-    condition: ColumnElement[bool]
-    if dialect == "sqlite":  # length(CAST(col AS BLOB)) <> length(col)
-        condition = func.length(cast(column, LargeBinary)) != func.length(column)
-    else:  # col ~ '[ranges]'
-        condition = column.op("~", is_comparison=True)(literal_column(UNSPACED_PATTERN))
-    return condition
 
 
 def where_clause(node: Node, dialect: Any, query: str | None = None) -> ColumnElement[bool]:
@@ -395,7 +327,7 @@ class Compiler:
         if needs_substring(node.value):
             pattern = "%" + like_pattern(_ascii_lower(node.value)) + "%"
             found = _defined(column, func.lower(column).like(pattern, escape="\\"))
-            if _UNSPACED.search(node.value):  # implied, and lets the partial index answer
+            if is_unspaced(node.value):  # implied, and lets the partial index answer
                 return and_(unspaced(column, self.dialect), found)
             return found
         if self.dialect == "sqlite" and self.probe_words:
@@ -408,18 +340,8 @@ class Compiler:
                     literal_column("frames_fts").op("MATCH")(fts_phrase(node))
                 )
             )
-        matches: ColumnElement[bool] = pg_vector(column).bool_op("@@")(self.pg_tsquery(node))
+        matches: ColumnElement[bool] = pg_vector(column).bool_op("@@")(pg_tsquery(node))
         return matches
-
-    def pg_tsquery(self, node: TextTerm) -> Any:
-        """The tsquery of a word/phrase term, tokenised like the indexed text."""
-        if not node.is_prefix:
-            return func.phraseto_tsquery(
-                "simple", func.translate(node.value, _const(_PUNCTUATION), _const(_PG_SPACES))
-            )
-        words = text_tokens(node.value)
-        lexemes = " <-> ".join("'" + word.replace("'", "''") + "'" for word in words)
-        return func.to_tsquery("simple", lexemes + ":*")
 
     # ------------------------------------------------------------ names
     def _match(self, node: Match) -> ColumnElement[bool]:
@@ -514,17 +436,3 @@ def _moment(value: dt.datetime, dialect: str) -> Any:
     if dialect != "sqlite":
         return value
     return bindparam(None, value.isoformat(" "), type_=TextType)
-
-
-def pg_vector(column: Any) -> Any:
-    """The tsvector expression the PostgreSQL full-text indexes are built on (0002)."""
-    return func.to_tsvector(
-        _const("simple"),
-        func.translate(func.coalesce(column, _const("")), _const(_PUNCTUATION), _const(_PG_SPACES)),
-    )
-
-
-def _const(value: str) -> Any:
-    # Inlined, not bound: PostgreSQL uses an expression index only when the
-    # query's expression is the same constant text as the index's.
-    return bindparam(None, value, literal_execute=True)
