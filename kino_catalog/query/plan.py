@@ -53,10 +53,11 @@ from sqlalchemy import (
 
 from kino_catalog.query import walk
 from kino_catalog.query.ast import And, Compare, DateRange, LoraTerm, Match, Node, TextTerm
+from kino_catalog.query.conditions import date_condition, lora_condition
 from kino_catalog.query.frame import FRAME_SELECT_COLUMNS
 from kino_catalog.query.fulltext import FTS_COLUMNS, fts, fts_phrase, needs_substring, pg_relevance
 from kino_catalog.query.keyset import SORT_KEYS, KeyTerm, after_condition
-from kino_catalog.query.sql import Compiler, date_condition, lora_condition, order_by
+from kino_catalog.query.sql import Compiler, order_by
 from kino_catalog.schema import frames_table, loras_table
 from kino_catalog.sidecar.record import normalise_name
 

@@ -2,21 +2,18 @@
 
 Every user value reaches SQL as a bound parameter.  Leaf conditions are
 never NULL (a missing value is "false"), so ``-steps:30`` keeps the frames
-that have no ``steps`` at all, as a user expects.  Words are matched with
-``fulltext.py``'s pieces (FTS5 on SQLite, tsvector on PostgreSQL).  Which index
-a search walks is decided in ``plan.py`` and ``walk.py``; this module only says
-what matches.
+that have no ``steps`` at all, as a user expects; they are built from
+``conditions.py``'s column conditions, and words from ``fulltext.py``'s
+pieces (FTS5 on SQLite, tsvector on PostgreSQL).  Which index a search walks
+is decided in ``plan.py`` and ``walk.py``; this module only says what matches.
 """
 
 from __future__ import annotations
 
-import re
-import string
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     and_,
-    bindparam,
     exists,
     func,
     literal_column,
@@ -25,7 +22,6 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.types import Text as TextType
 
 from kino_catalog.errors import QueryError
 from kino_catalog.query.ast import (
@@ -40,6 +36,17 @@ from kino_catalog.query.ast import (
     Or,
     Range,
     TextTerm,
+)
+from kino_catalog.query.conditions import (
+    ascii_lower,
+    compare,
+    date_condition,
+    defined,
+    glob_match,
+    is_written_glob,
+    like_pattern,
+    lora_condition,
+    name_match,
 )
 from kino_catalog.query.fulltext import (
     FTS_COLUMNS,
@@ -56,19 +63,14 @@ from kino_catalog.query.unparse import unparse
 from kino_catalog.schema import frames_table, loras_table, parameters_table, tags_table
 from kino_catalog.schema.models import TEXT_INDEX_BYTES
 from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key
-from kino_catalog.sidecar.record import MODEL_EXTENSIONS, encode_int_key, normalise_name
+from kino_catalog.sidecar.record import encode_int_key, normalise_name
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from sqlalchemy import ColumnElement
 
 __all__ = [
     "SORTS",
     "UNSUPPORTED_FIELDS",
-    "is_written_glob",
-    "like_pattern",
-    "lora_condition",
     "order_by",
     "term_source",
     "to_ast",
@@ -182,86 +184,6 @@ def order_by(sort: str) -> list[ColumnElement[Any]]:
     return list(_ORDERS[sort])
 
 
-def like_pattern(glob: str) -> str:
-    """Translate a ``*``/``?`` glob to a LIKE pattern with ``\\`` as escape."""
-    escaped = glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
-
-
-def _literal_prefix(glob: str) -> str:
-    """The part of a glob before its first wildcard (lets a range use an index)."""
-    return re.split(r"[*?]", glob, maxsplit=1)[0]
-
-
-def _glob(column: Any, glob: str, dialect: str) -> ColumnElement[bool]:
-    """``column`` matches ``glob`` exactly (case as given), index-friendly on a prefix."""
-    condition: ColumnElement[bool] = column.like(like_pattern(glob), escape="\\")
-    prefix = _literal_prefix(glob)
-    if prefix and dialect == "sqlite":  # byte order; a PostgreSQL collation may differ
-        # LIKE is case-insensitive on SQLite and so cannot use an index; the
-        # range can, and both sides are already case-folded.
-        condition = and_(column >= prefix, column < prefix + "\U0010ffff", condition)
-    return condition
-
-
-def _ascii_lower(value: str) -> str:
-    """Lower-case like SQLite's lower(): ASCII letters only."""
-    return value.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
-def _defined(column: Any, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    return and_(column.is_not(None), condition)
-
-
-def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
-    ops = {
-        "=": column.__eq__,
-        ">": column.__gt__,
-        ">=": column.__ge__,
-        "<": column.__lt__,
-        "<=": column.__le__,
-    }
-    return _defined(column, ops[op](value))
-
-
-def _name_match(column: Any, value: str, is_glob: bool) -> ColumnElement[bool]:
-    """Case-insensitive (ASCII) equality or glob on a free-text name column."""
-    lowered = func.lower(column)
-    wanted = _ascii_lower(value)
-    if is_glob:
-        return _defined(column, lowered.like(like_pattern(wanted), escape="\\"))
-    return _defined(column, lowered == wanted)
-
-
-def is_written_glob(glob: str) -> bool:
-    """A glob naming a folder or a weights extension (``*.ckpt``, ``loras/*``).
-
-    Normalising it would leave ``*``, so it matches the name as written instead.
-    """
-    lowered = glob.lower()
-    return "/" in glob or "\\" in glob or lowered.endswith(MODEL_EXTENSIONS)
-
-
-def lora_condition(node: LoraTerm, dialect: str, rows: Any = loras) -> ColumnElement[bool]:
-    """The condition on one ``loras`` row (or an alias of it) for a LoRA term."""
-    key = normalise_name(node.name)
-    if not node.is_glob:
-        condition = rows.c.key == key
-    elif is_written_glob(node.name):
-        condition = _name_match(rows.c.name, node.name, True)
-    else:
-        condition = _glob(rows.c.key, key, dialect)
-    conditions = [condition]
-    if node.strength_min is not None:
-        conditions.append(_compare(rows.c.strength_model, ">=", node.strength_min))
-    if node.strength_max is not None:
-        conditions.append(_compare(rows.c.strength_model, "<=", node.strength_max))
-    return and_(*conditions)
-
-
 class Compiler:
     """Turns AST nodes into conditions for one dialect (``sqlite`` or ``postgresql``)."""
 
@@ -319,14 +241,14 @@ class Compiler:
     # ------------------------------------------------------------ full text
     def text(self, node: TextTerm) -> ColumnElement[bool]:
         if node.field == "notes":  # short, rare text: a scan beats keeping a word index
-            pattern = "%" + like_pattern(_ascii_lower(node.value)) + "%"
-            return _defined(f.notes, func.lower(f.notes).like(pattern, escape="\\"))
+            pattern = "%" + like_pattern(ascii_lower(node.value)) + "%"
+            return defined(f.notes, func.lower(f.notes).like(pattern, escape="\\"))
         if node.field not in FTS_COLUMNS:
             raise self.unsupported(node, node.field)
         column = getattr(f, FTS_COLUMNS[node.field])
         if needs_substring(node.value):
-            pattern = "%" + like_pattern(_ascii_lower(node.value)) + "%"
-            found = _defined(column, func.lower(column).like(pattern, escape="\\"))
+            pattern = "%" + like_pattern(ascii_lower(node.value)) + "%"
+            found = defined(column, func.lower(column).like(pattern, escape="\\"))
             if is_unspaced(node.value):  # implied, and lets the partial index answer
                 return and_(unspaced(column, self.dialect), found)
             return found
@@ -350,29 +272,29 @@ class Compiler:
         if node.field == "model":
             key = normalise_name(node.value)
             if node.is_glob and is_written_glob(node.value):
-                return _name_match(f.model_name, node.value, True)
+                return name_match(f.model_name, node.value, True)
             if node.is_glob:  # the key (no folder/extension) or the name as written
                 return or_(
-                    _defined(f.model_key, _glob(f.model_key, key, self.dialect)),
-                    _name_match(f.model_name, node.value, True),
+                    defined(f.model_key, glob_match(f.model_key, key, self.dialect)),
+                    name_match(f.model_name, node.value, True),
                 )
-            return _defined(f.model_key, f.model_key == key)
+            return defined(f.model_key, f.model_key == key)
         if node.field in _NAME_COLUMNS:
-            return _name_match(_NAME_COLUMNS[node.field], node.value, node.is_glob)
+            return name_match(_NAME_COLUMNS[node.field], node.value, node.is_glob)
         if node.field == "tag":
             return exists().where(tags.c.frame_id == f.id, self.tag_condition(node))
         if node.field == "hash":  # "sha256:<hex>", or just the hex digits
             value = node.value.strip().lower()
             wanted = value if ":" in value else f"{HASH_ALGORITHM}:{value}"
-            return _defined(
+            return defined(
                 f.image_hash,
-                _glob(f.image_hash, wanted, self.dialect)
+                glob_match(f.image_hash, wanted, self.dialect)
                 if node.is_glob
                 else f.image_hash == wanted,
             )
         if node.field == "path":
             relative = func.ltrim(f.folder + "/" + f.name, "/")
-            return _name_match(relative, node.value, node.is_glob)
+            return name_match(relative, node.value, node.is_glob)
         return exists().where(parameters.c.frame_id == f.id, *self.parameter_conditions(node))
 
     # ------------------------------------------------------------ numbers
@@ -381,22 +303,22 @@ class Compiler:
         if field in UNSUPPORTED_FIELDS:
             raise self.unsupported(node, field)
         if field == "seed":
-            return and_(*(_compare(f.seed_key, op, encode_int_key(int(v))) for op, v in bounds))
+            return and_(*(compare(f.seed_key, op, encode_int_key(int(v))) for op, v in bounds))
         if field in _NUMBER_COLUMNS:
-            return and_(*(_compare(_NUMBER_COLUMNS[field], op, v) for op, v in bounds))
+            return and_(*(compare(_NUMBER_COLUMNS[field], op, v) for op, v in bounds))
         return exists().where(parameters.c.frame_id == f.id, *self.parameter_conditions(node))
 
     def tag_condition(self, node: Match) -> ColumnElement[bool]:
         """The condition on one ``tags`` row; tags are stored case-folded (extras.tag_key)."""
         t = tags.c
         wanted = tag_key(node.value)
-        return _glob(t.tag, wanted, self.dialect) if node.is_glob else t.tag == wanted
+        return glob_match(t.tag, wanted, self.dialect) if node.is_glob else t.tag == wanted
 
     def parameter_conditions(self, node: Match | Compare | Range) -> list[ColumnElement[bool]]:
         """The conditions on one ``parameters`` row for a term on a key without a column."""
         p = parameters.c
         if isinstance(node, Match):
-            return [p.key == node.field, _name_match(p.value_text, node.value, node.is_glob)]
+            return [p.key == node.field, name_match(p.value_text, node.value, node.is_glob)]
         conditions: list[ColumnElement[bool]] = [p.key == node.field]
         for op, value in _bounds(node):
             if op == "=" and isinstance(value, int) and abs(value) > 2**53:
@@ -406,7 +328,7 @@ class Compiler:
                     conditions.append(func.octet_length(p.value_text) < TEXT_INDEX_BYTES)
             else:
                 conditions.append(
-                    and_(p.value_type.in_(("int", "float")), _compare(p.value_num, op, value))
+                    and_(p.value_type.in_(("int", "float")), compare(p.value_num, op, value))
                 )
         return conditions
 
@@ -416,23 +338,3 @@ def _bounds(node: Compare | Range) -> list[tuple[str, Any]]:
     if isinstance(node, Compare):
         return [(node.op, node.value)]
     return [(op, v) for op, v in ((">=", node.low), ("<=", node.high)) if v is not None]
-
-
-def date_condition(node: DateRange, column: Any, dialect: str) -> ColumnElement[bool]:
-    """Generation time in ``[low, high)`` on ``column`` (frames' or loras' copy)."""
-    conditions = [column.is_not(None)]
-    if node.low is not None:
-        conditions.append(column >= _moment(node.low, dialect))
-    if node.high is not None:
-        conditions.append(column < _moment(node.high, dialect))
-    return and_(*conditions)
-
-
-def _moment(value: dt.datetime, dialect: str) -> Any:
-    # SQLite keeps times as text; whole seconds may be stored without a
-    # fraction ("...:30") or with one ("...:30.000000").  A bound written
-    # without a fraction orders correctly against both spellings, whereas
-    # SQLAlchemy's own "....000000" would miss a frame exactly at the bound.
-    if dialect != "sqlite":
-        return value
-    return bindparam(None, value.isoformat(" "), type_=TextType)
