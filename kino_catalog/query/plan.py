@@ -55,8 +55,9 @@ from kino_catalog.query import walk
 from kino_catalog.query.ast import And, Compare, DateRange, LoraTerm, Match, Node, TextTerm
 from kino_catalog.query.conditions import date_condition, lora_condition
 from kino_catalog.query.frame import FRAME_SELECT_COLUMNS
-from kino_catalog.query.fulltext import FTS_COLUMNS, fts, fts_phrase, needs_substring, pg_relevance
+from kino_catalog.query.fulltext import FTS_COLUMNS, fts, needs_substring, pg_relevance
 from kino_catalog.query.keyset import SORT_KEYS, KeyTerm, after_condition
+from kino_catalog.query.sets import all_words
 from kino_catalog.query.sql import Compiler, order_by
 from kino_catalog.schema import frames_table, loras_table
 from kino_catalog.sidecar.record import normalise_name
@@ -119,7 +120,7 @@ def _fts_matches(conn: Connection, words: list[TextTerm], cap: int) -> int:
     """
     matching = (
         select(fts.c.rowid)
-        .where(literal_column("frames_fts").op("MATCH")(_all_of(words)))
+        .where(literal_column("frames_fts").op("MATCH")(all_words(words)))
         .limit(cap)
     )
     return int(conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one())
@@ -338,7 +339,7 @@ def _relevance_plan(
         # FTS5 ranks the candidates in one pass; a correlated rank per frame would
         # cost a probe (~50 us) per match.  FTS5's rank is better when lower.
         matching: list[ColumnElement[bool]] = [
-            literal_column("frames_fts").op("MATCH")(_all_of(words))
+            literal_column("frames_fts").op("MATCH")(all_words(words))
         ]
         if edge is not None:
             matching.append(fts.c.rowid >= edge)
@@ -371,7 +372,7 @@ def _relevance_edge(b: _Builder, words: list[TextTerm]) -> int | None:
     ``words``, or None when there are no more matches than that."""
     if b.dialect == "sqlite":
         matching = select(fts.c.rowid).where(
-            literal_column("frames_fts").op("MATCH")(_all_of(words))
+            literal_column("frames_fts").op("MATCH")(all_words(words))
         )
         column: Any = fts.c.rowid
     else:
@@ -393,16 +394,11 @@ def _is_set_cheaper(conn: Connection, words: list[TextTerm], limit: int) -> bool
     the set wins below ``sqrt(limit * frames * 50 / 1.2)`` matches (~46,000
     for 50 of a million frames); matches are counted only up to that.
     """
-    frames_total = _last_id(conn)
+    frames_total = walk.last_id(conn)
     break_even = math.isqrt(int(limit * frames_total * _PROBE_US / _SET_US_PER_ROW)) + 1
     matches = _fts_matches(conn, words, break_even)
     set_us, time_us = _set_and_time_us(matches, frames_total, limit)
     return matches < break_even and set_us <= time_us
-
-
-def _last_id(conn: Connection) -> int:
-    """The highest frame id: the plans' estimate of the number of frames."""
-    return int(conn.execute(select(func.max(f.id))).scalar() or 0)
 
 
 def _set_and_time_us(matches: float, frames: int, limit: int) -> tuple[float, float]:
@@ -441,14 +437,14 @@ def _recent_ids(conn: Connection, words: list[TextTerm], limit: int, sort: str) 
             "SELECT id, generated_at FROM frames INDEXED BY ix_frames_id_generated_at WHERE id IN "
             f"({matching} ORDER BY rowid {way} LIMIT :k) ORDER BY generated_at {way}, id {way}"
         ),
-        {"words": _all_of(words), "k": candidates_max},
+        {"words": all_words(words), "k": candidates_max},
     ).all()
     first = [int(row[0]) for row in candidates[:limit]]
     if len(candidates) < candidates_max:
         return first
     ids = [int(row[0]) for row in candidates]
     edge = {
-        "words": _all_of(words),
+        "words": all_words(words),
         "edge_time": candidates[limit - 1][1],
         "edge_id": min(ids) if newest else max(ids),
     }
@@ -464,7 +460,7 @@ def _recent_ids(conn: Connection, words: list[TextTerm], limit: int, sort: str) 
         return None
     if not stray_count:
         return first
-    is_probed, cost = _stray_cost(ids, stray_count, _last_id(conn), limit, newest=newest)
+    is_probed, cost = _stray_cost(ids, stray_count, walk.last_id(conn), limit, newest=newest)
     if cost is None:
         return None
     check = (
@@ -504,7 +500,7 @@ def _newest_matching(
     JSON, often on overflow pages) just to read its time.  Values stay bound.
     """
     direction = "DESC" if sort == "newest" else "ASC"
-    params: dict[str, Any] = {"limit": limit, "words": _all_of(words)}
+    params: dict[str, Any] = {"limit": limit, "words": all_words(words)}
     keyset = ""
     if after is not None:  # checked by after_condition already: (stored time, id)
         keyset = f"AND (generated_at, id) {'<' if sort == 'newest' else '>'} (:time, :id) "
@@ -518,8 +514,3 @@ def _newest_matching(
         .bindparams(**params)
         .columns(column("id"))
     )
-
-
-def _all_of(words: list[TextTerm]) -> str:
-    """One FTS5 MATCH string for several words: FTS5 intersects their lists itself."""
-    return " AND ".join(fts_phrase(w) for w in words)
