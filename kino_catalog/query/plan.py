@@ -29,45 +29,34 @@ index that is already in generation-time order and stops at the limit:
 
 Searches read ``frames`` alone: a frame's root is an id (``frame.root_places``
 places it), so joining ``roots`` only gave the database's planner a table to
-start from that no sort can use.
+start from that no sort can use.  The id lists of fts-recent and fts-set, and
+the cost model that chooses between fts-set and time, are in ``fts_plans.py``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    Double,
     and_,
-    cast,
-    column,
     exists,
     func,
     literal_column,
     not_,
     select,
-    text,
     true,
     tuple_,
 )
 
-from kino_catalog.query import walk
+from kino_catalog.query import fts_plans, walk
 from kino_catalog.query.ast import And, Compare, DateRange, LoraTerm, Match, Node, TextTerm
+from kino_catalog.query.conditions import date_condition, lora_condition
 from kino_catalog.query.frame import FRAME_SELECT_COLUMNS
+from kino_catalog.query.fulltext import FTS_COLUMNS, fts, needs_substring, pg_relevance
 from kino_catalog.query.keyset import SORT_KEYS, KeyTerm, after_condition
-from kino_catalog.query.sql import (
-    FTS_COLUMNS,
-    Compiler,
-    date_condition,
-    fts,
-    fts_phrase,
-    lora_condition,
-    needs_substring,
-    order_by,
-    pg_vector,
-)
+from kino_catalog.query.sets import all_words
+from kino_catalog.query.sql import Compiler, order_by
 from kino_catalog.schema import frames_table, loras_table
 from kino_catalog.sidecar.record import normalise_name
 
@@ -85,14 +74,7 @@ f = frames.c
 # The same LoRA's earlier use in one frame (see lora_from); made once, as building
 # an alias's column collection per search cost ~0.3 ms.
 _earlier_use = loras.alias("earlier_use")
-_PROBE_US = 50.0  # see _is_set_cheaper
-_SET_US_PER_ROW = 1.2
 _TIME_SORTS = ("newest", "oldest")
-# fts-recent (see _recent_ids), per result asked for: candidates taken from the end
-# of FTS5's id order, and time-index entries walked at most.
-_RECENT_CANDIDATES = 4
-_RECENT_WALK = 400
-_INTERSECT_US = 0.25  # one FTS5 match read into an IN set (see _stray_cost)
 #: --sort relevance ranks at most this many matches: the newest by frame id (which
 #: follows generation time after a rebuild); README "Searching" says so.
 RELEVANCE_CANDIDATES = 10_000
@@ -119,20 +101,6 @@ def _is_word(node: Node) -> bool:
     return (
         isinstance(node, TextTerm) and node.field in FTS_COLUMNS and not needs_substring(node.value)
     )
-
-
-def _fts_matches(conn: Connection, words: list[TextTerm], cap: int) -> int:
-    """How many frames match all ``words``, counting no further than ``cap``.
-
-    Counting stops early, so a word in 70% of a million prompts costs a few
-    ms to rule out, where FTS5's vocabulary table would walk its whole list.
-    """
-    matching = (
-        select(fts.c.rowid)
-        .where(literal_column("frames_fts").op("MATCH")(_all_of(words)))
-        .limit(cap)
-    )
-    return int(conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one())
 
 
 class _Builder:
@@ -241,7 +209,7 @@ def search_statement(
     # fts-recent orders its candidates in SQL of its own: a later page takes
     # the other plans (fts-set's covering-index sort takes the cursor too).
     if b.dialect == "sqlite" and words and limit and len(words) == len(nodes) and after is None:
-        recent = _recent_ids(conn, words, limit, sort)
+        recent = fts_plans.recent_ids(conn, words, limit, sort)
         if recent is not None:
             return Plan(
                 "fts-recent",
@@ -249,9 +217,9 @@ def search_statement(
                 keys,
             )
     if b.dialect == "sqlite" and words and limit:
-        if _is_set_cheaper(conn, words, limit):
+        if fts_plans.is_set_cheaper(conn, words, limit):
             if len(words) == len(nodes):  # words only: sort candidates on a covering index
-                newest = _newest_matching(words, limit, sort, after)
+                newest = fts_plans.newest_matching(words, limit, sort, after)
                 return Plan(
                     "fts-set",
                     base.select_from(frames).where(f.id.in_(newest)).order_by(*orders).limit(limit),
@@ -348,7 +316,7 @@ def _relevance_plan(
         # FTS5 ranks the candidates in one pass; a correlated rank per frame would
         # cost a probe (~50 us) per match.  FTS5's rank is better when lower.
         matching: list[ColumnElement[bool]] = [
-            literal_column("frames_fts").op("MATCH")(_all_of(words))
+            literal_column("frames_fts").op("MATCH")(all_words(words))
         ]
         if edge is not None:
             matching.append(fts.c.rowid >= edge)
@@ -358,7 +326,7 @@ def _relevance_plan(
         condition = walk.checks(b.conn, b.compiler, b.prober, others, RELEVANCE_CANDIDATES)
     else:
         source = frames
-        rank = KeyTerm(_relevance(b.dialect, words), True, "float")
+        rank = KeyTerm(pg_relevance(words), True, "float")
         condition = and_(b.where(nodes), true() if edge is None else f.id >= edge)
     keys = (rank, *SORT_KEYS["newest"])
     if after is not None:
@@ -381,7 +349,7 @@ def _relevance_edge(b: _Builder, words: list[TextTerm]) -> int | None:
     ``words``, or None when there are no more matches than that."""
     if b.dialect == "sqlite":
         matching = select(fts.c.rowid).where(
-            literal_column("frames_fts").op("MATCH")(_all_of(words))
+            literal_column("frames_fts").op("MATCH")(all_words(words))
         )
         column: Any = fts.c.rowid
     else:
@@ -391,160 +359,3 @@ def _relevance_edge(b: _Builder, words: list[TextTerm]) -> int | None:
         matching.order_by(column.desc()).offset(RELEVANCE_CANDIDATES).limit(1)
     ).scalar()
     return None if edge is None else int(edge) + 1
-
-
-def _is_set_cheaper(conn: Connection, words: list[TextTerm], limit: int) -> bool:
-    """Whether fetching every match beats walking the time index and probing each frame.
-
-    Measured on this design (SQLite 3.40, warm cache): one FTS5 probe costs
-    about 50 us, one candidate fetched and sorted through
-    ``ix_frames_id_generated_at`` about 1.2 us.  The walk visits about
-    ``limit * frames / matches`` frames before it has ``limit`` matches, so
-    the set wins below ``sqrt(limit * frames * 50 / 1.2)`` matches (~46,000
-    for 50 of a million frames); matches are counted only up to that.
-    """
-    frames_total = _last_id(conn)
-    break_even = math.isqrt(int(limit * frames_total * _PROBE_US / _SET_US_PER_ROW)) + 1
-    matches = _fts_matches(conn, words, break_even)
-    set_us, time_us = _set_and_time_us(matches, frames_total, limit)
-    return matches < break_even and set_us <= time_us
-
-
-def _last_id(conn: Connection) -> int:
-    """The highest frame id: the plans' estimate of the number of frames."""
-    return int(conn.execute(select(func.max(f.id))).scalar() or 0)
-
-
-def _set_and_time_us(matches: float, frames: int, limit: int) -> tuple[float, float]:
-    """Estimated cost (us) of fts-set (fetch and sort every match) and of time (probe
-    frames newest first until ``limit`` match, about ``limit * frames / matches``)."""
-    return matches * _SET_US_PER_ROW, limit * frames / max(matches, 1) * _PROBE_US
-
-
-def _recent_ids(conn: Connection, words: list[TextTerm], limit: int, sort: str) -> list[int] | None:
-    """Ids holding the first ``limit`` matches of ``words`` by time, or None if that is costly.
-
-    Exact for any id order; cheap when ids mostly follow generation time (a
-    rebuild numbers frames in time order, later syncs append newer ones).
-    FTS5 hands back matches from the end of the id order without sorting, so
-    take the ``K = 4 * limit`` newest-id matches C; if FTS5 had fewer, C is
-    every match.  Otherwise let (T, i) be the ``limit``-th of C by time.  A
-    match outside C has an id beyond C's (every match inside C's id range is
-    in C), so it loses to (T, i) unless its time is strictly newer than T:
-    the only other frames to check ("strays", e.g. frames regenerated in
-    place) are those newer than T with ids beyond C's, found on
-    ``ix_frames_generated_at``.  Oldest-first is the mirror image.  The times
-    compared are the stored values, bound back unchanged.
-
-    When ids follow time the walk is about ``limit / share of prompts with
-    the words`` index entries; past ``400 * limit`` (a word in under 0.25%
-    of prompts, which fts-set sorts cheaply, or ids unrelated to time) this
-    gives up, as it does when checking the strays would cost more than the
-    other plans (see _stray_cost).
-    """
-    newest = sort == "newest"
-    way, past, beyond = ("DESC", ">", "<") if newest else ("ASC", "<", ">")
-    matching = "SELECT rowid FROM frames_fts WHERE frames_fts MATCH :words"
-    candidates_max = limit * _RECENT_CANDIDATES
-    candidates = conn.execute(
-        text(
-            "SELECT id, generated_at FROM frames INDEXED BY ix_frames_id_generated_at WHERE id IN "
-            f"({matching} ORDER BY rowid {way} LIMIT :k) ORDER BY generated_at {way}, id {way}"
-        ),
-        {"words": _all_of(words), "k": candidates_max},
-    ).all()
-    first = [int(row[0]) for row in candidates[:limit]]
-    if len(candidates) < candidates_max:
-        return first
-    ids = [int(row[0]) for row in candidates]
-    edge = {
-        "words": _all_of(words),
-        "edge_time": candidates[limit - 1][1],
-        "edge_id": min(ids) if newest else max(ids),
-    }
-    strays = f"FROM frames INDEXED BY ix_frames_generated_at WHERE generated_at {past} :edge_time"
-    walked, stray_count = conn.execute(
-        text(
-            f"SELECT count(*), count(CASE WHEN id {beyond} :edge_id THEN 1 END) FROM "
-            f"(SELECT id {strays} LIMIT :walk)"
-        ),
-        {**edge, "walk": limit * _RECENT_WALK},
-    ).one()
-    if walked >= limit * _RECENT_WALK:
-        return None
-    if not stray_count:
-        return first
-    is_probed, cost = _stray_cost(ids, stray_count, _last_id(conn), limit, newest=newest)
-    if cost is None:
-        return None
-    check = (
-        "EXISTS (SELECT 1 FROM frames_fts WHERE frames_fts MATCH :words AND rowid = frames.id)"
-        if is_probed
-        else f"id IN ({matching} AND rowid {beyond} :edge_id)"
-    )
-    found = conn.execute(text(f"SELECT id {strays} AND id {beyond} :edge_id AND {check}"), edge)
-    return first + [int(i) for i in found.scalars()]
-
-
-def _stray_cost(
-    ids: list[int], strays: int, last_id: int, limit: int, *, newest: bool
-) -> tuple[bool, float | None]:
-    """How to check the strays (probe each, or intersect) and its cost in us; None if too dear.
-
-    The candidates' id span gives the words' share of frames, hence how many
-    matches lie beyond the candidates (an intersection reads them all, ~0.25
-    us each) and what fts-set and time would cost (see _is_set_cheaper).
-    """
-    share = len(ids) / (max(ids) - min(ids) + 1)
-    beyond = share * (min(ids) - 1 if newest else last_id - max(ids))
-    probe_us, intersect_us = strays * _PROBE_US, beyond * _INTERSECT_US
-    other_us = min(_set_and_time_us(share * last_id, last_id, limit))
-    cost = min(probe_us, intersect_us)
-    return probe_us <= intersect_us, (cost if cost < other_us else None)
-
-
-def _newest_matching(
-    words: list[TextTerm], limit: int, sort: str, after: Sequence[Any] | None = None
-) -> Any:
-    """Ids of the first ``limit`` frames (by time) whose text matches all ``words``.
-
-    ``after`` (a page cursor's stored time and id) starts after that frame.
-    Written as text only for the index hint SQLAlchemy cannot express on
-    SQLite: without it SQLite fetches each candidate's whole row (prompt and
-    JSON, often on overflow pages) just to read its time.  Values stay bound.
-    """
-    direction = "DESC" if sort == "newest" else "ASC"
-    params: dict[str, Any] = {"limit": limit, "words": _all_of(words)}
-    keyset = ""
-    if after is not None:  # checked by after_condition already: (stored time, id)
-        keyset = f"AND (generated_at, id) {'<' if sort == 'newest' else '>'} (:time, :id) "
-        params.update(time=after[0], id=after[1])
-    return (
-        text(
-            "SELECT id FROM frames INDEXED BY ix_frames_id_generated_at WHERE id IN "
-            f"(SELECT rowid FROM frames_fts WHERE frames_fts MATCH :words) {keyset}"
-            f"ORDER BY generated_at {direction}, id {direction} LIMIT :limit"
-        )
-        .bindparams(**params)
-        .columns(column("id"))
-    )
-
-
-def _all_of(words: list[TextTerm]) -> str:
-    """One FTS5 MATCH string for several words: FTS5 intersects their lists itself."""
-    return " AND ".join(fts_phrase(w) for w in words)
-
-
-def _relevance(dialect: str, words: list[TextTerm]) -> Any:
-    """PostgreSQL's relevance (higher is better): the sum of ts_rank over the words."""
-    compiler = Compiler(dialect)
-    ranks = [
-        func.ts_rank(pg_vector(getattr(f, FTS_COLUMNS[w.field])), compiler.pg_tsquery(w))
-        for w in words
-    ]
-    total: Any = ranks[0]
-    for rank in ranks[1:]:
-        total = total + rank
-    # As double precision: a real travels as shortest decimal text, which reads
-    # back as a different double, so a page cursor's rank would not equal itself.
-    return cast(total, Double)

@@ -16,14 +16,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, literal_column, select, union
 
 from kino_catalog.query.ast import Compare, LoraTerm, Match, Node, Or, Range, TextTerm
-from kino_catalog.query.sql import (
-    Compiler,
-    fts,
-    fts_phrase,
-    is_written_glob,
-    lora_condition,
-    term_source,
-)
+from kino_catalog.query.conditions import is_written_glob, lora_condition
+from kino_catalog.query.fulltext import fts, fts_phrase
+from kino_catalog.query.sql import Compiler, term_source
 from kino_catalog.schema import frames_table, loras_table, parameters_table, tags_table
 
 if TYPE_CHECKING:

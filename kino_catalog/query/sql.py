@@ -2,33 +2,26 @@
 
 Every user value reaches SQL as a bound parameter.  Leaf conditions are
 never NULL (a missing value is "false"), so ``-steps:30`` keeps the frames
-that have no ``steps`` at all, as a user expects.  Which index a search
-walks is decided in ``plan.py`` and ``walk.py``; this module only says what matches.
+that have no ``steps`` at all, as a user expects; they are built from
+``conditions.py``'s column conditions, and words from ``fulltext.py``'s
+pieces (FTS5 on SQLite, tsvector on PostgreSQL).  Which index a search walks
+is decided in ``plan.py`` and ``walk.py``; this module only says what matches.
 """
 
 from __future__ import annotations
 
-import re
-import string
-import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     and_,
-    bindparam,
-    cast,
-    column,
     exists,
     func,
     literal_column,
     not_,
     or_,
     select,
-    table,
     true,
 )
-from sqlalchemy.types import LargeBinary
-from sqlalchemy.types import Text as TextType
 
 from kino_catalog.errors import QueryError
 from kino_catalog.query.ast import (
@@ -44,29 +37,42 @@ from kino_catalog.query.ast import (
     Range,
     TextTerm,
 )
+from kino_catalog.query.conditions import (
+    ascii_lower,
+    compare,
+    date_condition,
+    defined,
+    glob_match,
+    is_written_glob,
+    like_pattern,
+    lora_condition,
+    name_match,
+)
+from kino_catalog.query.fulltext import (
+    FTS_COLUMNS,
+    fts,
+    fts_phrase,
+    is_unspaced,
+    needs_substring,
+    pg_tsquery,
+    pg_vector,
+    unspaced,
+)
 from kino_catalog.query.parse import parse_query
 from kino_catalog.query.unparse import unparse
 from kino_catalog.schema import frames_table, loras_table, parameters_table, tags_table
-from kino_catalog.schema.models import TEXT_INDEX_BYTES, UNSPACED_PATTERN, UNSPACED_RANGES
+from kino_catalog.schema.models import TEXT_INDEX_BYTES
 from kino_catalog.sidecar.added_keys import HASH_ALGORITHM, tag_key
-from kino_catalog.sidecar.record import MODEL_EXTENSIONS, encode_int_key, normalise_name
+from kino_catalog.sidecar.record import encode_int_key, normalise_name
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from sqlalchemy import ColumnElement
 
 __all__ = [
     "SORTS",
     "UNSUPPORTED_FIELDS",
-    "fts_phrase",
-    "is_written_glob",
-    "like_pattern",
-    "lora_condition",
-    "needs_substring",
     "order_by",
     "term_source",
-    "text_tokens",
     "to_ast",
     "where_clause",
 ]
@@ -76,9 +82,6 @@ loras = loras_table
 parameters = parameters_table
 tags = tags_table
 f = frames.c
-# The FTS5 table exists only in the migrations (it is SQLite-only).
-fts = table("frames_fts", column("rowid"), column("rank"))
-FTS_COLUMNS = {"prompt": "prompt", "neg": "negative_prompt"}
 
 _NUMBER_COLUMNS = {
     "steps": f.steps,
@@ -102,62 +105,10 @@ _NAME_COLUMNS = {
 UNSUPPORTED_FIELDS: frozenset[str] = frozenset()
 SORTS = ("newest", "oldest", "seed", "steps", "cfg", "model", "relevance")
 
-# PostgreSQL's text-search parser knows e-mails, URLs, hyphenated words and
-# version numbers; turning ASCII punctuation into spaces first makes it split
-# words where SQLite's unicode61 tokenizer does, so both dialects agree.
-_PUNCTUATION = string.punctuation
-_PG_SPACES = " " * len(_PUNCTUATION)
-# Scripts written without spaces between words: a word index cannot find
-# "東京" inside "東京の夜", so such terms match as substrings (see needs_substring).
-_UNSPACED = re.compile("[" + UNSPACED_RANGES + "]")
-
 
 def to_ast(query: str | Node) -> Node:
     """Accept a query string or an already parsed AST."""
     return parse_query(query) if isinstance(query, str) else query
-
-
-def text_tokens(value: str) -> list[str]:
-    """The words of ``value`` as the full-text index sees them (like FTS5 unicode61).
-
-    Letters, digits and private-use characters make words; everything else
-    (``(``, ``:``, ``,``, ``_``, ``-``, spaces, emoji) separates them.  Words
-    are case-folded and lose their diacritics: ``(Café_noir:1.2)`` gives
-    ``cafe noir 1 2``.
-    """
-    words, current = [], []
-    for char in value:
-        category = unicodedata.category(char)
-        if category[0] in "LN" or category == "Co":
-            current.append(char)
-        elif category == "Mn" and current:
-            continue  # a combining accent stays inside its word
-        elif current:
-            words.append("".join(current))
-            current = []
-    if current:
-        words.append("".join(current))
-    return [_fold(word) for word in words]
-
-
-def _fold(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def needs_substring(value: str) -> bool:
-    """Whether a text term matches as a substring rather than as words.
-
-    True for CJK/Thai (no spaces between words) and for terms with no word at
-    all (``🌸``, ``(``): the word index cannot answer those.
-    """
-    return bool(_UNSPACED.search(value)) or not text_tokens(value)
-
-
-def fts_phrase(node: TextTerm) -> str:
-    """The FTS5 MATCH string (a bound value) for a text term on its column."""
-    phrase = '"' + node.value.replace('"', '""') + '"'
-    return f"{{{FTS_COLUMNS[node.field]}}} : {phrase}{' *' if node.is_prefix else ''}"
 
 
 #: Frame columns with an index that answers an equality (or a range) on them.
@@ -180,7 +131,7 @@ def term_source(node: Node) -> str:
             return "frames"
         if not needs_substring(node.value):
             return "words"
-        return "indexed" if _UNSPACED.search(node.value) else "frames"
+        return "indexed" if is_unspaced(node.value) else "frames"
     if isinstance(node, Match):
         if node.field == "tag":
             return "tags"
@@ -196,23 +147,6 @@ def term_source(node: Node) -> str:
             return "indexed"
         return "frames" if node.field in _NUMBER_COLUMNS else "parameters"
     return ""
-
-
-def unspaced(column: Any, dialect: str) -> ColumnElement[bool]:
-    """The condition of the partial index ``ix_frames_unspaced_<column>`` over ``column``.
-
-    The same expression as the index's (schema.models.UNSPACED_*), with
-    literals, not bound values: the database proves that the index covers
-    the query only from an identical condition.  On SQLite it is true of
-    every text with a non-ASCII character, so it only narrows the rows that
-    the substring test then checks.
-    """
-    condition: ColumnElement[bool]
-    if dialect == "sqlite":  # length(CAST(col AS BLOB)) <> length(col)
-        condition = func.length(cast(column, LargeBinary)) != func.length(column)
-    else:  # col ~ '[ranges]'
-        condition = column.op("~", is_comparison=True)(literal_column(UNSPACED_PATTERN))
-    return condition
 
 
 def where_clause(node: Node, dialect: Any, query: str | None = None) -> ColumnElement[bool]:
@@ -248,86 +182,6 @@ def order_by(sort: str) -> list[ColumnElement[Any]]:
     if sort not in _ORDERS:
         raise QueryError(sort, f"unknown sort key; use one of {', '.join(SORTS)}")
     return list(_ORDERS[sort])
-
-
-def like_pattern(glob: str) -> str:
-    """Translate a ``*``/``?`` glob to a LIKE pattern with ``\\`` as escape."""
-    escaped = glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
-
-
-def _literal_prefix(glob: str) -> str:
-    """The part of a glob before its first wildcard (lets a range use an index)."""
-    return re.split(r"[*?]", glob, maxsplit=1)[0]
-
-
-def _glob(column: Any, glob: str, dialect: str) -> ColumnElement[bool]:
-    """``column`` matches ``glob`` exactly (case as given), index-friendly on a prefix."""
-    condition: ColumnElement[bool] = column.like(like_pattern(glob), escape="\\")
-    prefix = _literal_prefix(glob)
-    if prefix and dialect == "sqlite":  # byte order; a PostgreSQL collation may differ
-        # LIKE is case-insensitive on SQLite and so cannot use an index; the
-        # range can, and both sides are already case-folded.
-        condition = and_(column >= prefix, column < prefix + "\U0010ffff", condition)
-    return condition
-
-
-def _ascii_lower(value: str) -> str:
-    """Lower-case like SQLite's lower(): ASCII letters only."""
-    return value.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
-def _defined(column: Any, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    return and_(column.is_not(None), condition)
-
-
-def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
-    ops = {
-        "=": column.__eq__,
-        ">": column.__gt__,
-        ">=": column.__ge__,
-        "<": column.__lt__,
-        "<=": column.__le__,
-    }
-    return _defined(column, ops[op](value))
-
-
-def _name_match(column: Any, value: str, is_glob: bool) -> ColumnElement[bool]:
-    """Case-insensitive (ASCII) equality or glob on a free-text name column."""
-    lowered = func.lower(column)
-    wanted = _ascii_lower(value)
-    if is_glob:
-        return _defined(column, lowered.like(like_pattern(wanted), escape="\\"))
-    return _defined(column, lowered == wanted)
-
-
-def is_written_glob(glob: str) -> bool:
-    """A glob naming a folder or a weights extension (``*.ckpt``, ``loras/*``).
-
-    Normalising it would leave ``*``, so it matches the name as written instead.
-    """
-    lowered = glob.lower()
-    return "/" in glob or "\\" in glob or lowered.endswith(MODEL_EXTENSIONS)
-
-
-def lora_condition(node: LoraTerm, dialect: str, rows: Any = loras) -> ColumnElement[bool]:
-    """The condition on one ``loras`` row (or an alias of it) for a LoRA term."""
-    key = normalise_name(node.name)
-    if not node.is_glob:
-        condition = rows.c.key == key
-    elif is_written_glob(node.name):
-        condition = _name_match(rows.c.name, node.name, True)
-    else:
-        condition = _glob(rows.c.key, key, dialect)
-    conditions = [condition]
-    if node.strength_min is not None:
-        conditions.append(_compare(rows.c.strength_model, ">=", node.strength_min))
-    if node.strength_max is not None:
-        conditions.append(_compare(rows.c.strength_model, "<=", node.strength_max))
-    return and_(*conditions)
 
 
 class Compiler:
@@ -387,15 +241,15 @@ class Compiler:
     # ------------------------------------------------------------ full text
     def text(self, node: TextTerm) -> ColumnElement[bool]:
         if node.field == "notes":  # short, rare text: a scan beats keeping a word index
-            pattern = "%" + like_pattern(_ascii_lower(node.value)) + "%"
-            return _defined(f.notes, func.lower(f.notes).like(pattern, escape="\\"))
+            pattern = "%" + like_pattern(ascii_lower(node.value)) + "%"
+            return defined(f.notes, func.lower(f.notes).like(pattern, escape="\\"))
         if node.field not in FTS_COLUMNS:
             raise self.unsupported(node, node.field)
         column = getattr(f, FTS_COLUMNS[node.field])
         if needs_substring(node.value):
-            pattern = "%" + like_pattern(_ascii_lower(node.value)) + "%"
-            found = _defined(column, func.lower(column).like(pattern, escape="\\"))
-            if _UNSPACED.search(node.value):  # implied, and lets the partial index answer
+            pattern = "%" + like_pattern(ascii_lower(node.value)) + "%"
+            found = defined(column, func.lower(column).like(pattern, escape="\\"))
+            if is_unspaced(node.value):  # implied, and lets the partial index answer
                 return and_(unspaced(column, self.dialect), found)
             return found
         if self.dialect == "sqlite" and self.probe_words:
@@ -408,18 +262,8 @@ class Compiler:
                     literal_column("frames_fts").op("MATCH")(fts_phrase(node))
                 )
             )
-        matches: ColumnElement[bool] = pg_vector(column).bool_op("@@")(self.pg_tsquery(node))
+        matches: ColumnElement[bool] = pg_vector(column).bool_op("@@")(pg_tsquery(node))
         return matches
-
-    def pg_tsquery(self, node: TextTerm) -> Any:
-        """The tsquery of a word/phrase term, tokenised like the indexed text."""
-        if not node.is_prefix:
-            return func.phraseto_tsquery(
-                "simple", func.translate(node.value, _const(_PUNCTUATION), _const(_PG_SPACES))
-            )
-        words = text_tokens(node.value)
-        lexemes = " <-> ".join("'" + word.replace("'", "''") + "'" for word in words)
-        return func.to_tsquery("simple", lexemes + ":*")
 
     # ------------------------------------------------------------ names
     def _match(self, node: Match) -> ColumnElement[bool]:
@@ -428,29 +272,29 @@ class Compiler:
         if node.field == "model":
             key = normalise_name(node.value)
             if node.is_glob and is_written_glob(node.value):
-                return _name_match(f.model_name, node.value, True)
+                return name_match(f.model_name, node.value, True)
             if node.is_glob:  # the key (no folder/extension) or the name as written
                 return or_(
-                    _defined(f.model_key, _glob(f.model_key, key, self.dialect)),
-                    _name_match(f.model_name, node.value, True),
+                    defined(f.model_key, glob_match(f.model_key, key, self.dialect)),
+                    name_match(f.model_name, node.value, True),
                 )
-            return _defined(f.model_key, f.model_key == key)
+            return defined(f.model_key, f.model_key == key)
         if node.field in _NAME_COLUMNS:
-            return _name_match(_NAME_COLUMNS[node.field], node.value, node.is_glob)
+            return name_match(_NAME_COLUMNS[node.field], node.value, node.is_glob)
         if node.field == "tag":
             return exists().where(tags.c.frame_id == f.id, self.tag_condition(node))
         if node.field == "hash":  # "sha256:<hex>", or just the hex digits
             value = node.value.strip().lower()
             wanted = value if ":" in value else f"{HASH_ALGORITHM}:{value}"
-            return _defined(
+            return defined(
                 f.image_hash,
-                _glob(f.image_hash, wanted, self.dialect)
+                glob_match(f.image_hash, wanted, self.dialect)
                 if node.is_glob
                 else f.image_hash == wanted,
             )
         if node.field == "path":
             relative = func.ltrim(f.folder + "/" + f.name, "/")
-            return _name_match(relative, node.value, node.is_glob)
+            return name_match(relative, node.value, node.is_glob)
         return exists().where(parameters.c.frame_id == f.id, *self.parameter_conditions(node))
 
     # ------------------------------------------------------------ numbers
@@ -459,22 +303,22 @@ class Compiler:
         if field in UNSUPPORTED_FIELDS:
             raise self.unsupported(node, field)
         if field == "seed":
-            return and_(*(_compare(f.seed_key, op, encode_int_key(int(v))) for op, v in bounds))
+            return and_(*(compare(f.seed_key, op, encode_int_key(int(v))) for op, v in bounds))
         if field in _NUMBER_COLUMNS:
-            return and_(*(_compare(_NUMBER_COLUMNS[field], op, v) for op, v in bounds))
+            return and_(*(compare(_NUMBER_COLUMNS[field], op, v) for op, v in bounds))
         return exists().where(parameters.c.frame_id == f.id, *self.parameter_conditions(node))
 
     def tag_condition(self, node: Match) -> ColumnElement[bool]:
         """The condition on one ``tags`` row; tags are stored case-folded (extras.tag_key)."""
         t = tags.c
         wanted = tag_key(node.value)
-        return _glob(t.tag, wanted, self.dialect) if node.is_glob else t.tag == wanted
+        return glob_match(t.tag, wanted, self.dialect) if node.is_glob else t.tag == wanted
 
     def parameter_conditions(self, node: Match | Compare | Range) -> list[ColumnElement[bool]]:
         """The conditions on one ``parameters`` row for a term on a key without a column."""
         p = parameters.c
         if isinstance(node, Match):
-            return [p.key == node.field, _name_match(p.value_text, node.value, node.is_glob)]
+            return [p.key == node.field, name_match(p.value_text, node.value, node.is_glob)]
         conditions: list[ColumnElement[bool]] = [p.key == node.field]
         for op, value in _bounds(node):
             if op == "=" and isinstance(value, int) and abs(value) > 2**53:
@@ -484,7 +328,7 @@ class Compiler:
                     conditions.append(func.octet_length(p.value_text) < TEXT_INDEX_BYTES)
             else:
                 conditions.append(
-                    and_(p.value_type.in_(("int", "float")), _compare(p.value_num, op, value))
+                    and_(p.value_type.in_(("int", "float")), compare(p.value_num, op, value))
                 )
         return conditions
 
@@ -494,37 +338,3 @@ def _bounds(node: Compare | Range) -> list[tuple[str, Any]]:
     if isinstance(node, Compare):
         return [(node.op, node.value)]
     return [(op, v) for op, v in ((">=", node.low), ("<=", node.high)) if v is not None]
-
-
-def date_condition(node: DateRange, column: Any, dialect: str) -> ColumnElement[bool]:
-    """Generation time in ``[low, high)`` on ``column`` (frames' or loras' copy)."""
-    conditions = [column.is_not(None)]
-    if node.low is not None:
-        conditions.append(column >= _moment(node.low, dialect))
-    if node.high is not None:
-        conditions.append(column < _moment(node.high, dialect))
-    return and_(*conditions)
-
-
-def _moment(value: dt.datetime, dialect: str) -> Any:
-    # SQLite keeps times as text; whole seconds may be stored without a
-    # fraction ("...:30") or with one ("...:30.000000").  A bound written
-    # without a fraction orders correctly against both spellings, whereas
-    # SQLAlchemy's own "....000000" would miss a frame exactly at the bound.
-    if dialect != "sqlite":
-        return value
-    return bindparam(None, value.isoformat(" "), type_=TextType)
-
-
-def pg_vector(column: Any) -> Any:
-    """The tsvector expression the PostgreSQL full-text indexes are built on (0002)."""
-    return func.to_tsvector(
-        _const("simple"),
-        func.translate(func.coalesce(column, _const("")), _const(_PUNCTUATION), _const(_PG_SPACES)),
-    )
-
-
-def _const(value: str) -> Any:
-    # Inlined, not bound: PostgreSQL uses an expression index only when the
-    # query's expression is the same constant text as the index's.
-    return bindparam(None, value, literal_execute=True)

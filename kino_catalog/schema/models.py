@@ -66,14 +66,14 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 #: Scripts written without spaces between words (Thai, CJK, kana, Hangul): a word
 #: index cannot find a word inside such text, so a term in them matches as a
-#: substring (query.sql.needs_substring), read from the few prompts that hold any
+#: substring (query.fulltext.needs_substring), read from the few prompts that hold any
 #: such character through the partial indexes below (migrations 0006 and 0010).
 UNSPACED_RANGES = (
     "\u0e00-\u0e7f\u2e80-\u2fdf\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003ffff"
 )
 #: The partial indexes' conditions ({column}: prompt or negative_prompt); every
-#: query that uses them repeats them exactly (query.sql.unspaced).  On SQLite the
+#: query that uses them repeats them exactly (query.fulltext.unspaced).  On SQLite the
 #: condition is "holds a character outside ASCII", a superset that the query's
 #: own substring test narrows: a GLOB over the script ranges cost 40x more per
 #: prompt (5 of a 100k rebuild's 26 s went to building these two indexes).

@@ -36,7 +36,7 @@ def _quoted(value: str) -> str:
 
 
 def _pg_vector(column: str) -> str:
-    # Must stay the same text as kino_catalog.query.sql.pg_vector renders, or
+    # Must stay the same text as kino_catalog.query.fulltext.pg_vector renders, or
     # PostgreSQL will not use the index.
     punctuation = _quoted(string.punctuation)
     spaces = _quoted(" " * len(string.punctuation))

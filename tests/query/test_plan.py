@@ -1,4 +1,4 @@
-"""Newest/oldest-first full-text plans (queryplan.py): the first results are exact for any
+"""Newest/oldest-first full-text plans (fts_plans.py): the first results are exact for any
 frame-id order, and the fts-recent plan is chosen when ids follow generation time.
 
 Frame ids are renumbered and times changed with SQL after indexing: the catalogue then
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kino_catalog import Catalog
-from kino_catalog.query import plan as queryplan
+from kino_catalog.query import fts_plans
 from kino_catalog.query.parse import parse_query
 from kino_catalog.query.plan import search_statement
 from tests.factories import Library
@@ -218,7 +218,7 @@ def test_time_ordered_ids_choose_fts_recent(
 def test_unordered_ids_fall_back_to_the_other_plans(
     catalogue: Catalogue, query: str, plan: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(queryplan, "_RECENT_WALK", 15)  # scaled to this small catalogue
+    monkeypatch.setattr(fts_plans, "_RECENT_WALK", 15)  # scaled to this small catalogue
     catalogue.renumber("time")
     assert catalogue.plan(query, limit=2) == "fts-recent"
     catalogue.renumber("reverse")
@@ -232,8 +232,8 @@ def forced_recent(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None]:
     """Make fts-recent never give up, checking strays by probes or by an intersection."""
 
     def force(is_probed: bool) -> None:
-        monkeypatch.setattr(queryplan, "_RECENT_WALK", 10**9)
-        monkeypatch.setattr(queryplan, "_stray_cost", lambda *_a, **_k: (is_probed, 0.0))
+        monkeypatch.setattr(fts_plans, "_RECENT_WALK", 10**9)
+        monkeypatch.setattr(fts_plans, "_stray_cost", lambda *_a, **_k: (is_probed, 0.0))
 
     return force
 

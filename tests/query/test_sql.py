@@ -398,12 +398,12 @@ def test_make_sidecar_defaults_are_what_the_table_assumes() -> None:
 def test_both_full_text_plans_give_the_same_first_results(
     indexed: Indexed, monkeypatch: pytest.MonkeyPatch, probe_us: float
 ) -> None:
-    from kino_catalog.query import plan as queryplan
+    from kino_catalog.query import fts_plans
 
     expected = {
         query: indexed.found(query, limit=3) for query, _ in CASES if query not in SQLITE_ONLY
     }
-    monkeypatch.setattr(queryplan, "_PROBE_US", probe_us)
+    monkeypatch.setattr(fts_plans, "_PROBE_US", probe_us)
     for query, first in expected.items():
         assert indexed.found(query, limit=3) == first, query
         assert indexed.found(query, limit=None)[:3] == first, query
