@@ -16,10 +16,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import column, func, literal_column, select, text
+from sqlalchemy import column, text
 
-from kino_catalog.query.fulltext import fts
-from kino_catalog.query.sets import all_words
+from kino_catalog.query.sets import all_words, capped_count, words_set
 from kino_catalog.query.walk import last_id
 
 if TYPE_CHECKING:
@@ -46,12 +45,7 @@ def _fts_matches(conn: Connection, words: list[TextTerm], cap: int) -> int:
     Counting stops early, so a word in 70% of a million prompts costs a few
     ms to rule out, where FTS5's vocabulary table would walk its whole list.
     """
-    matching = (
-        select(fts.c.rowid)
-        .where(literal_column("frames_fts").op("MATCH")(all_words(words)))
-        .limit(cap)
-    )
-    return int(conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one())
+    return capped_count(conn, words_set(words), cap)
 
 
 def is_set_cheaper(conn: Connection, words: list[TextTerm], limit: int) -> bool:
