@@ -40,8 +40,8 @@ __all__ = [
 
 # Hashed first into every listing digest: change it whenever what a sync
 # decides from a listing changes (image_location.py, the walk's rules, diff.py,
-# and parse_record's reading of output.filename, which image_changes.ImageChanges.check
-# uses), so that no folder is skipped on the strength of the old rules.
+# image_changes.py, and parse_record's reading of output.filename, which
+# ImageChanges.check uses), so that no folder is skipped on the strength of the old rules.
 LISTING_DIGEST_VERSION = b"kino-catalog listing 2\0"
 DIGEST_NAMES = 8192  # names encoded per piece: a flat folder of 2M names is never copied whole
 _SIZE, _MTIME = itemgetter(1), itemgetter(2)  # of a StatKey
@@ -163,7 +163,7 @@ class Folder:
         """``(first image, number of images)`` of each sequence whose first image is listed.
 
         What the index holds for a sidecar whose image is the first of an
-        unchanged sequence, so that diff.py settles all such rows with one
+        unchanged sequence, so that image_changes.py settles all such rows with one
         set operation.
         """
         names = self.names
