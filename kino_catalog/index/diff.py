@@ -175,13 +175,22 @@ class Differ:
         The writer stores the digest once the load's rows are in (Writer.
         settle_when_loaded), so the sync after a rebuild or a first sync
         skips the folder instead of comparing it in full once more.  Taken
-        before _diff_folder, which sorts the folder's sidecars in place.
+        before the folder's sidecars are sorted in place.
         """
         # A folder with a sidecar has rows (see _diff_listed_folder); a big one
         # has no listing (see walk_root).
         if folder.listed is not None and (folder.sidecars or folder.broken):
             self.writer.settle_when_loaded(folder.rel, folder.listing_digest())
-        yield from self._diff_folder(folder)
+        # What _diff_folder would find, without its sets and dict of every
+        # name: nothing is indexed (the load deleted this root's rows and
+        # errors), so every sidecar is new.  Those copies of a flat folder of
+        # a million sidecars (Kino's own layout) took a rebuild's peak memory
+        # from 0.41 to 0.75 GB (benchmarks/RESULTS.md, stop 28).
+        self.is_settled = not folder.sidecars  # _record_broken clears it too
+        self._record_broken(folder, {b.stat.name: b for b in folder.broken}, {}, {})
+        _sort_oldest_first(folder.sidecars)
+        for stat in folder.sidecars:
+            yield self._task(folder, FileStat._make(stat), None, False)
 
     def _diff_folder(self, folder: Folder, only: set[str] | None = None) -> Iterator[Task]:
         self.is_settled = True
@@ -207,17 +216,7 @@ class Differ:
         # than all else a no-change sync does with a folder's errors).
         listed_fresh = folder.sidecars if len(fresh) == len(folder.sidecars) else sorted(fresh)
         if self.is_rebuild:
-            # Oldest first, as a bulk load will number them.  On SQLite its copy
-            # looks the staged rows up in generation-time order, and rows staged in
-            # about that order are read from pages still in cache instead of from
-            # all over the staging files (copy 2.0 -> 1.3 s at 100k); on
-            # PostgreSQL, where each chunk's new frames are numbered by time
-            # (writer.py), ids follow time more closely.  Kino writes a sidecar
-            # when it makes the frame, so its mtime is close to its timestamp;
-            # where it is not (copied files), the order is only no better.  In
-            # place (a bulk load reads the listing for nothing else; a flat folder
-            # of a million names needs no second list) and stable.
-            listed_fresh.sort(key=_MTIME)
+            _sort_oldest_first(listed_fresh)
         listing = {s[0]: FileStat._make(s) for s in listed_fresh}
         gone_frames: list[int] = []
         broken_frames: dict[str, int] = {}
@@ -361,6 +360,22 @@ class Differ:
 
     def close(self) -> None:
         self.rows.close()
+
+
+def _sort_oldest_first(stats: list[StatKey]) -> None:
+    """Sort a bulk load's sidecars oldest first, as the load will number them.
+
+    On SQLite its copy looks the staged rows up in generation-time order, and
+    rows staged in about that order are read from pages still in cache
+    instead of from all over the staging files (copy 2.0 -> 1.3 s at 100k);
+    on PostgreSQL, where each chunk's new frames are numbered by time
+    (writer.py), ids follow time more closely.  Kino writes a sidecar when it
+    makes the frame, so its mtime is close to its timestamp; where it is not
+    (copied files), the order is only no better.  In place (a bulk load reads
+    the listing for nothing else; a flat folder of a million names needs no
+    second list) and stable.
+    """
+    stats.sort(key=_MTIME)
 
 
 def _affected_sidecars(name: str) -> set[str]:
