@@ -53,6 +53,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+# The checkout this script is in, ahead of any installed kino_catalog: an editable
+# install made from another checkout would otherwise be what gets measured (the
+# child operations import it too, as they run this file).
+sys.path.insert(0, str(HERE.parent))
 _INT64 = 2**63
 
 
@@ -259,7 +263,6 @@ def main() -> int:
     a = ap.parse_args()
     corpus = a.corpus or HERE / "data" / f"corpus-{a.frames}"
     if not corpus.exists():
-        sys.path.insert(0, str(HERE.parent))
         from kino_catalog.testing.corpus import generate_corpus
 
         print(f"generating {a.frames} sidecars in {corpus} ...", file=sys.stderr)
